@@ -1,0 +1,29 @@
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.tunesmith-installed
+
+.PHONY: setup demo test bench lint clean
+
+$(STAMP): pyproject.toml scripts/setup.sh
+	VENV=$(VENV) bash scripts/setup.sh
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/tunesmith generate --model bach-chorales --bars 8 --seed 1 --out out/chorale
+	$(VENV)/bin/tunesmith generate --model folk --bars 16 --seed 1 --out out/folk
+	@echo "demo: open out/chorale and out/folk (MIDI, WAV, MusicXML, PNG)"
+
+test: $(STAMP)
+	$(PY) -m pytest -q -m "not slow" tests
+	$(PY) -m pytest -q -m slow tests
+
+bench: $(STAMP)
+	$(PY) benchmarks/run.py
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks
+
+clean:
+	rm -rf out build *.egg-info

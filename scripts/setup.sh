@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs everything tunesmith needs: Debian's FluidSynth library and a virtual
+# environment with the CPU build of PyTorch and the package itself.
+# Idempotent: re-running installs only what is missing.
+set -euo pipefail
+VENV=${VENV:-.venv}
+PYTHON=${PYTHON:-python3}
+
+if ! ldconfig -p 2>/dev/null | grep -q libfluidsynth.so; then
+    echo "setup: installing libfluidsynth3 (Debian)"
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq libfluidsynth3 >/dev/null
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+    echo "setup: creating $VENV"
+    "$PYTHON" -m venv "$VENV"
+fi
+PIP="$VENV/bin/python -m pip"
+$PIP install -q --upgrade pip
+if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
+    echo "setup: installing PyTorch (CPU build)"
+    # The pinned CPU build; a plain 'torch' requirement would pull a multi-GB CUDA build.
+    $PIP install -q "torch==2.13.0" || $PIP install -q torch --index-url https://download.pytorch.org/whl/cpu
+fi
+echo "setup: installing tunesmith and its dependencies"
+$PIP install -q -e ".[dev]"

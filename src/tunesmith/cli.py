@@ -1,0 +1,202 @@
+"""The one entry point: ``tunesmith <command>``.
+
+A thin layer over the Python API: it parses options, checks their ranges, and
+turns every :class:`~tunesmith.errors.TunesmithError` into one line on stderr
+with exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from tunesmith.errors import OptionError, TunesmithError
+
+
+def _add_limits(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("input limits")
+    g.add_argument("--max-file-mb", type=float, default=16.0, help="largest input file (MiB)")
+    g.add_argument("--max-notes", type=int, default=500_000, help="most notes in one piece")
+    g.add_argument("--max-minutes", type=float, default=180.0, help="longest piece (minutes)")
+
+
+def _limits(a: argparse.Namespace):
+    from tunesmith.music.io import Limits
+
+    for opt, v in (("--max-file-mb", a.max_file_mb), ("--max-notes", a.max_notes), ("--max-minutes", a.max_minutes)):
+        if v <= 0:
+            raise OptionError(opt, f"must be positive, got {v}")
+    return Limits(max_bytes=int(a.max_file_mb * 2**20), max_notes=a.max_notes, max_minutes=a.max_minutes)
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_info(a: argparse.Namespace) -> int:
+    from tunesmith.music.io import read_pieces
+    from tunesmith.music.keys import key_name, score_key
+
+    res = read_pieces(a.file, limits=_limits(a))
+    shown = res.scores if a.all else res.scores[:1]
+    for i, s in enumerate(shown):
+        tonic, mode = score_key(s)
+        info = {
+            "file": str(a.file),
+            "piece": i + 1 if len(res.scores) > 1 else None,
+            "pieces_in_file": len(res.scores),
+            "title": s.meta.title,
+            "composer": s.meta.composer,
+            "tracks": [{"name": t.name, "program": int(t.program), "drum": bool(t.is_drum),
+                        "notes": len(t.notes)} for t in s.music.tracks],
+            "notes": s.n_notes,
+            "duration_seconds": round(s.duration_seconds(), 2),
+            "key": s.meta.key or f"{key_name(tonic, mode)} (estimated)",
+            "time_signature": s.time_signature(),
+            "tempo_qpm": round(s.tempo(), 2) if s.tempo() else None,
+            "tags": s.meta.tags,
+        }
+        if a.json:
+            print(json.dumps(info))
+            continue
+        head = f"{info['file']}" + (f"  (piece {i + 1} of {len(res.scores)})" if len(res.scores) > 1 else "")
+        print(head)
+        for k in ("title", "composer", "notes", "duration_seconds", "key", "time_signature", "tempo_qpm"):
+            if info[k] not in (None, ""):
+                print(f"  {k.replace('_', ' '):16} {info[k]}")
+        print(f"  {'tracks':16} {len(info['tracks'])}")
+        for t in info["tracks"]:
+            print(f"    - {t['name'] or '(unnamed)'}: program {t['program']}{' (drums)' if t['drum'] else ''}, {t['notes']} notes")
+        if info["tags"]:
+            print(f"  {'tags':16} {', '.join(info['tags'])}")
+    if len(res.scores) > 1 and not a.all and not a.json:
+        print(f"  ({len(res.scores)} pieces in this file; --all shows each)")
+    return 0
+
+
+def cmd_render(a: argparse.Namespace) -> int:
+    import time
+
+    from tunesmith.music.io import load_score
+    from tunesmith.music.render import render_wav
+
+    if not 8000 <= a.sample_rate <= 192000:
+        raise OptionError("--sample-rate", f"must be between 8000 and 192000, got {a.sample_rate}")
+    out = Path(a.out) if a.out else Path(a.file).with_suffix(".wav")
+    if out.suffix.lower() != ".wav":
+        raise OptionError("--out", f"must end in .wav, got '{out}'")
+    score = load_score(a.file, index=a.piece - 1, limits=_limits(a))
+    t0 = time.perf_counter()
+    render_wav(score, out, sample_rate=a.sample_rate, soundfont=a.soundfont)
+    dt = time.perf_counter() - t0
+    dur = score.duration_seconds()
+    print(f"wrote {out} ({dur:.1f} s of audio in {dt:.2f} s, {dur / max(dt, 1e-9):.0f}x real time)")
+    return 0
+
+
+def cmd_data_list(a: argparse.Namespace) -> int:
+    from tunesmith.music.corpora import CORPORA, corpus_files, count_pieces
+
+    print(f"{'corpus':15} {'files':>6} {'pieces':>7}  description")
+    for name, c in CORPORA.items():
+        files = corpus_files(name)
+        print(f"{name:15} {len(files):>6} {count_pieces(files):>7}  {c.description}")
+    return 0
+
+
+def cmd_data_prepare(a: argparse.Namespace) -> int:
+    from tunesmith.music.dataset import prepare
+
+    if a.workers is not None and a.workers < 1:
+        raise OptionError("--workers", f"must be at least 1, got {a.workers}")
+    r = prepare(a.source, a.out, workers=a.workers, limits=_limits(a), progress=not a.quiet)
+    print(f"dataset {r.path}: {r.n_pieces} pieces from {r.n_files} files "
+          f"({r.n_parsed} parsed, {r.n_cached} cached) in {r.seconds:.1f} s; "
+          f"{r.n_skipped} skipped (see {r.path / 'skipped.json'}), {r.n_duplicates} duplicates dropped")
+    return 0
+
+
+def cmd_data_info(a: argparse.Namespace) -> int:
+    from tunesmith.music.dataset import open_dataset
+
+    s = open_dataset(a.dataset, progress=not a.json).summary()
+    if a.json:
+        print(json.dumps(s))
+        return 0
+    print(f"dataset {s['name']}: {s['pieces']} pieces "
+          f"(train {s['splits']['train']}, valid {s['splits']['valid']}, test {s['splits']['test']})")
+    print(f"  notes           {s['notes']:,}")
+    print(f"  duration        {s['hours']} h (median piece {s['median_seconds']} s)")
+    if s["pitch_range"]:
+        print(f"  pitch range     {s['pitch_range'][0]}–{s['pitch_range'][1]} (MIDI)")
+    print("  keys            " + ", ".join(f"{k} ({n})" for k, n in s["keys"]))
+    print("  meters          " + ", ".join(f"{k} ({n})" for k, n in s["meters"]))
+    print("  tracks          " + ", ".join(f"{k} tracks ({n})" for k, n in s["tracks"]))
+    print(f"  skipped files   {s['skipped']}; duplicates dropped {s['duplicates']}")
+    return 0
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from tunesmith import __version__
+
+    p = argparse.ArgumentParser(prog="tunesmith", description="AI music: generate, evaluate, analyse.")
+    p.add_argument("--version", action="version", version=f"tunesmith {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("info", help="describe a music file (tracks, notes, key, meter, tempo)")
+    s.add_argument("file")
+    s.add_argument("--all", action="store_true", help="every piece of a multi-tune file")
+    s.add_argument("--json", action="store_true", help="one JSON object per piece")
+    _add_limits(s)
+    s.set_defaults(func=cmd_info)
+
+    s = sub.add_parser("render", help="render a music file to WAV with FluidSynth")
+    s.add_argument("file")
+    s.add_argument("--out", help="WAV path (default: FILE with .wav)")
+    s.add_argument("--soundfont", help="a .sf2 SoundFont (default: pretty_midi's TimGM6mb.sf2)")
+    s.add_argument("--sample-rate", type=int, default=44100)
+    s.add_argument("--piece", type=int, default=1, help="which tune of a multi-tune file (1-based)")
+    _add_limits(s)
+    s.set_defaults(func=cmd_render)
+
+    d = sub.add_parser("data", help="bundled corpora and prepared datasets")
+    dsub = d.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    s = dsub.add_parser("list", help="the bundled corpora with piece counts")
+    s.set_defaults(func=cmd_data_list)
+    s = dsub.add_parser("prepare", help="parse a corpus or folder into a cached dataset")
+    s.add_argument("source", help="a bundled corpus name or a folder of MIDI/MusicXML/ABC/kern files")
+    s.add_argument("--out", help="dataset folder (default: $TUNESMITH_HOME/datasets/NAME)")
+    s.add_argument("--workers", type=int, help="parallel processes (default: all cores)")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_limits(s)
+    s.set_defaults(func=cmd_data_prepare)
+    s = dsub.add_parser("info", help="counts, durations, pitch range, keys and meters of a dataset")
+    s.add_argument("dataset", help="a dataset folder, corpus name or folder of files")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_data_info)
+
+    from tunesmith import cli_models
+
+    cli_models.add_commands(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except TunesmithError as e:
+        print(f"tunesmith: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("tunesmith: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1

@@ -1,0 +1,31 @@
+"""One exception hierarchy for everything a user can get wrong.
+
+The CLI turns any :class:`TunesmithError` into one line on stderr and a
+non-zero exit status; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class TunesmithError(Exception):
+    """A problem the user can fix (bad file, bad option, missing model)."""
+
+
+class BadInputError(TunesmithError):
+    """A file that cannot be read as music: names the file and the problem."""
+
+    def __init__(self, path: str | Path, problem: str):
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+class OptionError(TunesmithError):
+    """An option outside its allowed range, named as the user typed it."""
+
+    def __init__(self, option: str, problem: str):
+        self.option = option
+        self.problem = problem
+        super().__init__(f"{option}: {problem}")

@@ -1,0 +1,76 @@
+"""Conversions between music21 streams and the project's Score."""
+
+from __future__ import annotations
+
+import symusic
+
+from tunesmith.music.score import DEFAULT_TPQ, Meta, Score
+
+
+def music21_to_score(stream, *, source: str = "", tpq: int = DEFAULT_TPQ) -> Score:
+    """A music21 Score/Part/Opus → :class:`Score` (one track per part, ties merged,
+    grace notes dropped, chords split into notes)."""
+    from music21 import stream as m21stream
+
+    if isinstance(stream, m21stream.Opus):
+        stream = stream.scores[0]
+    parts = list(stream.parts) if hasattr(stream, "parts") and len(stream.parts) else [stream]
+    music = symusic.Score(tpq)
+
+    first = parts[0].flatten()
+    for ts in first.getElementsByClass("TimeSignature"):
+        music.time_signatures.append(
+            symusic.TimeSignature(int(round(ts.offset * tpq)), ts.numerator, ts.denominator)
+        )
+    for ks in first.getElementsByClass("KeySignature"):
+        mode = getattr(ks, "mode", "major")
+        music.key_signatures.append(
+            symusic.KeySignature(int(round(ks.offset * tpq)), int(ks.sharps), 1 if mode == "minor" else 0)
+        )
+    for mm in stream.flatten().getElementsByClass("MetronomeMark"):
+        qpm = mm.getQuarterBPM()
+        if qpm:
+            music.tempos.append(symusic.Tempo(int(round(mm.offset * tpq)), qpm=float(qpm)))
+
+    for i, part in enumerate(parts):
+        inst = part.getInstrument(returnDefault=False)
+        program = inst.midiProgram if inst is not None and inst.midiProgram is not None else 0
+        name = part.partName or (inst.instrumentName if inst is not None else None) or f"Part {i + 1}"
+        track = symusic.Track(name=str(name), program=int(program), is_drum=False)
+        for el in part.flatten().stripTies().notes:
+            ql = float(el.quarterLength)
+            if ql <= 0:
+                continue  # grace note
+            start = int(round(float(el.offset) * tpq))
+            dur = max(1, int(round(ql * tpq)))
+            for p in el.pitches:
+                track.notes.append(symusic.Note(start, dur, int(p.midi), 80))
+        if len(track.notes):
+            track.notes.sort()
+            music.tracks.append(track)
+
+    md = stream.metadata
+    meta = Meta(source=source)
+    if md is not None:
+        meta.title = md.title or ""
+        meta.composer = md.composer or ""
+    score = Score(music, meta)
+    from tunesmith.music.io import _fill_meta_from_music
+
+    _fill_meta_from_music(score)
+    return score
+
+
+def score_to_music21(score: Score):
+    """:class:`Score` → music21 Score, through MIDI so that music21's own
+    quantizer and notation (measures, ties, voices) do the engraving."""
+    from music21 import metadata, midi
+    from music21.midi import translate
+
+    mf = midi.MidiFile()
+    mf.readstr(bytes(score.music.dumps_midi()))
+    s = translate.midiFileToStream(mf, quantizePost=True)
+    s.metadata = metadata.Metadata()
+    s.metadata.title = score.meta.title or "tunesmith"
+    s.metadata.composer = score.meta.composer or "tunesmith"
+    return s

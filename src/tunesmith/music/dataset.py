@@ -1,0 +1,313 @@
+"""Prepared datasets: every piece parsed once, cached, split by content hash.
+
+Layout of a dataset folder::
+
+    dataset.json      name, source, counts, manifest hash, format version
+    manifest.jsonl    one line per piece: id, source, content hash, metadata, split, shard slice
+    skipped.json      files or tunes that could not be read, and why
+    shards/H.json     per source file (H = its sha256): the pieces found in it
+    shards/H.bin      their MIDI bytes, back to back (read with symusic in microseconds)
+
+A shard is written once per source-file content, so a re-run parses only new
+or changed files, and an interrupted run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing as mp
+import os
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import symusic
+
+from tunesmith.errors import BadInputError, OptionError, TunesmithError
+from tunesmith.music.corpora import corpus_files, is_corpus
+from tunesmith.music.io import READABLE_EXTS, Limits, atomic_write_bytes, read_pieces
+from tunesmith.music.score import Meta, Score
+
+FORMAT_VERSION = 1
+PARSER_VERSION = 1  # bump when readers change what they produce, to re-parse shards
+SPLITS = ("train", "valid", "test")
+
+
+def tunesmith_home() -> Path:
+    return Path(os.environ.get("TUNESMITH_HOME", Path.home() / ".cache" / "tunesmith"))
+
+
+def split_of(content_hash: str, valid: float = 0.1, test: float = 0.1) -> str:
+    """Deterministic split from a piece's content hash: adding files never moves a piece."""
+    u = int(content_hash[:12], 16) / 16**12
+    if u < test:
+        return "test"
+    if u < test + valid:
+        return "valid"
+    return "train"
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------- parsing one file
+
+
+def _parse_file(args: tuple[str, str, Limits]) -> dict:
+    """Parse one source file into a shard record (runs in a worker process)."""
+    path, file_hash, limits = args
+    rec: dict = {"file_hash": file_hash, "parser_version": PARSER_VERSION,
+                 "limits": asdict(limits), "pieces": [], "skipped": []}
+    blobs: list[bytes] = []
+    try:
+        res = read_pieces(path, limits=limits)
+    except TunesmithError as e:
+        rec["skipped"].append([path, str(e.problem if isinstance(e, BadInputError) else e)])
+        return {"rec": rec, "blob": b""}
+    except Exception as e:  # a reader bug must not stop a 10,000-file run: report it
+        rec["skipped"].append([path, f"unexpected {type(e).__name__}: {str(e)[:200]}"])
+        return {"rec": rec, "blob": b""}
+    rec["skipped"] = [[w, why] for w, why in res.skipped]
+    offset = 0
+    for i, score in enumerate(res.scores):
+        blob = bytes(score.music.dumps_midi())
+        own = res.content_hashes[i] if i < len(res.content_hashes) else None
+        piece_hash = own or file_hash
+        pitches = score.pitches()
+        rec["pieces"].append({
+            "index": i,
+            "hash": piece_hash,
+            "meta": score.meta.to_dict(),
+            "n_notes": score.n_notes,
+            "n_tracks": score.n_tracks,
+            "seconds": round(score.duration_seconds(), 3),
+            "pitch_min": int(pitches.min()) if len(pitches) else None,
+            "pitch_max": int(pitches.max()) if len(pitches) else None,
+            "time_signature": score.time_signature(),
+            "offset": offset,
+            "length": len(blob),
+        })
+        blobs.append(blob)
+        offset += len(blob)
+    return {"rec": rec, "blob": b"".join(blobs)}
+
+
+def _quiet_worker() -> None:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+
+
+# --------------------------------------------------------------------------- prepare
+
+
+def resolve_source(source: str) -> tuple[str, list[Path]]:
+    """A corpus name, a folder or a single file → (dataset name, source files)."""
+    if is_corpus(source):
+        return source, list(corpus_files(source))
+    p = Path(source)
+    if p.is_dir():
+        files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in READABLE_EXTS)
+        if not files:
+            raise BadInputError(p, f"no music files ({', '.join(sorted(READABLE_EXTS))}) in this folder")
+        return p.resolve().name, files
+    if p.is_file():
+        return p.stem, [p]
+    from tunesmith.music.corpora import CORPORA
+
+    raise OptionError("data", f"'{source}' is neither a bundled corpus ({', '.join(CORPORA)}) "
+                      "nor an existing folder or file")
+
+
+@dataclass
+class PrepareReport:
+    path: Path
+    n_files: int
+    n_parsed: int
+    n_cached: int
+    n_pieces: int
+    n_skipped: int
+    n_duplicates: int
+    seconds: float
+
+
+def prepare(source: str, out: str | Path | None = None, *, workers: int | None = None,
+            limits: Limits | None = None, progress: bool = True) -> PrepareReport:
+    """Parse ``source`` (corpus name, folder or file) into a dataset folder (see module doc)."""
+    from tqdm import tqdm
+
+    t0 = time.perf_counter()
+    limits = limits or Limits()
+    name, files = resolve_source(source)
+    out = Path(out) if out else default_dataset_dir(source)
+    shards = out / "shards"
+    shards.mkdir(parents=True, exist_ok=True)
+
+    hashes = [sha256_file(f) for f in files]
+    todo = []
+    for f, h in zip(files, hashes):
+        js = shards / f"{h}.json"
+        if js.exists() and (shards / f"{h}.bin").exists():
+            try:
+                rec = json.loads(js.read_text())
+                if rec.get("parser_version") == PARSER_VERSION and rec.get("limits") == asdict(limits):
+                    continue
+            except (OSError, json.JSONDecodeError):
+                pass  # corrupt shard (killed mid-write is impossible, but be safe): re-parse
+        todo.append((str(f), h, limits))
+
+    n_workers = max(1, min(workers or os.cpu_count() or 1, len(todo)))
+    bar = tqdm(total=len(todo), desc=f"prepare {name}", unit="file", disable=not progress or not todo,
+               dynamic_ncols=True)
+
+    def save(result: dict) -> None:
+        rec, blob = result["rec"], result["blob"]
+        h = rec["file_hash"]
+        atomic_write_bytes(shards / f"{h}.bin", blob)
+        atomic_write_bytes(shards / f"{h}.json", json.dumps(rec).encode())  # written last: marks done
+        bar.update(1)
+
+    if n_workers > 1 and len(todo) > 4:
+        # Biggest files first, so no worker is left with one long file at the end.
+        todo.sort(key=lambda t: -os.path.getsize(t[0]))
+        ctx = mp.get_context("spawn")
+        with ctx.Pool(n_workers, initializer=_quiet_worker) as pool:
+            for result in pool.imap_unordered(_parse_file, todo, chunksize=1):
+                save(result)
+    else:
+        from tunesmith.music.io import quiet_c_output
+
+        for t in todo:
+            with quiet_c_output():
+                result = _parse_file(t)
+            save(result)
+    bar.close()
+
+    # Assemble the manifest in source order; drop exact duplicates (same content hash).
+    entries, skipped, seen = [], [], set()
+    n_dup = 0
+    for f, h in zip(files, hashes):
+        rec = json.loads((shards / f"{h}.json").read_text())
+        skipped.extend(rec["skipped"])
+        for p in rec["pieces"]:
+            if p["hash"] in seen:
+                n_dup += 1
+                continue
+            seen.add(p["hash"])
+            e = dict(p)
+            e["id"] = p["hash"][:16]
+            e["source"] = str(f)
+            e["shard"] = h
+            e["split"] = split_of(p["hash"])
+            entries.append(e)
+    manifest = "".join(json.dumps(e, sort_keys=True) + "\n" for e in entries).encode()
+    atomic_write_bytes(out / "manifest.jsonl", manifest)
+    atomic_write_bytes(out / "skipped.json", json.dumps(
+        [{"where": w, "why": why} for w, why in skipped], indent=1).encode())
+    counts = Counter(e["split"] for e in entries)
+    info = {
+        "format_version": FORMAT_VERSION,
+        "name": name,
+        "source": source if is_corpus(source) else str(Path(source).resolve()),
+        "n_pieces": len(entries),
+        "splits": {s: counts.get(s, 0) for s in SPLITS},
+        "n_skipped": len(skipped),
+        "n_duplicates": n_dup,
+        "manifest_sha256": hashlib.sha256(manifest).hexdigest(),
+    }
+    atomic_write_bytes(out / "dataset.json", json.dumps(info, indent=1).encode())
+    return PrepareReport(out, len(files), len(todo), len(files) - len(todo), len(entries),
+                         len(skipped), n_dup, time.perf_counter() - t0)
+
+
+def default_dataset_dir(source: str) -> Path:
+    if is_corpus(source):
+        return tunesmith_home() / "datasets" / source
+    p = Path(source).resolve()
+    tag = hashlib.sha256(str(p).encode()).hexdigest()[:8]
+    return tunesmith_home() / "datasets" / f"{p.stem}-{tag}"
+
+
+# --------------------------------------------------------------------------- reading a dataset
+
+
+class Dataset:
+    """A prepared dataset folder: its manifest, and its pieces loaded on demand."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        info = self.path / "dataset.json"
+        if not info.is_file():
+            raise BadInputError(self.path, "not a prepared dataset (no dataset.json); "
+                                "run 'tunesmith data prepare' first")
+        try:
+            self.info = json.loads(info.read_text())
+            self.entries = [json.loads(ln) for ln in (self.path / "manifest.jsonl").read_text().splitlines() if ln]
+        except (OSError, json.JSONDecodeError) as e:
+            raise BadInputError(self.path, f"corrupt dataset: {e}") from None
+        self._blobs: dict[str, bytes] = {}
+
+    @property
+    def name(self) -> str:
+        return self.info["name"]
+
+    @property
+    def manifest_hash(self) -> str:
+        return self.info["manifest_sha256"]
+
+    def split(self, name: str) -> list[dict]:
+        return [e for e in self.entries if e["split"] == name]
+
+    def _blob(self, shard: str) -> bytes:
+        if shard not in self._blobs:
+            self._blobs[shard] = (self.path / "shards" / f"{shard}.bin").read_bytes()
+        return self._blobs[shard]
+
+    def load(self, entry: dict) -> Score:
+        b = self._blob(entry["shard"])[entry["offset"] : entry["offset"] + entry["length"]]
+        return Score(symusic.Score.from_midi(b), Meta.from_dict(entry["meta"]))
+
+    def scores(self, split: str | None = None) -> Iterator[tuple[dict, Score]]:
+        for e in self.entries:
+            if split is None or e["split"] == split:
+                yield e, self.load(e)
+
+    def summary(self) -> dict:
+        """Counts, durations, pitch range, keys and meters."""
+        es = self.entries
+        lo = [e["pitch_min"] for e in es if e["pitch_min"] is not None]
+        hi = [e["pitch_max"] for e in es if e["pitch_max"] is not None]
+        secs = np.array([e["seconds"] for e in es]) if es else np.zeros(1)
+        return {
+            "name": self.name,
+            "pieces": len(es),
+            "splits": {s: len(self.split(s)) for s in SPLITS},
+            "notes": int(sum(e["n_notes"] for e in es)),
+            "hours": round(float(secs.sum()) / 3600, 2),
+            "median_seconds": round(float(np.median(secs)), 1),
+            "pitch_range": [min(lo), max(hi)] if lo else None,
+            "keys": Counter(e["meta"].get("key") or "unknown" for e in es).most_common(8),
+            "meters": Counter(e.get("time_signature") or "unknown" for e in es).most_common(8),
+            "tracks": Counter(e["n_tracks"] for e in es).most_common(4),
+            "skipped": self.info.get("n_skipped", 0),
+            "duplicates": self.info.get("n_duplicates", 0),
+        }
+
+
+def open_dataset(source: str, *, progress: bool = True, limits: Limits | None = None) -> Dataset:
+    """A prepared dataset folder, or a corpus name / folder of files (prepared on first use,
+    incrementally afterwards)."""
+    p = Path(source)
+    if (p / "dataset.json").is_file():
+        return Dataset(p)
+    report = prepare(source, progress=progress, limits=limits)
+    return Dataset(report.path)

@@ -1,0 +1,437 @@
+"""Reading and writing music files.
+
+``read_pieces(path)`` is the one reader: MIDI through symusic (fast path),
+ABC through symusic's abc2midi port (each tune of a multi-tune file a piece),
+MusicXML / compressed MusicXML / Humdrum through music21. Every file is
+checked first against :class:`Limits`, and every problem becomes a
+:class:`~tunesmith.errors.BadInputError` naming the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import os
+import re
+import struct
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import symusic
+
+from tunesmith.errors import BadInputError, TunesmithError
+from tunesmith.music.score import DEFAULT_TPQ, Meta, Score
+
+MIDI_EXTS = {".mid", ".midi"}
+XML_EXTS = {".xml", ".musicxml"}
+MXL_EXTS = {".mxl"}
+ABC_EXTS = {".abc"}
+KERN_EXTS = {".krn"}
+READABLE_EXTS = MIDI_EXTS | XML_EXTS | MXL_EXTS | ABC_EXTS | KERN_EXTS
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds that keep a hostile or broken file from taking the machine."""
+
+    max_bytes: int = 16 * 1024 * 1024
+    max_notes: int = 500_000
+    max_minutes: float = 180.0
+
+    def check_size(self, path: Path, size: int) -> None:
+        if size == 0:
+            raise BadInputError(path, "empty file (0 bytes)")
+        if size > self.max_bytes:
+            raise BadInputError(
+                path,
+                f"file is {size / 2**20:.1f} MiB, over the limit of "
+                f"{self.max_bytes / 2**20:.1f} MiB (raise it with --max-file-mb)",
+            )
+
+    def check_score(self, path: Path | str, score: Score) -> None:
+        n = score.n_notes
+        if n > self.max_notes:
+            raise BadInputError(
+                path, f"{n:,} notes, over the limit of {self.max_notes:,} (raise it with --max-notes)"
+            )
+        minutes = score.duration_seconds() / 60 if n else 0.0
+        if minutes > self.max_minutes:
+            raise BadInputError(
+                path,
+                f"{minutes:.0f} minutes long, over the limit of {self.max_minutes:.0f} "
+                "(raise it with --max-minutes)",
+            )
+
+
+@dataclass
+class ReadResult:
+    """The pieces of one file, and the pieces inside it that could not be read."""
+
+    scores: list[Score]
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (where, why)
+    # Content hash of each piece's own text where a file holds several (ABC tunes).
+    content_hashes: list[str | None] = field(default_factory=list)
+
+
+@contextlib.contextmanager
+def quiet_c_output():
+    """Silence C-level stdout/stderr (abc2midi prints warnings for every tune)."""
+    try:
+        saved = [os.dup(1), os.dup(2)]
+    except OSError:  # no real file descriptors (embedded interpreter)
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, devnull):
+            os.close(fd)
+
+
+def _read_bytes(path: Path, limits: Limits) -> bytes:
+    if not path.exists():
+        raise BadInputError(path, "no such file")
+    if path.is_dir():
+        raise BadInputError(path, "is a folder, not a file")
+    size = path.stat().st_size
+    limits.check_size(path, size)
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise BadInputError(path, f"cannot read: {e.strerror}") from None
+
+
+def _looks_like_text(data: bytes) -> bool:
+    sample = data[:512]
+    try:
+        sample.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return all(32 <= b < 127 or b in (9, 10, 13) for b in sample)
+
+
+# --------------------------------------------------------------------------- MIDI
+
+
+def check_midi_bytes(path: Path | str, data: bytes) -> None:
+    """Structural checks of a Standard MIDI File, with a precise message for each fault."""
+    if len(data) == 0:
+        raise BadInputError(path, "empty file (0 bytes)")
+    if data[:4] != b"MThd":
+        if _looks_like_text(data):
+            raise BadInputError(path, "not a MIDI file: it contains text, not a MIDI header (MThd)")
+        raise BadInputError(path, "not a MIDI file: no MIDI header (MThd) at the start")
+    if len(data) < 14:
+        raise BadInputError(path, f"truncated MIDI file: header needs 14 bytes, file has {len(data)}")
+    hlen, fmt, ntrks, division = struct.unpack(">IHHH", data[4:14])
+    if hlen < 6:
+        raise BadInputError(path, f"corrupt MIDI header: length {hlen}, expected 6")
+    if fmt == 2:
+        raise BadInputError(
+            path, "type-2 MIDI (independent sequences) is not supported; convert it to type 0 or 1"
+        )
+    if fmt > 2:
+        raise BadInputError(path, f"corrupt MIDI header: unknown format {fmt}")
+    if division == 0:
+        raise BadInputError(path, "corrupt MIDI header: zero ticks per quarter note")
+    if division & 0x8000:
+        raise BadInputError(path, "SMPTE time division is not supported; only ticks per quarter note")
+    if ntrks == 0:
+        raise BadInputError(path, "MIDI file declares no tracks")
+    pos = 8 + hlen
+    for i in range(ntrks):
+        if pos + 8 > len(data):
+            raise BadInputError(
+                path, f"truncated MIDI file: header declares {ntrks} tracks, file ends after {i}"
+            )
+        chunk, clen = struct.unpack(">4sI", data[pos : pos + 8])
+        if pos + 8 + clen > len(data):
+            raise BadInputError(
+                path,
+                f"truncated MIDI file: track {i + 1} declares {clen:,} bytes, "
+                f"only {len(data) - pos - 8:,} remain",
+            )
+        pos += 8 + clen
+
+
+def _read_midi(path: Path, limits: Limits) -> ReadResult:
+    data = _read_bytes(path, limits)
+    check_midi_bytes(path, data)
+    try:
+        music = symusic.Score.from_midi(data)
+    except RuntimeError as e:
+        msg = str(e).replace("MiniMidi: ", "").replace(": iostream error", "")
+        raise BadInputError(path, f"corrupt MIDI file: {msg}") from None
+    score = Score(music, Meta(title=path.stem, source=str(path)))
+    _fill_meta_from_music(score)
+    limits.check_score(path, score)
+    return ReadResult([score])
+
+
+def _fill_meta_from_music(score: Score) -> None:
+    m = score.music
+    if score.meta.time_signature is None and len(m.time_signatures):
+        ts = m.time_signatures[0]
+        score.meta.time_signature = f"{ts.numerator}/{ts.denominator}"
+    if score.meta.tempo is None and len(m.tempos):
+        score.meta.tempo = round(float(m.tempos[0].qpm), 2)
+    if score.meta.key is None and len(m.key_signatures):
+        from tunesmith.music.keys import key_name
+
+        ks = m.key_signatures[0]
+        mode = "minor" if ks.tonality == 1 else "major"
+        # key = number of sharps; the tonic of a major key moves a fifth per sharp.
+        tonic = (7 * ks.key) % 12 if mode == "major" else (7 * ks.key + 9) % 12
+        score.meta.key = key_name(tonic, mode)
+
+
+# --------------------------------------------------------------------------- ABC
+
+_ABC_FIELD = re.compile(r"^([A-Za-z]):\s*(.*)$")
+
+
+def split_abc_tunes(text: str) -> list[tuple[int, str]]:
+    """Split an ABC file into tunes: ``[(line number, tune text)]``; the file
+    header (lines before the first ``X:``) is prepended to each tune."""
+    lines = text.splitlines()
+    starts = [i for i, ln in enumerate(lines) if ln.startswith("X:")]
+    if not starts:
+        return []
+    header = "\n".join(ln for ln in lines[: starts[0]] if _ABC_FIELD.match(ln) and not ln.startswith("%"))
+    tunes = []
+    for k, s in enumerate(starts):
+        e = starts[k + 1] if k + 1 < len(starts) else len(lines)
+        body = "\n".join(lines[s:e]).strip()
+        tunes.append((s + 1, (header + "\n" + body) if header else body))
+    return tunes
+
+
+_ABC_MODES = {"": "major", "maj": "major", "major": "major", "ion": "major", "m": "minor",
+              "min": "minor", "minor": "minor", "aeo": "minor"}
+
+
+def abc_meta(tune: str, source: str) -> Meta:
+    """Metadata from an ABC tune's header fields (T, C, O, R, M, K, Q)."""
+    fields: dict[str, list[str]] = {}
+    for ln in tune.splitlines():
+        m = _ABC_FIELD.match(ln)
+        if m:
+            fields.setdefault(m.group(1), []).append(m.group(2).strip())
+            if m.group(1) == "K":
+                break  # the body starts after K:
+    meta = Meta(source=source)
+    meta.title = (fields.get("T") or [""])[0]
+    meta.composer = (fields.get("C") or [""])[0]
+    if "M" in fields and re.fullmatch(r"\d+/\d+", fields["M"][0]):
+        meta.time_signature = fields["M"][0]
+    if "K" in fields:
+        k = re.match(r"([A-Ga-g][#b]?)\s*([A-Za-z]*)", fields["K"][0])
+        if k:
+            mode_text = k.group(2).lower()
+            mode = _ABC_MODES.get(mode_text) or _ABC_MODES.get(mode_text[:3]) or mode_text
+            tonic = k.group(1)[0].upper() + k.group(1)[1:]
+            meta.key = f"{tonic} {mode}"
+    if "O" in fields:
+        parts = [p.strip() for p in fields["O"][0].split(",") if p.strip()]
+        if parts:
+            meta.tags.append(f"region:{parts[-1]}")
+            meta.tags.append(f"origin:{'/'.join(parts)}")
+    if "R" in fields:
+        meta.tags.append(f"rhythm:{fields['R'][0]}")
+    return meta
+
+
+def _read_abc(path: Path, limits: Limits) -> ReadResult:
+    data = _read_bytes(path, limits)
+    text = data.decode("utf-8", errors="replace") if _is_utf8(data) else data.decode("latin-1")
+    tunes = split_abc_tunes(text)
+    if not tunes:
+        raise BadInputError(path, "not an ABC file: no tune (no 'X:' line)")
+    out = ReadResult([])
+    for line, tune in tunes:
+        where = f"{path}:{line}"
+        try:
+            with quiet_c_output():
+                music = symusic.Score.from_abc(tune)
+        except RuntimeError as e:
+            out.skipped.append((where, f"ABC tune not readable: {str(e)[:120]}"))
+            continue
+        score = Score(music, abc_meta(tune, str(path)))
+        if score.n_notes == 0:
+            out.skipped.append((where, "ABC tune has no notes"))
+            continue
+        try:
+            limits.check_score(where, score)
+        except BadInputError as e:
+            out.skipped.append((where, e.problem))
+            continue
+        _fill_meta_from_music(score)
+        out.scores.append(score)
+        out.content_hashes.append(hashlib.sha256(tune.encode("utf-8", "replace")).hexdigest())
+    if not out.scores:
+        why = out.skipped[0][1] if out.skipped else "no tune"
+        raise BadInputError(path, f"no readable ABC tune ({why})")
+    return out
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
+# --------------------------------------------------------------------------- MusicXML / Humdrum
+
+
+def _safe_xml_text(path: Path, data: bytes) -> bytes:
+    """Reject DTD entity declarations (XXE, billion laughs) before music21 sees the XML."""
+    from defusedxml import DefusedXmlException
+    from defusedxml.ElementTree import fromstring
+
+    try:
+        fromstring(data, forbid_dtd=False, forbid_entities=True, forbid_external=True)
+    except DefusedXmlException as e:
+        kind = type(e).__name__.replace("Forbidden", "")
+        raise BadInputError(
+            path, f"unsafe XML: it declares entities ({kind}); refused (XXE / entity expansion)"
+        ) from None
+    except Exception as e:  # ParseError
+        raise BadInputError(path, f"not well-formed XML: {e}") from None
+    return data
+
+
+def _mxl_rootfile(path: Path, data: bytes, limits: Limits) -> bytes:
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile:
+        raise BadInputError(path, "not a compressed MusicXML (.mxl) file: not a zip archive") from None
+    total = sum(i.file_size for i in zf.infolist())
+    if total > 8 * limits.max_bytes:
+        raise BadInputError(path, f".mxl expands to {total / 2**20:.0f} MiB: refused (zip bomb?)")
+    names = zf.namelist()
+    root = None
+    if "META-INF/container.xml" in names:
+        cont = _safe_xml_text(path, zf.read("META-INF/container.xml"))
+        m = re.search(rb'full-path="([^"]+)"', cont)
+        if m:
+            root = m.group(1).decode("utf-8", "replace")
+    if root is None or root not in names:
+        cands = [n for n in names if n.endswith((".xml", ".musicxml")) and not n.startswith("META-INF")]
+        if not cands:
+            raise BadInputError(path, ".mxl archive holds no MusicXML file")
+        root = cands[0]
+    return zf.read(root)
+
+
+def _read_music21(path: Path, limits: Limits) -> ReadResult:
+    from music21 import converter
+
+    data = _read_bytes(path, limits)
+    ext = path.suffix.lower()
+    try:
+        if ext in MXL_EXTS:
+            xml = _safe_xml_text(path, _mxl_rootfile(path, data, limits))
+            stream = converter.parseData(xml.decode("utf-8", "replace"), format="musicxml")
+        elif ext in XML_EXTS:
+            xml = _safe_xml_text(path, data)
+            stream = converter.parseData(xml.decode("utf-8", "replace"), format="musicxml")
+        else:  # Humdrum
+            if not _looks_like_text(data[:512]) and not _is_utf8(data):
+                raise BadInputError(path, "not a Humdrum (**kern) file: binary data")
+            stream = converter.parseData(data.decode("utf-8", "replace"), format="humdrum")
+    except TunesmithError:
+        raise
+    except Exception as e:  # music21 raises many types on malformed input
+        raise BadInputError(path, f"cannot parse {ext[1:]} file: {type(e).__name__}: {str(e)[:160]}") from None
+    from tunesmith.music.convert import music21_to_score
+
+    score = music21_to_score(stream, source=str(path))
+    if score.n_notes == 0:
+        raise BadInputError(path, "no notes in this file")
+    if not score.meta.title:
+        score.meta.title = path.stem
+    limits.check_score(path, score)
+    return ReadResult([score])
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def read_pieces(path: str | Path, *, limits: Limits | None = None) -> ReadResult:
+    """Read every piece in a music file.
+
+    Parameters
+    ----------
+    path : MIDI, MusicXML (.xml/.musicxml/.mxl), ABC (many tunes allowed) or Humdrum (.krn)
+    limits : size, note-count and duration bounds (defaults: 16 MiB, 500,000 notes, 180 min)
+
+    Raises
+    ------
+    BadInputError
+        naming the file and the problem, for anything that is not readable music.
+    """
+    limits = limits or Limits()
+    p = Path(path)
+    ext = p.suffix.lower()
+    if not p.exists():
+        raise BadInputError(p, "no such file")
+    if ext in MIDI_EXTS:
+        return _read_midi(p, limits)
+    if ext in ABC_EXTS:
+        return _read_abc(p, limits)
+    if ext in XML_EXTS | MXL_EXTS | KERN_EXTS:
+        return _read_music21(p, limits)
+    raise BadInputError(
+        p, f"unsupported file type '{ext or '(none)'}'; readable: {', '.join(sorted(READABLE_EXTS))}"
+    )
+
+
+def load_score(path: str | Path, *, index: int = 0, limits: Limits | None = None) -> Score:
+    """Read one piece (the ``index``-th of a multi-tune file, the first by default)."""
+    res = read_pieces(path, limits=limits)
+    if not 0 <= index < len(res.scores):
+        raise BadInputError(path, f"has {len(res.scores)} piece(s); no piece number {index}")
+    return res.scores[index]
+
+
+def save_midi(score: Score, path: str | Path) -> Path:
+    """Write a Standard MIDI File (type 1)."""
+    p = Path(path)
+    atomic_write_bytes(p, bytes(score.music.dumps_midi()))
+    return p
+
+
+def save_musicxml(score: Score, path: str | Path) -> Path:
+    """Write MusicXML that MuseScore opens (music21 does the notation: measures, ties, voices)."""
+    from tunesmith.music.convert import score_to_music21
+
+    p = Path(path)
+    stream = score_to_music21(score)
+    tmp = p.with_name(p.name + ".part")
+    stream.write("musicxml", fp=str(tmp))
+    os.replace(tmp, p)
+    return p
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write through a temporary file and rename, so a crash never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def new_score(tpq: int = DEFAULT_TPQ) -> symusic.Score:
+    return symusic.Score(tpq)

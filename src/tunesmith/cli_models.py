@@ -1,9 +1,125 @@
-"""CLI commands of the model families (train, generate); filled in by the models."""
+"""CLI commands of the model families: ``train`` and ``generate``."""
 
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
+
+from tunesmith.errors import OptionError
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    return None
+    from tunesmith.models.registry import PRESETS, SEQUENCE_FAMILIES
+
+    s = sub.add_parser("train", help="train a model on a corpus, dataset or folder of files")
+    s.add_argument("--model", required=True, choices=SEQUENCE_FAMILIES, help="model family")
+    s.add_argument("--data", required=True, help="bundled corpus name, prepared dataset or folder of files")
+    s.add_argument("--out", required=True, help="run folder (checkpoints, curves, metrics)")
+    s.add_argument("--size", default="small", choices=list(PRESETS), help="size preset")
+    g = s.add_argument_group("model size overrides")
+    g.add_argument("--layers", type=int, dest="n_layer")
+    g.add_argument("--embd", type=int, dest="n_embd")
+    g.add_argument("--hidden", type=int, dest="n_hidden", help="RNN hidden units")
+    g.add_argument("--heads", type=int, dest="n_head", help="Transformer heads")
+    g.add_argument("--block-size", type=int, dest="block_size", help="Transformer context length")
+    g.add_argument("--dropout", type=float)
+    t = s.add_argument_group("training")
+    t.add_argument("--epochs", type=int, default=20)
+    t.add_argument("--batch-size", type=int, default=16)
+    t.add_argument("--seq-len", type=int, help="tokens per training window (default: 512, or the block size if smaller)")
+    t.add_argument("--lr", type=float, default=None, help="peak learning rate (default: 2e-3 RNN, 1e-3 Transformer)")
+    t.add_argument("--max-minutes", type=float, help="stop (with a checkpoint) after this much training time")
+    t.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
+    t.add_argument("--patience", type=int, default=4, help="epochs without improvement before early stopping")
+    t.add_argument("--checkpoint-every", type=int, default=200, help="steps between 'last' checkpoints")
+    t.add_argument("--augment-transpose", action="store_true", help="random transposition (12 keys)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    t.add_argument("--threads", type=int, help="CPU threads for PyTorch")
+    t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    t.add_argument("--quiet", action="store_true")
+    s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("generate", help="generate music with a bundled model or a checkpoint")
+    s.add_argument("--model", required=True, help="bundled model name (bach-chorales, folk) or checkpoint path")
+    s.add_argument("--out", required=True, help="output folder")
+    s.add_argument("--primer", help="a MIDI/MusicXML/ABC file whose notes open the piece")
+    s.add_argument("--bars", type=int, default=8, help="bars of new music (1–256)")
+    s.add_argument("--temperature", type=float, default=1.0)
+    s.add_argument("--top-k", type=int, default=0, help="keep the k likeliest tokens (0: all)")
+    s.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling mass in (0, 1]")
+    s.add_argument("--key", help="e.g. 'G major', 'F# minor', 'Am'")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--num", type=int, default=1, help="how many pieces (1–100)")
+    s.add_argument("--no-cache", action="store_true", help="recompute the full context each step (slow; for checks)")
+    s.add_argument("--formats", default="mid,wav,musicxml,png", help="comma list of mid, wav, musicxml, png")
+    s.add_argument("--device", default="cpu")
+    s.set_defaults(func=cmd_generate)
+
+
+def cmd_train(a: argparse.Namespace) -> int:
+    import torch
+
+    from tunesmith.models.registry import make_config
+    from tunesmith.music.dataset import open_dataset
+    from tunesmith.represent.tokens import EventTokenizer
+    from tunesmith.train.data import event_corpus
+    from tunesmith.train.trainer import TrainConfig, setup_distributed, train
+
+    if a.threads is not None:
+        if a.threads < 1:
+            raise OptionError("--threads", f"must be at least 1, got {a.threads}")
+        torch.set_num_threads(a.threads)
+    if a.dropout is not None and not 0 <= a.dropout < 1:
+        raise OptionError("--dropout", f"must be in [0, 1), got {a.dropout}")
+    for opt, v in (("--layers", a.n_layer), ("--embd", a.n_embd), ("--hidden", a.n_hidden),
+                   ("--heads", a.n_head), ("--block-size", a.block_size)):
+        if v is not None and v < 1:
+            raise OptionError(opt, f"must be at least 1, got {v}")
+    lr = a.lr if a.lr is not None else (1e-3 if a.model == "transformer" else 2e-3)
+    tc = TrainConfig(epochs=a.epochs, batch_size=a.batch_size, seq_len=a.seq_len or 512, lr=lr,
+                     max_minutes=a.max_minutes, max_steps=a.max_steps, patience=a.patience,
+                     checkpoint_every=a.checkpoint_every, augment_transpose=a.augment_transpose,
+                     seed=a.seed, device=a.device)
+    tc.check()
+    rank, _, _ = setup_distributed(a.device)
+    tok = EventTokenizer()
+    ds = open_dataset(a.data, progress=not a.quiet and rank == 0)
+    corpus = event_corpus(ds, tok, progress=not a.quiet and rank == 0)
+    cfg = make_config(a.model, tok.vocab_size, a.size, n_layer=a.n_layer, n_embd=a.n_embd,
+                      n_hidden=a.n_hidden, n_head=a.n_head, block_size=a.block_size, dropout=a.dropout)
+    if a.model == "transformer" and a.seq_len is None:
+        tc.seq_len = min(tc.seq_len, cfg.block_size)
+    if a.model == "transformer" and tc.seq_len > cfg.block_size:
+        raise OptionError("--seq-len", f"{tc.seq_len} exceeds the model's --block-size {cfg.block_size}")
+    summary = train(a.out, a.model, cfg, corpus, tc, resume=a.resume, progress=not a.quiet,
+                    extra={"tokenizer": tok.to_dict(), "programs": corpus_programs(tok, corpus), "dataset": {"name": ds.name, "manifest_sha256": ds.manifest_hash}})
+    if rank == 0:
+        print(f"trained {a.model} ({summary['n_params']:,} parameters) for {summary['steps']} steps "
+              f"in {summary['seconds']:.0f} s ({summary['stop_reason']}); best valid NLL "
+              f"{summary['best_valid_nll']:.4f} nats/token; checkpoints in {a.out}/best and {a.out}/last")
+    return 0
+
+
+def cmd_generate(a: argparse.Namespace) -> int:
+    from tunesmith.generate.api import generate_to_files
+
+    results = generate_to_files(
+        a.model, a.out, primer=a.primer, bars=a.bars, temperature=a.temperature, top_k=a.top_k,
+        top_p=a.top_p, key=a.key, seed=a.seed, num=a.num, use_cache=not a.no_cache,
+        formats=a.formats, device=a.device)
+    for r in results:
+        print(json.dumps(r) if False else f"wrote {', '.join(str(Path(p)) for p in r['files'])}"
+              + (f"  [key {r['key']}, {r['bars']} bars, {r['notes']} notes"
+                 + (f", {r['repairs']} repairs" if r['repairs'] else "") + "]"))
+    return 0
+
+
+def corpus_programs(tok, corpus) -> list[int]:
+    """The General MIDI programs that occur in the training split (generation stays within them)."""
+    import numpy as np
+
+    ids = np.unique(np.concatenate(corpus.splits["train"])) if corpus.splits["train"] else []
+    names = [tok.names[int(i)] for i in ids]
+    return sorted(int(n.split("_")[1]) for n in names if n.startswith("Program_"))

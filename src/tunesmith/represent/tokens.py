@@ -59,7 +59,10 @@ class EventTokenizer:
     """A thin, versioned wrapper around a miditok REMI tokenizer."""
 
     def __init__(self, config: miditok.TokenizerConfig | None = None):
-        self.tok = miditok.REMI(config or default_config())
+        self._init_from(miditok.REMI(config or default_config()))
+
+    def _init_from(self, tok: miditok.REMI) -> None:
+        self.tok = tok
         vocab = self.tok.vocab
         self.pad_id = vocab["PAD_None"]
         self.bos_id = vocab["BOS_None"]
@@ -84,14 +87,29 @@ class EventTokenizer:
 
     # -- serialisation -------------------------------------------------------
     def to_dict(self) -> dict:
-        return {"kind": "remi", "version": TOKENIZER_VERSION, "miditok_version": miditok.__version__,
-                "config": self.tok.config.to_dict(serialize=True)}
+        """The tokenizer as JSON-ready data: miditok's own parameter file, plus our version."""
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as d:
+            path = Path(d) / "tokenizer.json"
+            self.tok.save(path)
+            params = json.loads(path.read_text())
+        return {"kind": "remi", "version": TOKENIZER_VERSION, "miditok_version": _miditok_version(),
+                "params": params}
 
     @classmethod
     def from_dict(cls, d: dict) -> EventTokenizer:
-        if d.get("kind") != "remi":
-            raise BadInputError("tokenizer", f"unknown tokenizer kind {d.get('kind')!r}")
-        return cls(miditok.TokenizerConfig.from_dict(d["config"]))
+        import tempfile
+
+        if d.get("kind") != "remi" or "params" not in d:
+            raise BadInputError("tokenizer", f"unknown tokenizer description (kind {d.get('kind')!r})")
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "tokenizer.json"
+            path.write_text(json.dumps(d["params"]))
+            tok = miditok.REMI(params=path)  # miditok's own loader restores its config types
+        obj = cls.__new__(cls)
+        obj._init_from(tok)
+        return obj
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=1))
@@ -112,7 +130,7 @@ class EventTokenizer:
     def decode(self, ids, meta: Meta | None = None) -> Score:
         """Token ids (specials are dropped) → :class:`Score`."""
         ids = [int(i) for i in ids if int(i) not in (self.pad_id, self.bos_id, self.eos_id)]
-        music = self.tok.decode([ids]) if ids else symusic.Score(self.tpq)
+        music = self.tok.decode(ids) if ids else symusic.Score(self.tpq)
         for i, t in enumerate(music.tracks):
             if not t.name and t.program in VOICE_PROGRAMS:
                 t.name = VOICE_NAMES[VOICE_PROGRAMS.index(t.program)]
@@ -128,3 +146,9 @@ class EventTokenizer:
         if not ids:
             return 0.0
         return float(self.tok.tokens_errors(miditok.TokSequence(ids=ids)))
+
+
+def _miditok_version() -> str:
+    from importlib.metadata import version
+
+    return version("miditok")

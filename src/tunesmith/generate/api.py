@@ -1,0 +1,263 @@
+"""The Python API for generation: ``load_model(name_or_path).generate(...)`` → Score."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import symusic
+import torch
+
+from tunesmith.errors import BadInputError, OptionError
+from tunesmith.generate.constraints import RemiConstraint
+from tunesmith.generate.sampler import SamplingControls, sample
+from tunesmith.models.registry import build_model, config_from_dict
+from tunesmith.music.keys import key_name, parse_key, scale_pitch_classes, score_key
+from tunesmith.music.score import Meta, Score
+from tunesmith.represent.tokens import EventTokenizer, assign_voice_programs
+from tunesmith.train.checkpoint import load_weights, read_config, resolve_checkpoint, write_checkpoint
+
+BUNDLED_DIR = Path(__file__).resolve().parent.parent / "assets" / "models"
+MAX_BARS = 256
+MAX_NUM = 100
+
+
+def bundled_models() -> list[str]:
+    if not BUNDLED_DIR.is_dir():
+        return []
+    return sorted(p.name for p in BUNDLED_DIR.iterdir() if (p / "config.json").is_file())
+
+
+@dataclass
+class Generated:
+    score: Score
+    key: str
+    bars: int
+    repairs: int
+    n_tokens: int
+
+
+class MusicModel:
+    """A trained sequence model with its tokenizer: generate, save, load."""
+
+    def __init__(self, model: torch.nn.Module, tokenizer: EventTokenizer, config: dict, name: str = "",
+                 device: str = "cpu"):
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.config = config
+        self.name = name or config.get("name", "model")
+        self.device = device
+
+    # -- persistence -----------------------------------------------------------
+    @classmethod
+    def load(cls, name_or_path: str | Path, *, device: str = "cpu") -> MusicModel:
+        p = Path(name_or_path)
+        name = str(name_or_path)
+        if not p.exists():
+            if name in bundled_models():
+                p = BUNDLED_DIR / name
+            else:
+                known = ", ".join(bundled_models()) or "(none installed)"
+                raise OptionError("--model", f"unknown model '{name}': not a bundled model ({known}) "
+                                  "nor a checkpoint folder")
+        ckpt = resolve_checkpoint(p)
+        cfg = read_config(ckpt)
+        if "tokenizer" not in cfg or "family" not in cfg:
+            raise BadInputError(ckpt, "checkpoint has no tokenizer or model family in config.json")
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise OptionError("--device", "CUDA is not available on this machine")
+        tok = EventTokenizer.from_dict(cfg["tokenizer"])
+        model = build_model(cfg["family"], config_from_dict(cfg["family"], cfg["model"]))
+        load_weights(model, ckpt)
+        return cls(model.to(device), tok, cfg, name=cfg.get("name") or p.name, device=device)
+
+    def save(self, path: str | Path) -> Path:
+        return write_checkpoint(Path(path), self.model, self.config)
+
+    # -- generation ------------------------------------------------------------
+    def generate(self, *, primer: Score | None = None, bars: int = 8, temperature: float = 1.0,
+                 top_k: int = 0, top_p: float = 0.95, key: str | None = None, seed: int = 0,
+                 use_cache: bool = True) -> Generated:
+        """Generate ``bars`` bars of new music (after ``primer`` if given).
+
+        ``key`` transposes the result (and the primer) to that key; without a
+        primer, up to 8 draws are made until one is in the requested mode."""
+        controls = SamplingControls(temperature, top_k, top_p)
+        controls.check()
+        check_bars(bars)
+        want = parse_key(key) if key else None
+        if primer is not None:
+            return self._continue(primer, bars, controls, want, seed, use_cache)
+        tries = 8 if want else 1
+        best = None
+        for attempt in range(tries):
+            g = self._sample_from(None, bars, controls, None, seed * 1009 + attempt, use_cache)
+            tonic, mode = score_key(g.score)
+            if want is None:
+                g.key = key_name(tonic, mode)
+                return g
+            if mode == want[1]:
+                return self._transposed(g, (want[0] - tonic), want)
+            best = best or (g, tonic, mode)
+        g, tonic, mode = best
+        # No draw in the requested mode: move to the relative key so the scale matches.
+        rel = want[0] + (3 if want[1] == "minor" else -3)
+        return self._transposed(g, rel - tonic, (tonic + (rel - tonic), mode))
+
+    def _transposed(self, g: Generated, shift: int, key: tuple[int, str]) -> Generated:
+        shift = ((shift + 6) % 12) - 6  # nearest direction: −6 … +5
+        g.score = g.score.transpose(shift)
+        g.key = key_name(*key)
+        g.score.meta.key = g.key
+        return g
+
+    def _continue(self, primer: Score, bars, controls, want, seed, use_cache) -> Generated:
+        primer = Score(assign_voice_programs(primer.music), primer.meta)
+        if want is not None:
+            tonic, mode = score_key(primer)
+            shift = ((want[0] - tonic + 6) % 12) - 6
+            primer = primer.transpose(shift)
+            primer.meta.key = key_name(want[0], mode)
+        return self._sample_from(primer, bars, controls, None, seed, use_cache)
+
+    def _sample_from(self, primer: Score | None, bars, controls, _unused, seed, use_cache) -> Generated:
+        tok = self.tokenizer
+        prompt = [tok.bos_id]
+        ts = None
+        scale = None
+        if primer is not None:
+            ids = tok.encode(primer)
+            if len(ids) == 0:
+                raise BadInputError(primer.meta.source or "primer", "primer has no notes")
+            prompt += [int(i) for i in ids]
+            ts = primer.time_signature()
+            tonic, mode = score_key(primer)
+            scale = scale_pitch_classes(tonic, mode)
+        programs = set(self.config.get("programs") or [])
+        if primer is not None:
+            programs = {int(t.program) for t in primer.music.tracks if not t.is_drum} or programs
+        con = RemiConstraint(tok, bars=bars, time_signature=ts, scale_pcs=scale, programs=programs or None)
+        con.observe_prompt(prompt[1:])
+        new = sample(self.model, prompt, con, controls, seed=seed, use_cache=use_cache, device=self.device)
+        full = tok.decode(prompt + new).music
+        if primer is not None:
+            music = _merge_primer(primer.music, tok.decode(prompt).music, full)
+        else:
+            music = full.resample(480, min_dur=1)
+        n_prefix_bars = _bars_covering(primer.music) if primer is not None else 0
+        _clip_to_bars(music, n_prefix_bars + bars)
+        tonic, mode = score_key(Score(music))
+        meta = Meta(title=f"{self.name} #{seed}", composer=f"tunesmith ({self.name})", source="generated",
+                    key=key_name(tonic, mode), time_signature=Score(music).time_signature())
+        return Generated(Score(music, meta), meta.key, bars, con.forced_stops, len(new))
+
+
+def _merge_primer(primer: symusic.Score, prompt_dec: symusic.Score, full_dec: symusic.Score) -> symusic.Score:
+    """The primer's own notes, then the notes that decoding the continuation added."""
+    out = primer.copy()
+    out = out.resample(480, min_dur=1) if out.tpq != 480 else out
+    full = full_dec.resample(480, min_dur=1)
+    before = prompt_dec.resample(480, min_dur=1)
+    seen: dict[tuple, int] = {}
+    for tr in before.tracks:
+        for n in tr.notes:
+            k = (tr.program, n.time, n.pitch, n.duration)
+            seen[k] = seen.get(k, 0) + 1
+    by_prog = {t.program: t for t in out.tracks}
+    for tr in full.tracks:
+        for n in tr.notes:
+            k = (tr.program, n.time, n.pitch, n.duration)
+            if seen.get(k, 0) > 0:
+                seen[k] -= 1
+                continue
+            if tr.program not in by_prog:
+                nt = symusic.Track(name=tr.name, program=tr.program, is_drum=tr.is_drum)
+                out.tracks.append(nt)
+                by_prog[tr.program] = nt
+            by_prog[tr.program].notes.append(symusic.Note(n.time, n.duration, n.pitch, n.velocity))
+    for t in out.tracks:
+        t.notes.sort()
+    return out
+
+
+def _bars_covering(music: symusic.Score) -> int:
+    end = music.end()
+    down = music.get_downbeats()
+    return int(np.searchsorted(down, end, side="left")) if len(down) else 0
+
+
+def _clip_to_bars(music: symusic.Score, n_bars: int) -> None:
+    """Drop notes after bar ``n_bars`` and shorten notes that ring past it."""
+    if not len(music.time_signatures):
+        return
+    ts = music.time_signatures[0]
+    bar = music.tpq * 4 * ts.numerator // ts.denominator
+    down = list(music.get_downbeats())
+    while len(down) <= n_bars:
+        down.append((down[-1] if down else 0) + bar)
+    end = int(down[n_bars])
+    for tr in music.tracks:
+        keep = [symusic.Note(n.time, min(n.duration, end - n.time), n.pitch, n.velocity)
+                for n in tr.notes if n.time < end]
+        tr.notes.clear()
+        for n in keep:
+            tr.notes.append(n)
+
+
+def check_bars(bars: int) -> None:
+    if not 1 <= bars <= MAX_BARS:
+        raise OptionError("--bars", f"must be between 1 and {MAX_BARS}, got {bars}")
+
+
+def load_model(name_or_path: str | Path, *, device: str = "cpu") -> MusicModel:
+    return MusicModel.load(name_or_path, device=device)
+
+
+def generate_to_files(model: str, out: str | Path, *, primer: str | None = None, bars: int = 8,
+                      temperature: float = 1.0, top_k: int = 0, top_p: float = 0.95, key: str | None = None,
+                      seed: int = 0, num: int = 1, use_cache: bool = True,
+                      formats: str = "mid,wav,musicxml,png", device: str = "cpu") -> list[dict]:
+    """Generate ``num`` pieces and write each as MIDI, WAV, MusicXML and a piano-roll PNG."""
+    from tunesmith.music.io import load_score, save_midi, save_musicxml
+    from tunesmith.music.plot import save_pianoroll_png
+    from tunesmith.music.render import render_wav
+
+    # Every option is checked before any work.
+    SamplingControls(temperature, top_k, top_p).check()
+    check_bars(bars)
+    if not 1 <= num <= MAX_NUM:
+        raise OptionError("--num", f"must be between 1 and {MAX_NUM}, got {num}")
+    if key:
+        parse_key(key)
+    fmts = [f.strip().lower() for f in formats.split(",") if f.strip()]
+    bad = [f for f in fmts if f not in ("mid", "wav", "musicxml", "png")]
+    if bad or not fmts:
+        raise OptionError("--formats", f"unknown format(s) {', '.join(bad) or '(none)'}; use mid, wav, musicxml, png")
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise OptionError("--out", f"'{out}' exists and is not a folder")
+    primer_score = load_score(primer) if primer else None
+    mm = load_model(model, device=device)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = Path(model).name if Path(model).exists() else model
+    results = []
+    for i in range(num):
+        g = mm.generate(primer=primer_score, bars=bars, temperature=temperature, top_k=top_k, top_p=top_p,
+                        key=key, seed=seed + i, use_cache=use_cache)
+        base = out / f"{stem}-{seed + i:03d}"
+        files = []
+        if "mid" in fmts:
+            files.append(save_midi(g.score, base.with_suffix(".mid")))
+        if "wav" in fmts:
+            files.append(render_wav(g.score, base.with_suffix(".wav")))
+        if "musicxml" in fmts:
+            files.append(save_musicxml(g.score, base.with_suffix(".musicxml")))
+        if "png" in fmts:
+            files.append(save_pianoroll_png(g.score, base.with_suffix(".png"), title=g.score.meta.title))
+        info = {"files": [str(f) for f in files], "key": g.key, "bars": g.bars, "notes": g.score.n_notes,
+                "tokens": g.n_tokens, "repairs": g.repairs, "seed": seed + i}
+        (base.with_suffix(".json")).write_text(json.dumps(info, indent=1))
+        results.append(info)
+    return results

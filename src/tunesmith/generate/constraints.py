@@ -1,0 +1,110 @@
+"""Constrained decoding for REMI event tokens.
+
+A small state machine over token types allows, at every step, only tokens
+that keep the sequence decodable (``Bar → TimeSig → Position → [Tempo] →
+Program → Pitch → Duration → …``, positions increasing inside a bar), and
+applies the musical controls: a fixed time signature, pitches inside a key's
+scale, and an exact number of bars.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tunesmith.represent.tokens import EventTokenizer
+
+
+class RemiConstraint:
+    def __init__(self, tok: EventTokenizer, *, bars: int, time_signature: str | None = None,
+                 scale_pcs: set[int] | None = None, programs: set[int] | None = None,
+                 max_tokens: int | None = None):
+        self.tok = tok
+        self.bars = bars
+        self.max_tokens = max_tokens or bars * 600
+        V = tok.vocab_size
+        types = tok.types
+        self.mask_of = {t: types == t for t in ("Bar", "TimeSig", "Position", "Tempo", "Program", "Pitch", "Duration")}
+        self.eos = np.zeros(V, bool)
+        self.eos[tok.eos_id] = True
+        self.pos_value = np.full(V, -1)
+        for i, n in enumerate(tok.names):
+            if n.startswith("Position_"):
+                self.pos_value[i] = int(n.split("_")[1])
+        self.pitch_ok = self.mask_of["Pitch"].copy()
+        if scale_pcs is not None:
+            for i, n in enumerate(tok.names):
+                if n.startswith("Pitch_") and int(n.split("_")[1]) % 12 not in scale_pcs:
+                    self.pitch_ok[i] = False
+        self.program_ok = self.mask_of["Program"].copy()
+        if programs:
+            for i, n in enumerate(tok.names):
+                if n.startswith("Program_") and int(n.split("_")[1]) not in programs:
+                    self.program_ok[i] = False
+        self.timesig_ok = self.mask_of["TimeSig"].copy()
+        if time_signature is not None:
+            tid = tok.tok.vocab.get(f"TimeSig_{time_signature}")
+            if tid is not None:
+                self.timesig_ok[:] = False
+                self.timesig_ok[tid] = True
+        self.prev = "BOS"
+        self.cur_pos = -1
+        self.bars_done = 0
+        self.n_new = 0
+        self.forced_stops = 0
+
+    def observe_prompt(self, ids) -> None:
+        """Advance the state over prompt tokens without counting them as new bars."""
+        for i in ids:
+            self._advance(int(i))
+        self.bars_done = 0
+        self.n_new = 0
+
+    def _advance(self, t: int) -> None:
+        name = self.tok.names[t]
+        typ = name.split("_", 1)[0]
+        if typ == "Bar":
+            self.bars_done += 1
+            self.cur_pos = -1
+        elif typ == "Position":
+            self.cur_pos = int(self.pos_value[t])
+        if typ in ("Bar", "TimeSig", "Position", "Tempo", "Program", "Pitch", "Duration", "BOS"):
+            self.prev = typ
+
+    def allowed(self) -> np.ndarray:
+        m = self.mask_of
+        p = self.prev
+        if p == "BOS":
+            return m["Bar"].copy()
+        if p == "Bar":
+            return self.timesig_ok.copy()
+        if p == "TimeSig":
+            return m["Bar"] | self._later_positions()
+        if p == "Position":
+            return m["Tempo"] | self.program_ok
+        if p == "Tempo":
+            return self.program_ok.copy()
+        if p == "Program":
+            return self.pitch_ok.copy()
+        if p == "Pitch":
+            return m["Duration"].copy()
+        # after a Duration
+        out = self.program_ok | self._later_positions() | m["Bar"]
+        if self.bars_done >= self.bars:
+            out |= self.eos
+        return out
+
+    def _later_positions(self) -> np.ndarray:
+        return self.mask_of["Position"] & (self.pos_value > self.cur_pos)
+
+    def feed(self, t: int) -> bool:
+        """Record a sampled token; False means generation ends here (token not kept)."""
+        if t == self.tok.eos_id:
+            return False
+        if t == self.tok.bar_id and self.bars_done >= self.bars:
+            return False  # this Bar would open bar N+1
+        self.n_new += 1
+        if self.n_new > self.max_tokens:
+            self.forced_stops += 1
+            return False
+        self._advance(t)
+        return True

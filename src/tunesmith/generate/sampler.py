@@ -1,0 +1,84 @@
+"""The one sampler: temperature, top-k, nucleus (top-p), a grammar mask, and
+incremental decoding through the model's ``step`` state (KV cache / hidden state)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from tunesmith.errors import OptionError
+
+
+@dataclass
+class SamplingControls:
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
+
+    def check(self) -> None:
+        if not (0 < self.temperature <= 10):
+            raise OptionError("--temperature", f"must be in (0, 10], got {self.temperature}")
+        if self.top_k < 0:
+            raise OptionError("--top-k", f"must be 0 (off) or positive, got {self.top_k}")
+        if not (0 < self.top_p <= 1):
+            raise OptionError("--top-p", f"must be in (0, 1], got {self.top_p}")
+
+
+def filter_logits(logits: torch.Tensor, c: SamplingControls, allowed: torch.Tensor | None) -> torch.Tensor:
+    """logits (V,) → probabilities (V,) after mask, temperature, top-k and top-p."""
+    x = logits.float() / c.temperature
+    if allowed is not None:
+        x = x.masked_fill(~allowed, float("-inf"))
+    if c.top_k > 0 and c.top_k < x.numel():
+        kth = torch.topk(x, c.top_k).values[-1]
+        x = x.masked_fill(x < kth, float("-inf"))
+    probs = torch.softmax(x, dim=-1)
+    if c.top_p < 1.0:
+        sp, si = torch.sort(probs, descending=True)
+        cum = torch.cumsum(sp, dim=-1)
+        drop = cum - sp > c.top_p  # keep the smallest prefix whose mass reaches top_p
+        sp = sp.masked_fill(drop, 0.0)
+        probs = torch.zeros_like(probs).scatter(0, si, sp)
+        probs = probs / probs.sum()
+    return probs
+
+
+@torch.inference_mode()
+def sample(model, prompt: list[int], constraint, controls: SamplingControls, *, seed: int = 0,
+           use_cache: bool = True, device: str = "cpu") -> list[int]:
+    """Continue ``prompt`` until ``constraint.feed`` says stop; returns the new tokens."""
+    g = torch.Generator().manual_seed(seed)
+    model.eval()
+    window = getattr(model.config, "block_size", None)
+    seq = list(prompt)
+    if window:
+        seq_in = seq[-window:]
+    else:
+        seq_in = seq
+    logits, state = model.step(torch.tensor([seq_in], device=device), None)
+    last = logits[0, -1]
+    new: list[int] = []
+    while True:
+        allowed = torch.from_numpy(constraint.allowed())
+        if not allowed.any():  # cannot happen with a consistent grammar; stop rather than emit junk
+            break
+        probs = filter_logits(last.cpu(), controls, allowed)
+        t = int(torch.multinomial(probs, 1, generator=g))
+        if not constraint.feed(t):
+            break
+        new.append(t)
+        seq.append(t)
+        if use_cache and not (window and state["pos"] >= window):
+            logits, state = model.step(torch.tensor([[t]], device=device), state)
+        else:
+            # Full recompute (or the Transformer's context is full: slide it by half).
+            ctx = seq[-(window // 2):] if window and len(seq) >= window else seq
+            logits, state = model.step(torch.tensor([ctx], device=device), None)
+        last = logits[0, -1]
+    return new
+
+
+def _np_bool(a) -> np.ndarray:
+    return np.asarray(a, dtype=bool)

@@ -1,0 +1,54 @@
+"""The small interface every sequence-model family implements.
+
+``forward(idx, targets)`` → ``(logits, loss)`` as in nanoGPT; ``step(idx, state)``
+runs new tokens through the model with a carried state (the RNN's hidden
+state, the Transformer's KV cache) so that one sampler serves every family.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class SequenceModel(nn.Module):
+    family: str = ""
+    config: Any
+
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None,
+                ignore_index: int = -100, allowed: torch.Tensor | None = None):
+        """idx (B, T) → logits (B, T, V); loss is the mean NLL of ``targets`` (B, T).
+
+        ``allowed`` (V, V) bool, optional: row ``prev`` lists the tokens a
+        grammar allows after ``prev``; disallowed logits are masked so the
+        model is a proper distribution over valid sequences."""
+        logits, _ = self.step(idx, None)
+        if allowed is not None:
+            logits = logits.masked_fill(~allowed[idx], float("-inf"))
+        loss = None
+        if targets is not None:
+            loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), targets.reshape(-1),
+                                   ignore_index=ignore_index)
+        return logits, loss
+
+    def step(self, idx: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
+        """Run ``idx`` (B, T) after ``state`` (None = start); returns logits (B, T, V) and the new state."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def log_prob(self, idx: torch.Tensor, pad_id: int | None = None,
+                 allowed: torch.Tensor | None = None) -> torch.Tensor:
+        """Sum of log p(x_t | x_<t) over t ≥ 1 for each row of ``idx`` (B, T) → (B,)."""
+        logits, _ = self.forward(idx[:, :-1], allowed=allowed)
+        lp = torch.log_softmax(logits.float(), dim=-1)
+        tgt = idx[:, 1:]
+        tok = lp.gather(-1, tgt.unsqueeze(-1)).squeeze(-1)
+        if pad_id is not None:
+            tok = tok.masked_fill(tgt == pad_id, 0.0)
+        return tok.sum(dim=1)
+
+    def n_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())

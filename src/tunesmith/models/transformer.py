@@ -1,0 +1,154 @@
+"""A decoder-only Transformer: pre-norm, rotary positions, causal attention
+through ``scaled_dot_product_attention``, and a KV cache for sampling."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tunesmith.models.base import SequenceModel
+
+
+@dataclass
+class TransformerConfig:
+    vocab_size: int = 512
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 256
+    block_size: int = 1024  # longest context (rotary tables are built for this many positions)
+    dropout: float = 0.1
+    tie_weights: bool = True
+
+
+def _rope_tables(block_size: int, head_dim: int, base: float = 10000.0):
+    inv = 1.0 / (base ** (torch.arange(0, head_dim, 2).float() / head_dim))
+    t = torch.arange(block_size).float()
+    freqs = torch.outer(t, inv)  # (T, hd/2)
+    return freqs.cos(), freqs.sin()
+
+
+def _apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    # x: (B, nh, T, hd); cos/sin: (T, hd/2) — rotate pairs (x1, x2) of the two halves.
+    x1, x2 = x.chunk(2, dim=-1)
+    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
+
+
+class Attention(nn.Module):
+    def __init__(self, c: TransformerConfig):
+        super().__init__()
+        self.n_head, self.head_dim = c.n_head, c.n_embd // c.n_head
+        self.qkv = nn.Linear(c.n_embd, 3 * c.n_embd, bias=False)
+        self.out = nn.Linear(c.n_embd, c.n_embd, bias=False)
+        self.dropout = c.dropout
+
+    def forward(self, x, cos, sin, cache):
+        B, T, C = x.shape
+        q, k, v = self.qkv(x).split(C, dim=2)
+        q = q.view(B, T, self.n_head, self.head_dim).transpose(1, 2)  # (B, nh, T, hd)
+        k = k.view(B, T, self.n_head, self.head_dim).transpose(1, 2)
+        v = v.view(B, T, self.n_head, self.head_dim).transpose(1, 2)
+        q, k = _apply_rope(q, cos, sin), _apply_rope(k, cos, sin)
+        if cache is not None:
+            k = torch.cat([cache[0], k], dim=2)
+            v = torch.cat([cache[1], v], dim=2)
+        past = k.size(2) - T
+        if past == 0:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True,
+                                               dropout_p=self.dropout if self.training else 0.0)
+        elif T == 1:
+            y = F.scaled_dot_product_attention(q, k, v)  # one new query sees everything cached
+        else:  # several new tokens after a cache: causal within the new block
+            mask = torch.ones(T, k.size(2), dtype=torch.bool, device=x.device).tril(diagonal=past)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        y = y.transpose(1, 2).contiguous().view(B, T, C)
+        return self.out(y), (k, v)
+
+
+class Block(nn.Module):
+    def __init__(self, c: TransformerConfig):
+        super().__init__()
+        self.ln1 = nn.LayerNorm(c.n_embd, bias=False)
+        self.attn = Attention(c)
+        self.ln2 = nn.LayerNorm(c.n_embd, bias=False)
+        self.mlp = nn.Sequential(nn.Linear(c.n_embd, 4 * c.n_embd, bias=False), nn.GELU(),
+                                 nn.Linear(4 * c.n_embd, c.n_embd, bias=False), nn.Dropout(c.dropout))
+        self.drop = nn.Dropout(c.dropout)
+
+    def forward(self, x, cos, sin, cache):
+        a, cache = self.attn(self.ln1(x), cos, sin, cache)
+        x = x + self.drop(a)
+        x = x + self.mlp(self.ln2(x))
+        return x, cache
+
+
+class TransformerModel(SequenceModel):
+    family = "transformer"
+
+    def __init__(self, config: TransformerConfig):
+        super().__init__()
+        if config.n_embd % config.n_head or (config.n_embd // config.n_head) % 2:
+            raise ValueError("n_embd must be a multiple of n_head with an even head size")
+        self.config = config
+        self.embed = nn.Embedding(config.vocab_size, config.n_embd)
+        self.drop = nn.Dropout(config.dropout)
+        self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
+        self.ln_f = nn.LayerNorm(config.n_embd, bias=False)
+        self.head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        if config.tie_weights:
+            self.head.weight = self.embed.weight
+        cos, sin = _rope_tables(config.block_size, config.n_embd // config.n_head)
+        self.register_buffer("rope_cos", cos, persistent=False)
+        self.register_buffer("rope_sin", sin, persistent=False)
+        self.apply(self._init)
+        for name, p in self.named_parameters():
+            if name.endswith("out.weight") or name.endswith("mlp.2.weight"):
+                nn.init.normal_(p, mean=0.0, std=0.02 / (2 * config.n_layer) ** 0.5)
+
+    @staticmethod
+    def _init(m):
+        if isinstance(m, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(m.weight, mean=0.0, std=0.02)
+            if isinstance(m, nn.Linear) and m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+    def step(self, idx: torch.Tensor, state):
+        """state: None or {"pos": int, "kv": [(k, v) per layer]}."""
+        B, T = idx.shape
+        pos = 0 if state is None else state["pos"]
+        if pos + T > self.config.block_size:
+            raise ValueError(f"sequence of {pos + T} tokens exceeds block_size {self.config.block_size}")
+        cos, sin = self.rope_cos[pos : pos + T], self.rope_sin[pos : pos + T]
+        x = self.drop(self.embed(idx))  # (B, T, C)
+        kvs = []
+        for i, blk in enumerate(self.blocks):
+            x, kv = blk(x, cos, sin, None if state is None else state["kv"][i])
+            kvs.append(kv)
+        logits = self.head(self.ln_f(x))  # (B, T, V)
+        return logits, {"pos": pos + T, "kv": kvs}
+
+    def forward(self, idx, targets=None, ignore_index=-100, allowed=None):
+        # Training never needs the cache: skip building it.
+        B, T = idx.shape
+        cos, sin = self.rope_cos[:T], self.rope_sin[:T]
+        x = self.drop(self.embed(idx))
+        for blk in self.blocks:
+            x, _ = blk(x, cos, sin, None)
+        logits = self.head(self.ln_f(x))
+        if allowed is not None:
+            logits = logits.masked_fill(~allowed[idx], float("-inf"))
+        loss = None
+        if targets is not None:
+            loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), targets.reshape(-1),
+                                   ignore_index=ignore_index)
+        return logits, loss
+
+    def flops_per_token(self, seq_len: int | None = None) -> float:
+        """Forward+backward FLOPs per token: 6N for the weights plus the attention
+        scores, 12·L·C·T (PaLM appendix B convention), with T the mean context."""
+        c = self.config
+        n = sum(p.numel() for n_, p in self.named_parameters() if not n_.startswith("embed"))
+        T = seq_len or c.block_size
+        return 6.0 * n + 12.0 * c.n_layer * c.n_embd * T / 2

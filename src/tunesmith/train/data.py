@@ -1,0 +1,132 @@
+"""Token corpora for the sequence models, and length-bucketed batches.
+
+A :class:`TokenCorpus` holds, per split, one token array per piece
+(``BOS … EOS``), plus what training needs to know about the vocabulary: the
+padding id, the contiguous block of pitch tokens (for transposition
+augmentation) and, for grammars such as frame tokens, the table of allowed
+successors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+@dataclass
+class TokenCorpus:
+    vocab_size: int
+    pad_id: int
+    bos_id: int
+    eos_id: int
+    pitch_first_id: int  # id of the lowest pitch token
+    n_pitch_tokens: int
+    splits: dict[str, list[np.ndarray]]
+    allowed: np.ndarray | None = None  # (V, V) bool or None
+    meta: dict = field(default_factory=dict)
+
+    def n_tokens(self, split: str) -> int:
+        return int(sum(len(s) for s in self.splits.get(split, [])))
+
+
+def event_corpus(dataset, tokenizer, *, progress: bool = True) -> TokenCorpus:
+    """Tokenize a prepared dataset with an :class:`EventTokenizer`, cached beside it."""
+    from tqdm import tqdm
+
+    tok_json = json.dumps(tokenizer.to_dict(), sort_keys=True)
+    key = hashlib.sha256((tok_json + dataset.manifest_hash).encode()).hexdigest()[:16]
+    cache = Path(dataset.path) / f"tokens-{key}.npz"
+    splits: dict[str, list[np.ndarray]] = {}
+    if cache.is_file():
+        z = np.load(cache, allow_pickle=False)
+        for s in ("train", "valid", "test"):
+            flat, offs = z[f"{s}_tokens"], z[f"{s}_offsets"]
+            splits[s] = [flat[offs[i] : offs[i + 1]] for i in range(len(offs) - 1)]
+    else:
+        arrays = {}
+        for s in ("train", "valid", "test"):
+            seqs = []
+            entries = dataset.split(s)
+            for e in tqdm(entries, desc=f"tokenize {dataset.name} {s}", disable=not progress or not entries,
+                          dynamic_ncols=True):
+                ids = tokenizer.encode(dataset.load(e))
+                if len(ids):
+                    seqs.append(np.concatenate([[tokenizer.bos_id], ids, [tokenizer.eos_id]]).astype(np.int16))
+            splits[s] = seqs
+            offs = np.cumsum([0] + [len(x) for x in seqs])
+            arrays[f"{s}_tokens"] = np.concatenate(seqs) if seqs else np.zeros(0, np.int16)
+            arrays[f"{s}_offsets"] = offs
+        tmp = cache.with_name(cache.stem + ".part.npz")
+        np.savez(tmp, **arrays)
+        tmp.replace(cache)
+    vocab = tokenizer.tok.vocab
+    return TokenCorpus(
+        vocab_size=tokenizer.vocab_size, pad_id=tokenizer.pad_id, bos_id=tokenizer.bos_id,
+        eos_id=tokenizer.eos_id, pitch_first_id=vocab["Pitch_21"], n_pitch_tokens=88,
+        splits=splits, meta={"representation": "remi", "dataset": dataset.name,
+                             "dataset_manifest_sha256": dataset.manifest_hash},
+    )
+
+
+# --------------------------------------------------------------------------- batching
+
+
+def segments(seqs: list[np.ndarray], seq_len: int) -> list[tuple[int, int, int]]:
+    """Cut each sequence into windows of at most ``seq_len + 1`` tokens (inputs and
+    shifted targets), consecutive windows sharing one token: ``(seq, start, stop)``."""
+    out = []
+    for i, s in enumerate(seqs):
+        n = len(s)
+        if n < 2:
+            continue
+        start = 0
+        while start < n - 1:
+            stop = min(n, start + seq_len + 1)
+            out.append((i, start, stop))
+            start = stop - 1
+    return out
+
+
+def epoch_batches(lengths: np.ndarray, batch_size: int, seed: int, epoch: int) -> list[np.ndarray]:
+    """A deterministic order of batches for one epoch: shuffle, then sort by length inside
+    pools of 50 batches so that batches waste little padding, then shuffle the batches."""
+    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    perm = torch.randperm(len(lengths), generator=g).numpy()
+    pool = batch_size * 50
+    batches = []
+    for i in range(0, len(perm), pool):
+        chunk = perm[i : i + pool]
+        chunk = chunk[np.argsort(-lengths[chunk], kind="stable")]
+        batches.extend(chunk[j : j + batch_size] for j in range(0, len(chunk), batch_size))
+    order = torch.randperm(len(batches), generator=g).numpy()
+    return [batches[k] for k in order]
+
+
+def collate(corpus: TokenCorpus, seqs: list[np.ndarray], segs: list[tuple[int, int, int]],
+            batch: np.ndarray, *, rng: np.random.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Batch of segments → ``x`` (B, T) and targets ``y`` (B, T), padded with the pad id
+    (targets padded with -100, which the loss ignores). With ``rng``, each segment is
+    transposed by a random shift in −6…+5 semitones that keeps its pitches in range."""
+    rows = [seqs[segs[k][0]][segs[k][1] : segs[k][2]].astype(np.int64) for k in batch]
+    T = max(len(r) for r in rows) - 1
+    x = np.full((len(rows), T), corpus.pad_id, dtype=np.int64)
+    y = np.full((len(rows), T), -100, dtype=np.int64)
+    lo, n = corpus.pitch_first_id, corpus.n_pitch_tokens
+    for b, r in enumerate(rows):
+        if rng is not None:
+            is_p = (r >= lo) & (r < lo + n)
+            if is_p.any():
+                pmin, pmax = int(r[is_p].min() - lo), int(r[is_p].max() - lo)
+                a, z = max(-6, -pmin), min(5, n - 1 - pmax)
+                if z >= a:
+                    shift = int(rng.integers(a, z + 1))
+                    r = r.copy()
+                    r[is_p] += shift
+        x[b, : len(r) - 1] = r[:-1]
+        y[b, : len(r) - 1] = r[1:]
+    return torch.from_numpy(x), torch.from_numpy(y)

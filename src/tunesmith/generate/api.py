@@ -37,6 +37,7 @@ class Generated:
     bars: int
     repairs: int
     n_tokens: int
+    tokens: list[int] | None = None  # the new tokens (for checks)
 
 
 class MusicModel:
@@ -117,9 +118,10 @@ class MusicModel:
         primer = Score(assign_voice_programs(primer.music), primer.meta)
         if want is not None:
             tonic, mode = score_key(primer)
-            shift = ((want[0] - tonic + 6) % 12) - 6
-            primer = primer.transpose(shift)
-            primer.meta.key = key_name(want[0], mode)
+            # Same mode: move the tonic; other mode: move to the relative key (same scale as asked).
+            target = want[0] if mode == want[1] else want[0] + (3 if want[1] == "minor" else -3)
+            primer = primer.transpose(((target - tonic + 6) % 12) - 6)
+            primer.meta.key = key_name(*want)
         return self._sample_from(primer, bars, controls, None, seed, use_cache)
 
     def _sample_from(self, primer: Score | None, bars, controls, _unused, seed, use_cache) -> Generated:
@@ -148,10 +150,10 @@ class MusicModel:
             music = full.resample(480, min_dur=1)
         n_prefix_bars = _bars_covering(primer.music) if primer is not None else 0
         _clip_to_bars(music, n_prefix_bars + bars)
-        tonic, mode = score_key(Score(music))
+        tonic, mode = score_key(primer) if primer is not None else score_key(Score(music))
         meta = Meta(title=f"{self.name} #{seed}", composer=f"tunesmith ({self.name})", source="generated",
                     key=key_name(tonic, mode), time_signature=Score(music).time_signature())
-        return Generated(Score(music, meta), meta.key, bars, con.forced_stops, len(new))
+        return Generated(Score(music, meta), meta.key, bars, con.forced_stops, len(new), new)
 
 
 def _merge_primer(primer: symusic.Score, prompt_dec: symusic.Score, full_dec: symusic.Score) -> symusic.Score:

@@ -46,6 +46,9 @@ class RemiConstraint:
             if tid is not None:
                 self.timesig_ok[:] = False
                 self.timesig_ok[tid] = True
+        # miditok's positions per beat (the denominator's note value) in the first beat range.
+        self.res = max(r for (lo, _), r in tok.tok.config.beat_res.items() if lo == 0)
+        self.bar_positions = 4 * self.res
         self.prev = "BOS"
         self.cur_pos = -1
         self.bars_done = 0
@@ -67,6 +70,11 @@ class RemiConstraint:
             self.cur_pos = -1
         elif typ == "Position":
             self.cur_pos = int(self.pos_value[t])
+        elif typ == "TimeSig":
+            self.bar_positions = int(name.split("_")[1].split("/")[0]) * self.res
+            # One meter per piece: the first time signature (the primer's, or the first sampled) holds.
+            self.timesig_ok[:] = False
+            self.timesig_ok[t] = True
         if typ in ("Bar", "TimeSig", "Position", "Tempo", "Program", "Pitch", "Duration", "BOS"):
             self.prev = typ
 
@@ -94,7 +102,7 @@ class RemiConstraint:
         return out
 
     def _later_positions(self) -> np.ndarray:
-        return self.mask_of["Position"] & (self.pos_value > self.cur_pos)
+        return self.mask_of["Position"] & (self.pos_value > self.cur_pos) & (self.pos_value < self.bar_positions)
 
     def feed(self, t: int) -> bool:
         """Record a sampled token; False means generation ends here (token not kept)."""

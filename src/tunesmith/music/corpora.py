@@ -59,7 +59,7 @@ def corpus_files(name: str) -> tuple[Path, ...]:
                 if p.exists():
                     files.append(p)
                     break
-        return tuple(sorted(files))
+        return tuple(sorted(set(files)))  # the chorale list names a few files twice
     files = [p for folder in c.folders for p in (root / folder).rglob("*") if p.suffix.lower() in READABLE_EXTS]
     return tuple(sorted(files))
 

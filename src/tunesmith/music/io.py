@@ -309,6 +309,22 @@ def _safe_xml_text(path: Path, data: bytes) -> bytes:
     return data
 
 
+def _xml_to_str(data: bytes) -> str:
+    """Decode XML bytes by their BOM or declared encoding (some .mxl files are UTF-16)."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return data.decode("utf-16")
+    if data[:3] == b"\xef\xbb\xbf":
+        return data[3:].decode("utf-8", "replace")
+    m = re.match(rb'<\?xml[^>]*encoding=["\']([A-Za-z0-9_.-]+)["\']', data[:200])
+    enc = m.group(1).decode() if m else "utf-8"
+    try:
+        text = data.decode(enc, "replace")
+    except LookupError:
+        text = data.decode("utf-8", "replace")
+    # music21 re-reads the declaration; drop it so it does not fight the decoded text.
+    return re.sub(r"^<\?xml[^>]*\?>", "", text, count=1)
+
+
 def _mxl_rootfile(path: Path, data: bytes, limits: Limits) -> bytes:
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
@@ -340,10 +356,10 @@ def _read_music21(path: Path, limits: Limits) -> ReadResult:
     try:
         if ext in MXL_EXTS:
             xml = _safe_xml_text(path, _mxl_rootfile(path, data, limits))
-            stream = converter.parseData(xml.decode("utf-8", "replace"), format="musicxml")
+            stream = converter.parseData(_xml_to_str(xml), format="musicxml")
         elif ext in XML_EXTS:
             xml = _safe_xml_text(path, data)
-            stream = converter.parseData(xml.decode("utf-8", "replace"), format="musicxml")
+            stream = converter.parseData(_xml_to_str(xml), format="musicxml")
         else:  # Humdrum
             if not _looks_like_text(data[:512]) and not _is_utf8(data):
                 raise BadInputError(path, "not a Humdrum (**kern) file: binary data")

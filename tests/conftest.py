@@ -1,0 +1,51 @@
+import os
+from pathlib import Path
+
+import pytest
+import symusic
+
+from tunesmith.music.score import Meta, Score
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_home(tmp_path_factory):
+    """Datasets prepared by tests go to a temporary TUNESMITH_HOME, not the user's cache."""
+    home = tmp_path_factory.mktemp("tunesmith-home")
+    old = os.environ.get("TUNESMITH_HOME")
+    os.environ["TUNESMITH_HOME"] = str(home)
+    yield home
+    if old is None:
+        os.environ.pop("TUNESMITH_HOME", None)
+    else:
+        os.environ["TUNESMITH_HOME"] = old
+
+
+def make_score(notes_by_track, *, tpq=480, time_sigs=((0, 4, 4),), tempos=((0, 120.0),), programs=None,
+               drums=()) -> Score:
+    """Build a Score in code: ``notes_by_track`` is a list of lists of (start, duration, pitch) in ticks."""
+    m = symusic.Score(tpq)
+    for t, n, d in time_sigs:
+        m.time_signatures.append(symusic.TimeSignature(t, n, d))
+    for t, q in tempos:
+        m.tempos.append(symusic.Tempo(t, qpm=q))
+    for i, notes in enumerate(notes_by_track):
+        prog = programs[i] if programs else 0
+        tr = symusic.Track(name=f"Track {i + 1}", program=prog, is_drum=i in drums)
+        for s, d, p in notes:
+            tr.notes.append(symusic.Note(s, d, p, 80))
+        tr.notes.sort()
+        m.tracks.append(tr)
+    return Score(m, Meta(title="fixture"))
+
+
+@pytest.fixture
+def chorale_like():
+    """Four voices, two bars of 4/4 in C major (quarter notes)."""
+    q = 480
+    s = [(i * q, q, p) for i, p in enumerate([72, 74, 76, 77, 79, 77, 76, 72])]
+    a = [(i * q, q, p) for i, p in enumerate([67, 67, 67, 69, 71, 69, 67, 67])]
+    t = [(i * q, q, p) for i, p in enumerate([64, 65, 64, 65, 62, 65, 60, 64])]
+    b = [(i * q, q, p) for i, p in enumerate([48, 47, 48, 41, 43, 41, 48, 48])]
+    return make_score([s, a, t, b])

@@ -1,0 +1,79 @@
+"""Prepared datasets: manifest, skipped report, stable splits, incremental re-runs."""
+
+import json
+import shutil
+
+import pytest
+
+from tunesmith.music.corpora import CORPORA, corpus_files, count_pieces
+from tunesmith.music.dataset import Dataset, prepare, split_of
+
+
+def _copy_chorales(dst, n, start=0):
+    dst.mkdir(parents=True, exist_ok=True)
+    for f in corpus_files("bach-chorales")[start : start + n]:
+        shutil.copy(f, dst / f.name)
+
+
+def test_prepare_folder_manifest_and_skips(tmp_path):
+    src = tmp_path / "music"
+    _copy_chorales(src, 6)
+    (src / "broken.mid").write_bytes(b"garbage")
+    (src / "tunes.abc").write_text("X:1\nT:A\nK:C\nCDEF|G4|]\n\nX:2\nT:B\nK:G\nGABc|d4|]\n")
+    r = prepare(str(src), tmp_path / "ds", workers=1, progress=False)
+    assert r.n_pieces == 8 and r.n_skipped == 1
+    ds = Dataset(tmp_path / "ds")
+    e = ds.entries[0]
+    for k in ("id", "source", "hash", "meta", "split", "n_notes"):
+        assert k in e
+    skipped = json.loads((tmp_path / "ds" / "skipped.json").read_text())
+    assert skipped[0]["where"].endswith("broken.mid") and "MIDI" in skipped[0]["why"]
+    score = ds.load(e)
+    assert score.n_notes == e["n_notes"]
+
+
+def test_split_stable_when_files_added_and_cache_reused(tmp_path):
+    src = tmp_path / "music"
+    _copy_chorales(src, 5)
+    prepare(str(src), tmp_path / "ds", workers=1, progress=False)
+    before = {e["hash"]: e["split"] for e in Dataset(tmp_path / "ds").entries}
+    _copy_chorales(src, 5, start=5)
+    r = prepare(str(src), tmp_path / "ds", workers=1, progress=False)
+    assert r.n_parsed == 5 and r.n_cached == 5  # only the new files were parsed
+    after = {e["hash"]: e["split"] for e in Dataset(tmp_path / "ds").entries}
+    assert all(after[h] == s for h, s in before.items())
+    r2 = prepare(str(src), tmp_path / "ds", workers=1, progress=False)
+    assert r2.n_parsed == 0
+
+
+def test_split_of_is_deterministic_and_balanced():
+    import hashlib
+
+    hs = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(5000)]
+    splits = [split_of(h) for h in hs]
+    assert splits == [split_of(h) for h in hs]
+    assert 0.07 < splits.count("test") / 5000 < 0.13 and 0.07 < splits.count("valid") / 5000 < 0.13
+
+
+def test_corpora_listed_with_counts():
+    for name in ("bach-chorales", "essen", "oneills-1850", "ryans-mammoth", "palestrina", "monteverdi", "folk"):
+        assert name in CORPORA
+    assert count_pieces(corpus_files("bach-chorales")) > 300
+    assert count_pieces(corpus_files("essen")) > 8000
+    assert count_pieces(corpus_files("folk")) == sum(count_pieces(corpus_files(c)) for c in ("essen", "oneills-1850", "ryans-mammoth"))
+
+
+@pytest.mark.slow
+def test_prepare_bundled_corpus_in_parallel_and_info(tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "chorales"
+    r = subprocess.run([sys.executable, "-m", "tunesmith", "data", "prepare", "bach-chorales", "--out", str(out),
+                        "--quiet"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    ds = Dataset(out)
+    s = ds.summary()
+    assert s["pieces"] > 300 and s["splits"]["train"] > s["splits"]["test"] > 0
+    r = subprocess.run([sys.executable, "-m", "tunesmith", "data", "info", str(out)], capture_output=True, text=True)
+    assert "pitch range" in r.stdout and "4/4" in r.stdout

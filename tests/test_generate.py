@@ -1,0 +1,138 @@
+"""Generation controls, from the Python API and the CLI."""
+
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tunesmith.errors import OptionError
+from tunesmith.generate.api import generate_to_files, load_model
+from tunesmith.music.corpora import corpus_files
+from tunesmith.music.io import load_score, save_midi
+from tunesmith.music.keys import parse_key, scale_pitch_classes
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    """A debug Transformer trained for a few dozen steps on a dozen chorales (seconds)."""
+    from tunesmith.cli import main
+
+    root = tmp_path_factory.mktemp("gen")
+    src = root / "chorales"
+    src.mkdir()
+    for f in corpus_files("bach-chorales")[:12]:
+        shutil.copy(f, src / f.name)
+    rc = main(["train", "--model", "transformer", "--size", "debug", "--data", str(src), "--out", str(root / "run"),
+               "--epochs", "2", "--max-steps", "40", "--quiet"])
+    assert rc == 0
+    return root / "run"
+
+
+def n_bar_tokens(mm, toks):
+    return sum(1 for t in toks if mm.tokenizer.names[t] == "Bar_None")
+
+
+def test_bars_exact_and_valid_tokens(tiny_model):
+    mm = load_model(str(tiny_model))
+    for bars in (1, 3, 6):
+        g = mm.generate(bars=bars, seed=bars)
+        assert n_bar_tokens(mm, g.tokens) == bars
+        assert mm.tokenizer.grammar_errors([mm.tokenizer.bos_id] + g.tokens) == 0
+        m = g.score.music
+        ts = m.time_signatures[0]
+        bar = m.tpq * 4 * ts.numerator // ts.denominator
+        assert all(n.end <= bars * bar for t in m.tracks for n in t.notes)
+
+
+def test_same_seed_same_bytes(tiny_model, tmp_path):
+    a = generate_to_files(str(tiny_model), tmp_path / "a", bars=4, seed=7, formats="mid")
+    b = generate_to_files(str(tiny_model), tmp_path / "b", bars=4, seed=7, formats="mid")
+    c = generate_to_files(str(tiny_model), tmp_path / "c", bars=4, seed=8, formats="mid")
+    read = lambda r: open(r[0]["files"][0], "rb").read()  # noqa: E731
+    assert read(a) == read(b) and read(a) != read(c)
+
+
+def test_cache_and_recompute_sample_the_same(tiny_model):
+    mm = load_model(str(tiny_model))
+    assert mm.generate(bars=2, seed=5).tokens == mm.generate(bars=2, seed=5, use_cache=False).tokens
+
+
+def test_primer_kept_note_for_note_with_its_meter_and_key(tiny_model, tmp_path):
+    primer = load_score(corpus_files("bach-chorales")[20])
+    primer.music = primer.music.clip(0, primer.tpq * 8)  # two bars of a real chorale
+    mm = load_model(str(tiny_model))
+    g = mm.generate(primer=primer, bars=2, seed=1)
+    out = g.score.music
+    want = sorted((n.time, n.pitch, n.duration) for t in primer.music.tracks for n in t.notes)
+    last_onset = max(w[0] for w in want)  # the continuation may add voices from here on
+    got = sorted((n.time, n.pitch, n.duration) for t in out.tracks for n in t.notes)
+    assert [g for g in got if g[0] < last_onset] == [w for w in want if w[0] < last_onset]
+    assert all(w in got for w in want)
+    pend = primer.music.end()
+    assert {(t.numerator, t.denominator) for t in out.time_signatures} == {(4, 4)}
+    from tunesmith.music.keys import score_key
+
+    tonic, mode = score_key(primer)
+    new = [n.pitch for t in out.tracks for n in t.notes if n.time >= pend]
+    assert new and all(p % 12 in scale_pitch_classes(tonic, mode) for p in new)
+
+
+def test_key_option_transposes_primer_and_constrains(tiny_model):
+    primer = load_score(corpus_files("bach-chorales")[20])
+    primer.music = primer.music.clip(0, primer.tpq * 8)
+    mm = load_model(str(tiny_model))
+    g = mm.generate(primer=primer, bars=2, seed=2, key="F# minor")
+    tonic, mode = parse_key("F# minor")
+    assert g.score.meta.key.startswith("F#")
+    pitches = [n.pitch for t in g.score.music.tracks for n in t.notes]
+    inside = np.mean([p % 12 in scale_pitch_classes(tonic, mode) for p in pitches])
+    assert inside > 0.85
+
+
+@pytest.mark.parametrize("kw, option", [
+    ({"temperature": 0}, "--temperature"), ({"temperature": -1}, "--temperature"),
+    ({"top_p": 0}, "--top-p"), ({"top_p": 1.5}, "--top-p"), ({"bars": 0}, "--bars"),
+    ({"bars": 100000}, "--bars"), ({"top_k": -3}, "--top-k"), ({"num": 0}, "--num"),
+    ({"key": "H major"}, "--key"),
+])
+def test_bad_options_rejected_before_work(tiny_model, tmp_path, kw, option):
+    with pytest.raises(OptionError) as e:
+        generate_to_files(str(tiny_model), tmp_path / "o", **kw)
+    assert e.value.option == option
+    assert not (tmp_path / "o").exists()
+
+
+def test_unknown_model_name_cli(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "tunesmith", "generate", "--model", "no-such-model", "--out",
+                        str(tmp_path / "o")], capture_output=True, text=True)
+    assert r.returncode == 2 and "unknown model 'no-such-model'" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_cli_writes_all_formats(tiny_model, tmp_path):
+    from tunesmith.cli import main
+
+    assert main(["generate", "--model", str(tiny_model), "--out", str(tmp_path / "o"), "--bars", "2", "--seed", "4"]) == 0
+    files = sorted(p.suffix for p in (tmp_path / "o").iterdir())
+    assert files == [".json", ".mid", ".musicxml", ".png", ".wav"]
+    import soundfile as sf
+
+    info = sf.info(str(next((tmp_path / "o").glob("*.wav"))))
+    assert info.samplerate == 44100 and info.frames > 0
+    assert load_score(next((tmp_path / "o").glob("*.musicxml"))).n_notes > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["bach-chorales", "folk"])
+def test_bundled_models_generate(name, tmp_path):
+    mm = load_model(name)
+    g = mm.generate(bars=8, seed=0, key="G major")
+    assert g.score.n_notes > 8 and g.key == "G major"
+    from tunesmith.music.keys import estimate_key
+
+    pitches = np.concatenate([t.notes.numpy()["pitch"] for t in g.score.music.tracks])
+    assert estimate_key(pitches)[:2] in ((7, "major"), (4, "minor"))
+    if name == "bach-chorales":
+        assert len(g.score.music.tracks) >= 3  # voices
+    save_midi(g.score, tmp_path / "x.mid")

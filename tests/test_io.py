@@ -1,0 +1,181 @@
+"""Reading and writing music, and every kind of bad input getting one clear error."""
+
+import struct
+import subprocess
+import sys
+import time
+import zipfile
+
+import numpy as np
+import pytest
+import symusic
+
+from tunesmith.errors import BadInputError
+from tunesmith.music.corpora import corpus_files
+from tunesmith.music.io import Limits, load_score, read_pieces, save_midi, save_musicxml
+
+
+def midi_bytes(fmt=1, ntrks=1, division=480, tracks=None):
+    tracks = tracks if tracks is not None else [b"\x00\x90\x3c\x40\x83\x60\x80\x3c\x00\x00\xff\x2f\x00"]
+    out = b"MThd" + struct.pack(">IHHH", 6, fmt, ntrks, division)
+    for t in tracks:
+        out += b"MTrk" + struct.pack(">I", len(t)) + t
+    return out
+
+
+def test_valid_midi_reads(tmp_path):
+    p = tmp_path / "one-note.mid"
+    p.write_bytes(midi_bytes())
+    s = load_score(p)
+    assert s.n_notes == 1 and s.pitches().tolist() == [60]
+
+
+@pytest.mark.parametrize(
+    "name, data, expected",
+    [
+        ("empty.mid", b"", "empty file"),
+        ("text-really.mid", b"this is a text file, not MIDI\n" * 3, "contains text"),
+        ("random-bytes.mid", bytes(np.random.default_rng(0).integers(0, 256, 300, dtype=np.uint8)), "no MIDI header"),
+        ("truncated.mid", midi_bytes()[:-6], "truncated"),
+        ("truncated-header.mid", b"MThd\x00\x00\x00\x06\x00", "truncated"),
+        ("zero-ticks-per-beat.mid", midi_bytes(division=0), "zero ticks per quarter"),
+        ("type-2.mid", midi_bytes(fmt=2), "type-2"),
+        ("smpte-division.mid", midi_bytes(division=0xE728), "SMPTE"),
+        ("no-tracks.mid", midi_bytes(ntrks=0, tracks=[]), "no tracks"),
+    ],
+)
+def test_bad_midi_gets_named_error(tmp_path, name, data, expected):
+    p = tmp_path / name
+    p.write_bytes(data)
+    with pytest.raises(BadInputError) as e:
+        load_score(p)
+    assert expected in str(e.value) and name in str(e.value)
+
+
+def test_missing_file_and_unknown_type(tmp_path):
+    with pytest.raises(BadInputError, match="no such file"):
+        load_score(tmp_path / "nothing-here.mid")
+    p = tmp_path / "song.mp3"
+    p.write_bytes(b"ID3")
+    with pytest.raises(BadInputError, match="unsupported file type"):
+        load_score(p)
+
+
+def test_huge_file_refused_without_reading(tmp_path):
+    p = tmp_path / "fifty-mb.mid"
+    with open(p, "wb") as f:
+        f.write(midi_bytes())
+        f.truncate(50 * 2**20)  # sparse: 50 MB without writing 50 MB
+    t0 = time.perf_counter()
+    with pytest.raises(BadInputError, match="over the limit"):
+        load_score(p)
+    assert time.perf_counter() - t0 < 5  # refusal by size, not by parsing (bound, not a benchmark)
+
+
+def test_two_million_notes_refused(tmp_path):
+    # One track of 2,000,000 very short notes: delta 0 note-on / delta 1 note-off, running status.
+    ev = b"\x00\x90\x3c\x40" + b"\x01\x3c\x00" + b"\x00\x3c\x40\x01\x3c\x00" * 1_999_999 + b"\x00\xff\x2f\x00"
+    p = tmp_path / "two-million-notes.mid"
+    p.write_bytes(midi_bytes(tracks=[ev]))
+    with pytest.raises(BadInputError, match="2,000,000 notes, over the limit"):
+        read_pieces(p, limits=Limits(max_bytes=64 * 2**20))
+
+
+XXE = b"""<?xml version="1.0"?>
+<!DOCTYPE foo [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
+<score-partwise><work><work-title>&xxe;</work-title></work></score-partwise>"""
+
+LAUGHS = b"""<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>
+<score-partwise><work><work-title>&lol3;</work-title></work></score-partwise>"""
+
+
+@pytest.mark.parametrize("name, data", [("xxe-entity.musicxml", XXE), ("billion-laughs.xml", LAUGHS)])
+def test_xml_entities_refused(tmp_path, name, data):
+    p = tmp_path / name
+    p.write_bytes(data)
+    with pytest.raises(BadInputError, match="unsafe XML"):
+        load_score(p)
+
+
+def test_xxe_inside_mxl_refused(tmp_path):
+    p = tmp_path / "xxe-inside.mxl"
+    with zipfile.ZipFile(p, "w") as z:
+        z.writestr("score.xml", XXE)
+    with pytest.raises(BadInputError, match="unsafe XML"):
+        load_score(p)
+
+
+def test_malformed_xml_and_bad_mxl(tmp_path):
+    p = tmp_path / "not-well-formed.musicxml"
+    p.write_text("<score-partwise><part>")
+    with pytest.raises(BadInputError, match="not well-formed"):
+        load_score(p)
+    q = tmp_path / "not-a-zip.mxl"
+    q.write_bytes(b"PK but not really")
+    with pytest.raises(BadInputError, match="not a zip"):
+        load_score(q)
+
+
+def test_abc_file_with_many_tunes(tmp_path):
+    p = tmp_path / "two-tunes.abc"
+    p.write_text("X:1\nT:First\nM:3/4\nL:1/4\nK:G\nGAB|c2d|]\n\nX:2\nT:Second\nO:Europa, Deutschland\nM:2/4\nL:1/8\nK:Am\nABcd|e4|]\n")
+    res = read_pieces(p)
+    assert [s.meta.title for s in res.scores] == ["First", "Second"]
+    assert res.scores[0].meta.key == "G major" and res.scores[1].meta.key == "A minor"
+    assert res.scores[0].meta.time_signature == "3/4"
+    assert "region:Deutschland" in res.scores[1].meta.tags
+    assert res.scores[0].n_notes == 5 and res.scores[1].n_notes == 5
+
+
+def test_abc_without_tunes(tmp_path):
+    p = tmp_path / "no-x-field.abc"
+    p.write_text("just some words\n")
+    with pytest.raises(BadInputError, match="no tune"):
+        load_score(p)
+
+
+def test_midi_round_trip(tmp_path, chorale_like):
+    p = save_midi(chorale_like, tmp_path / "c.mid")
+    back = load_score(p)
+    assert back.n_tracks == 4
+    for a, b in zip(chorale_like.music.tracks, back.music.tracks):
+        assert [(n.time, n.duration, n.pitch) for n in a.notes] == [(n.time, n.duration, n.pitch) for n in b.notes]
+
+
+def test_musicxml_written_and_read_back(tmp_path, chorale_like):
+    p = save_musicxml(chorale_like, tmp_path / "c.musicxml")
+    assert b"<score-partwise" in p.read_bytes()[:2000]
+    back = load_score(p)
+    assert sorted(back.pitches().tolist()) == sorted(chorale_like.pitches().tolist())
+    assert back.time_signature() == "4/4"
+
+
+@pytest.mark.parametrize("corpus", ["bach-chorales", "palestrina", "essen", "monteverdi"])
+def test_bundled_corpus_formats_read(corpus):
+    s = read_pieces(corpus_files(corpus)[0]).scores[0]
+    assert s.n_notes > 10 and s.meta.source
+
+
+def test_cli_bad_file_is_one_line_no_traceback(tmp_path):
+    p = tmp_path / "text-really.mid"
+    p.write_text("hello")
+    r = subprocess.run([sys.executable, "-m", "tunesmith", "info", str(p)], capture_output=True, text=True)
+    assert r.returncode == 2
+    assert r.stderr.strip().count("\n") == 0 and "Traceback" not in r.stderr
+    assert str(p) in r.stderr and "not a MIDI file" in r.stderr
+
+
+def test_cli_info_reads_a_chorale():
+    f = corpus_files("bach-chorales")[0]
+    r = subprocess.run([sys.executable, "-m", "tunesmith", "info", str(f), "--json"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    import json
+
+    d = json.loads(r.stdout.splitlines()[0])
+    assert len(d["tracks"]) >= 4 and d["notes"] > 50 and d["time_signature"]
+
+
+def test_symusic_score_is_the_music_type(chorale_like):
+    assert isinstance(chorale_like.music, symusic.Score)

@@ -95,6 +95,7 @@ class MusicModel:
         best = None
         for attempt in range(tries):
             g = self._sample_from(None, bars, controls, None, seed * 1009 + attempt, use_cache)
+            g.score.meta.title = f"{self.name} #{seed}"
             tonic, mode = score_key(g.score)
             if want is None:
                 g.key = key_name(tonic, mode)

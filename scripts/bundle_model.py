@@ -1,0 +1,69 @@
+"""Copy a trained run's best checkpoint into the package as a bundled model, with a model card.
+
+    python scripts/bundle_model.py runs/bundled-bach bach-chorales --data bach-chorales
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+from tunesmith.cli_models import corpus_programs
+from tunesmith.music.dataset import open_dataset
+from tunesmith.represent.tokens import EventTokenizer
+from tunesmith.train.checkpoint import resolve_checkpoint
+from tunesmith.train.data import event_corpus
+
+ASSETS = Path(__file__).resolve().parents[1] / "src" / "tunesmith" / "assets" / "models"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("run")
+    ap.add_argument("name")
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--description", default="")
+    a = ap.parse_args()
+    src = resolve_checkpoint(Path(a.run) / "best")
+    dst = ASSETS / a.name
+    dst.mkdir(parents=True, exist_ok=True)
+    shutil.copy(src / "model.safetensors", dst / "model.safetensors")
+    cfg = json.loads((src / "config.json").read_text())
+    tok = EventTokenizer()
+    corpus = event_corpus(open_dataset(a.data, progress=False), tok, progress=False)
+    cfg["tokenizer"] = tok.to_dict()  # the current serialisation of the same tokenizer
+    cfg["programs"] = corpus_programs(tok, corpus)
+    cfg["name"] = a.name
+    (dst / "config.json").write_text(json.dumps(cfg, indent=1))
+    hist = json.loads((Path(a.run) / "metrics.json").read_text())
+    summary = json.loads((Path(a.run) / "summary.json").read_text())
+    best = min(hist, key=lambda h: h["valid_nll"])
+    m, t = cfg["model"], cfg["train"]
+    size_mb = (dst / "model.safetensors").stat().st_size / 2**20
+    card = f"""# {a.name}
+
+{a.description}
+
+| | |
+| --- | --- |
+| family | {cfg['family']} ({', '.join(f'{k}={v}' for k, v in m.items() if k != 'vocab_size')}) |
+| parameters | {cfg['n_params']:,} ({size_mb:.1f} MiB of float32 weights) |
+| data | `{a.data}` (music21 corpus), train split of `{cfg['dataset']['name']}`, manifest sha256 `{cfg['dataset']['manifest_sha256'][:16]}…` |
+| representation | REMI event tokens (miditok), vocabulary {m['vocab_size']} |
+| training | {summary['steps']} steps, {summary['epochs']} epochs, {summary['seconds']:.0f} s on 2 CPU cores; batch {t['batch_size']}, window {t['seq_len']}, peak lr {t['lr']}, transposition augmentation {'on' if t['augment_transpose'] else 'off'}; stopped by {summary['stop_reason']} |
+| validation | NLL {best['valid_nll']:.3f} nats/token, perplexity {best['valid_ppl']:.2f} (epoch {best['epoch']}) |
+
+Sample: `tunesmith generate --model {a.name} --bars 8 --seed 1 --out out/{a.name}`
+
+Trained by `tunesmith train` in this repository (see `scripts/train_bundled.sh`); the
+numbers above are copied from the run's `metrics.json` and `summary.json` by
+`scripts/bundle_model.py`.
+"""
+    (dst / "MODEL_CARD.md").write_text(card)
+    print(f"bundled {a.name}: {size_mb:.1f} MiB, valid NLL {best['valid_nll']:.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -18,7 +18,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -120,7 +119,7 @@ def bench_train() -> dict:
         m = build_model(fam, make_config(fam, V, "small"))
         opt = torch.optim.AdamW(m.parameters(), lr=1e-3)
         x = torch.randint(0, V, (B, T))
-        def step():
+        def step(m=m, opt=opt, x=x):
             _, loss = m(x, x)
             opt.zero_grad()
             loss.backward()

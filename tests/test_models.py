@@ -3,7 +3,13 @@
 import pytest
 import torch
 
-from tunesmith.models.registry import SEQUENCE_FAMILIES, build_model, config_from_dict, config_to_dict, make_config
+from tunesmith.models.registry import (
+    SEQUENCE_FAMILIES,
+    build_model,
+    config_from_dict,
+    config_to_dict,
+    make_config,
+)
 from tunesmith.train.checkpoint import load_weights, read_config, write_checkpoint
 
 V = 40

@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-
 from tests.conftest import make_score
+
 from tunesmith.music.corpora import corpus_files
 from tunesmith.music.io import read_pieces
 from tunesmith.represent import frames

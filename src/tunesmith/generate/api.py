@@ -17,7 +17,12 @@ from tunesmith.models.registry import build_model, config_from_dict
 from tunesmith.music.keys import key_name, parse_key, scale_pitch_classes, score_key
 from tunesmith.music.score import Meta, Score
 from tunesmith.represent.tokens import EventTokenizer, assign_voice_programs
-from tunesmith.train.checkpoint import load_weights, read_config, resolve_checkpoint, write_checkpoint
+from tunesmith.train.checkpoint import (
+    load_weights,
+    read_config,
+    resolve_checkpoint,
+    write_checkpoint,
+)
 
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "assets" / "models"
 MAX_BARS = 256

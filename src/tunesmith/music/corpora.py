@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from tunesmith.errors import OptionError
@@ -38,7 +38,7 @@ def music21_corpus_root() -> Path:
     return Path(corpus.__file__).parent
 
 
-@lru_cache(maxsize=None)
+@cache
 def corpus_files(name: str) -> tuple[Path, ...]:
     """The source files of a bundled corpus, sorted."""
     from tunesmith.music.io import READABLE_EXTS

@@ -54,6 +54,13 @@ def test_same_seed_same_bytes(tiny_model, tmp_path):
     assert read(a) == read(b) and read(a) != read(c)
 
 
+def test_api_save_load_round_trip(tiny_model, tmp_path):
+    mm = load_model(str(tiny_model))
+    mm.save(tmp_path / "saved")
+    again = load_model(str(tmp_path / "saved"))
+    assert again.generate(bars=2, seed=9).tokens == mm.generate(bars=2, seed=9).tokens
+
+
 def test_cache_and_recompute_sample_the_same(tiny_model):
     mm = load_model(str(tiny_model))
     assert mm.generate(bars=2, seed=5).tokens == mm.generate(bars=2, seed=5, use_cache=False).tokens

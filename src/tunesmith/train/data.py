@@ -41,6 +41,9 @@ def event_corpus(dataset, tokenizer, *, progress: bool = True) -> TokenCorpus:
     tok_json = json.dumps(tokenizer.to_dict(), sort_keys=True)
     key = hashlib.sha256((tok_json + dataset.manifest_hash).encode()).hexdigest()[:16]
     cache = Path(dataset.path) / f"tokens-{key}.npz"
+    tok_file = Path(dataset.path) / "tokenizer.json"  # the tokenizer's config, beside the dataset
+    if not tok_file.is_file() or tok_file.read_text() != tok_json:
+        tok_file.write_text(tok_json)
     splits: dict[str, list[np.ndarray]] = {}
     if cache.is_file():
         z = np.load(cache, allow_pickle=False)

@@ -41,6 +41,28 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_train)
 
+    b = sub.add_parser("bench", help="standard benchmarks")
+    bsub = b.add_subparsers(dest="bench_command", required=True, metavar="BENCHMARK")
+    s = bsub.add_parser("nll", help="polyphonic benchmark: test NLL in nats per frame (JSB, Nottingham)")
+    s.add_argument("--data", required=True, help="a .mat file with traindata/validdata/testdata (T×88 rolls)")
+    s.add_argument("--model", default="lstm", choices=SEQUENCE_FAMILIES)
+    s.add_argument("--size", default="small", choices=list(PRESETS))
+    s.add_argument("--layers", type=int, dest="n_layer")
+    s.add_argument("--embd", type=int, dest="n_embd")
+    s.add_argument("--hidden", type=int, dest="n_hidden")
+    s.add_argument("--heads", type=int, dest="n_head")
+    s.add_argument("--dropout", type=float)
+    s.add_argument("--train-minutes", type=float, default=10.0, help="training time budget")
+    s.add_argument("--epochs", type=int, default=200)
+    s.add_argument("--batch-size", type=int, default=16)
+    s.add_argument("--lr", type=float, default=2e-3)
+    s.add_argument("--augment-transpose", action="store_true")
+    s.add_argument("--checkpoint", help="evaluate this checkpoint only (no training)")
+    s.add_argument("--out", help="run folder (default: runs/bench-<data>-<model>)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--quiet", action="store_true")
+    s.set_defaults(func=cmd_bench_nll)
+
     s = sub.add_parser("generate", help="generate music with a bundled model or a checkpoint")
     s.add_argument("--model", required=True, help="bundled model name (bach-chorales, folk) or checkpoint path")
     s.add_argument("--out", required=True, help="output folder")
@@ -123,3 +145,62 @@ def corpus_programs(tok, corpus) -> list[int]:
     ids = np.unique(np.concatenate(corpus.splits["train"])) if corpus.splits["train"] else []
     names = [tok.names[int(i)] for i in ids]
     return sorted(int(n.split("_")[1]) for n in names if n.startswith("Program_"))
+
+
+def cmd_bench_nll(a: argparse.Namespace) -> int:
+    import time
+
+    from tunesmith.evaluate.polyphonic import (
+        PUBLISHED,
+        file_sha256,
+        frame_corpus,
+        load_mat,
+        nll_per_frame,
+    )
+    from tunesmith.models.registry import build_model, config_from_dict, make_config
+    from tunesmith.represent import frames
+    from tunesmith.train.checkpoint import load_weights, read_config, resolve_checkpoint
+    from tunesmith.train.trainer import TrainConfig, train
+
+    if a.train_minutes <= 0:
+        raise OptionError("--train-minutes", f"must be positive, got {a.train_minutes}")
+    rolls = load_mat(a.data)
+    name = Path(a.data).stem
+    corpus = frame_corpus(rolls, name)
+    t0 = time.perf_counter()
+    if a.checkpoint:
+        ckpt = resolve_checkpoint(a.checkpoint)
+        cfg = read_config(ckpt)
+        if cfg.get("representation", {}).get("representation") != "frames":
+            raise OptionError("--checkpoint", f"{ckpt} was not trained on frame tokens")
+        family = cfg["family"]
+        model = build_model(family, config_from_dict(family, cfg["model"]))
+        load_weights(model, ckpt)
+        out = Path(a.out) if a.out else ckpt.parent
+        train_info = {"checkpoint": str(ckpt), "train_seconds": cfg.get("metrics", {}).get("train_seconds")}
+    else:
+        out = Path(a.out or f"runs/bench-{name}-{a.model}")
+        cfg = make_config(a.model, frames.VOCAB_SIZE, a.size, n_layer=a.n_layer, n_embd=a.n_embd,
+                          n_hidden=a.n_hidden, n_head=a.n_head, dropout=a.dropout)
+        tc = TrainConfig(epochs=a.epochs, batch_size=a.batch_size, seq_len=512, lr=a.lr, max_minutes=a.train_minutes,
+                         patience=10, augment_transpose=a.augment_transpose, seed=a.seed, checkpoint_every=500)
+        summary = train(out, a.model, cfg, corpus, tc, progress=not a.quiet,
+                        extra={"benchmark": {"data": str(a.data), "sha256": file_sha256(a.data)}})
+        family = a.model
+        model = build_model(family, cfg)
+        load_weights(model, out / "best")
+        train_info = {"train_seconds": summary["seconds"], "steps": summary["steps"], "stop": summary["stop_reason"]}
+        ckpt = out / "best"
+    valid, nv = nll_per_frame(model, corpus, "valid")
+    test, nt = nll_per_frame(model, corpus, "test")
+    result = {"data": str(a.data), "data_sha256": file_sha256(a.data), "family": family,
+              "model": read_config(ckpt)["model"], "valid_nll_per_frame": valid, "test_nll_per_frame": test,
+              "valid_frames": nv, "test_frames": nt, "eval_seconds": round(time.perf_counter() - t0, 1),
+              "augment_transpose": read_config(ckpt).get("train", {}).get("augment_transpose"), **train_info}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bench_nll.json").write_text(json.dumps(result, indent=1))
+    print(f"{name}: {family} test NLL {test:.3f} nats/frame over {nt:,} frames (valid {valid:.3f}); "
+          f"result in {out / 'bench_nll.json'}")
+    for k, v in sorted(PUBLISHED.get(name, {}).items(), key=lambda kv: -kv[1]):
+        print(f"  {k:12} {v:6.2f} {'  <- beaten' if test < v else ''}")
+    return 0

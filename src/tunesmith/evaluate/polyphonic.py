@@ -1,0 +1,86 @@
+"""The Boulanger-Lewandowski polyphonic benchmark: NLL in nats per frame.
+
+Frames become frame tokens (sorted active pitches, then end-of-frame); with
+the grammar mask the model is a proper distribution over binary frames, so the
+sum of a frame's token NLLs is exactly −log p(frame | earlier frames).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tunesmith.errors import BadInputError
+from tunesmith.represent import frames
+from tunesmith.train.data import TokenCorpus, segments
+
+KEYS = {"train": "traindata", "valid": "validdata", "test": "testdata"}
+
+# Published test NLLs (nats/frame) as listed in shared/benchmarks/bl-polyphonic/README.md.
+PUBLISHED = {
+    "JSB_Chorales": {"RNN (tanh)": 8.91, "LSTM": 8.45, "GRU": 8.43, "TCN": 8.10, "RRU": 7.72,
+                     "RNN-RBM": 6.27, "RNN-NADE": 5.56},
+    "Nottingham": {"RNN (tanh)": 4.05, "LSTM": 3.29, "GRU": 3.46, "TCN": 3.07, "RRU": 2.92,
+                   "RNN-RBM": 2.39, "RNN-NADE": 2.31},
+}
+
+
+def load_mat(path: str | Path) -> dict[str, list[np.ndarray]]:
+    """Read a benchmark ``.mat`` file: per split, a list of (T, 88) binary rolls."""
+    import scipy.io
+
+    p = Path(path)
+    if not p.is_file():
+        raise BadInputError(p, "no such file")
+    try:
+        m = scipy.io.loadmat(str(p))
+    except Exception as e:
+        raise BadInputError(p, f"not a readable .mat file: {str(e)[:120]}") from None
+    out = {}
+    for split, key in KEYS.items():
+        if key not in m:
+            raise BadInputError(p, f"no '{key}' in this .mat file (expected traindata/validdata/testdata)")
+        rolls = []
+        for i, a in enumerate(np.ravel(m[key])):
+            a = np.asarray(a)
+            if a.ndim != 2 or a.shape[1] != frames.N_PITCHES:
+                raise BadInputError(p, f"{key}[{i}] has shape {a.shape}, expected (T, 88)")
+            rolls.append((a > 0).astype(np.uint8))
+        out[split] = rolls
+    return out
+
+
+def file_sha256(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def frame_corpus(rolls: dict[str, list[np.ndarray]], name: str = "") -> TokenCorpus:
+    splits = {s: [np.concatenate([[frames.BOS], frames.roll_to_tokens(r)]).astype(np.int16) for r in rs]
+              for s, rs in rolls.items()}
+    return TokenCorpus(vocab_size=frames.VOCAB_SIZE, pad_id=frames.BOS, bos_id=frames.BOS, eos_id=frames.EOF,
+                       pitch_first_id=0, n_pitch_tokens=frames.N_PITCHES, splits=splits,
+                       allowed=frames.allowed_mask_table(),
+                       meta={"representation": "frames", "dataset": name})
+
+
+@torch.no_grad()
+def nll_per_frame(model, corpus: TokenCorpus, split: str, *, seq_len: int | None = None) -> tuple[float, int]:
+    """Total −log p of every frame of a split, divided by its number of frames; and that number.
+
+    Each piece is scored in one pass when it fits ``seq_len`` (the Transformer's block),
+    otherwise in consecutive windows (a pessimistic estimate for later windows)."""
+    model.eval()
+    allowed = torch.from_numpy(corpus.allowed)
+    total, n_frames = 0.0, 0
+    seqs = corpus.splits[split]
+    limit = seq_len or getattr(model.config, "block_size", None) or 100_000
+    for s in seqs:
+        n_frames += int((s == frames.EOF).sum())
+        for _, start, stop in segments([s], limit - 1):
+            x = torch.from_numpy(s[start:stop].astype(np.int64))[None]
+            lp = model.log_prob(x, allowed=allowed)
+            total -= float(lp.sum())
+    return total / max(n_frames, 1), n_frames

@@ -39,7 +39,13 @@ def main() -> None:
     (dst / "config.json").write_text(json.dumps(cfg, indent=1))
     hist = json.loads((Path(a.run) / "metrics.json").read_text())
     summary = json.loads((Path(a.run) / "summary.json").read_text())
-    best = min(hist, key=lambda h: h["valid_nll"])
+    import math
+
+    if hist:
+        best = min(hist, key=lambda h: h["valid_nll"])
+    else:  # stopped by the time limit inside the first epoch: validated once at the end
+        v = summary["best_valid_nll"]
+        best = {"valid_nll": v, "valid_ppl": math.exp(v), "epoch": "end of run"}
     m, t = cfg["model"], cfg["train"]
     size_mb = (dst / "model.safetensors").stat().st_size / 2**20
     card = f"""# {a.name}
@@ -52,7 +58,7 @@ def main() -> None:
 | parameters | {cfg['n_params']:,} ({size_mb:.1f} MiB of float32 weights) |
 | data | `{a.data}` (music21 corpus), train split of `{cfg['dataset']['name']}`, manifest sha256 `{cfg['dataset']['manifest_sha256'][:16]}…` |
 | representation | REMI event tokens (miditok), vocabulary {m['vocab_size']} |
-| training | {summary['steps']} steps, {summary['epochs']} epochs, {summary['seconds']:.0f} s on 2 CPU cores; batch {t['batch_size']}, window {t['seq_len']}, peak lr {t['lr']}, transposition augmentation {'on' if t['augment_transpose'] else 'off'}; stopped by {summary['stop_reason']} |
+| training | {summary['steps']} steps ({summary['epochs']} full epochs), {summary['seconds']:.0f} s on 2 CPU cores; batch {t['batch_size']}, window {t['seq_len']}, peak lr {t['lr']}, transposition augmentation {'on' if t['augment_transpose'] else 'off'}; stopped by {summary['stop_reason']} |
 | validation | NLL {best['valid_nll']:.3f} nats/token, perplexity {best['valid_ppl']:.2f} (epoch {best['epoch']}) |
 
 Sample: `tunesmith generate --model {a.name} --bars 8 --seed 1 --out out/{a.name}`

@@ -131,8 +131,9 @@ class EventTokenizer:
         """Token ids (specials are dropped) → :class:`Score`."""
         ids = [int(i) for i in ids if int(i) not in (self.pad_id, self.bos_id, self.eos_id)]
         music = self.tok.decode(ids) if ids else symusic.Score(self.tpq)
+        voiced = len(music.tracks) > 1 and all(t.program in VOICE_PROGRAMS for t in music.tracks)
         for t in music.tracks:
-            if not t.name and t.program in VOICE_PROGRAMS:
+            if voiced:  # parts that were voices on the way in get their voice names back
                 t.name = VOICE_NAMES[VOICE_PROGRAMS.index(t.program)]
         return Score(music, meta or Meta())
 

@@ -37,7 +37,9 @@ def music21_to_score(stream, *, source: str = "", tpq: int = DEFAULT_TPQ) -> Sco
         program = inst.midiProgram if inst is not None and inst.midiProgram is not None else 0
         name = part.partName or (inst.instrumentName if inst is not None else None) or f"Part {i + 1}"
         track = symusic.Track(name=str(name), program=int(program), is_drum=False)
-        for el in part.flatten().stripTies().notes:
+        flat = part.flatten()  # a new stream: merging ties in place avoids a deep copy
+        flat.stripTies(inPlace=True)
+        for el in flat.notes:
             ql = float(el.quarterLength)
             if ql <= 0:
                 continue  # grace note

@@ -25,7 +25,7 @@ class SequenceModel(nn.Module):
         ``allowed`` (V, V) bool, optional: row ``prev`` lists the tokens a
         grammar allows after ``prev``; disallowed logits are masked so the
         model is a proper distribution over valid sequences."""
-        logits, _ = self.step(idx, None)
+        logits = self.logits(idx)
         if allowed is not None:
             logits = logits.masked_fill(~allowed[idx], float("-inf"))
         loss = None
@@ -33,6 +33,10 @@ class SequenceModel(nn.Module):
             loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), targets.reshape(-1),
                                    ignore_index=ignore_index)
         return logits, loss
+
+    def logits(self, idx: torch.Tensor) -> torch.Tensor:
+        """Logits (B, T, V) of a whole sequence from scratch (training and scoring)."""
+        return self.step(idx, None)[0]
 
     def step(self, idx: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
         """Run ``idx`` (B, T) after ``state`` (None = start); returns logits (B, T, V) and the new state."""

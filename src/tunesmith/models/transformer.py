@@ -129,21 +129,14 @@ class TransformerModel(SequenceModel):
         logits = self.head(self.ln_f(x))  # (B, T, V)
         return logits, {"pos": pos + T, "kv": kvs}
 
-    def forward(self, idx, targets=None, ignore_index=-100, allowed=None):
-        # Training never needs the cache: skip building it.
+    def logits(self, idx: torch.Tensor) -> torch.Tensor:
+        # Training and scoring never need the cache: skip building it.
         B, T = idx.shape
         cos, sin = self.rope_cos[:T], self.rope_sin[:T]
         x = self.drop(self.embed(idx))
         for blk in self.blocks:
             x, _ = blk(x, cos, sin, None)
-        logits = self.head(self.ln_f(x))
-        if allowed is not None:
-            logits = logits.masked_fill(~allowed[idx], float("-inf"))
-        loss = None
-        if targets is not None:
-            loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), targets.reshape(-1),
-                                   ignore_index=ignore_index)
-        return logits, loss
+        return self.head(self.ln_f(x))
 
     def flops_per_token(self, seq_len: int | None = None) -> float:
         """Forward+backward FLOPs per token: 6N for the weights plus the attention

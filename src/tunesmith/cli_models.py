@@ -132,9 +132,8 @@ def cmd_generate(a: argparse.Namespace) -> int:
         top_p=a.top_p, key=a.key, seed=a.seed, num=a.num, use_cache=not a.no_cache,
         formats=a.formats, device=a.device)
     for r in results:
-        print(json.dumps(r) if False else f"wrote {', '.join(str(Path(p)) for p in r['files'])}"
-              + (f"  [key {r['key']}, {r['bars']} bars, {r['notes']} notes"
-                 + (f", {r['repairs']} repairs" if r['repairs'] else "") + "]"))
+        repairs = f", {r['repairs']} repairs" if r["repairs"] else ""
+        print(f"wrote {', '.join(r['files'])}  [key {r['key']}, {r['bars']} bars, {r['notes']} notes{repairs}]")
     return 0
 
 

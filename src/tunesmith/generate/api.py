@@ -99,7 +99,7 @@ class MusicModel:
         tries = 8 if want else 1
         best = None
         for attempt in range(tries):
-            g = self._sample_from(None, bars, controls, None, seed * 1009 + attempt, use_cache)
+            g = self._sample_from(None, bars, controls, seed * 1009 + attempt, use_cache)
             g.score.meta.title = f"{self.name} #{seed}"
             tonic, mode = score_key(g.score)
             if want is None:
@@ -128,9 +128,9 @@ class MusicModel:
             target = want[0] if mode == want[1] else want[0] + (3 if want[1] == "minor" else -3)
             primer = primer.transpose(((target - tonic + 6) % 12) - 6)
             primer.meta.key = key_name(*want)
-        return self._sample_from(primer, bars, controls, None, seed, use_cache)
+        return self._sample_from(primer, bars, controls, seed, use_cache)
 
-    def _sample_from(self, primer: Score | None, bars, controls, _unused, seed, use_cache) -> Generated:
+    def _sample_from(self, primer: Score | None, bars, controls, seed, use_cache) -> Generated:
         tok = self.tokenizer
         prompt = [tok.bos_id]
         ts = None

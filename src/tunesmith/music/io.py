@@ -22,7 +22,7 @@ from pathlib import Path
 import symusic
 
 from tunesmith.errors import BadInputError, TunesmithError
-from tunesmith.music.score import DEFAULT_TPQ, Meta, Score
+from tunesmith.music.score import Meta, Score
 
 MIDI_EXTS = {".mid", ".midi"}
 XML_EXTS = {".xml", ".musicxml"}
@@ -448,6 +448,3 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         os.fsync(f.fileno())
     os.replace(tmp, path)
 
-
-def new_score(tpq: int = DEFAULT_TPQ) -> symusic.Score:
-    return symusic.Score(tpq)

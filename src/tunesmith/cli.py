@@ -183,11 +183,17 @@ def build_parser() -> argparse.ArgumentParser:
     from tunesmith import cli_models
 
     cli_models.add_commands(sub)
+    from tunesmith import cli_evaluate
+
+    cli_evaluate.add_commands(sub)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:2] == ["evaluate", "listening"]:  # a sub-command beside the positional GENERATED
+        argv = ["evaluate-listening", *argv[2:]]
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)

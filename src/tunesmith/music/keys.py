@@ -61,6 +61,15 @@ def transpose_key_name(key: str, semitones: int) -> str:
     return key_name(pc + semitones, mode)
 
 
+def _profile_matrix() -> np.ndarray:
+    rows = np.stack([np.roll(_KK_MAJOR, t) for t in range(12)] + [np.roll(_KK_MINOR, t) for t in range(12)])
+    rows = rows - rows.mean(axis=1, keepdims=True)
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+_PROFILES = _profile_matrix()
+
+
 def scale_pitch_classes(tonic: int, mode: str) -> set[int]:
     steps = MAJOR_SCALE if mode == "major" else MINOR_SCALE
     return {(tonic + s) % 12 for s in steps}
@@ -82,13 +91,11 @@ def estimate_key(pitches: np.ndarray, durations: np.ndarray | None = None) -> tu
     h = pitch_class_histogram(pitches, durations)
     if h.sum() == 0 or np.allclose(h, h[0]):
         return 0, "major", float("nan")
-    best = (0, "major", -2.0)
-    for mode, prof in (("major", _KK_MAJOR), ("minor", _KK_MINOR)):
-        for tonic in range(12):
-            r = np.corrcoef(h, np.roll(prof, tonic))[0, 1]
-            if r > best[2]:
-                best = (tonic, mode, float(r))
-    return best
+    # Pearson r with all 24 rotated profiles at once (rows of _PROFILES are centred, unit norm).
+    hc = h - h.mean()
+    r = _PROFILES @ (hc / np.linalg.norm(hc))
+    i = int(np.argmax(r))  # ties: the first, major before minor, lower tonic first
+    return i % 12, ("major" if i < 12 else "minor"), float(r[i])
 
 
 def score_key(score) -> tuple[int, str]:

@@ -13,7 +13,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     from tunesmith.models.registry import PRESETS, SEQUENCE_FAMILIES
 
     s = sub.add_parser("train", help="train a model on a corpus, dataset or folder of files")
-    s.add_argument("--model", required=True, choices=SEQUENCE_FAMILIES, help="model family")
+    s.add_argument("--model", required=True, choices=[*SEQUENCE_FAMILIES, "cnn", "gan"],
+                   help="model family: rnn, gru, lstm, transformer (event tokens); cnn (Coconet) or gan "
+                   "(MuseGAN-style WGAN-GP) on four-voice piano rolls")
     s.add_argument("--data", required=True, help="bundled corpus name, prepared dataset or folder of files")
     s.add_argument("--out", required=True, help="run folder (checkpoints, curves, metrics)")
     s.add_argument("--size", default="small", choices=list(PRESETS), help="size preset")
@@ -33,7 +35,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
     t.add_argument("--patience", type=int, default=4, help="epochs without improvement before early stopping")
     t.add_argument("--checkpoint-every", type=int, default=200, help="steps between 'last' checkpoints")
-    t.add_argument("--augment-transpose", action="store_true", help="random transposition (12 keys)")
+    t.add_argument("--augment-transpose", action="store_true", help="random transposition (12 keys; always on "
+                   "for cnn and gan)")
+    t.add_argument("--steps-per-epoch", type=int, default=100, help="cnn/gan: steps between validations")
+    t.add_argument("--channels", type=int, help="cnn: convolution channels (default 48)")
+    t.add_argument("--n-critic", type=int, default=5, help="gan: critic updates per generator update")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     t.add_argument("--threads", type=int, help="CPU threads for PyTorch")
@@ -76,12 +82,63 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--num", type=int, default=1, help="how many pieces (1–100)")
     s.add_argument("--no-cache", action="store_true", help="recompute the full context each step (slow; for checks)")
     s.add_argument("--formats", default="mid,wav,musicxml,png", help="comma list of mid, wav, musicxml, png")
+    s.add_argument("--iterations", type=int, default=96, help="cnn: Gibbs sampling rounds")
     s.add_argument("--device", default="cpu")
     s.set_defaults(func=cmd_generate)
+
+    for name, hlp in (("harmonize", "harmonize a melody as a four-voice chorale (Coconet)"),
+                      ("infill", "regenerate chosen bars and voices of a four-voice piece (Coconet)")):
+        s = sub.add_parser(name, help=hlp)
+        s.add_argument("file", help="a MIDI, MusicXML or ABC file" + (" (its top or only voice is the melody)"
+                                                                        if name == "harmonize" else ""))
+        if name == "infill":
+            s.add_argument("--bars", required=True, help="bars to regenerate, counted from 1: e.g. 3-4 or 5")
+            s.add_argument("--voices", help="comma list of soprano, alto, tenor, bass (default: all)")
+        s.add_argument("--model", default="chorale-cnn", help="a Coconet model (default: chorale-cnn)")
+        s.add_argument("--out", required=True, help="output folder")
+        s.add_argument("--temperature", type=float, default=1.0)
+        s.add_argument("--iterations", type=int, default=96, help="Gibbs sampling rounds")
+        s.add_argument("--seed", type=int, default=0)
+        s.add_argument("--piece", type=int, default=1, help="which tune of a multi-tune file (1-based)")
+        s.add_argument("--formats", default="mid,wav,musicxml,png", help="comma list of mid, wav, musicxml, png")
+        s.set_defaults(func=cmd_harmonize_infill)
+
+
+def cmd_train_rolls(a: argparse.Namespace) -> int:
+    from tunesmith.music.dataset import open_dataset
+    from tunesmith.train.roll_trainer import RollTrainConfig, train_rolls, voice_corpus
+
+    tc = RollTrainConfig(epochs=a.epochs, steps_per_epoch=a.steps_per_epoch, batch_size=a.batch_size,
+                         lr=a.lr if a.lr is not None else (1e-3 if a.model == "cnn" else 2e-4),
+                         max_minutes=a.max_minutes, max_steps=a.max_steps, checkpoint_every=a.checkpoint_every,
+                         n_critic=a.n_critic, seed=a.seed)
+    tc.check()
+    if a.channels is not None and a.channels < 4:
+        raise OptionError("--channels", f"must be at least 4, got {a.channels}")
+    if a.n_layer is not None and a.n_layer < 2:
+        raise OptionError("--layers", f"must be at least 2, got {a.n_layer}")
+    cfg = {}
+    if a.model == "cnn":
+        cfg = {k: v for k, v in (("channels", a.channels), ("n_layer", a.n_layer)) if v is not None}
+    ds = open_dataset(a.data, progress=not a.quiet)
+    data = voice_corpus(ds, progress=not a.quiet)
+    summary = train_rolls(a.out, a.model, cfg, data, tc, resume=a.resume, progress=not a.quiet,
+                          extra={"dataset": {"name": ds.name, "manifest_sha256": ds.manifest_hash}})
+    best = f"; best valid loss {summary['best_valid']:.4f} nats/cell" if summary["best_valid"] is not None else ""
+    print(f"trained {a.model} ({summary['n_params']:,} parameters) for {summary['steps']} steps in "
+          f"{summary['seconds']:.0f} s ({summary['stop_reason']}){best}; checkpoints in {a.out}/best and {a.out}/last")
+    return 0
 
 
 def cmd_train(a: argparse.Namespace) -> int:
     import torch
+
+    if a.model in ("cnn", "gan"):
+        if a.threads is not None:
+            if a.threads < 1:
+                raise OptionError("--threads", f"must be at least 1, got {a.threads}")
+            torch.set_num_threads(a.threads)
+        return cmd_train_rolls(a)
 
     from tunesmith.models.registry import make_config
     from tunesmith.music.dataset import open_dataset
@@ -130,10 +187,51 @@ def cmd_generate(a: argparse.Namespace) -> int:
     results = generate_to_files(
         a.model, a.out, primer=a.primer, bars=a.bars, temperature=a.temperature, top_k=a.top_k,
         top_p=a.top_p, key=a.key, seed=a.seed, num=a.num, use_cache=not a.no_cache,
-        formats=a.formats, device=a.device)
+        formats=a.formats, device=a.device, iterations=a.iterations)
     for r in results:
         repairs = f", {r['repairs']} repairs" if r["repairs"] else ""
         print(f"wrote {', '.join(r['files'])}  [key {r['key']}, {r['bars']} bars, {r['notes']} notes{repairs}]")
+    return 0
+
+
+def cmd_harmonize_infill(a: argparse.Namespace) -> int:
+    import json
+
+    from tunesmith.generate.api import check_out_dir, load_model, parse_formats, write_formats
+    from tunesmith.generate.rollmodels import (
+        CoconetModel,
+        check_iterations,
+        parse_bars,
+        parse_voices,
+    )
+    from tunesmith.music.io import read_pieces
+
+    fmts = parse_formats(a.formats)
+    out = check_out_dir(a.out)
+    check_iterations(a.iterations)
+    if not a.temperature > 0:
+        raise OptionError("--temperature", f"must be positive, got {a.temperature}")
+    bars = parse_bars(a.bars) if a.command == "infill" else None
+    voices = parse_voices(a.voices) if a.command == "infill" else None
+    pieces = read_pieces(a.file).scores
+    if not 1 <= a.piece <= len(pieces):
+        raise OptionError("--piece", f"{a.file} holds {len(pieces)} piece(s); got {a.piece}")
+    score = pieces[a.piece - 1]
+    model = load_model(a.model)
+    if not isinstance(model, CoconetModel):
+        raise OptionError("--model", f"'{a.model}' is not a Coconet (cnn) model; try chorale-cnn")
+    if a.command == "harmonize":
+        g = model.harmonize(score, temperature=a.temperature, iterations=a.iterations, seed=a.seed)
+    else:
+        g = model.infill(score, bars=bars, voices=voices, temperature=a.temperature, iterations=a.iterations,
+                         seed=a.seed)
+    out.mkdir(parents=True, exist_ok=True)
+    base = out / f"{Path(a.file).stem}-{a.command}-{a.seed:03d}"
+    files = write_formats(g.score, base, fmts)
+    info = {"files": [str(f) for f in files], "key": g.key, "bars": g.bars, "notes": g.score.n_notes,
+            "seed": a.seed, "source": str(a.file)}
+    base.with_suffix(".json").write_text(json.dumps(info, indent=1))
+    print(f"wrote {', '.join(info['files'])}  [key {g.key}, {g.bars} bars, {g.score.n_notes} notes]")
     return 0
 
 

@@ -59,15 +59,7 @@ class MusicModel:
     # -- persistence -----------------------------------------------------------
     @classmethod
     def load(cls, name_or_path: str | Path, *, device: str = "cpu") -> MusicModel:
-        p = Path(name_or_path)
-        name = str(name_or_path)
-        if not p.exists():
-            if name in bundled_models():
-                p = BUNDLED_DIR / name
-            else:
-                known = ", ".join(bundled_models()) or "(none installed)"
-                raise OptionError("--model", f"unknown model '{name}': not a bundled model ({known}) "
-                                  "nor a checkpoint folder")
+        p = model_path(name_or_path)
         ckpt = resolve_checkpoint(p)
         cfg = read_config(ckpt)
         if "tokenizer" not in cfg or "family" not in cfg:
@@ -85,7 +77,7 @@ class MusicModel:
     # -- generation ------------------------------------------------------------
     def generate(self, *, primer: Score | None = None, bars: int = 8, temperature: float = 1.0,
                  top_k: int = 0, top_p: float = 0.95, key: str | None = None, seed: int = 0,
-                 use_cache: bool = True) -> Generated:
+                 use_cache: bool = True, **_ignored) -> Generated:
         """Generate ``bars`` bars of new music (after ``primer`` if given).
 
         ``key`` transposes the result (and the primer) to that key; without a
@@ -219,18 +211,69 @@ def check_bars(bars: int) -> None:
         raise OptionError("--bars", f"must be between 1 and {MAX_BARS}, got {bars}")
 
 
-def load_model(name_or_path: str | Path, *, device: str = "cpu") -> MusicModel:
+def parse_formats(formats: str) -> list[str]:
+    fmts = [f.strip().lower() for f in formats.split(",") if f.strip()]
+    bad = [f for f in fmts if f not in ("mid", "wav", "musicxml", "png")]
+    if bad or not fmts:
+        raise OptionError("--formats", f"unknown format(s) {', '.join(bad) or '(none)'}; use mid, wav, musicxml, png")
+    return fmts
+
+
+def check_out_dir(out: str | Path) -> Path:
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise OptionError("--out", f"'{out}' exists and is not a folder")
+    return out
+
+
+def write_formats(score: Score, base: Path, fmts: list[str]) -> list[Path]:
+    """``base``.mid / .wav / .musicxml / .png, as asked (each written atomically)."""
+    from tunesmith.music.io import save_midi, save_musicxml
+    from tunesmith.music.plot import save_pianoroll_png
+    from tunesmith.music.render import render_wav
+
+    files = []
+    if "mid" in fmts:
+        files.append(save_midi(score, base.with_suffix(".mid")))
+    if "wav" in fmts:
+        files.append(render_wav(score, base.with_suffix(".wav")))
+    if "musicxml" in fmts:
+        files.append(save_musicxml(score, base.with_suffix(".musicxml")))
+    if "png" in fmts:
+        files.append(save_pianoroll_png(score, base.with_suffix(".png"), title=score.meta.title))
+    return files
+
+
+def model_path(name_or_path: str | Path) -> Path:
+    """A bundled model's folder, or the given checkpoint path."""
+    p = Path(name_or_path)
+    if not p.exists():
+        if str(name_or_path) in bundled_models():
+            return BUNDLED_DIR / str(name_or_path)
+        known = ", ".join(bundled_models()) or "(none installed)"
+        raise OptionError("--model", f"unknown model '{name_or_path}': not a bundled model ({known}) "
+                          "nor a checkpoint folder")
+    return p
+
+
+def load_model(name_or_path: str | Path, *, device: str = "cpu"):
+    """A sequence model (:class:`MusicModel`) or a piano-roll model (Coconet, GAN)."""
+    from tunesmith.generate.rollmodels import load_roll_model, read_roll_config
+
+    p = model_path(name_or_path)
+    roll_cfg = read_roll_config(p)
+    if roll_cfg is not None:
+        return load_roll_model(p, roll_cfg)
     return MusicModel.load(name_or_path, device=device)
 
 
 def generate_to_files(model: str, out: str | Path, *, primer: str | None = None, bars: int = 8,
                       temperature: float = 1.0, top_k: int = 0, top_p: float = 0.95, key: str | None = None,
                       seed: int = 0, num: int = 1, use_cache: bool = True,
-                      formats: str = "mid,wav,musicxml,png", device: str = "cpu") -> list[dict]:
+                      formats: str = "mid,wav,musicxml,png", device: str = "cpu",
+                      iterations: int = 96) -> list[dict]:
     """Generate ``num`` pieces and write each as MIDI, WAV, MusicXML and a piano-roll PNG."""
-    from tunesmith.music.io import load_score, save_midi, save_musicxml
-    from tunesmith.music.plot import save_pianoroll_png
-    from tunesmith.music.render import render_wav
+    from tunesmith.music.io import load_score
 
     # Every option is checked before any work.
     SamplingControls(temperature, top_k, top_p).check()
@@ -239,13 +282,8 @@ def generate_to_files(model: str, out: str | Path, *, primer: str | None = None,
         raise OptionError("--num", f"must be between 1 and {MAX_NUM}, got {num}")
     if key:
         parse_key(key)
-    fmts = [f.strip().lower() for f in formats.split(",") if f.strip()]
-    bad = [f for f in fmts if f not in ("mid", "wav", "musicxml", "png")]
-    if bad or not fmts:
-        raise OptionError("--formats", f"unknown format(s) {', '.join(bad) or '(none)'}; use mid, wav, musicxml, png")
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise OptionError("--out", f"'{out}' exists and is not a folder")
+    fmts = parse_formats(formats)
+    out = check_out_dir(out)
     primer_score = load_score(primer) if primer else None
     mm = load_model(model, device=device)
     out.mkdir(parents=True, exist_ok=True)
@@ -253,17 +291,9 @@ def generate_to_files(model: str, out: str | Path, *, primer: str | None = None,
     results = []
     for i in range(num):
         g = mm.generate(primer=primer_score, bars=bars, temperature=temperature, top_k=top_k, top_p=top_p,
-                        key=key, seed=seed + i, use_cache=use_cache)
+                        key=key, seed=seed + i, use_cache=use_cache, iterations=iterations)
         base = out / f"{stem}-{seed + i:03d}"
-        files = []
-        if "mid" in fmts:
-            files.append(save_midi(g.score, base.with_suffix(".mid")))
-        if "wav" in fmts:
-            files.append(render_wav(g.score, base.with_suffix(".wav")))
-        if "musicxml" in fmts:
-            files.append(save_musicxml(g.score, base.with_suffix(".musicxml")))
-        if "png" in fmts:
-            files.append(save_pianoroll_png(g.score, base.with_suffix(".png"), title=g.score.meta.title))
+        files = write_formats(g.score, base, fmts)
         info = {"files": [str(f) for f in files], "key": g.key, "bars": g.bars, "notes": g.score.n_notes,
                 "tokens": g.n_tokens, "repairs": g.repairs, "seed": seed + i}
         (base.with_suffix(".json")).write_text(json.dumps(info, indent=1))

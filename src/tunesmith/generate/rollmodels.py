@@ -1,0 +1,247 @@
+"""Generation with the piano-roll models: Coconet (generate, harmonize, infill) and the GAN."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import symusic
+import torch
+
+from tunesmith.errors import BadInputError, OptionError
+from tunesmith.music.keys import key_name, parse_key, score_key
+from tunesmith.music.score import Meta, Score
+from tunesmith.represent.voices import (
+    N_VOICES,
+    PITCH_LO,
+    STEPS_PER_QUARTER,
+    VOICE_NAMES,
+    VOICE_PROGRAMS,
+    notes_to_classes,
+    runs,
+    voice_tracks,
+    voices_to_score,
+)
+from tunesmith.train.checkpoint import load_weights, read_config, resolve_checkpoint
+
+VOICE_INDEX = {"soprano": 0, "s": 0, "alto": 1, "a": 1, "tenor": 2, "t": 2, "bass": 3, "b": 3}
+
+
+def _generated(score: Score, bars: int):
+    from tunesmith.generate.api import Generated
+
+    tonic, mode = score_key(score)
+    score.meta.key = key_name(tonic, mode)
+    return Generated(score, score.meta.key, bars, 0, 0)
+
+
+def _to_key(score: Score, key: str | None) -> Score:
+    """Transpose to the asked tonic (the nearest way); the mode is the model's."""
+    if not key:
+        return score
+    want, _ = parse_key(key)
+    tonic, _ = score_key(score)
+    shift = (want - tonic) % 12
+    shift = shift - 12 if shift > 6 else shift
+    return score.transpose(shift) if shift else score
+
+
+def check_iterations(n: int) -> None:
+    if not 1 <= n <= 2000:
+        raise OptionError("--iterations", f"must be between 1 and 2000, got {n}")
+
+
+class RollModel:
+    """Common loading for the piano-roll families."""
+
+    def __init__(self, model: torch.nn.Module, config: dict, name: str):
+        self.model = model.eval()
+        self.config = config
+        self.name = name
+
+    @classmethod
+    def load_from(cls, path: Path, cfg: dict) -> RollModel:
+        from tunesmith.train.roll_trainer import build_roll_model
+
+        model = build_roll_model(cfg["family"], cfg["model"])
+        load_weights(model, path)
+        return cls(model, cfg, cfg.get("name") or path.parent.name if path.name in ("best", "last") else path.name)
+
+
+class CoconetModel(RollModel):
+    """A trained Coconet: generate from nothing, harmonize a melody, infill bars."""
+
+    def _sample(self, x: np.ndarray, free: np.ndarray, *, temperature: float, iterations: int, seed: int) -> np.ndarray:
+        check_iterations(iterations)
+        if not temperature > 0:
+            raise OptionError("--temperature", f"must be positive, got {temperature}")
+        out = self._gibbs(torch.from_numpy(x[None]).long(), torch.from_numpy(free[None]), temperature, iterations, seed)
+        return out[0].numpy()
+
+    def _gibbs(self, x, free, temperature, iterations, seed):
+        from tunesmith.models.rollnets import gibbs_sample
+
+        return gibbs_sample(self.model, x, free, iterations=iterations, temperature=temperature, seed=seed)
+
+    def generate(self, *, primer: Score | None = None, bars: int = 8, temperature: float = 1.0, key: str | None = None,
+                 seed: int = 0, iterations: int = 96, **_ignored):
+        if primer is not None:
+            raise OptionError("--primer", f"{self.name} is a piano-roll model: use 'tunesmith harmonize' or "
+                              "'tunesmith infill' to start from existing music")
+        T = bars * 16
+        v = self._sample(np.zeros((N_VOICES, T), np.int64), np.ones((N_VOICES, T), bool),
+                         temperature=temperature, iterations=iterations, seed=seed)
+        score = voices_to_score(v, meta=Meta(title=f"{self.name} #{seed}", composer=f"tunesmith ({self.name})",
+                                             source="generated", time_signature="4/4"))
+        return _generated(_to_key(score, key), bars)
+
+    def harmonize(self, melody: Score, *, temperature: float = 1.0, iterations: int = 96, seed: int = 0):
+        """A four-voice chorale whose soprano is exactly ``melody``'s top voice."""
+        music = melody.music
+        tracks = [t for t in music.tracks if len(t.notes) and not t.is_drum]
+        if not tracks:
+            raise BadInputError(melody.meta.source or "melody", "the melody has no notes")
+        top = max(tracks, key=lambda t: float(t.notes.numpy()["pitch"].mean()))
+        tpq = int(music.ticks_per_quarter)
+        notes = top.notes.numpy()
+        T = int(math.ceil((notes["time"] + notes["duration"]).max() / (tpq / STEPS_PER_QUARTER)))
+        x = np.zeros((N_VOICES, T), np.int64)
+        x[0] = notes_to_classes(notes, T, tpq)
+        free = np.zeros((N_VOICES, T), bool)
+        free[1:] = True
+        v = self._sample(x, free, temperature=temperature, iterations=iterations, seed=seed)
+        out = symusic.Score(tpq)
+        for ts in music.time_signatures:
+            out.time_signatures.append(ts)
+        for tp in music.tempos:
+            out.tempos.append(tp)
+        if not len(out.tempos):
+            out.tempos.append(symusic.Tempo(0, qpm=90.0))
+        sop = symusic.Track(name="Soprano", program=VOICE_PROGRAMS[0])
+        for n in top.notes:
+            sop.notes.append(symusic.Note(n.time, n.duration, n.pitch, n.velocity))
+        out.tracks.append(sop)
+        step = tpq / STEPS_PER_QUARTER
+        for k in range(1, N_VOICES):
+            tr = symusic.Track(name=VOICE_NAMES[k], program=VOICE_PROGRAMS[k])
+            for a, b, c in runs(v[k]):
+                tr.notes.append(symusic.Note(round(a * step), round((b - a) * step), PITCH_LO + c - 1, 80))
+            out.tracks.append(tr)
+        meta = Meta(title=f"{melody.meta.title or 'melody'} (harmonized by {self.name})",
+                    composer=f"tunesmith ({self.name})", source="harmonized", time_signature=melody.time_signature())
+        return _generated(Score(out, meta), _bars(out))
+
+    def infill(self, score: Score, *, bars: tuple[int, int], voices: list[int] | None = None,
+               temperature: float = 1.0, iterations: int = 96, seed: int = 0):
+        """Regenerate ``bars`` (1-based, inclusive) of ``voices`` (default: all four). Notes
+        that start outside the region are kept exactly (also when they ring into it);
+        notes that start inside it in the chosen voices are replaced."""
+        music = score.music
+        order = voice_tracks(music)
+        if order is None:
+            n = sum(1 for t in music.tracks if len(t.notes) and not t.is_drum)
+            raise BadInputError(score.meta.source or "score", f"infill needs a four-voice piece (soprano, alto, "
+                                f"tenor, bass); this one has {n} pitched tracks")
+        down = np.asarray(music.get_downbeats(), dtype=np.int64)
+        end = int(music.end())
+        n_bars = int(np.searchsorted(down, end, side="left")) if len(down) else 0
+        a, b = bars
+        if not 1 <= a <= b <= n_bars:
+            raise OptionError("--bars", f"{a}-{b} is outside the piece's bars 1-{n_bars}")
+        t0 = int(down[a - 1])
+        t1 = int(down[b]) if b < len(down) else end
+        voices = list(range(N_VOICES)) if voices is None else voices
+        tpq = int(music.ticks_per_quarter)
+        step = tpq / STEPS_PER_QUARTER
+        T = int(math.ceil(end / step))
+        x = np.stack([notes_to_classes(music.tracks[i].notes.numpy(), T, tpq) for i in order])
+        s0, s1 = int(math.ceil(t0 / step)), min(T, int(math.ceil(t1 / step)))
+        free = np.zeros((N_VOICES, T), bool)
+        for v in voices:
+            nn_ = music.tracks[order[v]].notes.numpy()
+            keep = (nn_["time"] < t0) | (nn_["time"] >= t1)
+            held = notes_to_classes({k: val[keep] for k, val in nn_.items()}, T, tpq) if keep.any() else np.zeros(T)
+            free[v, s0:s1] = held[s0:s1] == 0
+            x[v, free[v]] = 0
+        out_v = self._sample(x, free, temperature=temperature, iterations=iterations, seed=seed)
+        out = music.copy()
+        for v in voices:
+            tr = out.tracks[order[v]]
+            old = [n for n in tr.notes if not t0 <= n.time < t1]
+            vel = int(np.median([n.velocity for n in tr.notes])) if len(tr.notes) else 80
+            tr.notes.clear()
+            for n in old:
+                tr.notes.append(n)
+            for a_, b_, c in runs(out_v[v], free[v]):
+                start, stop = round(a_ * step), min(round(b_ * step), t1)
+                tr.notes.append(symusic.Note(start, stop - start, PITCH_LO + c - 1, vel))
+            tr.notes.sort()
+        meta = Meta.from_dict(score.meta.to_dict())
+        meta.title = f"{score.meta.title or 'piece'} (bars {a}-{b} infilled by {self.name})"
+        return _generated(Score(out, meta), n_bars)
+
+
+class GanModel(RollModel):
+    """A trained piano-roll GAN: 4-bar phrases from noise."""
+
+    def generate(self, *, primer: Score | None = None, bars: int = 8, temperature: float = 1.0,
+                 key: str | None = None, seed: int = 0, threshold: float = 0.5, **_ignored):
+        from tunesmith.train.roll_trainer import gan_roll_to_classes
+
+        if primer is not None:
+            raise OptionError("--primer", f"{self.name} is a GAN: it draws from noise and takes no primer")
+        cfg = self.model.cfg
+        n_phr = math.ceil(bars / cfg.n_bars)
+        g = torch.Generator().manual_seed(seed)
+        zs, _ = self.model.sample_latents(1, g)
+        _, zp = self.model.sample_latents(n_phr, g)
+        with torch.no_grad():
+            # one shared latent for the piece (its character), a private latent per phrase and voice;
+            # temperature scales the noise (below 1: closer to the average phrase)
+            roll = self.model.G(zs.repeat(n_phr, 1) * temperature, zp * temperature)
+        cls = gan_roll_to_classes(roll, threshold)  # (n_phr, 4, T)
+        v = torch.cat(list(cls), dim=1).numpy()[:, : bars * cfg.steps_per_bar]
+        score = voices_to_score(v, meta=Meta(title=f"{self.name} #{seed}", composer=f"tunesmith ({self.name})",
+                                             source="generated", time_signature="4/4"))
+        return _generated(_to_key(score, key), bars)
+
+
+def _bars(music: symusic.Score) -> int:
+    down = music.get_downbeats()
+    return int(np.searchsorted(down, music.end(), side="left")) if len(down) else 0
+
+
+def load_roll_model(path: Path, cfg: dict) -> RollModel:
+    cls = CoconetModel if cfg["family"] == "cnn" else GanModel
+    return cls.load_from(resolve_checkpoint(path), cfg)
+
+
+def parse_voices(text: str | None) -> list[int] | None:
+    if not text:
+        return None
+    out = []
+    for part in text.split(","):
+        k = part.strip().lower()
+        if k not in VOICE_INDEX:
+            raise OptionError("--voices", f"unknown voice '{part.strip()}'; use soprano, alto, tenor, bass")
+        out.append(VOICE_INDEX[k])
+    return sorted(set(out))
+
+
+def parse_bars(text: str) -> tuple[int, int]:
+    try:
+        if "-" in text:
+            a, b = (int(x) for x in text.split("-", 1))
+        else:
+            a = b = int(text)
+    except ValueError:
+        raise OptionError("--bars", f"'{text}' is not a bar or a range like 3-4") from None
+    if a < 1 or b < a:
+        raise OptionError("--bars", f"'{text}' is not a range of bars counted from 1")
+    return a, b
+
+
+def read_roll_config(path: Path) -> dict | None:
+    cfg = read_config(resolve_checkpoint(path))
+    return cfg if cfg.get("family") in ("cnn", "gan") else None

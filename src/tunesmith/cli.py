@@ -186,6 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
     from tunesmith import cli_evaluate
 
     cli_evaluate.add_commands(sub)
+    from tunesmith import cli_audio
+
+    cli_audio.add_commands(sub)
     return p
 
 

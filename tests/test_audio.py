@@ -1,0 +1,184 @@
+"""The note data set, the conditional WaveGAN, its evaluation and the audio CLI."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from tests.conftest import make_score
+
+from tunesmith.audio.dataset import AudioDataParams, build, load_split
+from tunesmith.audio.wavegan import (
+    WaveGAN,
+    WaveGANConfig,
+    phase_shuffle,
+    receptive_field,
+    wave_gradient_penalty,
+)
+
+SMALL = {"d": 2, "length": 4096, "n_pitches": 3, "pitch_lo": 60, "n_instruments": 2, "sample_rate": 16000}
+
+
+@pytest.fixture(scope="module")
+def notes(tmp_path_factory):
+    out = tmp_path_factory.mktemp("notes") / "ds"
+    build(out, AudioDataParams(programs=[0, 40], pitch_lo=60, pitch_hi=62, velocities=[60, 100], length=4096,
+                               hold=0.15), progress=False)
+    return out
+
+
+def test_dataset_renders_the_asked_pitch_and_is_incremental(notes):
+    import librosa
+
+    info = json.loads((notes / "dataset.json").read_text())
+    assert sum(info["counts"].values()) == 2 * 3 * 2
+    rows = [json.loads(x) for x in (notes / "manifest.jsonl").read_text().splitlines()]
+    assert {(r["program"], r["pitch"], r["velocity"]) for r in rows} == {
+        (p, q, v) for p in (0, 40) for q in (60, 61, 62) for v in (60, 100)}
+    for split in ("train", "valid", "test"):
+        d = load_split(notes, split)
+        for clip, pitch in zip(d.audio, d.pitch):
+            assert clip.shape == (4096,) and np.abs(clip).max() > 0.01
+            f0, _, _ = librosa.pyin(clip[:2400], fmin=100, fmax=800, sr=16000, frame_length=1024)
+            assert abs(librosa.hz_to_midi(np.nanmedian(f0)) - pitch) < 0.5
+    again = build(notes, AudioDataParams(programs=[0, 40], pitch_lo=60, pitch_hi=62, velocities=[60, 100],
+                                         length=4096, hold=0.15), progress=False)
+    assert again["rendered_programs"] == 0
+    more = build(notes, AudioDataParams(programs=[0, 40, 73], pitch_lo=60, pitch_hi=62, velocities=[60, 100],
+                                        length=4096, hold=0.15), progress=False)
+    assert more["rendered_programs"] == 1 and sum(more["counts"].values()) == 18
+    build(notes, AudioDataParams(programs=[0, 40], pitch_lo=60, pitch_hi=62, velocities=[60, 100], length=4096,
+                                 hold=0.15), progress=False)
+
+
+def test_generator_and_critic_shapes_and_conditioning():
+    torch.manual_seed(0)
+    m = WaveGAN(WaveGANConfig(**SMALL))
+    z = torch.randn(3, 100)
+    with torch.no_grad():
+        x = m.G(z, torch.tensor([0, 1, 2]), torch.tensor([0, 1, 0]))
+        y = m.G(z, torch.tensor([2, 1, 2]), torch.tensor([0, 1, 1]))
+    assert x.shape == (3, 4096) and float(x.abs().max()) <= 1
+    assert m.D(x, torch.tensor([0, 1, 2]), torch.tensor([0, 1, 0])).shape == (3,)
+    assert not torch.allclose(x[0], y[0]) and torch.allclose(x[1], y[1]) and not torch.allclose(x[2], y[2])
+    real = torch.randn(3, 4096) * 0.1
+    gp = wave_gradient_penalty(m.D, real, x, torch.tensor([0, 1, 2]), torch.tensor([0, 1, 0]))
+    assert torch.isfinite(gp)
+
+
+def test_receptive_field_of_the_critic():
+    D = WaveGAN(WaveGANConfig(**{**SMALL, "phase_shuffle": 0, "length": 16384})).D
+    rf = receptive_field()
+    assert rf == 4**5 + 21 * (4**4 + 4**3 + 4**2 + 4 + 1) == 8185  # 0.51 s at 16 kHz
+    # measured: the input samples that reach one interior output of the last convolution
+    x = torch.zeros(1, 16384, requires_grad=True)
+    h = x.unsqueeze(1)
+    for conv in D.convs:
+        h = conv(h)
+    h[0, :, 5].sum().backward()
+    touched = np.flatnonzero(x.grad[0].numpy() != 0)
+    assert touched[-1] - touched[0] + 1 == rf
+
+
+def test_phase_shuffle():
+    x = torch.arange(40, dtype=torch.float32).view(2, 2, 10)
+    assert torch.equal(phase_shuffle(x, 0), x)
+    g = torch.Generator().manual_seed(3)
+    y = phase_shuffle(x, 2, g)
+    assert y.shape == x.shape
+    ks = torch.randint(-2, 3, (2,), generator=torch.Generator().manual_seed(3))
+    for b in range(2):
+        k = int(ks[b])
+        if k > 0:
+            assert torch.equal(y[b, :, k:], x[b, :, :-k])
+        elif k < 0:
+            assert torch.equal(y[b, :, :k], x[b, :, -k:])
+        else:
+            assert torch.equal(y[b], x[b])
+
+
+def _train(notes, out, env=None, extra=()):
+    cmd = [sys.executable, "-m", "tunesmith", "audio", "train", "--data", str(notes), "--out", str(out), "--width", "2",
+           "--epochs", "2", "--steps-per-epoch", "2", "--batch-size", "4", "--n-critic", "2", "--checkpoint-every", "1",
+           "--threads", "1", "--quiet", *extra]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env)
+
+
+def test_training_steps_resume_generate_and_play(notes, tmp_path):
+    r = _train(notes, tmp_path / "a", env=dict(os.environ, TUNESMITH_CRASH_AT_STEP="3"))
+    assert r.returncode != 0
+    r = _train(notes, tmp_path / "a", extra=["--resume"])
+    assert r.returncode == 0, r.stderr
+    r = _train(notes, tmp_path / "b")
+    assert r.returncode == 0, r.stderr
+    from safetensors.torch import load_file
+
+    a = load_file(tmp_path / "a" / "last" / "model.safetensors")
+    b = load_file(tmp_path / "b" / "last" / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    hist = json.loads((tmp_path / "b" / "metrics.json").read_text())
+    assert len(hist) == 2 and all(np.isfinite(h["d_loss"]) and np.isfinite(h["g_loss"]) for h in hist)
+    assert (tmp_path / "b" / "samples" / "epoch-002.png").read_bytes()[:4] == b"\x89PNG"
+
+    out = tmp_path / "gen"
+    r = subprocess.run([sys.executable, "-m", "tunesmith", "audio", "generate", "--model", str(tmp_path / "b"),
+                        "--pitch", "61", "--instrument", "violin", "--num", "3", "--out", str(out)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    wavs = sorted(out.glob("*.wav"))
+    assert len(wavs) == 3 and (out / "violin-61-seed0.png").is_file()
+    for w in wavs:
+        info = sf.info(str(w))
+        assert info.samplerate == 16000 and info.frames == 4096 and info.channels == 1
+    for args, problem in ((["--pitch", "90"], "outside the model's pitches 60-62"),
+                          (["--instrument", "banjo"], "not one of this model's instruments"),
+                          (["--num", "0"], "--num")):
+        r = subprocess.run([sys.executable, "-m", "tunesmith", "audio", "generate", "--model", str(tmp_path / "b"),
+                            "--out", str(tmp_path / "bad"), *args], capture_output=True, text=True)
+        assert r.returncode == 2 and problem in r.stderr and "Traceback" not in r.stderr
+
+    from tunesmith.music.io import save_midi
+
+    tune = save_midi(make_score([[(0, 480, 60), (480, 480, 72), (960, 960, 48)]]), tmp_path / "t.mid")
+    r = subprocess.run([sys.executable, "-m", "tunesmith", "audio", "play-score", str(tune), "--model",
+                        str(tmp_path / "b"), "--out", str(tmp_path / "t.wav")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    audio, sr = sf.read(str(tmp_path / "t.wav"))
+    assert sr == 16000 and 2.0 < len(audio) / sr < 2.3 and np.abs(audio).max() > 0.1  # 4 quarters at 120 bpm
+
+
+def test_evaluation_figures(notes):
+    from tunesmith.audio.evaluate import NDB, frechet, inception_score
+
+    p = np.eye(4)[[0, 1, 2, 3] * 5]
+    assert inception_score(p) == pytest.approx(4.0)
+    assert inception_score(np.full((10, 4), 0.25)) == pytest.approx(1.0)
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(300, 3))
+    assert frechet(a, a) == pytest.approx(0, abs=1e-6)
+    assert frechet(a, a + 2) == pytest.approx(12, rel=1e-3)
+    train = load_split(notes, "train").audio
+    ndb = NDB(np.concatenate([train] * 5), k=3)
+    assert ndb(np.concatenate([train] * 5))["ndb"] == 0
+    assert ndb(np.zeros((40, train.shape[1])) + 0.001 * rng.normal(size=(40, train.shape[1])))["ndb"] >= 1
+
+
+@pytest.mark.slow
+def test_bundled_notes_gan_beats_its_initialisation(tmp_path):
+    """The shipped WaveGAN and classifier: generated notes are heard at the asked pitch far
+    more often than an untrained WaveGAN's (the full figures are in BENCHMARKS.md)."""
+    from tunesmith.audio.dataset import DEFAULT_PROGRAMS
+
+    data = tmp_path / "notes"
+    build(data, AudioDataParams(programs=list(DEFAULT_PROGRAMS)), progress=False)
+    r = subprocess.run([sys.executable, "-m", "tunesmith", "audio", "evaluate", "--data", str(data), "--out",
+                        str(tmp_path / "ev")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    res = json.loads((tmp_path / "ev" / "evaluation.json").read_text())
+    assert res["real_heldout"]["pitch_accuracy"] > 0.9
+    assert res["generated"]["pitch_accuracy"] > res["wavegan_at_init"]["pitch_accuracy"] + 0.2
+    assert res["generated"]["frechet_distance"] < res["wavegan_at_init"]["frechet_distance"]

@@ -20,6 +20,9 @@ test: $(STAMP)
 	$(PY) -m pytest -q -m slow tests
 
 bench: $(STAMP)
+	$(PY) benchmarks/polyphonic.py
+	$(PY) benchmarks/eval_suite.py
+	$(PY) benchmarks/audio.py
 	$(PY) benchmarks/run.py
 
 lint: $(STAMP)

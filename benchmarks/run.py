@@ -133,7 +133,33 @@ def bench_train() -> dict:
         dt = (time.perf_counter() - t0) / 3
         out[f"train_{fam}_tokens_per_s"] = B * T / dt
         out[f"train_{fam}_params"] = m.n_params()
+        out[f"train_{fam}_flops_per_token"] = model_flops_per_token(m, T)
+    peak = matmul_peak()
+    out["matmul_peak_gflops"] = peak / 1e9
+    for fam in SEQUENCE_FAMILIES:
+        out[f"train_{fam}_mfu"] = out[f"train_{fam}_flops_per_token"] * out[f"train_{fam}_tokens_per_s"] / peak
     return out
+
+
+def model_flops_per_token(m, T: int) -> float:
+    """Training FLOPs per token: 6 × the weights used in matrix products per token (the
+    embedding lookup is not a product; the output projection is), plus attention scores
+    for the Transformer (its own ``flops_per_token``)."""
+    if hasattr(m, "flops_per_token"):
+        return float(m.flops_per_token(T))
+    n = sum(p.numel() for name, p in m.named_parameters() if p.dim() >= 2 and not name.startswith("embed"))
+    return 6.0 * n
+
+
+def matmul_peak(n: int = 2048, reps: int = 10) -> float:
+    """The machine's fp32 matrix-multiply rate (FLOP/s) with the threads PyTorch uses."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    for _ in range(2):
+        a @ b
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    return 2 * n**3 * reps / (time.perf_counter() - t0)
 
 
 def write_md(results: dict, path: Path) -> None:
@@ -170,20 +196,128 @@ def write_md(results: dict, path: Path) -> None:
             base = k[: -len("_tokens_per_s")]
             name, tag = base[4:].rsplit("_", 1) if not base.endswith("no_cache") else (base[4:-9], "no_cache")
             lines.append(f"| {name} | {'on' if tag == 'cache' else 'off'} | {v:,.0f} | {r[base + '_s_per_audio_minute']:.2f} |")
-    lines += ["", "## Training throughput (size `small`, batch 16 × 512 tokens, fp32, 2 threads)", "",
-              "| family | parameters | tokens/s |", "| --- | --- | --- |"]
-    for fam in ("rnn", "gru", "lstm", "transformer"):
-        lines.append(f"| {fam} | {r[f'train_{fam}_params']:,} | {r[f'train_{fam}_tokens_per_s']:,.0f} |")
+    lines += ["", "## Training throughput (size `small`, batch 16 × 512 tokens, fp32, 2 threads)", ""]
+    if "matmul_peak_gflops" in r:
+        lines += [f"Model FLOPs utilisation = training FLOPs per token × tokens/s ÷ the fp32 matrix-multiply rate "
+                  f"measured in the same run ({r['matmul_peak_gflops']:.0f} GFLOP/s, 2048² `torch.mm`).", "",
+                  "| family | parameters | tokens/s | GFLOP per 1k tokens | MFU |", "| --- | --- | --- | --- | --- |"]
+        for fam in ("rnn", "gru", "lstm", "transformer"):
+            lines.append(f"| {fam} | {r[f'train_{fam}_params']:,} | {r[f'train_{fam}_tokens_per_s']:,.0f} | "
+                         f"{r[f'train_{fam}_flops_per_token'] / 1e6:.2f} | {100 * r[f'train_{fam}_mfu']:.0f}% |")
+    else:
+        lines += ["| family | parameters | tokens/s |", "| --- | --- | --- |"]
+        for fam in ("rnn", "gru", "lstm", "transformer"):
+            lines.append(f"| {fam} | {r[f'train_{fam}_params']:,} | {r[f'train_{fam}_tokens_per_s']:,.0f} |")
+    lines += extra_sections()
     path.write_text("\n".join(lines) + "\n")
+
+
+def _f(v, nd=3) -> str:
+    if v is None or (isinstance(v, float) and v != v):
+        return "–"
+    return f"{v:.{nd}f}" if isinstance(v, float) else str(v)
+
+
+def extra_sections() -> list[str]:
+    """Sections from the other benchmark scripts' result files, where present."""
+    lines: list[str] = []
+    p = ROOT / "benchmarks" / "results-polyphonic.json"
+    if p.is_file():
+        r = json.loads(p.read_text())
+        lines += ["", "## Polyphonic benchmark (Boulanger-Lewandowski 2012), test NLL in nats per frame", "",
+                  f"From `python benchmarks/polyphonic.py` ({r['date']}): each shipped checkpoint re-evaluated with "
+                  "`tunesmith bench nll --checkpoint`; training figures from the run that made it.", "",
+                  "| data | model | training | valid | test | best published row |",
+                  "| --- | --- | --- | --- | --- | --- |"]
+        for row in r["rows"]:
+            lines.append(f"| {row['data']} | {row['model']} | {row['training']} | {row['valid_nll_per_frame']:.3f} | "
+                         f"**{row['test_nll_per_frame']:.3f}** | {row['best_published']} |")
+    p = ROOT / "benchmarks" / "results-eval.json"
+    if p.is_file():
+        r = json.loads(p.read_text())
+        lines += ["", "## Evaluation suite", "",
+                  f"From `python benchmarks/eval_suite.py`. All per-piece metrics (mgeval, MusPy, tonal distance, "
+                  f"embedding, voice leading) of {r['metrics_pieces']:,} pieces in one process: "
+                  f"**{r['metrics_seconds']:.2f} s** ({r['metrics_ms_per_piece']:.2f} ms/piece).", ""]
+        models = [m for m in ("bach-chorales", "chorale-cnn", "chorale-gan", "folk") if f"eval_{m}" in r]
+        if models:
+            lines += ["Each bundled model's samples against its corpus (`tunesmith evaluate`; reference: the whole "
+                      "corpus, originality against its train split). OA = mean overlapping area over the 23 features "
+                      "(1 best), KL mean; FD = Fréchet distance in tunesmith-features-v1 [95% bootstrap interval]; "
+                      "2-sample = held-out accuracy of a classifier telling generated from real (0.5 best); "
+                      "flagged = pieces sharing ≥ 2 bars and ≥ 8 onsets with a training piece (beside it: the same "
+                      "check on held-out real pieces).", "",
+                      "| model | samples | mean OA | mean KL | FD [95% CI] | 2-sample acc | flagged (held-out real) "
+                      "| 8-gram share | NLL/token (test) |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+            for m in models:
+                e = r[f"eval_{m}"]
+                lines.append(f"| {m} | {e['pieces']} × {e['bars']} bars | {e['mean_overlap']:.3f} | {e['mean_kl']:.3f} | "
+                             f"{e['frechet']:.1f} [{e['frechet_ci95'][0]:.1f}, {e['frechet_ci95'][1]:.1f}] | "
+                             f"{e['two_sample_accuracy']:.3f} | {_f(e['flagged'])} ({_f(e['heldout_flagged'])}/"
+                             f"{_f(e['heldout_pieces'])}) | {_f(e['ngram8_share'])} | {_f(e.get('nll_per_token'))} |")
+            feats = list(r[f"eval_{models[0]}"]["overlap"])
+            lines += ["", "Overlapping area per feature:", "", "| feature | " + " | ".join(models) + " |",
+                      "| --- |" + " --- |" * len(models)]
+            for k in feats:
+                lines.append(f"| {k} | " + " | ".join(_f(r[f'eval_{m}']['overlap'][k]) for m in models) + " |")
+            chor = [m for m in models if m != "folk"]
+            if chor:
+                from tunesmith.evaluate.theory import CHECKS
+
+                lines += ["", "Four-part writing, per 100 beats (reference: all Bach chorales):", "",
+                          "| check | real Bach | " + " | ".join(chor) + (" | harmonized test sopranos |" if "harmonize" in r else " |"),
+                          "| --- | --- |" + " --- |" * (len(chor) + ("harmonize" in r))]
+                ref = r[f"eval_{chor[0]}"]["theory_reference"]
+                for k in CHECKS:
+                    row = f"| {k.replace('_', ' ')} | {_f(ref[k], 2)} | " + " | ".join(_f(r[f'eval_{m}']['theory'][k], 2) for m in chor)
+                    if "harmonize" in r:
+                        row += f" | {_f(r['harmonize']['theory'][k], 2)}"
+                    lines.append(row + " |")
+        if "harmonize" in r:
+            h = r["harmonize"]
+            lines += ["", f"chorale-cnn harmonizing the soprano of each of the {h['harmonized']} test-split chorales "
+                      f"({h['seconds_harmonizing']:.0f} s), compared with those real chorales: mean OA "
+                      f"{h['mean_overlap']:.3f}, FD {h['frechet']:.1f}, two-sample accuracy {h['two_sample_accuracy']:.3f}."]
+        if "coconet_nll" in r:
+            c = r["coconet_nll"]
+            lines += ["", f"chorale-cnn likelihood: exact −log p under one random ordering of the cells (chain rule, "
+                      f"one pass per cell) of {c['crops']} random {c['crop_steps']}-step crops of the test split of our "
+                      f"16th-note Bach chorales: **{c['nll_per_cell']:.3f} nats per cell** (voice × 16th step), "
+                      f"{c['nll_per_frame']:.3f} nats per 16th-note frame of four voices. (Coconet's paper reports "
+                      "frame-wise NLL on its own JSB 16th-note split; the data differ, so the figures are not comparable.)"]
+    p = ROOT / "benchmarks" / "results-audio.json"
+    if p.is_file():
+        r = json.loads(p.read_text())
+        lines += ["", "## Waveform GAN (notes-gan)", "",
+                  f"From `python benchmarks/audio.py` ({r['threads']} threads): the data set of {r['dataset_clips']} clips "
+                  f"renders in {r['dataset_seconds']:.1f} s; one training step (batch 32, 5 critic + 1 generator "
+                  f"updates, width d={r['width']}, {r['params']:,} parameters) takes **{r['train_seconds_per_step']:.2f} s**; "
+                  f"generation runs at **{r['generate_notes_per_s']:.0f} notes/s** ({r['generate_realtime_factor']:.0f}× real time).",
+                  "", "| set | pitch accuracy | family accuracy | inception score | Fréchet distance | NDB/k |",
+                  "| --- | --- | --- | --- | --- | --- |"]
+        for name, key in (("notes-gan samples", "generated"), ("real held-out clips (ceiling)", "real_heldout"),
+                          ("WaveGAN at initialisation (floor)", "wavegan_at_init")):
+            e = r["eval"][key]
+            lines.append(f"| {name} | {e['pitch_accuracy']:.3f} | {e['family_accuracy']:.3f} | {e['inception_score']:.2f} | "
+                         f"{e['frechet_distance']:.2f} | {e['ndb_over_k']:.2f} |")
+    return lines
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--md-only", action="store_true", help="rebuild BENCHMARKS.md from the saved results")
     a = ap.parse_args()
+    if a.md_only:
+        write_md(json.loads((ROOT / "benchmarks" / "results.json").read_text()), ROOT / "BENCHMARKS.md")
+        return
     os.environ.setdefault("TUNESMITH_HOME", tempfile.mkdtemp(prefix="tunesmith-bench-"))
     res = {"machine": machine(), "date": datetime.date.today().isoformat()}
-    for fn in (lambda: bench_prepare(a.quick), bench_render, bench_generate, bench_train):
+    steps = (lambda: bench_prepare(a.quick), bench_render, bench_generate, bench_train)
+    if a.quick:  # keep the cold-preparation figures of the last full run
+        old = json.loads((ROOT / "benchmarks" / "results.json").read_text())
+        res.update({k: v for k, v in old.items() if k.startswith(("cold_", "warm_", "pieces_all", "naive_estimate"))})
+    for fn in steps:
         r = fn()
         for k, v in r.items():
             print(f"{k:48} {v:,.3f}" if isinstance(v, float) else f"{k:48} {v}")

@@ -52,3 +52,23 @@ def test_train_then_checkpoint_reproduces_the_figure(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     again = json.loads((tmp_path / "e" / "bench_nll.json").read_text())
     assert again["test_nll_per_frame"] == pytest.approx(first["test_nll_per_frame"], rel=1e-6)
+
+
+SHIPPED_JSB = Path(__file__).resolve().parents[1] / "src" / "tunesmith" / "assets" / "benchmarks" / "jsb-lstm"
+
+
+@needs_data
+@pytest.mark.slow
+def test_shipped_jsb_checkpoint_reproduces_benchmarks_md(tmp_path):
+    """The figure in BENCHMARKS.md (via benchmarks/results-polyphonic.json) is what the
+    shipped checkpoint gives on the test split."""
+    root = Path(__file__).resolve().parents[1]
+    rows = json.loads((root / "benchmarks" / "results-polyphonic.json").read_text())["rows"]
+    want = next(r for r in rows if r["checkpoint"] == "jsb-lstm")
+    r = subprocess.run([sys.executable, "-m", "tunesmith", "bench", "nll", "--data", str(JSB), "--checkpoint",
+                        str(SHIPPED_JSB), "--out", str(tmp_path)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    got = json.loads((tmp_path / "bench_nll.json").read_text())
+    assert got["test_nll_per_frame"] == pytest.approx(want["test_nll_per_frame"], abs=5e-4)
+    assert f"**{want['test_nll_per_frame']:.3f}**" in (root / "BENCHMARKS.md").read_text()
+    assert got["test_nll_per_frame"] < 5.56  # below the best published row (RNN-NADE)

@@ -37,16 +37,10 @@ def phase_shuffle(x: torch.Tensor, n: int, g: torch.Generator | None = None) -> 
         return x
     B, C, T = x.shape
     ks = torch.randint(-n, n + 1, (B,), generator=g)
-    out = []
-    for b in range(B):
-        k = int(ks[b])
-        xb = x[b : b + 1]
-        if k > 0:
-            xb = F.pad(xb[..., :-k], (k, 0), mode="reflect")
-        elif k < 0:
-            xb = F.pad(xb[..., -k:], (0, -k), mode="reflect")
-        out.append(xb)
-    return torch.cat(out, dim=0)
+    padded = F.pad(x, (n, n), mode="reflect")  # (B, C, T + 2n)
+    # sample b reads padded[..., n - k_b : n - k_b + T]: a shift right by k_b, reflected at the edge
+    idx = (torch.arange(T).unsqueeze(0) + (n - ks).unsqueeze(1)).unsqueeze(1).expand(B, C, T)
+    return torch.gather(padded, 2, idx)
 
 
 class WaveGenerator(nn.Module):

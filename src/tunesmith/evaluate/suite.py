@@ -92,7 +92,12 @@ def model_nll(model_arg: str, reference: PieceSet) -> dict:
     if reference.dataset is None:
         raise OptionError("--model", "NLL needs the reference to be a corpus or a prepared dataset "
                           "(it is scored on that dataset's test split)")
-    m = MusicModel.load(model_arg)
+    from tunesmith.generate.api import load_model
+
+    m = load_model(model_arg)
+    if not isinstance(m, MusicModel):
+        raise OptionError("--model", f"'{model_arg}' is a {m.config.get('family')} model; --model reports the NLL "
+                          "of the token models (rnn, gru, lstm, transformer)")
     corpus = event_corpus(reference.dataset, m.tokenizer, progress=False)
     seq_len = int(m.config.get("train", {}).get("seq_len", 512))
     with __import__("torch").no_grad():

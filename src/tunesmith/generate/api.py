@@ -29,10 +29,18 @@ MAX_BARS = 256
 MAX_NUM = 100
 
 
+GENERATIVE_FAMILIES = ("rnn", "gru", "lstm", "transformer", "cnn", "gan")
+
+
 def bundled_models() -> list[str]:
+    """The bundled models that ``generate`` can use (the audio models live beside them)."""
     if not BUNDLED_DIR.is_dir():
         return []
-    return sorted(p.name for p in BUNDLED_DIR.iterdir() if (p / "config.json").is_file())
+    out = []
+    for p in BUNDLED_DIR.iterdir():
+        if (p / "config.json").is_file() and json.loads((p / "config.json").read_text()).get("family") in GENERATIVE_FAMILIES:
+            out.append(p.name)
+    return sorted(out)
 
 
 @dataclass

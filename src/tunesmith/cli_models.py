@@ -109,7 +109,7 @@ def cmd_train_rolls(a: argparse.Namespace) -> int:
     from tunesmith.train.roll_trainer import RollTrainConfig, train_rolls, voice_corpus
 
     tc = RollTrainConfig(epochs=a.epochs, steps_per_epoch=a.steps_per_epoch, batch_size=a.batch_size,
-                         lr=a.lr if a.lr is not None else (1e-3 if a.model == "cnn" else 2e-4),
+                         lr=a.lr if a.lr is not None else (1e-3 if a.model == "cnn" else 1e-4),
                          max_minutes=a.max_minutes, max_steps=a.max_steps, checkpoint_every=a.checkpoint_every,
                          n_critic=a.n_critic, seed=a.seed)
     tc.check()

@@ -35,8 +35,10 @@ EMBEDDING_DOC = (
     "length-independent scalars (pitch range, average pitch interval, average IOI, "
     "pitches and notes per bar, pitch and pitch-class entropy, scale consistency, empty-beat "
     "rate, polyphony, polyphony rate, groove consistency, tonal distance); each dimension "
-    "z-scored with the reference set's mean and standard deviation, NaN → the reference mean."
+    "z-scored with the reference set's mean and standard deviation (the latter at least 0.01), "
+    "NaN → the reference mean."
 )
+SD_FLOOR = 0.01
 _EMBED_SCALARS = ["pitch_range", "average_pitch_interval", "average_ioi", "bar_pitch_count_mean",
                   "bar_note_count_mean", "pitch_entropy", "pitch_class_entropy", "scale_consistency",
                   "empty_beat_rate", "polyphony", "polyphony_rate", "groove_consistency", "tonal_distance"]
@@ -78,7 +80,9 @@ def standardize(gen: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.ndarra
     mu = np.nanmean(ref, axis=0)
     mu = np.where(np.isfinite(mu), mu, 0.0)
     sd = np.nanstd(ref, axis=0)
-    sd = np.where(np.isfinite(sd) & (sd > 1e-9), sd, 1.0)
+    # A floor of 0.01: histogram bins and rates that are almost constant in the reference
+    # (a tritone leap in Bach, an empty beat) would otherwise dominate every distance.
+    sd = np.where(np.isfinite(sd), np.maximum(sd, SD_FLOOR), 1.0)
 
     def z(a):
         a = np.where(np.isfinite(a), a, mu)

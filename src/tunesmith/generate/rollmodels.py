@@ -186,7 +186,7 @@ class GanModel(RollModel):
     """A trained piano-roll GAN: 4-bar phrases from noise."""
 
     def generate(self, *, primer: Score | None = None, bars: int = 8, temperature: float = 1.0,
-                 key: str | None = None, seed: int = 0, threshold: float = 0.5, **_ignored):
+                 key: str | None = None, seed: int = 0, threshold: float = 0.2, **_ignored):
         from tunesmith.train.roll_trainer import gan_roll_to_classes
 
         if primer is not None:

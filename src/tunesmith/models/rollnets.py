@@ -10,8 +10,10 @@
 - :class:`RollGAN`: after MuseGAN (Dong et al., AAAI 2018). The generator maps a
   shared latent (all voices) and a private latent per voice through transposed 3-D
   convolutions over (bar, step, pitch) to a multi-track 4-bar piano roll; the
-  critic is a stack of factorised strided 3-D convolutions. Trained as a WGAN-GP
-  (Gulrajani et al. 2017); outputs are probabilities, binarised at 0.5 for playback.
+  critic is a stack of factorised strided convolutions. Trained as a WGAN-GP
+  (Gulrajani et al. 2017). Each voice's output is a distribution over pitches per
+  step (the voices of a chorale are monophonic); for playback it is binarised: the
+  likeliest pitch where its probability passes the threshold, else a rest.
 """
 
 from __future__ import annotations
@@ -176,7 +178,8 @@ class GanConfig:
 
 
 class Generator(nn.Module):
-    """(z_shared, z_private per track) → (B, tracks, bars, steps, pitches) in [0, 1].
+    """(z_shared, z_private per track) → (B, tracks, bars, steps, pitches), a distribution
+    over pitches for each track and step.
 
     The (bar, step) axes are one time axis of bars × steps (bar-major), so the
     factorised 3-D convolutions of MuseGAN are written as 2-D ones over (time, pitch),
@@ -204,7 +207,10 @@ class Generator(nn.Module):
         h = torch.cat([z_shared.repeat_interleave(K, 0), z_private.reshape(B * K, -1), self.track_emb(tid)], dim=1)
         h = self.fc(h).view(B * K, self.cfg.g_channels, self.cfg.n_bars, 1)
         h = F.relu(self.bn0(h))
-        out = torch.sigmoid(self.net(h))  # (B·K, 1, bars·steps, pitches)
+        # Each voice sings one pitch at a time: a softmax over pitch per voice and step, so
+        # the critic compares distributions over pitches with the one-hot real rolls
+        # (with independent sigmoids it learns to tell soft outputs from binary data instead).
+        out = torch.softmax(self.net(h), dim=-1)  # (B·K, 1, bars·steps, pitches)
         return out.view(B, K, self.cfg.n_bars, self.cfg.steps_per_bar, self.cfg.n_pitches)
 
 

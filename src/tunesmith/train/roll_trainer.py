@@ -348,7 +348,7 @@ def _sample_grid(model: RollGAN, path: Path, n: int = 4) -> None:
     for i, ax in enumerate(axes[0]):
         rgb = np.ones((P, nb * st, 3))
         for v in range(V):
-            a = (img[i, v].T > 0.5)[..., None]
+            a = (img[i, v].T >= np.maximum(img[i, v].max(axis=1), 0.2)[None, :])[..., None]
             rgb = np.where(a, colors[v], rgb)
         ax.imshow(rgb, origin="lower", aspect="auto", interpolation="nearest")
         for b in range(1, nb):

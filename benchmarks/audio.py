@@ -68,7 +68,9 @@ def main() -> None:
     res["generate_notes_per_s"] = len(clips) / dt
     res["generate_realtime_factor"] = len(clips) * clips.shape[1] / gan.sample_rate / dt
     clf = load_classifier("notes-classifier")
-    test = load_split(data, "test")
+    from tunesmith.audio.evaluate import concat
+
+    test = concat(load_split(data, "valid"), load_split(data, "test"))
     ev = evaluate_generator(gan.model.G, clf, train, test, gan.programs)
     torch.manual_seed(0)
     floor = evaluate_generator(build_wavegan(cfg).G, clf, train, test, gan.programs)

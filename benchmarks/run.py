@@ -295,7 +295,7 @@ def extra_sections() -> list[str]:
                   f"generation runs at **{r['generate_notes_per_s']:.0f} notes/s** ({r['generate_realtime_factor']:.0f}× real time).",
                   "", "| set | pitch accuracy | family accuracy | inception score | Fréchet distance | NDB/k |",
                   "| --- | --- | --- | --- | --- | --- |"]
-        for name, key in (("notes-gan samples", "generated"), ("real held-out clips (ceiling)", "real_heldout"),
+        for name, key in (("notes-gan samples", "generated"), ("real training clips (ceiling)", "real_heldout"),
                           ("WaveGAN at initialisation (floor)", "wavegan_at_init")):
             e = r["eval"][key]
             lines.append(f"| {name} | {e['pitch_accuracy']:.3f} | {e['family_accuracy']:.3f} | {e['inception_score']:.2f} | "

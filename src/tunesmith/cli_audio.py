@@ -79,7 +79,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     s = asub.add_parser("evaluate", help="pitch accuracy, inception score, Fréchet distance and NDB of a note GAN")
     s.add_argument("--model", default="notes-gan")
     s.add_argument("--classifier", default="notes-classifier")
-    s.add_argument("--data", required=True, help="the note data set (its train split for NDB, test split held out)")
+    s.add_argument("--data", required=True, help="the note data set (train split for NDB and the ceiling; "
+                   "valid + test splits held out)")
     s.add_argument("--out", help="write evaluation.json and a spectrogram PNG here")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--threads", type=int)
@@ -178,15 +179,16 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
 
     from tunesmith.audio.api import NotesGAN
     from tunesmith.audio.dataset import load_split
-    from tunesmith.audio.evaluate import evaluate_generator
+    from tunesmith.audio.evaluate import concat, evaluate_generator
     from tunesmith.audio.train import build_wavegan
 
     _threads(a.threads)
     gan = NotesGAN.load(a.model)
     clf = load_classifier(a.classifier)
-    train, test = load_split(a.data, "train"), load_split(a.data, "test")
-    if not len(test.audio):
-        raise OptionError("--data", "the test split is empty")
+    train = load_split(a.data, "train")
+    test = concat(load_split(a.data, "valid"), load_split(a.data, "test"))
+    if len(test.audio) < 10:
+        raise OptionError("--data", f"only {len(test.audio)} held-out clips (valid + test); render more")
     missing = sorted({int(p) for p in test.program} - set(gan.programs))
     if missing:
         raise OptionError("--data", f"the model was not trained on program(s) {missing} of this data set")
@@ -196,7 +198,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     floor = evaluate_generator(init.G, clf, train, test, gan.programs, seed=a.seed)
     out = {"model": a.model, "classifier": a.classifier, "generated": res["generated"], "real_heldout": res["real"],
            "wavegan_at_init": floor["generated"]}
-    rows = [("generated", out["generated"]), ("real held-out (ceiling)", out["real_heldout"]),
+    rows = [("generated", out["generated"]), ("real training clips (ceiling)", out["real_heldout"]),
             ("WaveGAN at init (floor)", out["wavegan_at_init"])]
     print(f"{'set':28s} {'pitch acc':>9s} {'family acc':>10s} {'IS':>6s} {'FD':>8s} {'NDB/k':>6s}")
     for name, r in rows:

@@ -5,7 +5,8 @@ NSynth pitch classifier plays in the GANSynth paper.
 Input: an STFT (n_fft 4096 at 16 kHz) mapped to a log-frequency axis of third-of-a-
 semitone bands (MIDI 24–108), averaged over four stretches of the clip (onset,
 sustain, release): (4, 253). Network: three 1-D convolutions along frequency (a pitch
-change is a shift there), a dense 128-d embedding (used for the Fréchet distance),
+change is a shift there), a dense 32-d embedding (used for the Fréchet distance; small enough that
+a hundred clips estimate its covariance),
 then a pitch head and an instrument-family head.
 """
 
@@ -31,7 +32,7 @@ class ClassifierConfig:
     midi_lo: float = 24.0  # lowest and highest band centres of the log-frequency axis
     midi_hi: float = 108.0
     segments: int = 4  # the clip's spectrum averaged over this many stretches of time
-    embed: int = 128
+    embed: int = 32
 
 
 def log_frequency_bank(cfg: ClassifierConfig) -> torch.Tensor:

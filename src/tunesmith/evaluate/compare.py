@@ -148,10 +148,11 @@ def mgeval_compare(gen: list[dict], ref: list[dict], *, max_pieces: int = 300, m
         fg, fr = feature_matrix(g, name), feature_matrix(r, name)
         fg = fg[np.isfinite(fg).all(axis=1)]
         fr = fr[np.isfinite(fr).all(axis=1)]
-        row = {"generated_mean": float(fg.mean()) if fg.size and fg.shape[1] == 1 else None,
-               "generated_std": float(fg.std()) if fg.size and fg.shape[1] == 1 else None,
-               "reference_mean": float(fr.mean()) if fr.size and fr.shape[1] == 1 else None,
-               "reference_std": float(fr.std()) if fr.size and fr.shape[1] == 1 else None,
+        def stat(f, fn):  # None for a vector feature; NaN for a scalar one undefined on every piece
+            return None if f.shape[1] != 1 else float(fn(f)) if f.size else math.nan
+
+        row = {"generated_mean": stat(fg, np.mean), "generated_std": stat(fg, np.std),
+               "reference_mean": stat(fr, np.mean), "reference_std": stat(fr, np.std),
                "n_generated": len(fg), "n_reference": len(fr)}
         if len(fg) < 2 or len(fr) < 3:
             row.update(kl=math.nan, overlap=math.nan)

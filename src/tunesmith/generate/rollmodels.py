@@ -96,6 +96,26 @@ class CoconetModel(RollModel):
                                              source="generated", time_signature="4/4"))
         return _generated(_to_key(score, key), bars)
 
+    def generate_batch(self, n: int, *, bars: int = 8, temperature: float = 1.0, seed: int = 0,
+                       iterations: int = 96, batch: int = 50) -> list:
+        """``n`` pieces from nothing, sampled ``batch`` at a time (one Gibbs chain per piece,
+        run together: many times faster than ``n`` calls of ``generate``; the pieces differ
+        from ``generate(seed=i)``'s but are reproducible from ``seed``)."""
+        check_iterations(iterations)
+        if not temperature > 0:
+            raise OptionError("--temperature", f"must be positive, got {temperature}")
+        out = []
+        T = bars * 16
+        for b0 in range(0, n, batch):
+            k = min(batch, n - b0)
+            x = torch.zeros((k, N_VOICES, T), dtype=torch.long)
+            v = self._gibbs(x, torch.ones_like(x, dtype=torch.bool), temperature, iterations, seed + b0).numpy()
+            for i in range(k):
+                meta = Meta(title=f"{self.name} #{seed}.{b0 + i}", composer=f"tunesmith ({self.name})",
+                            source="generated", time_signature="4/4")
+                out.append(_generated(voices_to_score(v[i], meta=meta), bars))
+        return out
+
     def harmonize(self, melody: Score, *, temperature: float = 1.0, iterations: int = 96, seed: int = 0):
         """A four-voice chorale whose soprano is exactly ``melody``'s top voice."""
         music = melody.music

@@ -299,15 +299,9 @@ def _gan_step(model: RollGAN, opt, train, crop, tc: RollTrainConfig, g, tg) -> d
 
 
 def _write_metrics(run: Path, hist: list[dict]) -> None:
-    import csv
+    from tunesmith.train.trainer import write_history
 
-    keys = list(dict.fromkeys(k for r in hist for k in r))
-    with open(run / "metrics.csv.part", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=keys)
-        w.writeheader()
-        w.writerows(hist)
-    os.replace(run / "metrics.csv.part", run / "metrics.csv")
-    (run / "metrics.json").write_text(json.dumps(hist, indent=1))
+    write_history(run, hist)
     _plot(run / "curves.png", hist)
 
 

@@ -276,14 +276,24 @@ def train(run_dir: str | Path, family: str, model_config, corpus: TokenCorpus, t
     return summary
 
 
+def write_history(run: Path, hist: list[dict]) -> None:
+    """A run's per-epoch rows as metrics.json and metrics.csv (every key any row has;
+    the CSV replaced atomically). Shared by all trainers; each plots its own curves."""
+    (run / "metrics.json").write_text(json.dumps(hist, indent=1))
+    if not hist:
+        return
+    keys = list(dict.fromkeys(k for r in hist for k in r))
+    with open(run / "metrics.csv.part", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=keys)
+        w.writeheader()
+        w.writerows(hist)
+    os.replace(run / "metrics.csv.part", run / "metrics.csv")
+
+
 def _write_metrics(run: Path, state: dict) -> None:
     hist = state["history"]
-    (run / "metrics.json").write_text(json.dumps(hist, indent=1))
+    write_history(run, hist)
     if hist:
-        with open(run / "metrics.csv", "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(hist[0]))
-            w.writeheader()
-            w.writerows(hist)
         plot_curves(hist, run / "curves.png")
 
 

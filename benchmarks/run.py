@@ -111,35 +111,51 @@ def bench_generate() -> dict:
     return out
 
 
+# Rows of the training-throughput table: (key, family, config overrides, compile, label).
+TRAIN_VARIANTS = (
+    ("rnn", "rnn", {}, False, "rnn"),
+    ("gru", "gru", {}, False, "gru"),
+    ("lstm", "lstm", {}, False, "lstm"),
+    ("transformer_attn_dropout", "transformer", {"attn_dropout": 0.1}, False,
+     "transformer, before: dropout on attention probabilities (math attention path)"),
+    ("transformer", "transformer", {}, False, "transformer, after: fused flash attention, dropout on residuals only"),
+    ("transformer_compiled", "transformer", {}, True, "transformer, after, + `torch.compile` (Inductor)"),
+)
+
+
 def bench_train() -> dict:
-    from tunesmith.models.registry import SEQUENCE_FAMILIES, build_model, make_config
+    from tunesmith.models.registry import build_model, make_config
 
     out = {}
     B, T, V = 16, 512, 490
-    for fam in SEQUENCE_FAMILIES:
+    for key, fam, over, comp, _ in TRAIN_VARIANTS:
         torch.manual_seed(0)
-        m = build_model(fam, make_config(fam, V, "small"))
+        m = build_model(fam, make_config(fam, V, "small", **over))
+        m.train()
         opt = torch.optim.AdamW(m.parameters(), lr=1e-3)
         x = torch.randint(0, V, (B, T))
-        def step(m=m, opt=opt, x=x):
-            _, loss = m(x, x)
-            opt.zero_grad()
+        fwd = torch.compile(m, dynamic=False) if comp else m
+
+        def step(fwd=fwd, opt=opt, x=x):
+            _, loss = fwd(x, x)
+            opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
 
-        for _ in range(2):  # warm-up
+        for _ in range(2):  # warm-up (and compilation)
             step()
         t0 = time.perf_counter()
-        for _ in range(3):
+        for _ in range(4):
             step()
-        dt = (time.perf_counter() - t0) / 3
-        out[f"train_{fam}_tokens_per_s"] = B * T / dt
-        out[f"train_{fam}_params"] = m.n_params()
-        out[f"train_{fam}_flops_per_token"] = model_flops_per_token(m, T)
+        dt = (time.perf_counter() - t0) / 4
+        out[f"train_{key}_tokens_per_s"] = B * T / dt
+        out[f"train_{key}_params"] = m.n_params()
+        out[f"train_{key}_flops_per_token"] = model_flops_per_token(m, T)
     peak = matmul_peak()
     out["matmul_peak_gflops"] = peak / 1e9
-    for fam in SEQUENCE_FAMILIES:
-        out[f"train_{fam}_mfu"] = out[f"train_{fam}_flops_per_token"] * out[f"train_{fam}_tokens_per_s"] / peak
+    out["train_threads"] = torch.get_num_threads()
+    for key, *_ in TRAIN_VARIANTS:
+        out[f"train_{key}_mfu"] = out[f"train_{key}_flops_per_token"] * out[f"train_{key}_tokens_per_s"] / peak
     return out
 
 
@@ -201,14 +217,16 @@ def write_md(results: dict, path: Path) -> None:
             base = k[: -len("_tokens_per_s")]
             name, tag = base[4:].rsplit("_", 1) if not base.endswith("no_cache") else (base[4:-9], "no_cache")
             lines.append(f"| {name} | {'on' if tag == 'cache' else 'off'} | {v:,.0f} | {r[base + '_s_per_audio_minute']:.2f} |")
-    lines += ["", "## Training throughput (size `small`, batch 16 × 512 tokens, fp32, 2 threads)", ""]
+    lines += ["", f"## Training throughput (size `small`, batch 16 × 512 tokens, fp32, {r.get('train_threads', 2)} threads)", ""]
     if "matmul_peak_gflops" in r:
         lines += [f"Model FLOPs utilisation = training FLOPs per token × tokens/s ÷ the fp32 matrix-multiply rate "
-                  f"measured in the same run ({r['matmul_peak_gflops']:.0f} GFLOP/s, 2048² `torch.mm`).", "",
-                  "| family | parameters | tokens/s | GFLOP per 1k tokens | MFU |", "| --- | --- | --- | --- | --- |"]
-        for fam in ("rnn", "gru", "lstm", "transformer"):
-            lines.append(f"| {fam} | {r[f'train_{fam}_params']:,} | {r[f'train_{fam}_tokens_per_s']:,.0f} | "
-                         f"{r[f'train_{fam}_flops_per_token'] / 1e6:.2f} | {100 * r[f'train_{fam}_mfu']:.0f}% |")
+                  f"measured in the same run ({r['matmul_peak_gflops']:.0f} GFLOP/s, 2048² `torch.mm`). "
+                  "Where the Transformer's time went: `python benchmarks/profile_train.py --model transformer`.", "",
+                  "| model | parameters | tokens/s | GFLOP per 1k tokens | MFU |", "| --- | --- | --- | --- | --- |"]
+        for key, _, _, _, label in TRAIN_VARIANTS:
+            if f"train_{key}_mfu" in r:
+                lines.append(f"| {label} | {r[f'train_{key}_params']:,} | {r[f'train_{key}_tokens_per_s']:,.0f} | "
+                             f"{r[f'train_{key}_flops_per_token'] / 1e6:.2f} | {100 * r[f'train_{key}_mfu']:.0f}% |")
     else:
         lines += ["| family | parameters | tokens/s |", "| --- | --- | --- |"]
         for fam in ("rnn", "gru", "lstm", "transformer"):

@@ -100,3 +100,28 @@ def test_grammar_mask_makes_a_proper_distribution():
     logits, _ = m(x, allowed=allowed)
     p = torch.softmax(logits[0, -1], -1)
     assert p[:41].sum() == 0 and torch.isclose(p.sum(), torch.tensor(1.0))
+
+
+def test_transformer_attention_dropout_only_when_configured():
+    """Residual dropout off: training-mode outputs are deterministic unless attn_dropout > 0
+    (the default 0 keeps PyTorch's fused attention kernel; see TransformerConfig)."""
+    x = torch.randint(0, V, (2, 16))
+    outs = {}
+    for p in (0.0, 0.5):
+        torch.manual_seed(0)
+        m = build_model("transformer", make_config("transformer", V, "debug", dropout=0.0, attn_dropout=p)).train()
+        torch.manual_seed(1)
+        a, _ = m(x)
+        torch.manual_seed(2)
+        b, _ = m(x)
+        outs[p] = torch.allclose(a, b)
+    assert outs[0.0] and not outs[0.5]
+
+
+def test_transformer_flops_count_the_tied_output_projection():
+    c = make_config("transformer", V, "debug", dropout=0.0)
+    m = build_model("transformer", c)
+    matrices = sum(p.numel() for n, p in m.named_parameters() if p.dim() == 2 and not n.startswith("embed"))
+    attn = 12 * c.n_layer * c.n_embd * 64 / 2
+    assert m.config.tie_weights
+    assert m.flops_per_token(64) == 6 * (matrices + V * c.n_embd) + attn

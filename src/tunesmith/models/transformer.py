@@ -19,7 +19,12 @@ class TransformerConfig:
     n_head: int = 4
     n_embd: int = 256
     block_size: int = 1024  # longest context (rotary tables are built for this many positions)
-    dropout: float = 0.1
+    dropout: float = 0.1  # embedding and residual branches
+    # Dropout on the attention probabilities. Off by default: with it PyTorch's CPU
+    # backend leaves the fused (flash) attention kernel for the math path, which builds
+    # the T×T matrix and draws a Bernoulli mask over it — 1.5× slower training steps
+    # (benchmarks/profile_train.py; before/after in BENCHMARKS.md).
+    attn_dropout: float = 0.0
     tie_weights: bool = True
 
 
@@ -42,7 +47,7 @@ class Attention(nn.Module):
         self.n_head, self.head_dim = c.n_head, c.n_embd // c.n_head
         self.qkv = nn.Linear(c.n_embd, 3 * c.n_embd, bias=False)
         self.out = nn.Linear(c.n_embd, c.n_embd, bias=False)
-        self.dropout = c.dropout
+        self.attn_dropout = c.attn_dropout
 
     def forward(self, x, cos, sin, cache):
         B, T, C = x.shape
@@ -56,8 +61,8 @@ class Attention(nn.Module):
             v = torch.cat([cache[1], v], dim=2)
         past = k.size(2) - T
         if past == 0:
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=True,
-                                               dropout_p=self.dropout if self.training else 0.0)
+            p = self.attn_dropout if self.training else 0.0  # see TransformerConfig.attn_dropout
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=p)
         elif T == 1:
             y = F.scaled_dot_product_attention(q, k, v)  # one new query sees everything cached
         else:  # several new tokens after a cache: causal within the new block
@@ -139,9 +144,12 @@ class TransformerModel(SequenceModel):
         return self.head(self.ln_f(x))
 
     def flops_per_token(self, seq_len: int | None = None) -> float:
-        """Forward+backward FLOPs per token: 6N for the weights plus the attention
+        """Forward+backward FLOPs per token: 6N for the weight matrices (the tied output
+        projection included, the embedding lookup not) plus the attention
         scores, 12·L·C·T (PaLM appendix B convention), with T the mean context."""
         c = self.config
-        n = sum(p.numel() for n_, p in self.named_parameters() if not n_.startswith("embed"))
+        n = sum(p.numel() for n_, p in self.named_parameters() if p.dim() == 2 and not n_.startswith("embed"))
+        if c.tie_weights:  # the tied output projection is a matrix product; the lookup is not
+            n += self.head.weight.numel()
         T = seq_len or c.block_size
         return 6.0 * n + 12.0 * c.n_layer * c.n_embd * T / 2

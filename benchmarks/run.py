@@ -249,12 +249,16 @@ def extra_sections() -> list[str]:
         r = json.loads(p.read_text())
         lines += ["", "## Polyphonic benchmark (Boulanger-Lewandowski 2012), test NLL in nats per frame", "",
                   f"From `python benchmarks/polyphonic.py` ({r['date']}): each shipped checkpoint re-evaluated with "
-                  "`tunesmith bench nll --checkpoint`; training figures from the run that made it.", "",
-                  "| data | model | training | valid | test | best published row |",
-                  "| --- | --- | --- | --- | --- | --- |"]
+                  "`tunesmith bench nll --checkpoint` (weights in float16); the other rows are the figures their "
+                  "training run wrote (float32 weights, not shipped). Checkpoints chosen on valid; test never "
+                  "used for training or tuning.", "",
+                  "| data | model | training | shipped as | valid | test | best published row |",
+                  "| --- | --- | --- | --- | --- | --- | --- |"]
         for row in r["rows"]:
-            lines.append(f"| {row['data']} | {row['model']} | {row['training']} | {row['valid_nll_per_frame']:.3f} | "
-                         f"**{row['test_nll_per_frame']:.3f}** | {row['best_published']} |")
+            ship = f"`{row['checkpoint']}`" if row.get("shipped", True) else "–"
+            lines.append(f"| {row['data']} | {row['model']} | {row['training']} | {ship} | "
+                         f"{row['valid_nll_per_frame']:.3f} | **{row['test_nll_per_frame']:.3f}** | "
+                         f"{row['best_published']} |")
     p = ROOT / "benchmarks" / "results-eval.json"
     if p.is_file():
         r = json.loads(p.read_text())

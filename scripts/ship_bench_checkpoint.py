@@ -2,7 +2,10 @@
 the size; evaluation runs in float32) into src/tunesmith/assets/benchmarks/NAME.
 
     python scripts/ship_bench_checkpoint.py runs/bench-jsb-lstm55 jsb-lstm JSB_Chorales \\
-        "LSTM 2×512, dropout 0.3, frame tokens, transposition augmentation" "tunesmith bench nll ..."
+        "LSTM 2×512, dropout 0.3, frame tokens, transposition augmentation" "tunesmith bench nll ..." \\
+        ["1 CPU thread, beside another run"]
+
+The last argument says what the run trained on (default: the thread count the run recorded).
 """
 
 from __future__ import annotations
@@ -25,9 +28,10 @@ def main() -> None:
     save_file({k: v.half().contiguous() for k, v in w.items()}, str(dst / "model.safetensors"))
     cfg = json.loads((src / "config.json").read_text())
     res = json.loads((Path(run) / "bench_nll.json").read_text())
+    hardware = sys.argv[6] if len(sys.argv) > 6 else f"{res.get('threads', 2)} CPU threads"
     cfg.update(benchmark_data=data, benchmark_description=description,
                benchmark_run={"train_seconds": res["train_seconds"], "steps": res["steps"], "stop": res["stop"],
-                              "command": command, "test_nll_per_frame_float32": res["test_nll_per_frame"],
+                              "command": command, "hardware": hardware, "test_nll_per_frame_float32": res["test_nll_per_frame"],
                               "valid_nll_per_frame_float32": res["valid_nll_per_frame"]})
     (dst / "config.json").write_text(json.dumps(cfg, indent=1))
     (dst / "MODEL_CARD.md").write_text(

@@ -24,6 +24,16 @@ def test_mat_reads_with_the_published_split_sizes():
     np.testing.assert_array_equal(frames.tokens_to_roll(frames.roll_to_tokens(r)), r)
 
 
+@needs_data
+def test_published_table_is_read_from_the_benchmark_readme(tmp_path):
+    from tunesmith.evaluate.polyphonic import published_results
+
+    jsb, nott = published_results(JSB), published_results(JSB.with_name("Nottingham.mat"))
+    assert jsb["RNN-NADE"] == 5.56 and nott["RNN-NADE"] == 2.31 and jsb["LSTM"] == 8.45
+    assert min(jsb, key=jsb.get) == "RNN-NADE" and len(jsb) == len(nott) >= 7
+    assert published_results(tmp_path / "other.mat") == {}  # a file of this layout without the table
+
+
 def test_mat_errors(tmp_path):
     from scipy.io import savemat
 
@@ -54,21 +64,34 @@ def test_train_then_checkpoint_reproduces_the_figure(tmp_path):
     assert again["test_nll_per_frame"] == pytest.approx(first["test_nll_per_frame"], rel=1e-6)
 
 
-SHIPPED_JSB = Path(__file__).resolve().parents[1] / "src" / "tunesmith" / "assets" / "benchmarks" / "jsb-lstm"
+SHIPPED = Path(__file__).resolve().parents[1] / "src" / "tunesmith" / "assets" / "benchmarks"
+SHIPPED_NAMES = sorted(p.name for p in SHIPPED.iterdir() if (p / "config.json").is_file())
+
+
+def test_a_checkpoint_is_shipped_for_both_data_sets():
+    data = {json.loads((SHIPPED / n / "config.json").read_text())["benchmark_data"] for n in SHIPPED_NAMES}
+    assert data == {"JSB_Chorales", "Nottingham"}
 
 
 @needs_data
 @pytest.mark.slow
-def test_shipped_jsb_checkpoint_reproduces_benchmarks_md(tmp_path):
+@pytest.mark.parametrize("name", SHIPPED_NAMES)
+def test_shipped_checkpoint_reproduces_benchmarks_md(tmp_path, name):
     """The figure in BENCHMARKS.md (via benchmarks/results-polyphonic.json) is what the
-    shipped checkpoint gives on the test split."""
+    shipped checkpoint gives on the test split, and it is below every published row."""
+    from tunesmith.evaluate.polyphonic import published_results
+
     root = Path(__file__).resolve().parents[1]
+    cfg = json.loads((SHIPPED / name / "config.json").read_text())
+    data = JSB.parent / f"{cfg['benchmark_data']}.mat"
     rows = json.loads((root / "benchmarks" / "results-polyphonic.json").read_text())["rows"]
-    want = next(r for r in rows if r["checkpoint"] == "jsb-lstm")
-    r = subprocess.run([sys.executable, "-m", "tunesmith", "bench", "nll", "--data", str(JSB), "--checkpoint",
-                        str(SHIPPED_JSB), "--out", str(tmp_path)], capture_output=True, text=True)
+    want = next(r for r in rows if r["checkpoint"] == name)
+    r = subprocess.run([sys.executable, "-m", "tunesmith", "bench", "nll", "--data", str(data), "--checkpoint",
+                        str(SHIPPED / name), "--out", str(tmp_path)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]
     got = json.loads((tmp_path / "bench_nll.json").read_text())
     assert got["test_nll_per_frame"] == pytest.approx(want["test_nll_per_frame"], abs=5e-4)
     assert f"**{want['test_nll_per_frame']:.3f}**" in (root / "BENCHMARKS.md").read_text()
-    assert got["test_nll_per_frame"] < 5.56  # below the best published row (RNN-NADE)
+    published = published_results(data)
+    assert len(published) >= 7
+    assert got["test_nll_per_frame"] < min(published.values())

@@ -248,11 +248,11 @@ def cmd_bench_nll(a: argparse.Namespace) -> int:
     import time
 
     from tunesmith.evaluate.polyphonic import (
-        PUBLISHED,
         file_sha256,
         frame_corpus,
         load_mat,
         nll_per_frame,
+        published_results,
     )
     from tunesmith.models.registry import build_model, config_from_dict, make_config
     from tunesmith.represent import frames
@@ -286,7 +286,10 @@ def cmd_bench_nll(a: argparse.Namespace) -> int:
         family = a.model
         model = build_model(family, cfg)
         load_weights(model, out / "best")
-        train_info = {"train_seconds": summary["seconds"], "steps": summary["steps"], "stop": summary["stop_reason"]}
+        import torch
+
+        train_info = {"train_seconds": summary["seconds"], "steps": summary["steps"], "stop": summary["stop_reason"],
+                      "threads": torch.get_num_threads()}
         ckpt = out / "best"
     valid, nv = nll_per_frame(model, corpus, "valid")
     test, nt = nll_per_frame(model, corpus, "test")
@@ -298,6 +301,6 @@ def cmd_bench_nll(a: argparse.Namespace) -> int:
     (out / "bench_nll.json").write_text(json.dumps(result, indent=1))
     print(f"{name}: {family} test NLL {test:.3f} nats/frame over {nt:,} frames (valid {valid:.3f}); "
           f"result in {out / 'bench_nll.json'}")
-    for k, v in sorted(PUBLISHED.get(name, {}).items(), key=lambda kv: -kv[1]):
+    for k, v in sorted(published_results(a.data).items(), key=lambda kv: -kv[1]):
         print(f"  {k:12} {v:6.2f} {'  <- beaten' if test < v else ''}")
     return 0

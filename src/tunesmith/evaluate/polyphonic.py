@@ -19,13 +19,34 @@ from tunesmith.train.data import TokenCorpus, segments
 
 KEYS = {"train": "traindata", "valid": "validdata", "test": "testdata"}
 
-# Published test NLLs (nats/frame) as listed in shared/benchmarks/bl-polyphonic/README.md.
-PUBLISHED = {
-    "JSB_Chorales": {"RNN (tanh)": 8.91, "LSTM": 8.45, "GRU": 8.43, "TCN": 8.10, "RRU": 7.72,
-                     "RNN-RBM": 6.27, "RNN-NADE": 5.56},
-    "Nottingham": {"RNN (tanh)": 4.05, "LSTM": 3.29, "GRU": 3.46, "TCN": 3.07, "RRU": 2.92,
-                   "RNN-RBM": 2.39, "RNN-NADE": 2.31},
-}
+
+def published_results(mat_path: str | Path) -> dict[str, float]:
+    """The published test NLLs (nats/frame) for this data file, read from the table in
+    the README.md beside it (the benchmark's own copy; tunesmith keeps none). Columns
+    are matched to the file by name (``JSB`` for ``JSB_Chorales.mat``). Empty when
+    there is no such README or column (any other file of this layout)."""
+    readme = Path(mat_path).with_name("README.md")
+    stem = Path(mat_path).stem.lower()
+    if not readme.is_file():
+        return {}
+    out: dict[str, float] = {}
+    col = None
+    for line in readme.read_text(encoding="utf-8", errors="replace").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")] if line.lstrip().startswith("|") else None
+        if cells is None:
+            col = None
+            continue
+        if col is None:
+            names = [c.lower() for c in cells]
+            if names and names[0] == "model":
+                col = next((k for k, n in enumerate(names) if k and n and stem.startswith(n)), None)
+            continue
+        if col < len(cells):
+            try:
+                out[cells[0]] = float(cells[col].replace("*", "").strip())
+            except ValueError:
+                continue
+    return out
 
 
 def load_mat(path: str | Path) -> dict[str, list[np.ndarray]]:

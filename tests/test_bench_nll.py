@@ -95,3 +95,26 @@ def test_shipped_checkpoint_reproduces_benchmarks_md(tmp_path, name):
     published = published_results(data)
     assert len(published) >= 7
     assert got["test_nll_per_frame"] < min(published.values())
+
+
+def test_shipped_checkpoint_by_name_on_another_file(tmp_path, capsys, monkeypatch):
+    """--checkpoint takes a shipped checkpoint's name; results go under runs/, never into
+    the package; a file other than the one it was trained on is noted."""
+    from scipy.io import savemat
+
+    from tunesmith.cli import main
+
+    rng = np.random.default_rng(0)
+    rolls = np.empty((1, 2), dtype=object)
+    for k in range(2):
+        r = np.zeros((12, 88))
+        r[np.arange(12), rng.integers(30, 60, 12)] = 1
+        rolls[0, k] = r
+    p = tmp_path / "mine.mat"
+    savemat(p, {"traindata": rolls, "validdata": rolls, "testdata": rolls})
+    monkeypatch.chdir(tmp_path)
+    assert main(["bench", "nll", "--data", str(p), "--checkpoint", "jsb-lstm"]) == 0
+    res = json.loads((tmp_path / "runs" / "bench-mine-jsb-lstm" / "bench_nll.json").read_text())
+    assert res["test_frames"] == 24 and res["family"] == "lstm" and 0 < res["test_nll_per_frame"] < 50
+    err = capsys.readouterr().err
+    assert "trained on another file" in err

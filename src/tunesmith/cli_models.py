@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from tunesmith.errors import OptionError
@@ -63,7 +64,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--batch-size", type=int, default=16)
     s.add_argument("--lr", type=float, default=2e-3)
     s.add_argument("--augment-transpose", action="store_true")
-    s.add_argument("--checkpoint", help="evaluate this checkpoint only (no training)")
+    s.add_argument("--checkpoint", help="evaluate this checkpoint only (no training): a run or checkpoint folder, "
+                   "or the name of a shipped one (jsb-lstm, ...)")
     s.add_argument("--out", help="run folder (default: runs/bench-<data>-<model>)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--quiet", action="store_true")
@@ -266,14 +268,22 @@ def cmd_bench_nll(a: argparse.Namespace) -> int:
     corpus = frame_corpus(rolls, name)
     t0 = time.perf_counter()
     if a.checkpoint:
-        ckpt = resolve_checkpoint(a.checkpoint)
+        shipped = Path(__file__).parent / "assets" / "benchmarks" / a.checkpoint
+        if not Path(a.checkpoint).exists() and "/" not in a.checkpoint and (shipped / "config.json").is_file():
+            ckpt = shipped  # a shipped benchmark checkpoint by name, e.g. --checkpoint jsb-lstm
+            out = Path(a.out or f"runs/bench-{name}-{a.checkpoint}")
+        else:
+            ckpt = resolve_checkpoint(a.checkpoint)
+            out = Path(a.out) if a.out else ckpt.parent
         cfg = read_config(ckpt)
         if cfg.get("representation", {}).get("representation") != "frames":
             raise OptionError("--checkpoint", f"{ckpt} was not trained on frame tokens")
+        trained_on = cfg.get("benchmark", {}).get("sha256")
+        if trained_on and trained_on != file_sha256(a.data):
+            print(f"note: {ckpt} was trained on another file than {a.data} (sha256 differs)", file=sys.stderr)
         family = cfg["family"]
         model = build_model(family, config_from_dict(family, cfg["model"]))
         load_weights(model, ckpt)
-        out = Path(a.out) if a.out else ckpt.parent
         train_info = {"checkpoint": str(ckpt), "train_seconds": cfg.get("metrics", {}).get("train_seconds")}
     else:
         out = Path(a.out or f"runs/bench-{name}-{a.model}")
@@ -301,6 +311,8 @@ def cmd_bench_nll(a: argparse.Namespace) -> int:
     (out / "bench_nll.json").write_text(json.dumps(result, indent=1))
     print(f"{name}: {family} test NLL {test:.3f} nats/frame over {nt:,} frames (valid {valid:.3f}); "
           f"result in {out / 'bench_nll.json'}")
-    for k, v in sorted(published_results(a.data).items(), key=lambda kv: -kv[1]):
-        print(f"  {k:12} {v:6.2f} {'  <- beaten' if test < v else ''}")
+    published = published_results(a.data)
+    w = max((len(k) for k in published), default=0)
+    for k, v in sorted(published.items(), key=lambda kv: -kv[1]):
+        print(f"  {k:{w}} {v:6.2f}{'  <- beaten' if test < v else ''}")
     return 0

@@ -118,3 +118,31 @@ def test_shipped_checkpoint_by_name_on_another_file(tmp_path, capsys, monkeypatc
     assert res["test_frames"] == 24 and res["family"] == "lstm" and 0 < res["test_nll_per_frame"] < 50
     err = capsys.readouterr().err
     assert "trained on another file" in err
+
+
+@pytest.mark.parametrize("limit", [7, 8, 33, 1000])
+def test_sliding_window_scores_every_token_once(limit):
+    """A piece longer than the model's context is scored in overlapping windows; with a
+    uniform model the total is (tokens − 1)·log V whatever the window."""
+    import math
+    from types import SimpleNamespace
+
+    import torch
+
+    from tunesmith.evaluate.polyphonic import frame_corpus, nll_per_frame
+
+    class Uniform(torch.nn.Module):
+        config = SimpleNamespace(block_size=limit)
+
+        def forward(self, x, targets=None, allowed=None):
+            return torch.zeros(*x.shape, frames.VOCAB_SIZE), None
+
+        def log_prob(self, x, allowed=None):
+            return torch.full((x.shape[0],), -(x.shape[1] - 1) * math.log(frames.VOCAB_SIZE))
+
+    rng = np.random.default_rng(1)
+    rolls = [(rng.random((n, 88)) < 0.03).astype(float) for n in (5, 40)]
+    c = frame_corpus({"train": rolls, "valid": rolls, "test": rolls})
+    nll, n = nll_per_frame(Uniform(), c, "test")
+    tokens = sum(len(s) - 1 for s in c.splits["test"])
+    assert n == 45 and nll * n == pytest.approx(tokens * math.log(frames.VOCAB_SIZE))

@@ -15,7 +15,7 @@ import torch
 
 from tunesmith.errors import BadInputError
 from tunesmith.represent import frames
-from tunesmith.train.data import TokenCorpus, segments
+from tunesmith.train.data import TokenCorpus
 
 KEYS = {"train": "traindata", "valid": "validdata", "test": "testdata"}
 
@@ -91,17 +91,27 @@ def frame_corpus(rolls: dict[str, list[np.ndarray]], name: str = "") -> TokenCor
 def nll_per_frame(model, corpus: TokenCorpus, split: str, *, seq_len: int | None = None) -> tuple[float, int]:
     """Total −log p of every frame of a split, divided by its number of frames; and that number.
 
-    Each piece is scored in one pass when it fits ``seq_len`` (the Transformer's block),
-    otherwise in consecutive windows (a pessimistic estimate for later windows)."""
+    Each piece is scored in one pass when it fits ``seq_len`` (default: the Transformer's
+    block; unlimited for the recurrent models). A longer piece is scored with a sliding
+    window of that length moving by half of it: each token is predicted once, with at
+    least half a window of context (the usual way to score a fixed-context model)."""
     model.eval()
     allowed = torch.from_numpy(corpus.allowed)
     total, n_frames = 0.0, 0
-    seqs = corpus.splits[split]
     limit = seq_len or getattr(model.config, "block_size", None) or 100_000
-    for s in seqs:
+    for s in corpus.splits[split]:
         n_frames += int((s == frames.EOF).sum())
-        for _, start, stop in segments([s], limit - 1):
-            x = torch.from_numpy(s[start:stop].astype(np.int64))[None]
-            lp = model.log_prob(x, allowed=allowed)
-            total -= float(lp.sum())
+        x = torch.from_numpy(s.astype(np.int64))[None]
+        if len(s) <= limit:
+            total -= float(model.log_prob(x, allowed=allowed).sum())
+            continue
+        stride = limit // 2
+        done = 1  # tokens 1..done-1 are scored
+        while done < len(s):
+            stop = min(len(s), max(done + stride, limit))
+            start = max(0, stop - limit)
+            logits, _ = model(x[:, start : stop - 1], allowed=allowed)
+            lp = torch.log_softmax(logits.float(), -1).gather(-1, x[:, start + 1 : stop, None])[0, :, 0]
+            total -= float(lp[done - start - 1 :].sum())  # targets start+1..stop-1; keep those ≥ done
+            done = stop
     return total / max(n_frames, 1), n_frames

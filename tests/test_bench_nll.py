@@ -146,3 +146,35 @@ def test_sliding_window_scores_every_token_once(limit):
     nll, n = nll_per_frame(Uniform(), c, "test")
     tokens = sum(len(s) - 1 for s in c.splits["test"])
     assert n == 45 and nll * n == pytest.approx(tokens * math.log(frames.VOCAB_SIZE))
+
+
+def _toy_mat(path, pieces=6, frames_per_piece=20, seed=0):
+    from scipy.io import savemat
+
+    rng = np.random.default_rng(seed)
+    rolls = np.empty((1, pieces), dtype=object)
+    for k in range(pieces):
+        r = np.zeros((frames_per_piece, 88))
+        r[np.arange(frames_per_piece), rng.integers(30, 60, frames_per_piece)] = 1
+        r[np.arange(frames_per_piece), rng.integers(20, 30, frames_per_piece)] = 1
+        rolls[0, k] = r
+    savemat(path, {"traindata": rolls, "validdata": rolls[:, :2], "testdata": rolls[:, 2:4]})
+    return path
+
+
+def test_bench_training_resumes_with_the_runs_own_settings(tmp_path):
+    from tunesmith.cli import main
+
+    p = _toy_mat(tmp_path / "toy.mat")
+    run = tmp_path / "run"
+    base = ["bench", "nll", "--data", str(p), "--out", str(run), "--quiet", "--size", "debug", "--batch-size", "2"]
+    assert main(base + ["--model", "gru", "--epochs", "1"]) == 0
+    first = json.loads((run / "bench_nll.json").read_text())
+    # --model is ignored on resume: the run's own family and settings continue.
+    assert main(base + ["--model", "lstm", "--epochs", "3", "--resume"]) == 0
+    second = json.loads((run / "bench_nll.json").read_text())
+    assert first["family"] == second["family"] == "gru"
+    assert second["steps"] == 3 * first["steps"]
+    assert [r["epoch"] for r in json.loads((run / "metrics.json").read_text())] == [1, 2, 3]
+    other = _toy_mat(tmp_path / "other.mat", seed=5)
+    assert main(["bench", "nll", "--data", str(other), "--out", str(run), "--quiet", "--resume"]) == 2

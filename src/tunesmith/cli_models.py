@@ -67,6 +67,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--checkpoint", help="evaluate this checkpoint only (no training): a run or checkpoint folder, "
                    "or the name of a shipped one (jsb-lstm, ...)")
     s.add_argument("--out", help="run folder (default: runs/bench-<data>-<model>)")
+    s.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its last checkpoint (model and training settings from the "
+                        "run; --train-minutes and --epochs are totals, time before the interruption included)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_bench_nll)
@@ -291,10 +294,15 @@ def cmd_bench_nll(a: argparse.Namespace) -> int:
                           n_hidden=a.n_hidden, n_head=a.n_head, dropout=a.dropout)
         tc = TrainConfig(epochs=a.epochs, batch_size=a.batch_size, seq_len=512, lr=a.lr, max_minutes=a.train_minutes,
                          patience=10, augment_transpose=a.augment_transpose, seed=a.seed, checkpoint_every=500)
-        summary = train(out, a.model, cfg, corpus, tc, progress=not a.quiet,
+        if a.resume and (out / "last" / "config.json").is_file():
+            trained_on = read_config(out / "last").get("benchmark", {}).get("sha256")
+            if trained_on != file_sha256(a.data):
+                raise OptionError("--data", f"{a.data} is not the file the run in {out} was trained on")
+        summary = train(out, a.model, cfg, corpus, tc, progress=not a.quiet, resume=a.resume,
                         extra={"benchmark": {"data": str(a.data), "sha256": file_sha256(a.data)}})
-        family = a.model
-        model = build_model(family, cfg)
+        saved = read_config(out / "best")
+        family = saved["family"]
+        model = build_model(family, config_from_dict(family, saved["model"]))
         load_weights(model, out / "best")
         import torch
 

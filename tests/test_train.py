@@ -112,3 +112,15 @@ def test_two_process_ddp_keeps_replicas_identical(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stdout.count("REPLICAS-IDENTICAL") == 2
     assert (tmp_path / "run" / "best" / "model.safetensors").exists()
+
+
+def test_learning_rate_anneals_within_a_time_budget():
+    from tunesmith.train.trainer import TrainConfig, lr_at
+
+    tc = TrainConfig(lr=1e-3, warmup_steps=10, min_lr_ratio=0.1)
+    assert lr_at(5, 10_000, tc) == pytest.approx(6e-4)  # warm-up
+    assert lr_at(100, 10_000, tc, seconds=3000) > 9.9e-4  # no budget: by steps only
+    timed = TrainConfig(lr=1e-3, warmup_steps=10, min_lr_ratio=0.1, max_minutes=50)
+    assert lr_at(100, 10_000, timed, seconds=1500) == pytest.approx(5.5e-4)  # half the budget: cosine midpoint
+    assert lr_at(100, 10_000, timed, seconds=3000) == pytest.approx(1e-4)  # budget spent: the floor
+    assert lr_at(10_000, 10_000, timed, seconds=10) == pytest.approx(1e-4)  # steps done first

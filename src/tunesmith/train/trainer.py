@@ -76,11 +76,15 @@ def setup_distributed(device: str) -> tuple[int, int, str]:
     return rank, world, device
 
 
-def lr_at(step: int, total: int, tc: TrainConfig) -> float:
-    """Linear warm-up, then cosine decay to ``min_lr_ratio × lr``."""
+def lr_at(step: int, total: int, tc: TrainConfig, seconds: float = 0.0) -> float:
+    """Linear warm-up, then cosine decay to ``min_lr_ratio × lr``, by steps or — with a
+    time budget (``max_minutes``) — by elapsed training time, whichever is further: a run
+    that the clock will stop long before its last epoch still anneals within its budget."""
     if step < tc.warmup_steps:
         return tc.lr * (step + 1) / tc.warmup_steps
     frac = min(1.0, (step - tc.warmup_steps) / max(1, total - tc.warmup_steps))
+    if tc.max_minutes:
+        frac = max(frac, min(1.0, seconds / (tc.max_minutes * 60)))
     return tc.lr * (tc.min_lr_ratio + (1 - tc.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * frac)))
 
 
@@ -202,7 +206,7 @@ def train(run_dir: str | Path, family: str, model_config, corpus: TokenCorpus, t
             x, y = collate(corpus, train_seqs, segs, mine[bidx], rng=rng)
             x, y = x.to(device), y.to(device)
             for g in opt.param_groups:
-                g["lr"] = lr_at(state["step"], total_steps, tc)
+                g["lr"] = lr_at(state["step"], total_steps, tc, state["train_seconds"])
             t0 = time.perf_counter()
             _, loss = ddp_model(x, y, allowed=allowed)
             opt.zero_grad(set_to_none=True)

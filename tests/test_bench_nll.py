@@ -178,3 +178,20 @@ def test_bench_training_resumes_with_the_runs_own_settings(tmp_path):
     assert [r["epoch"] for r in json.loads((run / "metrics.json").read_text())] == [1, 2, 3]
     other = _toy_mat(tmp_path / "other.mat", seed=5)
     assert main(["bench", "nll", "--data", str(other), "--out", str(run), "--quiet", "--resume"]) == 2
+
+
+@pytest.mark.parametrize("family", ["lstm", "transformer"])
+def test_batched_scoring_equals_one_piece_at_a_time(family):
+    import torch
+
+    from tunesmith.evaluate.polyphonic import frame_corpus, nll_per_frame
+    from tunesmith.models.registry import build_model, make_config
+
+    rng = np.random.default_rng(2)
+    rolls = [(rng.random((n, 88)) < 0.04).astype(float) for n in (3, 9, 17, 30, 31)]
+    c = frame_corpus({"train": rolls, "valid": rolls, "test": rolls})
+    torch.manual_seed(0)
+    m = build_model(family, make_config(family, frames.VOCAB_SIZE, "debug"))
+    one, n1 = nll_per_frame(m, c, "test", batch_tokens=1)
+    batched, n2 = nll_per_frame(m, c, "test")
+    assert n1 == n2 == 90 and batched == pytest.approx(one, rel=1e-5)

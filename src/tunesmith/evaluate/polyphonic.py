@@ -88,7 +88,8 @@ def frame_corpus(rolls: dict[str, list[np.ndarray]], name: str = "") -> TokenCor
 
 
 @torch.no_grad()
-def nll_per_frame(model, corpus: TokenCorpus, split: str, *, seq_len: int | None = None) -> tuple[float, int]:
+def nll_per_frame(model, corpus: TokenCorpus, split: str, *, seq_len: int | None = None,
+                  batch_tokens: int = 16_384) -> tuple[float, int]:
     """Total −log p of every frame of a split, divided by its number of frames; and that number.
 
     Each piece is scored in one pass when it fits ``seq_len`` (default: the Transformer's
@@ -97,14 +98,31 @@ def nll_per_frame(model, corpus: TokenCorpus, split: str, *, seq_len: int | None
     least half a window of context (the usual way to score a fixed-context model)."""
     model.eval()
     allowed = torch.from_numpy(corpus.allowed)
-    total, n_frames = 0.0, 0
+    total = 0.0
     limit = seq_len or getattr(model.config, "block_size", None) or 100_000
-    for s in corpus.splits[split]:
-        n_frames += int((s == frames.EOF).sum())
-        x = torch.from_numpy(s.astype(np.int64))[None]
+    seqs = corpus.splits[split]
+    n_frames = sum(int((s == frames.EOF).sum()) for s in seqs)
+    # Pieces that fit: in batches of similar length (padding after the end changes nothing
+    # before it in a causal model, and padded targets are not counted).
+    short = sorted((s for s in seqs if len(s) <= limit), key=len, reverse=True)  # longest of a batch first
+    i = 0
+    while i < len(short):
+        n = max(1, min(batch_tokens // len(short[i]), len(short) - i))
+        group = short[i : i + n]
+        i += n
+        T = max(len(s) for s in group)
+        x = torch.full((len(group), T), corpus.pad_id, dtype=torch.long)
+        keep = torch.zeros(len(group), T - 1, dtype=torch.bool)
+        for b, s in enumerate(group):
+            x[b, : len(s)] = torch.from_numpy(s.astype(np.int64))
+            keep[b, : len(s) - 1] = True
+        logits, _ = model(x[:, :-1], allowed=allowed)
+        lp = torch.log_softmax(logits.float(), -1).gather(-1, x[:, 1:, None])[..., 0]
+        total -= float(lp[keep].sum())
+    for s in seqs:
         if len(s) <= limit:
-            total -= float(model.log_prob(x, allowed=allowed).sum())
             continue
+        x = torch.from_numpy(s.astype(np.int64))[None]
         stride = limit // 2
         done = 1  # tokens 1..done-1 are scored
         while done < len(s):

@@ -38,7 +38,7 @@ def main() -> None:
         f"# {name}\n\n{description}, trained on the {data} train split only, checkpoint chosen on valid.\n\n"
         f"    {command}\n\nTraining: {res['train_seconds'] / 60:.0f} min, {res['steps']} steps ({res['stop']}). "
         f"Weights stored as float16; the figure in BENCHMARKS.md is what these weights give "
-        f"(`tunesmith bench nll --data {data}.mat --checkpoint` this folder).\n")
+        f"(`tunesmith bench nll --data {data}.mat --checkpoint {name}`).\n")
     print(f"shipped {dst}")
 
 

@@ -23,12 +23,16 @@ ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "src" / "tunesmith" / "assets" / "benchmarks"
 
 
-def describe(family: str, m: dict, augment: bool | None) -> str:
+def describe(family: str, m: dict, augment: bool | None, train: dict | None = None) -> str:
     if family == "transformer":
         arch = f"Transformer {m['n_layer']} layers × {m['n_embd']}, {m['n_head']} heads"
     else:
         arch = f"{family.upper()} {m['n_layer']}×{m['n_hidden']} (embedding {m['n_embd']})"
-    return f"{arch}, dropout {m['dropout']}, frame tokens{', random transposition' if augment else ''}"
+    text = f"{arch}, dropout {m['dropout']}, frame tokens{', random transposition' if augment else ''}"
+    if train and train.get("max_minutes"):
+        text += (f", learning rate {train['lr']:g} cosine-annealed to {train['min_lr_ratio']:g}× "
+                 f"within the {train['max_minutes']:g}-minute budget")
+    return text
 
 
 def main() -> None:
@@ -64,8 +68,10 @@ def main() -> None:
         mat = Path(a.shared) / "benchmarks" / "bl-polyphonic" / f"{data}.mat"
         best = min(published_results(mat).items(), key=lambda kv: kv[1])
         rows.append({"data": data.replace("_", " "), "checkpoint": None, "run": d.name, "shipped": False,
-                     "model": describe(res["family"], res["model"], res.get("augment_transpose")),
-                     "training": f"{res['train_seconds'] / 60:.0f} min, {res['steps']} steps, "
+                     "model": describe(res["family"], res["model"], res.get("augment_transpose"),
+                                       json.loads((d / "best" / "config.json").read_text()).get("train")),
+                     "training": f"{res['train_seconds'] / 60:.0f} min ({res.get('stop', 'finished')}), "
+                                 f"{res['steps']} steps, "
                                  f"{res.get('threads', 2)} CPU thread{'s' if res.get('threads', 2) > 1 else ''}",
                      "valid_nll_per_frame": res["valid_nll_per_frame"], "test_nll_per_frame": res["test_nll_per_frame"],
                      "test_frames": res["test_frames"], "best_published": f"{best[1]:.2f} ({best[0]})",

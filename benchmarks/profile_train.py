@@ -25,13 +25,15 @@ from torch.profiler import ProfilerActivity, profile
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def profile_step(family: str, *, attn_dropout: float | None = None, dropout: float | None = None,
-                 compile: bool = False, steps: int = 3):
+def training_step(family: str, overrides: dict | None = None, compile: bool = False,
+                  B: int = 16, T: int = 512, V: int = 490):
+    """One AdamW step of a sequence model at the bundled size ("small") on a fixed batch of
+    random tokens, after two warm-up steps (and compilation). Returns (step, model, tokens per
+    step); shared with benchmarks/run.py so both measure the same step."""
     from tunesmith.models.registry import build_model, make_config
 
-    B, T, V = 16, 512, 490
     torch.manual_seed(0)
-    m = build_model(family, make_config(family, V, "small", dropout=dropout, attn_dropout=attn_dropout))
+    m = build_model(family, make_config(family, V, "small", **(overrides or {})))
     m.train()
     opt = torch.optim.AdamW(m.parameters(), lr=1e-3)
     x = torch.randint(0, V, (B, T))
@@ -43,14 +45,20 @@ def profile_step(family: str, *, attn_dropout: float | None = None, dropout: flo
         loss.backward()
         opt.step()
 
-    for _ in range(2):  # warm-up (and compilation)
+    for _ in range(2):
         step()
+    return step, m, B * T
+
+
+def profile_step(family: str, *, attn_dropout: float | None = None, dropout: float | None = None,
+                 compile: bool = False, steps: int = 3):
+    step, _, tokens = training_step(family, {"dropout": dropout, "attn_dropout": attn_dropout}, compile)
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         t0 = time.perf_counter()
         for _ in range(steps):
             step()
         dt = (time.perf_counter() - t0) / steps
-    return dt, B * T / dt, prof
+    return dt, tokens / dt, prof
 
 
 def top_ops(prof, n: int) -> list[dict]:

@@ -124,31 +124,17 @@ TRAIN_VARIANTS = (
 
 
 def bench_train() -> dict:
-    from tunesmith.models.registry import build_model, make_config
+    from profile_train import training_step  # benchmarks/ is on sys.path when this script runs
 
     out = {}
-    B, T, V = 16, 512, 490
+    T = 512
     for key, fam, over, comp, _ in TRAIN_VARIANTS:
-        torch.manual_seed(0)
-        m = build_model(fam, make_config(fam, V, "small", **over))
-        m.train()
-        opt = torch.optim.AdamW(m.parameters(), lr=1e-3)
-        x = torch.randint(0, V, (B, T))
-        fwd = torch.compile(m, dynamic=False) if comp else m
-
-        def step(fwd=fwd, opt=opt, x=x):
-            _, loss = fwd(x, x)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-
-        for _ in range(2):  # warm-up (and compilation)
-            step()
+        step, m, tokens = training_step(fam, over, comp, T=T)
         t0 = time.perf_counter()
         for _ in range(4):
             step()
         dt = (time.perf_counter() - t0) / 4
-        out[f"train_{key}_tokens_per_s"] = B * T / dt
+        out[f"train_{key}_tokens_per_s"] = tokens / dt
         out[f"train_{key}_params"] = m.n_params()
         out[f"train_{key}_flops_per_token"] = model_flops_per_token(m, T)
     peak = matmul_peak()
@@ -282,6 +268,14 @@ def extra_sections() -> list[str]:
             lines.append(f"| {row['data']} | {row['model']} | {row['training']} | {ship} | "
                          f"{row['valid_nll_per_frame']:.3f} | **{row['test_nll_per_frame']:.3f}** | "
                          f"{row['best_published']} |")
+        lines += ["", "Every row beats every published row of the table; LSTM and GRU also beat the SRNN bound (about 4.74) "
+                  "on JSB. The Transformer run was stopped at 29.5 min (valid 1.086 nats/token, its learning rate still "
+                  "near the peak of a 4,800-step schedule) and continued with `tunesmith bench nll --resume "
+                  "--train-minutes 55`, whose time-budget schedule annealed it: valid 1.000 nats/token (4.871 per frame) "
+                  "at 55 min. On this small data set (229 training chorales) the recurrent models fit better per "
+                  "minute of CPU. The RNN stopped early (valid no longer improving) at 16 of its 20 minutes. "
+                  "Nottingham is trained without transposition: with it (and dropout 0.2) an LSTM still underfit "
+                  "after 30 minutes."]
     p = ROOT / "benchmarks" / "results-eval.json"
     if p.is_file():
         r = json.loads(p.read_text())

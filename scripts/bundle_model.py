@@ -11,9 +11,9 @@ import shutil
 from pathlib import Path
 
 from tunesmith.cli_models import corpus_programs
+from tunesmith.models.checkpoint import resolve_checkpoint
 from tunesmith.music.dataset import open_dataset
 from tunesmith.represent.tokens import EventTokenizer
-from tunesmith.train.checkpoint import resolve_checkpoint
 from tunesmith.train.data import event_corpus
 
 ASSETS = Path(__file__).resolve().parents[1] / "src" / "tunesmith" / "assets" / "models"

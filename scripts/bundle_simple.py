@@ -10,7 +10,7 @@ import json
 import shutil
 from pathlib import Path
 
-from tunesmith.train.checkpoint import resolve_checkpoint
+from tunesmith.models.checkpoint import resolve_checkpoint
 
 ASSETS = Path(__file__).resolve().parents[1] / "src" / "tunesmith" / "assets" / "models"
 

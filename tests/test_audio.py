@@ -102,7 +102,8 @@ def test_phase_shuffle():
 
 
 def _train(notes, out, env=None, extra=()):
-    cmd = [sys.executable, "-m", "tunesmith", "audio", "train", "--data", str(notes), "--out", str(out), "--width", "2",
+    cmd = [sys.executable, "-m", "tunesmith", "audio", "train", "--data", str(notes), "--out", str(out),
+           "--family", "wavegan", "--width", "2",
            "--epochs", "2", "--steps-per-epoch", "2", "--batch-size", "4", "--n-critic", "2", "--checkpoint-every", "1",
            "--threads", "1", "--quiet", *extra]
     return subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -136,6 +137,9 @@ def test_training_steps_resume_generate_and_play(notes, tmp_path):
         assert info.samplerate == 16000 and info.frames == 4096 and info.channels == 1
     for args, problem in ((["--pitch", "90"], "outside the model's pitches 60-62"),
                           (["--instrument", "banjo"], "not one of this model's instruments"),
+                          (["--instrument", "cello"], "not one of this model's instruments"),
+                          (["--velocity", "90"], "wavegan model 'b' has no velocity control"),
+                          (["--duration", "1.5"], "has no duration control"),
                           (["--num", "0"], "--num")):
         r = subprocess.run([sys.executable, "-m", "tunesmith", "audio", "generate", "--model", str(tmp_path / "b"),
                             "--out", str(tmp_path / "bad"), *args], capture_output=True, text=True)
@@ -186,3 +190,149 @@ def test_bundled_notes_gan_beats_its_initialisation(tmp_path):
     gen, init = res["generated"], res["wavegan_at_init"]
     assert gen["family_accuracy"] > init["family_accuracy"] + 0.15
     assert gen["frechet_distance"] < init["frechet_distance"]
+
+
+# ---- the DDSP GAN: pitch by construction ------------------------------------------------
+
+from tunesmith.audio.ddsp import (  # noqa: E402
+    DDSPGAN,
+    DDSPGANConfig,
+    harmonic_synth,
+    multi_resolution_stft_loss,
+    noise_synth,
+)
+
+TINY_DDSP = {"n_pitches": 3, "pitch_lo": 60, "n_instruments": 2, "hidden": 16, "n_harmonics": 8, "length": 4096,
+             "hold": 0.15}
+
+
+def test_harmonic_synth_equals_the_direct_sum_of_sinusoids():
+    g = torch.Generator().manual_seed(0)
+    amps = torch.rand(2, 6, 7, generator=g)
+    f0 = torch.tensor([110.0, 443.3])
+    hop, sr = 64, 16000
+    y = harmonic_synth(f0, amps, hop, sr)
+    n = 5 * hop
+    t = torch.arange(n, dtype=torch.float64) / sr
+    frame, alpha = torch.arange(n) // hop, (torch.arange(n) % hop).double() / hop
+    a = amps.double()
+    A = a[:, frame, :] * (1 - alpha)[None, :, None] + a[:, frame + 1, :] * alpha[None, :, None]
+    k = torch.arange(1, 8, dtype=torch.float64)
+    ref = (A * torch.sin(2 * np.pi * f0.double()[:, None, None] * k * t[None, :, None])).sum(-1)
+    assert y.shape == (2, n)
+    assert float((y.double() - ref).abs().max()) < 1e-4
+
+
+def test_noise_synth_with_unit_gains_returns_the_noise():
+    x = torch.randn(3, 2048, generator=torch.Generator().manual_seed(1))
+    y = noise_synth(x, torch.ones(3, 2048 // 128 + 1, 17), 128)
+    assert torch.allclose(y, x, atol=1e-5)
+    silent = noise_synth(x, torch.zeros(3, 2048 // 128 + 1, 17), 128)
+    assert float(silent.abs().max()) == 0
+
+
+def test_untrained_ddsp_notes_already_have_the_asked_pitch():
+    """Every partial sits on a multiple of the asked fundamental, whatever the weights:
+    the spectrum's energy lies on the harmonic grid, and nothing is at or above Nyquist."""
+    torch.manual_seed(0)
+    m = DDSPGAN(DDSPGANConfig(n_pitches=49, pitch_lo=36, n_instruments=4, hidden=32, n_harmonics=96))
+    for pitch in (36, 60, 69, 84):
+        x = m.sample(torch.tensor([pitch]), torch.tensor([2]), torch.tensor([80.0]),
+                     torch.Generator().manual_seed(pitch))[0]
+        spec = np.abs(np.fft.rfft(x[:12000].numpy() * np.hanning(12000)))
+        freqs = np.fft.rfftfreq(12000, 1 / 16000)
+        f0 = 440 * 2 ** ((pitch - 69) / 12)
+        k = np.rint(freqs / f0)
+        on_grid = (np.abs(freqs - k * f0) < 4) & (k >= 1)
+        energy = spec ** 2
+        assert energy[on_grid].sum() / energy.sum() > 0.95, pitch
+        assert spec[freqs >= 8000 - 20].max() < spec.max() * 1e-2
+
+
+def test_ddsp_note_length_follows_duration_and_z_changes_the_sound():
+    torch.manual_seed(0)
+    m = DDSPGAN(DDSPGANConfig(**TINY_DDSP))
+    g = torch.Generator().manual_seed(3)
+    x = m.sample(torch.tensor([60, 61]), torch.tensor([0, 1]), torch.tensor([40.0, 120.0]), g, hold=torch.tensor(
+        [0.5, 1.0]), length=20000)
+    assert x.shape == (2, 20000) and torch.isfinite(x).all()
+    a = m.sample(torch.tensor([60] * 2), torch.tensor([0] * 2), torch.tensor([80.0] * 2), torch.Generator().manual_seed(5))
+    b = m.sample(torch.tensor([60] * 2), torch.tensor([0] * 2), torch.tensor([80.0] * 2), torch.Generator().manual_seed(5))
+    assert torch.equal(a, b) and not torch.allclose(a[0], a[1])
+    assert float(multi_resolution_stft_loss(a[:1], a[:1])) == pytest.approx(0, abs=1e-6)
+
+
+def test_ddsp_config_with_absurd_sizes_is_refused_before_allocating(tmp_path):
+    from tunesmith.audio.train import build_note_model
+    from tunesmith.errors import TunesmithError
+
+    with pytest.raises(TunesmithError, match="implausible ddsp-gan sizes"):
+        build_note_model("ddsp-gan", {**TINY_DDSP, "hidden": 10**7})
+
+
+def _train_ddsp(notes, out, env=None, extra=()):
+    cmd = [sys.executable, "-m", "tunesmith", "audio", "train", "--data", str(notes), "--out", str(out),
+           "--hidden", "16", "--harmonics", "8", "--epochs", "2", "--steps-per-epoch", "3", "--batch-size", "4",
+           "--warmup-steps", "2", "--checkpoint-every", "1", "--threads", "1", "--quiet", *extra]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env)
+
+
+def test_ddsp_training_resumes_exactly_and_its_notes_play_a_score(notes, tmp_path):
+    r = _train_ddsp(notes, tmp_path / "a", env=dict(os.environ, TUNESMITH_CRASH_AT_STEP="4"))
+    assert r.returncode != 0
+    r = _train_ddsp(notes, tmp_path / "a", extra=["--resume"])
+    assert r.returncode == 0, r.stderr
+    r = _train_ddsp(notes, tmp_path / "b")
+    assert r.returncode == 0, r.stderr
+    from safetensors.torch import load_file
+
+    a = load_file(tmp_path / "a" / "last" / "model.safetensors")
+    b = load_file(tmp_path / "b" / "last" / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    hist = json.loads((tmp_path / "b" / "metrics.json").read_text())
+    assert len(hist) == 2 and all(np.isfinite(h["valid_recon"]) and np.isfinite(h["d_loss"]) for h in hist)
+    summary = json.loads((tmp_path / "b" / "summary.json").read_text())
+    assert summary["best_valid"] == pytest.approx(min(h["valid_recon"] for h in hist), abs=1e-4)
+    assert (tmp_path / "b" / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    # an option of the other family is refused, not dropped
+    r = _train_ddsp(notes, tmp_path / "c", extra=["--width", "4"])
+    assert r.returncode == 2 and "--width" in r.stderr and "wavegan only" in r.stderr
+
+    out = tmp_path / "gen"
+    cmd = [sys.executable, "-m", "tunesmith", "audio", "generate", "--model", str(tmp_path / "b"), "--pitch", "61",
+           "--instrument", "violin", "--velocity", "100", "--duration", "0.5", "--num", "2", "--seed", "4",
+           "--out", str(out)]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    wavs = sorted(out.glob("violin-61-seed4-*.wav"))
+    assert len(wavs) == 2
+    first = [w.read_bytes() for w in wavs]
+    release = (4096 / 16000) - 0.15
+    for w in wavs:
+        info = sf.info(str(w))
+        assert info.samplerate == 16000 and info.frames == round((0.5 + release) * 16000)
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    assert [w.read_bytes() for w in wavs] == first  # the same seed, the same notes
+    for args, problem in ((["--velocity", "0"], "--velocity"), (["--duration", "100"], "--duration"),
+                          (["--instrument", "cello"], "not one of this model's instruments")):
+        r = subprocess.run([*cmd[:-2], "--out", str(tmp_path / "bad"), *args], capture_output=True, text=True)
+        assert r.returncode == 2 and problem in r.stderr and "Traceback" not in r.stderr
+
+    from tunesmith.music.io import save_midi
+
+    # two overlapping voices at 120 bpm, the second an octave outside the trained pitches
+    tune = save_midi(make_score([[(0, 480, 60), (480, 480, 62), (960, 960, 61)],
+                                 [(240, 1440, 48)]]), tmp_path / "t.mid")
+    r = subprocess.run([sys.executable, "-m", "tunesmith", "audio", "play-score", str(tune), "--model",
+                        str(tmp_path / "b"), "--instrument", "piano,violin", "--out", str(tmp_path / "t.wav")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "piano, violin" in r.stdout
+    audio, sr = sf.read(str(tmp_path / "t.wav"))
+    assert sr == 16000 and 2.0 < len(audio) / sr < 2.4 and np.abs(audio).max() > 0.1
+    # no click where a note starts or stops: sample-to-sample jumps stay small
+    assert np.abs(np.diff(audio)).max() < 0.5
+    r = subprocess.run([sys.executable, "-m", "tunesmith", "audio", "play-score", str(tune), "--model",
+                        str(tmp_path / "b"), "--instrument", "piano,,violin", "--out", str(tmp_path / "u.wav")],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "--instrument" in r.stderr and not (tmp_path / "u.wav").exists()

@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from tunesmith.models.checkpoint import load_weights, read_config, write_checkpoint
 from tunesmith.models.registry import (
     SEQUENCE_FAMILIES,
     build_model,
@@ -10,7 +11,6 @@ from tunesmith.models.registry import (
     config_to_dict,
     make_config,
 )
-from tunesmith.train.checkpoint import load_weights, read_config, write_checkpoint
 
 V = 40
 

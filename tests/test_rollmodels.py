@@ -49,7 +49,7 @@ def tiny_data(tmp_path_factory):
 def cnn_ckpt(tmp_path_factory):
     """An untrained tiny Coconet saved as a checkpoint (harmonize/infill guarantees do not
     depend on training)."""
-    from tunesmith.train.checkpoint import write_checkpoint
+    from tunesmith.models.checkpoint import write_checkpoint
 
     torch.manual_seed(0)
     m = Coconet(CoconetConfig(**TINY_CNN))
@@ -126,8 +126,8 @@ def test_gan_shapes_penalty_and_training_steps(tiny_data, tmp_path):
 
 def test_gan_samples_are_valid_scores(tmp_path):
     from tunesmith.generate.api import load_model
+    from tunesmith.models.checkpoint import write_checkpoint
     from tunesmith.music.io import load_score, save_midi
-    from tunesmith.train.checkpoint import write_checkpoint
 
     small = {"g_channels": 32, "d_channels": 16}
     write_checkpoint(tmp_path / "g", RollGAN(GanConfig(**small)), {"family": "gan", "model": small})

@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from tunesmith.errors import OptionError, TunesmithError
+from tunesmith.errors import OptionError, ParameterError, TunesmithError
 
 
 def _add_limits(p: argparse.ArgumentParser) -> None:
@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except TunesmithError as e:
-        print(f"tunesmith: error: {e}", file=sys.stderr)
+        print(f"tunesmith: error: {e.cli_message() if isinstance(e, ParameterError) else e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("tunesmith: interrupted", file=sys.stderr)

@@ -74,21 +74,28 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_bench_nll)
 
-    s = sub.add_parser("generate", help="generate music with a bundled model or a checkpoint")
-    s.add_argument("--model", required=True, help="bundled model name (bach-chorales, folk) or checkpoint path")
+    s = sub.add_parser("generate", help="generate music with a bundled model or a checkpoint",
+                       description="Controls a model's family cannot honour are refused (never dropped); "
+                       "left out, each takes the model's own default.")
+    s.add_argument("--model", required=True, help="bundled model name (bach-chorales, folk, chorale-cnn, "
+                   "chorale-gan) or a run / checkpoint folder")
     s.add_argument("--out", required=True, help="output folder")
-    s.add_argument("--primer", help="a MIDI/MusicXML/ABC file whose notes open the piece")
-    s.add_argument("--bars", type=int, default=8, help="bars of new music (1–256)")
-    s.add_argument("--temperature", type=float, default=1.0)
-    s.add_argument("--top-k", type=int, default=0, help="keep the k likeliest tokens (0: all)")
-    s.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling mass in (0, 1]")
+    s.add_argument("--primer", help="token models: a MIDI/MusicXML/ABC/kern file whose notes open the piece")
+    s.add_argument("--bars", type=int, default=8, help="bars of new music (1–256; default 8)")
+    s.add_argument("--temperature", type=float, help="token models and cnn: divides the logits (default 1.0)")
+    s.add_argument("--top-k", type=int, help="token models: keep the k likeliest tokens (default 0: all)")
+    s.add_argument("--top-p", type=float, help="token models: nucleus sampling mass in (0, 1] (default 0.95)")
     s.add_argument("--key", help="e.g. 'G major', 'F# minor', 'Am'")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--num", type=int, default=1, help="how many pieces (1–100)")
-    s.add_argument("--no-cache", action="store_true", help="recompute the full context each step (slow; for checks)")
+    s.add_argument("--no-cache", action="store_true", help="token models: recompute the full context each step "
+                   "(slow; for checks)")
     s.add_argument("--formats", default="mid,wav,musicxml,png", help="comma list of mid, wav, musicxml, png")
-    s.add_argument("--iterations", type=int, default=96, help="cnn: Gibbs sampling rounds")
-    s.add_argument("--device", default="cpu")
+    s.add_argument("--iterations", type=int, help="cnn: Gibbs sampling rounds (default 96)")
+    s.add_argument("--latent-scale", type=float, help="gan: multiplies the latent noise (default 1.0; below 1: "
+                   "closer to the average phrase)")
+    s.add_argument("--threshold", type=float, help="gan: least probability at which a voice sounds (default 0.2)")
+    s.add_argument("--device", default="cpu", help="token models: cpu, cuda or cuda:N")
     s.set_defaults(func=cmd_generate)
 
     for name, hlp in (("harmonize", "harmonize a melody as a four-voice chorale (Coconet)"),
@@ -191,8 +198,9 @@ def cmd_generate(a: argparse.Namespace) -> int:
 
     results = generate_to_files(
         a.model, a.out, primer=a.primer, bars=a.bars, temperature=a.temperature, top_k=a.top_k,
-        top_p=a.top_p, key=a.key, seed=a.seed, num=a.num, use_cache=not a.no_cache,
-        formats=a.formats, device=a.device, iterations=a.iterations)
+        top_p=a.top_p, key=a.key, seed=a.seed, num=a.num, use_cache=False if a.no_cache else None,
+        formats=a.formats, device=a.device, iterations=a.iterations, latent_scale=a.latent_scale,
+        threshold=a.threshold)
     for r in results:
         repairs = f", {r['repairs']} repairs" if r["repairs"] else ""
         print(f"wrote {', '.join(r['files'])}  [key {r['key']}, {r['bars']} bars, {r['notes']} notes{repairs}]")
@@ -259,9 +267,9 @@ def cmd_bench_nll(a: argparse.Namespace) -> int:
         nll_per_frame,
         published_results,
     )
+    from tunesmith.models.checkpoint import load_weights, read_config, resolve_checkpoint
     from tunesmith.models.registry import build_model, config_from_dict, make_config
     from tunesmith.represent import frames
-    from tunesmith.train.checkpoint import load_weights, read_config, resolve_checkpoint
     from tunesmith.train.trainer import TrainConfig, train
 
     if a.train_minutes <= 0:

@@ -29,3 +29,16 @@ class OptionError(TunesmithError):
         self.option = option
         self.problem = problem
         super().__init__(f"{option}: {problem}")
+
+
+class ParameterError(OptionError):
+    """A library parameter outside its allowed values, named as the Python API spells it
+    (``top_k``); the CLI shows it as its flag (``--top-k``)."""
+
+    def __init__(self, parameter: str, problem: str):
+        self.parameter = parameter
+        super().__init__("--" + parameter.replace("_", "-"), problem)
+        self.args = (f"{parameter}: {problem}",)
+
+    def cli_message(self) -> str:
+        return f"{self.option}: {self.problem}"

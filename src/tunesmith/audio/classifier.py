@@ -34,6 +34,12 @@ class ClassifierConfig:
     segments: int = 4  # the clip's spectrum averaged over this many stretches of time
     embed: int = 32
 
+    def check(self) -> None:
+        if not (1 <= self.n_pitches <= 128 and self.families and 4000 <= self.sample_rate <= 48000
+                and 256 <= self.n_fft <= 16384 and 1 <= self.hop <= self.n_fft and 1 <= self.bins_per_semitone <= 12
+                and 0 <= self.midi_lo < self.midi_hi <= 140 and 1 <= self.segments <= 64 and 1 <= self.embed <= 4096):
+            raise ValueError(f"implausible sizes: {self}")
+
 
 def log_frequency_bank(cfg: ClassifierConfig) -> torch.Tensor:
     """Triangular filters from STFT bins to bands spaced 1/bins_per_semitone semitone

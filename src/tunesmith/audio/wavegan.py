@@ -29,6 +29,12 @@ class WaveGANConfig:
     phase_shuffle: int = 2
     sample_rate: int = 16000
 
+    def check(self) -> None:
+        if not (1 <= self.n_pitches <= 128 and 1 <= self.n_instruments <= 128 and 1 <= self.z_dim <= 4096
+                and 1 <= self.d <= 128 and 1024 <= self.length <= 10 * self.sample_rate
+                and self.length % 1024 == 0 and 0 <= self.phase_shuffle <= 64 and 4000 <= self.sample_rate <= 48000):
+            raise ValueError(f"implausible sizes: {self}")
+
 
 def phase_shuffle(x: torch.Tensor, n: int, g: torch.Generator | None = None) -> torch.Tensor:
     """Shift each example in time by a random k in [−n, n], filling by reflection
@@ -104,6 +110,17 @@ class WaveGAN(nn.Module):
 
     def n_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+    @torch.no_grad()
+    def sample(self, pitch: torch.Tensor, inst: torch.Tensor, velocity: torch.Tensor, g: torch.Generator,
+               *, hold: float | None = None, length: int | None = None) -> torch.Tensor:
+        """Notes (B, length) for MIDI pitches, instrument indices and velocities. WaveGAN is
+        not conditioned on velocity or note length: it makes one fixed-length clip, and
+        the caller refuses those controls (``hold``/``length`` must be left unset)."""
+        if hold is not None or length is not None:
+            raise ValueError("WaveGAN makes fixed-length clips")
+        z = torch.randn(len(pitch), self.cfg.z_dim, generator=g)
+        return self.G(z, pitch.long() - self.cfg.pitch_lo, inst.long())
 
 
 def receptive_field(kernel: int = 25, stride: int = 4, layers: int = 5) -> int:

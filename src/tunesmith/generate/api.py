@@ -5,52 +5,79 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import symusic
 import torch
 
-from tunesmith.errors import BadInputError, OptionError
+from tunesmith.errors import BadInputError, OptionError, ParameterError
 from tunesmith.generate.constraints import RemiConstraint
 from tunesmith.generate.sampler import SamplingControls, sample
-from tunesmith.models.registry import build_model, config_from_dict
+from tunesmith.models import registry
+from tunesmith.models.checkpoint import write_checkpoint
 from tunesmith.music.keys import key_name, parse_key, scale_pitch_classes, score_key
 from tunesmith.music.score import Meta, Score
 from tunesmith.represent.tokens import EventTokenizer, assign_voice_programs
-from tunesmith.train.checkpoint import (
-    load_weights,
-    read_config,
-    resolve_checkpoint,
-    write_checkpoint,
-)
 
-BUNDLED_DIR = Path(__file__).resolve().parent.parent / "assets" / "models"
 MAX_BARS = 256
 MAX_NUM = 100
 
-
-GENERATIVE_FAMILIES = ("rnn", "gru", "lstm", "transformer", "cnn", "gan")
+SYMBOLIC_KINDS = ("tokens", "roll")
+GENERATIVE_FAMILIES = tuple(n for n, f in registry.FAMILIES.items() if f.kind in SYMBOLIC_KINDS)
 
 
 def bundled_models() -> list[str]:
     """The bundled models that ``generate`` can use (the audio models live beside them)."""
-    if not BUNDLED_DIR.is_dir():
-        return []
-    out = []
-    for p in BUNDLED_DIR.iterdir():
-        if (p / "config.json").is_file() and json.loads((p / "config.json").read_text()).get("family") in GENERATIVE_FAMILIES:
-            out.append(p.name)
-    return sorted(out)
+    return [n for k in SYMBOLIC_KINDS for n in registry.bundled(k)]
 
 
 @dataclass
 class Generated:
+    """What every symbolic generator returns, whatever its family."""
+
     score: Score
     key: str
     bars: int
-    repairs: int
-    n_tokens: int
+    repairs: int = 0  # grammar repairs (forced stops) of token models; 0 for the others
+    n_tokens: int = 0  # tokens sampled (token models); 0 for the others
     tokens: list[int] | None = None  # the new tokens (for checks)
+
+
+# Each generation control and the capability a family must declare to take it.
+CONTROLS = {"primer": "primer", "key": "key", "temperature": "temperature", "top_k": "top_k", "top_p": "top_p",
+            "iterations": "iterations", "latent_scale": "latent_scale", "threshold": "threshold",
+            "use_cache": "cache"}
+
+
+@runtime_checkable
+class Generator(Protocol):
+    """The one generation interface: every family's wrapper has a name, its family's
+    registry row (with the declared capabilities) and ``generate(bars=, seed=, ...)``
+    that takes exactly the controls its capabilities name."""
+
+    name: str
+    config: dict
+
+    def generate(self, *, bars: int = 8, seed: int = 0, **controls) -> Generated: ...
+
+
+def capabilities(generator) -> frozenset[str]:
+    return registry.family(generator.config["family"]).capabilities
+
+
+def check_controls(generator, controls: dict) -> dict:
+    """The controls that were given (not None), each one the family can honour; any
+    other is refused with one line naming it and what this model does take."""
+    caps = capabilities(generator)
+    given = {k: v for k, v in controls.items() if v is not None}
+    for k in given:
+        need = CONTROLS.get(k)
+        if need is None or need not in caps:
+            takes = sorted(c for c, cap in CONTROLS.items() if cap in caps and c != "use_cache")
+            raise ParameterError(k, f"the {generator.config['family']} model '{generator.name}' does not take this "
+                                 f"control; it takes: {', '.join(takes) or 'bars and seed only'}")
+    return given
 
 
 class MusicModel:
@@ -67,17 +94,18 @@ class MusicModel:
     # -- persistence -----------------------------------------------------------
     @classmethod
     def load(cls, name_or_path: str | Path, *, device: str = "cpu") -> MusicModel:
-        p = model_path(name_or_path)
-        ckpt = resolve_checkpoint(p)
-        cfg = read_config(ckpt)
-        if "tokenizer" not in cfg or "family" not in cfg:
-            raise BadInputError(ckpt, "checkpoint has no tokenizer or model family in config.json")
+        model, cfg, path = registry.load(name_or_path, families=registry.SEQUENCE_FAMILIES)
+        return cls.from_loaded(model, cfg, path, device=device)
+
+    @classmethod
+    def from_loaded(cls, model, cfg: dict, path: Path, *, device: str = "cpu") -> MusicModel:
+        if "tokenizer" not in cfg:
+            raise BadInputError(path, "checkpoint has no tokenizer in config.json (a frame-token benchmark "
+                                "checkpoint? evaluate it with 'tunesmith bench nll --checkpoint')")
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise OptionError("--device", "CUDA is not available on this machine")
         tok = EventTokenizer.from_dict(cfg["tokenizer"])
-        model = build_model(cfg["family"], config_from_dict(cfg["family"], cfg["model"]))
-        load_weights(model, ckpt)
-        return cls(model.to(device), tok, cfg, name=cfg.get("name") or p.name, device=device)
+        return cls(model.to(device), tok, cfg, name=registry.model_name(path, cfg), device=device)
 
     def save(self, path: str | Path) -> Path:
         return write_checkpoint(Path(path), self.model, self.config)
@@ -85,7 +113,7 @@ class MusicModel:
     # -- generation ------------------------------------------------------------
     def generate(self, *, primer: Score | None = None, bars: int = 8, temperature: float = 1.0,
                  top_k: int = 0, top_p: float = 0.95, key: str | None = None, seed: int = 0,
-                 use_cache: bool = True, **_ignored) -> Generated:
+                 use_cache: bool = True) -> Generated:
         """Generate ``bars`` bars of new music (after ``primer`` if given).
 
         ``key`` transposes the result (and the primer) to that key; without a
@@ -252,39 +280,34 @@ def write_formats(score: Score, base: Path, fmts: list[str]) -> list[Path]:
     return files
 
 
-def model_path(name_or_path: str | Path) -> Path:
-    """A bundled model's folder, or the given checkpoint path."""
-    p = Path(name_or_path)
-    if not p.exists():
-        if str(name_or_path) in bundled_models():
-            return BUNDLED_DIR / str(name_or_path)
-        known = ", ".join(bundled_models()) or "(none installed)"
-        raise OptionError("--model", f"unknown model '{name_or_path}': not a bundled model ({known}) "
-                          "nor a checkpoint folder")
-    return p
-
-
 def load_model(name_or_path: str | Path, *, device: str = "cpu"):
-    """A sequence model (:class:`MusicModel`) or a piano-roll model (Coconet, GAN)."""
-    from tunesmith.generate.rollmodels import load_roll_model, read_roll_config
-
-    p = model_path(name_or_path)
-    roll_cfg = read_roll_config(p)
-    if roll_cfg is not None:
-        return load_roll_model(p, roll_cfg)
-    return MusicModel.load(name_or_path, device=device)
+    """Any model that generates music, through the family registry: a sequence model
+    (:class:`MusicModel`), a piano-roll model (Coconet, GAN) or a note GAN (audio),
+    each behind its family's wrapper."""
+    model, cfg, path = registry.load(name_or_path)
+    fam = registry.family(cfg["family"])
+    wrapper = fam.wrapper_class()
+    if "device" in fam.capabilities:
+        return wrapper.from_loaded(model, cfg, path, device=device)
+    if device != "cpu":
+        raise OptionError("--device", f"a {fam.name} model generates on the CPU only")
+    return wrapper.from_loaded(model, cfg, path)
 
 
 def generate_to_files(model: str, out: str | Path, *, primer: str | None = None, bars: int = 8,
-                      temperature: float = 1.0, top_k: int = 0, top_p: float = 0.95, key: str | None = None,
-                      seed: int = 0, num: int = 1, use_cache: bool = True,
+                      temperature: float | None = None, top_k: int | None = None, top_p: float | None = None,
+                      key: str | None = None, seed: int = 0, num: int = 1, use_cache: bool | None = None,
                       formats: str = "mid,wav,musicxml,png", device: str = "cpu",
-                      iterations: int = 96) -> list[dict]:
-    """Generate ``num`` pieces and write each as MIDI, WAV, MusicXML and a piano-roll PNG."""
+                      iterations: int | None = None, latent_scale: float | None = None,
+                      threshold: float | None = None) -> list[dict]:
+    """Generate ``num`` pieces and write each as MIDI, WAV, MusicXML and a piano-roll PNG.
+    A control left at None takes the model's own default; a control the model's family
+    cannot honour is refused before any work (never dropped)."""
     from tunesmith.music.io import load_score
 
     # Every option is checked before any work.
-    SamplingControls(temperature, top_k, top_p).check()
+    SamplingControls(1.0 if temperature is None else temperature, 0 if top_k is None else top_k,
+                     0.95 if top_p is None else top_p).check()
     check_bars(bars)
     if not 1 <= num <= MAX_NUM:
         raise OptionError("--num", f"must be between 1 and {MAX_NUM}, got {num}")
@@ -292,14 +315,20 @@ def generate_to_files(model: str, out: str | Path, *, primer: str | None = None,
         parse_key(key)
     fmts = parse_formats(formats)
     out = check_out_dir(out)
-    primer_score = load_score(primer) if primer else None
     mm = load_model(model, device=device)
+    if not isinstance(mm, Generator) or "audio" in capabilities(mm):
+        raise ParameterError("model", f"'{model}' is a {mm.config.get('family')} model: it makes notes as audio; "
+                             "use 'tunesmith audio generate'")
+    controls = check_controls(mm, {"primer": primer, "temperature": temperature, "top_k": top_k, "top_p": top_p,
+                                   "key": key, "use_cache": None if use_cache in (None, True) else use_cache,
+                                   "iterations": iterations, "latent_scale": latent_scale, "threshold": threshold})
+    if "primer" in controls:
+        controls["primer"] = load_score(primer)
     out.mkdir(parents=True, exist_ok=True)
     stem = Path(model).name if Path(model).exists() else model
     results = []
     for i in range(num):
-        g = mm.generate(primer=primer_score, bars=bars, temperature=temperature, top_k=top_k, top_p=top_p,
-                        key=key, seed=seed + i, use_cache=use_cache, iterations=iterations)
+        g = mm.generate(bars=bars, seed=seed + i, **controls)
         base = out / f"{stem}-{seed + i:03d}"
         files = write_formats(g.score, base, fmts)
         info = {"files": [str(f) for f in files], "key": g.key, "bars": g.bars, "notes": g.score.n_notes,

@@ -9,7 +9,8 @@ import numpy as np
 import symusic
 import torch
 
-from tunesmith.errors import BadInputError, OptionError
+from tunesmith.errors import BadInputError, OptionError, ParameterError
+from tunesmith.models import registry
 from tunesmith.music.keys import key_name, parse_key, score_key
 from tunesmith.music.score import Meta, Score
 from tunesmith.represent.voices import (
@@ -23,7 +24,6 @@ from tunesmith.represent.voices import (
     voice_tracks,
     voices_to_score,
 )
-from tunesmith.train.checkpoint import load_weights, read_config, resolve_checkpoint
 
 VOICE_INDEX = {"soprano": 0, "s": 0, "alto": 1, "a": 1, "tenor": 2, "t": 2, "bass": 3, "b": 3}
 
@@ -61,12 +61,8 @@ class RollModel:
         self.name = name
 
     @classmethod
-    def load_from(cls, path: Path, cfg: dict) -> RollModel:
-        from tunesmith.train.roll_trainer import build_roll_model
-
-        model = build_roll_model(cfg["family"], cfg["model"])
-        load_weights(model, path)
-        return cls(model, cfg, cfg.get("name") or path.parent.name if path.name in ("best", "last") else path.name)
+    def from_loaded(cls, model: torch.nn.Module, cfg: dict, path: Path) -> RollModel:
+        return cls(model, cfg, registry.model_name(path, cfg))
 
 
 class CoconetModel(RollModel):
@@ -84,11 +80,10 @@ class CoconetModel(RollModel):
 
         return gibbs_sample(self.model, x, free, iterations=iterations, temperature=temperature, seed=seed)
 
-    def generate(self, *, primer: Score | None = None, bars: int = 8, temperature: float = 1.0, key: str | None = None,
-                 seed: int = 0, iterations: int = 96, **_ignored):
-        if primer is not None:
-            raise OptionError("--primer", f"{self.name} is a piano-roll model: use 'tunesmith harmonize' or "
-                              "'tunesmith infill' to start from existing music")
+    def generate(self, *, bars: int = 8, temperature: float = 1.0, key: str | None = None,
+                 seed: int = 0, iterations: int = 96):
+        """``bars`` bars of four-voice music from an empty roll (to start from existing
+        music use :meth:`harmonize` or :meth:`infill`)."""
         T = bars * 16
         v = self._sample(np.zeros((N_VOICES, T), np.int64), np.ones((N_VOICES, T), bool),
                          temperature=temperature, iterations=iterations, seed=seed)
@@ -205,21 +200,25 @@ class CoconetModel(RollModel):
 class GanModel(RollModel):
     """A trained piano-roll GAN: 4-bar phrases from noise."""
 
-    def generate(self, *, primer: Score | None = None, bars: int = 8, temperature: float = 1.0,
-                 key: str | None = None, seed: int = 0, threshold: float = 0.2, **_ignored):
+    def generate(self, *, bars: int = 8, latent_scale: float = 1.0, key: str | None = None, seed: int = 0,
+                 threshold: float = 0.2):
+        """``bars`` bars from noise. ``latent_scale`` multiplies the latent noise (below 1:
+        closer to the average phrase); ``threshold``: the least probability at which a
+        voice's likeliest pitch sounds (else a rest)."""
         from tunesmith.train.roll_trainer import gan_roll_to_classes
 
-        if primer is not None:
-            raise OptionError("--primer", f"{self.name} is a GAN: it draws from noise and takes no primer")
+        if not latent_scale > 0:
+            raise ParameterError("latent_scale", f"must be positive, got {latent_scale}")
+        if not 0 <= threshold < 1:
+            raise ParameterError("threshold", f"must be in [0, 1), got {threshold}")
         cfg = self.model.cfg
         n_phr = math.ceil(bars / cfg.n_bars)
         g = torch.Generator().manual_seed(seed)
         zs, _ = self.model.sample_latents(1, g)
         _, zp = self.model.sample_latents(n_phr, g)
         with torch.no_grad():
-            # one shared latent for the piece (its character), a private latent per phrase and voice;
-            # temperature scales the noise (below 1: closer to the average phrase)
-            roll = self.model.G(zs.repeat(n_phr, 1) * temperature, zp * temperature)
+            # one shared latent for the piece (its character), a private latent per phrase and voice
+            roll = self.model.G(zs.repeat(n_phr, 1) * latent_scale, zp * latent_scale)
         cls = gan_roll_to_classes(roll, threshold)  # (n_phr, 4, T)
         v = torch.cat(list(cls), dim=1).numpy()[:, : bars * cfg.steps_per_bar]
         score = voices_to_score(v, meta=Meta(title=f"{self.name} #{seed}", composer=f"tunesmith ({self.name})",
@@ -230,11 +229,6 @@ class GanModel(RollModel):
 def _bars(music: symusic.Score) -> int:
     down = music.get_downbeats()
     return int(np.searchsorted(down, music.end(), side="left")) if len(down) else 0
-
-
-def load_roll_model(path: Path, cfg: dict) -> RollModel:
-    cls = CoconetModel if cfg["family"] == "cnn" else GanModel
-    return cls.load_from(resolve_checkpoint(path), cfg)
 
 
 def parse_voices(text: str | None) -> list[int] | None:
@@ -260,8 +254,3 @@ def parse_bars(text: str) -> tuple[int, int]:
     if a < 1 or b < a:
         raise OptionError("--bars", f"'{text}' is not a range of bars counted from 1")
     return a, b
-
-
-def read_roll_config(path: Path) -> dict | None:
-    cfg = read_config(resolve_checkpoint(path))
-    return cfg if cfg.get("family") in ("cnn", "gan") else None

@@ -25,6 +25,16 @@ class RNNConfig:
     dropout: float = 0.1
     tie_weights: bool = False  # needs n_embd == n_hidden
 
+    def check(self) -> None:
+        """Refuse a configuration before building it (a user's config.json may say anything)."""
+        if self.cell not in ("rnn", "gru", "lstm"):
+            raise ValueError(f"cell must be rnn, gru or lstm, got {self.cell!r}")
+        if not (1 <= self.vocab_size <= 100_000 and 1 <= self.n_layer <= 16 and 1 <= self.n_embd <= 8192
+                and 1 <= self.n_hidden <= 8192 and 0 <= self.dropout < 1):
+            raise ValueError(f"implausible sizes: {self}")
+        if self.tie_weights and self.n_embd != self.n_hidden:
+            raise ValueError("tie_weights needs n_embd == n_hidden")
+
 
 class RNNModel(SequenceModel):
     def __init__(self, config: RNNConfig):

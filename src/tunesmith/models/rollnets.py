@@ -37,6 +37,11 @@ class CoconetConfig:
     n_layer: int = 12
     crop: int = 32  # training crop in sixteenth steps (2 bars of 4/4)
 
+    def check(self) -> None:
+        if not (1 <= self.n_voices <= 16 and 2 <= self.n_classes <= 256 and 1 <= self.channels <= 1024
+                and 1 <= self.n_layer <= 128 and 1 <= self.crop <= 4096):
+            raise ValueError(f"implausible sizes: {self}")
+
 
 class _Block(nn.Module):
     def __init__(self, c: int, dilation: int):
@@ -175,6 +180,12 @@ class GanConfig:
     z_private: int = 32
     g_channels: int = 256
     d_channels: int = 128
+
+    def check(self) -> None:
+        if not (1 <= self.n_tracks <= 16 and 1 <= self.n_bars <= 64 and 1 <= self.steps_per_bar <= 96
+                and 1 <= self.n_pitches <= 128 and 1 <= self.z_shared <= 4096 and 1 <= self.z_private <= 4096
+                and 1 <= self.g_channels <= 4096 and 1 <= self.d_channels <= 4096):
+            raise ValueError(f"implausible sizes: {self}")
 
 
 class Generator(nn.Module):

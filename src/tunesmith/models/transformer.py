@@ -27,6 +27,15 @@ class TransformerConfig:
     attn_dropout: float = 0.0
     tie_weights: bool = True
 
+    def check(self) -> None:
+        """Refuse a configuration before building it (a user's config.json may say anything)."""
+        if not (1 <= self.vocab_size <= 100_000 and 1 <= self.n_layer <= 64 and 1 <= self.n_head <= 128
+                and 1 <= self.n_embd <= 8192 and 1 <= self.block_size <= 65_536
+                and 0 <= self.dropout < 1 and 0 <= self.attn_dropout < 1):
+            raise ValueError(f"implausible sizes: {self}")
+        if self.n_embd % self.n_head or (self.n_embd // self.n_head) % 2:
+            raise ValueError(f"n_embd {self.n_embd} must split into {self.n_head} heads of even size")
+
 
 def _rope_tables(block_size: int, head_dim: int, base: float = 10000.0):
     inv = 1.0 / (base ** (torch.arange(0, head_dim, 2).float() / head_dim))

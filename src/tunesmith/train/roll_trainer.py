@@ -16,7 +16,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,16 +24,15 @@ import torch
 
 from tunesmith import __version__
 from tunesmith.errors import OptionError, TunesmithError
+from tunesmith.models import registry
+from tunesmith.models.checkpoint import load_trainer, load_weights, read_config, write_checkpoint
 from tunesmith.models.rollnets import (
-    Coconet,
-    CoconetConfig,
     GanConfig,
     RollGAN,
     gradient_penalty,
     random_masks,
 )
 from tunesmith.represent.voices import N_CLASSES, score_to_voices
-from tunesmith.train.checkpoint import load_trainer, load_weights, read_config, write_checkpoint
 
 ROLL_FAMILIES = ("cnn", "gan")
 REPRESENTATION = {"representation": "satb-16th", "steps_per_quarter": 4, "pitch_lo": 36, "n_classes": N_CLASSES}
@@ -65,13 +64,9 @@ class RollTrainConfig:
 
 
 def build_roll_model(family: str, cfg: dict | None = None):
-    if family == "cnn":
-        names = {f.name for f in fields(CoconetConfig)}
-        return Coconet(CoconetConfig(**{k: v for k, v in (cfg or {}).items() if k in names}))
-    if family == "gan":
-        names = {f.name for f in fields(GanConfig)}
-        return RollGAN(GanConfig(**{k: v for k, v in (cfg or {}).items() if k in names}))
-    raise OptionError("--model", f"unknown piano-roll family '{family}'")
+    if family not in ("cnn", "gan"):
+        raise OptionError("--model", f"unknown piano-roll family '{family}'")
+    return registry.build(family, cfg or {})
 
 
 # --------------------------------------------------------------------------- data

@@ -22,8 +22,8 @@ import torch.distributed as dist
 
 from tunesmith import __version__
 from tunesmith.errors import OptionError, TunesmithError
+from tunesmith.models.checkpoint import load_trainer, load_weights, read_config, write_checkpoint
 from tunesmith.models.registry import build_model, config_from_dict, config_to_dict
-from tunesmith.train.checkpoint import load_trainer, load_weights, read_config, write_checkpoint
 from tunesmith.train.data import TokenCorpus, collate, epoch_batches, segments
 
 

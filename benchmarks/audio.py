@@ -1,5 +1,8 @@
-"""WaveGAN figures: seconds per training step, generation speed, and the evaluation of the
-bundled notes-gan against real held-out clips (ceiling) and a WaveGAN at initialisation (floor).
+"""Note GAN figures: the bundled DDSP GAN (notes-gan) beside the classic WaveGAN baseline
+(notes-wavegan), each beside the same architecture at initialisation (its floor) and
+real training clips (the ceiling): pitch accuracy (the in-project classifier and
+librosa's pYIN), family accuracy, inception score, Fréchet distance, NDB/k; seconds per
+training step, generation speed, parameters, and how much z changes a note.
 
     python benchmarks/audio.py
 
@@ -13,18 +16,44 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+MODELS = ("notes-gan", "notes-wavegan")
+
+
+def step_seconds(gan, data, repeats: int = 3) -> float:
+    """Seconds per training step as `tunesmith audio train` takes them (its defaults)."""
+    from tunesmith.train.notes import (
+        STEPS,
+        WaveTrainConfig,
+        _Batches,
+        build_note_model,
+        conditioning,
+    )
+
+    ddsp = gan.family == "ddsp-gan"
+    tc = WaveTrainConfig(batch_size=16 if ddsp else 32, lr=2e-4 if ddsp else 1e-4)
+    torch.manual_seed(0)
+    m = build_note_model(gan.family, gan.config["model"])
+    step = STEPS[gan.family](m, tc)
+    from tunesmith.music.notes import load_split
+
+    batch = _Batches(load_split(data, "train"), conditioning(data))
+    g = np.random.default_rng(0)
+    step(batch, g, torch.Generator().manual_seed(0), 10**6)
+    t0 = time.perf_counter()
+    for k in range(repeats):
+        step(batch, g, torch.Generator().manual_seed(k), 10**6)
+    return (time.perf_counter() - t0) / repeats
 
 
 def main() -> None:
-    from tunesmith.audio.api import NotesGAN
-    from tunesmith.audio.dataset import AudioDataParams, build, load_split
-    from tunesmith.audio.evaluate import evaluate_generator
-    from tunesmith.audio.train import build_wavegan
-    from tunesmith.audio.wavegan import wave_gradient_penalty
-    from tunesmith.cli_audio import load_classifier
+    from tunesmith.evaluate.notes import concat, evaluate_generator, save_comparison, z_variety
+    from tunesmith.generate.notes import NotesGAN, load_classifier
+    from tunesmith.music.notes import AudioDataParams, build, load_split
+    from tunesmith.train.notes import build_note_model
 
     res: dict = {"threads": torch.get_num_threads()}
     data = Path(tempfile.mkdtemp(prefix="tunesmith-notes-")) / "notes"
@@ -32,52 +61,46 @@ def main() -> None:
     info = build(data, AudioDataParams(), progress=False)
     res["dataset_seconds"] = time.perf_counter() - t0
     res["dataset_clips"] = sum(info["counts"].values())
-    gan = NotesGAN.load("notes-gan")
-    cfg = gan.config["model"]
-    # one training step as in `tunesmith audio train` (batch 32, 5 critic updates + 1 generator update)
-    m = build_wavegan(cfg)
-    opt = torch.optim.Adam(m.parameters(), 1e-4, betas=(0.5, 0.9))
-    train = load_split(data, "train")
-    x = torch.from_numpy(train.audio[:32])
-    p = torch.from_numpy(train.pitch[:32] - cfg["pitch_lo"]).long()
-    i = torch.zeros(32, dtype=torch.long)
-
-    def step():
-        for _ in range(5):
-            with torch.no_grad():
-                fake = m.G(torch.randn(32, 100), p, i)
-            loss = m.D(fake, p, i).mean() - m.D(x, p, i).mean() + 10 * wave_gradient_penalty(m.D, x, fake, p, i)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        g = -m.D(m.G(torch.randn(32, 100), p, i), p, i).mean()
-        opt.zero_grad()
-        g.backward()
-        opt.step()
-
-    step()
-    t0 = time.perf_counter()
-    for _ in range(3):
-        step()
-    res["train_seconds_per_step"] = (time.perf_counter() - t0) / 3
-    res["params"] = sum(q.numel() for q in m.parameters())
-    res["width"] = cfg["d"]
-    t0 = time.perf_counter()
-    clips = gan.generate([60] * 64, "piano")
-    dt = time.perf_counter() - t0
-    res["generate_notes_per_s"] = len(clips) / dt
-    res["generate_realtime_factor"] = len(clips) * clips.shape[1] / gan.sample_rate / dt
     clf = load_classifier("notes-classifier")
-    from tunesmith.audio.evaluate import concat
-
+    train = load_split(data, "train")
     test = concat(load_split(data, "valid"), load_split(data, "test"))
-    ev = evaluate_generator(gan.model.G, clf, train, test, gan.programs)
-    torch.manual_seed(0)
-    floor = evaluate_generator(build_wavegan(cfg).G, clf, train, test, gan.programs)
-    res["eval"] = {"generated": ev["generated"], "real_heldout": ev["real"], "wavegan_at_init": floor["generated"]}
-    res["training"] = json.loads((ROOT / "src/tunesmith/assets/models/notes-gan/config.json").read_text())["metrics"]
-    for k, v in res.items():
-        print(k, v)
+    res["models"] = {}
+    for name in MODELS:
+        gan = NotesGAN.load(name)
+        r: dict = {"family": gan.family, "params": gan.model.n_params(),
+                   "generator_params": sum(q.numel() for q in gan.model.G.parameters()),
+                   "train_seconds_per_step": step_seconds(gan, data)}
+        t0 = time.perf_counter()
+        clips = gan.generate([60] * 64, "piano")
+        dt = time.perf_counter() - t0
+        r["generate_notes_per_s"] = len(clips) / dt
+        r["generate_realtime_factor"] = len(clips) * clips.shape[1] / gan.sample_rate / dt
+        ev = evaluate_generator(gan.model, clf, train, test, gan.programs, pyin=True)
+        torch.manual_seed(0)
+        floor = evaluate_generator(build_note_model(gan.family, gan.config["model"]), clf, train, test, gan.programs,
+                                   pyin=True, ceiling=False)
+        r["eval"] = {"generated": ev["generated"], "at_init": floor["generated"]}
+        res["real_heldout"] = ev["real"]
+        r["z_variety"] = float(np.mean([z_variety(gan.model, p, i) for p in (48, 60, 72)
+                                        for i in range(len(gan.programs))]))
+        r["training"] = gan.config.get("metrics", {})
+        r["card"] = {k: gan.config.get(k) for k in ("train",)}
+        if name == "notes-gan":
+            save_comparison(ev["fake_audio"], test, gan, ROOT / "benchmarks" / "notes-gan-vs-real.png")
+        res["models"][name] = r
+        print(name, json.dumps({k: v for k, v in r.items() if k != "card"}, default=float, indent=1))
+    # how different two real notes of one instrument and pitch are (adjacent velocities): a scale for z_variety
+    from tunesmith.models.ddsp import log_spectrum_distance
+
+    d = []
+    for prog in sorted(set(train.program.tolist())):
+        for p in (48, 60, 72):
+            rows = np.flatnonzero((train.program == prog) & (train.pitch == p))
+            if len(rows) >= 2:
+                x = torch.from_numpy(train.audio[rows])
+                d.append(float(log_spectrum_distance(x[:-1], x[1:]).mean()))
+    res["real_velocity_spread"] = float(np.mean(d)) if d else None
+    print("real held-out ceiling", res["real_heldout"])
     (ROOT / "benchmarks" / "results-audio.json").write_text(json.dumps(res, indent=1, default=float))
 
 

@@ -11,14 +11,14 @@ import soundfile as sf
 import torch
 from tests.conftest import make_score
 
-from tunesmith.audio.dataset import AudioDataParams, build, load_split
-from tunesmith.audio.wavegan import (
+from tunesmith.models.wavegan import (
     WaveGAN,
     WaveGANConfig,
     phase_shuffle,
     receptive_field,
     wave_gradient_penalty,
 )
+from tunesmith.music.notes import AudioDataParams, build, load_split
 
 SMALL = {"d": 2, "length": 4096, "n_pitches": 3, "pitch_lo": 60, "n_instruments": 2, "sample_rate": 16000}
 
@@ -156,7 +156,7 @@ def test_training_steps_resume_generate_and_play(notes, tmp_path):
 
 
 def test_evaluation_figures(notes):
-    from tunesmith.audio.evaluate import NDB, frechet, inception_score
+    from tunesmith.evaluate.notes import NDB, frechet, inception_score
 
     p = np.eye(4)[[0, 1, 2, 3] * 5]
     assert inception_score(p) == pytest.approx(4.0)
@@ -178,7 +178,7 @@ def test_bundled_notes_gan_beats_its_initialisation(tmp_path):
     untrained WaveGAN's (instrument family heard more often, smaller Fréchet distance).
     Its pitch accuracy is not asserted: after 3,037 CPU steps it is barely above the
     floor (BENCHMARKS.md), and a test must not claim more than the model does."""
-    from tunesmith.audio.dataset import DEFAULT_PROGRAMS
+    from tunesmith.music.notes import DEFAULT_PROGRAMS
 
     data = tmp_path / "notes"
     build(data, AudioDataParams(programs=list(DEFAULT_PROGRAMS)), progress=False)
@@ -194,7 +194,7 @@ def test_bundled_notes_gan_beats_its_initialisation(tmp_path):
 
 # ---- the DDSP GAN: pitch by construction ------------------------------------------------
 
-from tunesmith.audio.ddsp import (  # noqa: E402
+from tunesmith.models.ddsp import (  # noqa: E402
     DDSPGAN,
     DDSPGANConfig,
     harmonic_synth,
@@ -263,8 +263,8 @@ def test_ddsp_note_length_follows_duration_and_z_changes_the_sound():
 
 
 def test_ddsp_config_with_absurd_sizes_is_refused_before_allocating(tmp_path):
-    from tunesmith.audio.train import build_note_model
     from tunesmith.errors import TunesmithError
+    from tunesmith.train.notes import build_note_model
 
     with pytest.raises(TunesmithError, match="implausible ddsp-gan sizes"):
         build_note_model("ddsp-gan", {**TINY_DDSP, "hidden": 10**7})

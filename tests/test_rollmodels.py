@@ -96,12 +96,8 @@ def test_gibbs_keeps_fixed_cells_and_ordered_nll():
 
 
 def test_gan_shapes_penalty_and_training_steps(tiny_data, tmp_path):
-    from tunesmith.train.roll_trainer import (
-        RollTrainConfig,
-        gan_roll_to_classes,
-        train_rolls,
-        voice_corpus,
-    )
+    from tunesmith.models.rollnets import gan_roll_to_classes
+    from tunesmith.train.roll_trainer import RollTrainConfig, train_rolls, voice_corpus
 
     cfg = GanConfig(g_channels=32, d_channels=16)
     gan = RollGAN(cfg)

@@ -119,8 +119,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_dataset(a: argparse.Namespace) -> int:
-    from tunesmith.audio.dataset import AudioDataParams, build
     from tunesmith.music.dataset import tunesmith_home
+    from tunesmith.music.notes import AudioDataParams, build
 
     lo, hi = _range(a.pitches, "--pitches")
     p = AudioDataParams(programs=_int_list(a.programs, "--programs"), pitch_lo=lo, pitch_hi=hi,
@@ -138,7 +138,7 @@ FAMILY_OPTIONS = {"wavegan": ("--width", "--n-critic"), "ddsp-gan": ("--hidden",
 
 
 def cmd_train(a: argparse.Namespace) -> int:
-    from tunesmith.audio.train import WaveTrainConfig, train_notes
+    from tunesmith.train.notes import WaveTrainConfig, train_notes
 
     _threads(a.threads)
     if a.family is None:
@@ -177,9 +177,10 @@ def cmd_train(a: argparse.Namespace) -> int:
 def cmd_train_classifier(a: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from tunesmith.audio.classifier import ClassifierConfig, train_classifier
-    from tunesmith.audio.dataset import dataset_info, load_split
     from tunesmith.models.checkpoint import write_checkpoint
+    from tunesmith.models.note_classifier import ClassifierConfig
+    from tunesmith.music.notes import dataset_info, load_split
+    from tunesmith.train.notes import train_classifier
 
     _threads(a.threads)
     if a.epochs < 1:
@@ -200,11 +201,10 @@ def cmd_train_classifier(a: argparse.Namespace) -> int:
 def cmd_evaluate(a: argparse.Namespace) -> int:
     import torch
 
-    from tunesmith.audio.api import NotesGAN, load_classifier
-    from tunesmith.audio.dataset import load_split
-    from tunesmith.audio.evaluate import concat, evaluate_generator
-    from tunesmith.audio.plots import save_comparison
-    from tunesmith.audio.train import build_note_model
+    from tunesmith.evaluate.notes import concat, evaluate_generator, save_comparison
+    from tunesmith.generate.notes import NotesGAN, load_classifier
+    from tunesmith.music.notes import load_split
+    from tunesmith.train.notes import build_note_model
 
     _threads(a.threads)
     gan = NotesGAN.load(a.model)
@@ -242,9 +242,9 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
 
 
 def cmd_generate(a: argparse.Namespace) -> int:
-    from tunesmith.audio.api import MAX_NOTES, NotesGAN, write_clips
-    from tunesmith.audio.plots import save_spectrograms
     from tunesmith.generate.api import check_out_dir
+    from tunesmith.generate.notes import MAX_NOTES, NotesGAN, write_clips
+    from tunesmith.music.plot import save_spectrograms
 
     if not 1 <= a.num <= MAX_NOTES:
         raise OptionError("--num", f"must be between 1 and {MAX_NOTES}, got {a.num}")
@@ -263,7 +263,7 @@ def cmd_generate(a: argparse.Namespace) -> int:
 
 
 def cmd_play_score(a: argparse.Namespace) -> int:
-    from tunesmith.audio.api import NotesGAN
+    from tunesmith.generate.notes import NotesGAN
     from tunesmith.music.io import read_pieces
     from tunesmith.music.render import write_wav
 

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
 
 import numpy as np
 import symusic
 import torch
 
 from tunesmith.errors import BadInputError, OptionError, ParameterError
+from tunesmith.generate.base import Generated, Generator, capabilities, check_controls
 from tunesmith.generate.constraints import RemiConstraint
 from tunesmith.generate.sampler import SamplingControls, sample
 from tunesmith.models import registry
@@ -30,54 +29,6 @@ GENERATIVE_FAMILIES = tuple(n for n, f in registry.FAMILIES.items() if f.kind in
 def bundled_models() -> list[str]:
     """The bundled models that ``generate`` can use (the audio models live beside them)."""
     return [n for k in SYMBOLIC_KINDS for n in registry.bundled(k)]
-
-
-@dataclass
-class Generated:
-    """What every symbolic generator returns, whatever its family."""
-
-    score: Score
-    key: str
-    bars: int
-    repairs: int = 0  # grammar repairs (forced stops) of token models; 0 for the others
-    n_tokens: int = 0  # tokens sampled (token models); 0 for the others
-    tokens: list[int] | None = None  # the new tokens (for checks)
-
-
-# Each generation control and the capability a family must declare to take it.
-CONTROLS = {"primer": "primer", "key": "key", "temperature": "temperature", "top_k": "top_k", "top_p": "top_p",
-            "iterations": "iterations", "latent_scale": "latent_scale", "threshold": "threshold",
-            "use_cache": "cache"}
-
-
-@runtime_checkable
-class Generator(Protocol):
-    """The one generation interface: every family's wrapper has a name, its family's
-    registry row (with the declared capabilities) and ``generate(bars=, seed=, ...)``
-    that takes exactly the controls its capabilities name."""
-
-    name: str
-    config: dict
-
-    def generate(self, *, bars: int = 8, seed: int = 0, **controls) -> Generated: ...
-
-
-def capabilities(generator) -> frozenset[str]:
-    return registry.family(generator.config["family"]).capabilities
-
-
-def check_controls(generator, controls: dict) -> dict:
-    """The controls that were given (not None), each one the family can honour; any
-    other is refused with one line naming it and what this model does take."""
-    caps = capabilities(generator)
-    given = {k: v for k, v in controls.items() if v is not None}
-    for k in given:
-        need = CONTROLS.get(k)
-        if need is None or need not in caps:
-            takes = sorted(c for c, cap in CONTROLS.items() if cap in caps and c != "use_cache")
-            raise ParameterError(k, f"the {generator.config['family']} model '{generator.name}' does not take this "
-                                 f"control; it takes: {', '.join(takes) or 'bars and seed only'}")
-    return given
 
 
 class MusicModel:

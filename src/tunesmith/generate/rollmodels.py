@@ -10,6 +10,7 @@ import symusic
 import torch
 
 from tunesmith.errors import BadInputError, OptionError, ParameterError
+from tunesmith.generate.base import Generated
 from tunesmith.models import registry
 from tunesmith.music.keys import key_name, parse_key, score_key
 from tunesmith.music.score import Meta, Score
@@ -29,8 +30,6 @@ VOICE_INDEX = {"soprano": 0, "s": 0, "alto": 1, "a": 1, "tenor": 2, "t": 2, "bas
 
 
 def _generated(score: Score, bars: int):
-    from tunesmith.generate.api import Generated
-
     tonic, mode = score_key(score)
     score.meta.key = key_name(tonic, mode)
     return Generated(score, score.meta.key, bars, 0, 0)
@@ -205,7 +204,7 @@ class GanModel(RollModel):
         """``bars`` bars from noise. ``latent_scale`` multiplies the latent noise (below 1:
         closer to the average phrase); ``threshold``: the least probability at which a
         voice's likeliest pitch sounds (else a rest)."""
-        from tunesmith.train.roll_trainer import gan_roll_to_classes
+        from tunesmith.models.rollnets import gan_roll_to_classes
 
         if not latent_scale > 0:
             raise ParameterError("latent_scale", f"must be positive, got {latent_scale}")

@@ -82,13 +82,13 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
            frozenset({"key", "latent_scale", "threshold"})),
     Family("ddsp-gan", "notes", "DDSP GAN: a harmonic-plus-noise synthesizer driven by a GRU, pitch exact by "
            "construction, trained against waveform and spectrogram critics",
-           "tunesmith.audio.ddsp:DDSPGANConfig", "tunesmith.audio.ddsp:DDSPGAN", "tunesmith.audio.api:NotesGAN",
+           "tunesmith.models.ddsp:DDSPGANConfig", "tunesmith.models.ddsp:DDSPGAN", "tunesmith.generate.notes:NotesGAN",
            frozenset({"audio", "velocity", "duration", "batch"})),
     Family("wavegan", "notes", "WaveGAN: transposed 1-D convolutions writing the waveform (WGAN-GP)",
-           "tunesmith.audio.wavegan:WaveGANConfig", "tunesmith.audio.wavegan:WaveGAN",
-           "tunesmith.audio.api:NotesGAN", frozenset({"audio", "batch"})),
+           "tunesmith.models.wavegan:WaveGANConfig", "tunesmith.models.wavegan:WaveGAN",
+           "tunesmith.generate.notes:NotesGAN", frozenset({"audio", "batch"})),
     Family("note-classifier", "classifier", "pitch and instrument-family classifier for evaluating notes",
-           "tunesmith.audio.classifier:ClassifierConfig", "tunesmith.audio.classifier:NoteClassifier", None,
+           "tunesmith.models.note_classifier:ClassifierConfig", "tunesmith.models.note_classifier:NoteClassifier", None,
            frozenset()),
 )}
 

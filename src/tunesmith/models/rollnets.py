@@ -278,3 +278,21 @@ def gradient_penalty(D: nn.Module, real: torch.Tensor, fake: torch.Tensor, g: to
     xh = (eps * real + (1 - eps) * fake).requires_grad_(True)
     grad, = torch.autograd.grad(D(xh).sum(), xh, create_graph=True)
     return ((grad.reshape(grad.shape[0], -1).norm(dim=1) - 1) ** 2).mean()
+
+
+def to_gan_roll(x: torch.Tensor, cfg: GanConfig) -> torch.Tensor:
+    """(B, 4, bars·steps) classes → (B, 4, bars, steps, pitches) binary."""
+    B, V, T = x.shape
+    roll = torch.zeros(B, V, T, cfg.n_pitches)
+    idx = (x - 1).clamp(0, cfg.n_pitches - 1)
+    roll.scatter_(3, idx.unsqueeze(-1), (x > 0).float().unsqueeze(-1))
+    return roll.view(B, V, cfg.n_bars, cfg.steps_per_bar, cfg.n_pitches)
+
+
+def gan_roll_to_classes(roll: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
+    """(B, 4, bars, steps, pitches) probabilities → (B, 4, T) classes: the likeliest pitch
+    of each voice at each step, a rest where none passes ``threshold`` (binarisation)."""
+    B, V, nb, st, P = roll.shape
+    r = roll.reshape(B, V, nb * st, P)
+    p, i = r.max(dim=-1)
+    return torch.where(p >= threshold, i + 1, torch.zeros_like(i))

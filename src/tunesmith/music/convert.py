@@ -57,9 +57,7 @@ def music21_to_score(stream, *, source: str = "", tpq: int = DEFAULT_TPQ) -> Sco
         meta.title = md.title or ""
         meta.composer = md.composer or ""
     score = Score(music, meta)
-    from tunesmith.music.io import _fill_meta_from_music
-
-    _fill_meta_from_music(score)
+    fill_meta_from_music(score)
     return score
 
 
@@ -76,3 +74,21 @@ def score_to_music21(score: Score):
     s.metadata.title = score.meta.title or "tunesmith"
     s.metadata.composer = score.meta.composer or "tunesmith"
     return s
+
+
+def fill_meta_from_music(score: Score) -> None:
+    """Meta (time signature, tempo, key) from the music's own events where the meta lacks them."""
+    m = score.music
+    if score.meta.time_signature is None and len(m.time_signatures):
+        ts = m.time_signatures[0]
+        score.meta.time_signature = f"{ts.numerator}/{ts.denominator}"
+    if score.meta.tempo is None and len(m.tempos):
+        score.meta.tempo = round(float(m.tempos[0].qpm), 2)
+    if score.meta.key is None and len(m.key_signatures):
+        from tunesmith.music.keys import key_name
+
+        ks = m.key_signatures[0]
+        mode = "minor" if ks.tonality == 1 else "major"
+        # key = number of sharps; the tonic of a major key moves a fifth per sharp.
+        tonic = (7 * ks.key) % 12 if mode == "major" else (7 * ks.key + 9) % 12
+        score.meta.key = key_name(tonic, mode)

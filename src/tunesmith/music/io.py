@@ -22,6 +22,7 @@ from pathlib import Path
 import symusic
 
 from tunesmith.errors import BadInputError, TunesmithError
+from tunesmith.music.convert import fill_meta_from_music, music21_to_score, score_to_music21
 from tunesmith.music.score import Meta, Score
 
 MIDI_EXTS = {".mid", ".midi"}
@@ -170,26 +171,9 @@ def _read_midi(path: Path, limits: Limits) -> ReadResult:
         msg = str(e).replace("MiniMidi: ", "").replace(": iostream error", "")
         raise BadInputError(path, f"corrupt MIDI file: {msg}") from None
     score = Score(music, Meta(title=path.stem, source=str(path)))
-    _fill_meta_from_music(score)
+    fill_meta_from_music(score)
     limits.check_score(path, score)
     return ReadResult([score])
-
-
-def _fill_meta_from_music(score: Score) -> None:
-    m = score.music
-    if score.meta.time_signature is None and len(m.time_signatures):
-        ts = m.time_signatures[0]
-        score.meta.time_signature = f"{ts.numerator}/{ts.denominator}"
-    if score.meta.tempo is None and len(m.tempos):
-        score.meta.tempo = round(float(m.tempos[0].qpm), 2)
-    if score.meta.key is None and len(m.key_signatures):
-        from tunesmith.music.keys import key_name
-
-        ks = m.key_signatures[0]
-        mode = "minor" if ks.tonality == 1 else "major"
-        # key = number of sharps; the tonic of a major key moves a fifth per sharp.
-        tonic = (7 * ks.key) % 12 if mode == "major" else (7 * ks.key + 9) % 12
-        score.meta.key = key_name(tonic, mode)
 
 
 # --------------------------------------------------------------------------- ABC
@@ -272,7 +256,7 @@ def _read_abc(path: Path, limits: Limits) -> ReadResult:
         except BadInputError as e:
             out.skipped.append((where, e.problem))
             continue
-        _fill_meta_from_music(score)
+        fill_meta_from_music(score)
         out.scores.append(score)
         out.content_hashes.append(hashlib.sha256(tune.encode("utf-8", "replace")).hexdigest())
     if not out.scores:
@@ -368,8 +352,6 @@ def _read_music21(path: Path, limits: Limits) -> ReadResult:
         raise
     except Exception as e:  # music21 raises many types on malformed input
         raise BadInputError(path, f"cannot parse {ext[1:]} file: {type(e).__name__}: {str(e)[:160]}") from None
-    from tunesmith.music.convert import music21_to_score
-
     score = music21_to_score(stream, source=str(path))
     if score.n_notes == 0:
         raise BadInputError(path, "no notes in this file")
@@ -428,8 +410,6 @@ def save_midi(score: Score, path: str | Path) -> Path:
 
 def save_musicxml(score: Score, path: str | Path) -> Path:
     """Write MusicXML that MuseScore opens (music21 does the notation: measures, ties, voices)."""
-    from tunesmith.music.convert import score_to_music21
-
     p = Path(path)
     stream = score_to_music21(score)
     tmp = p.with_name(p.name + ".part")

@@ -27,10 +27,10 @@ from tunesmith.errors import OptionError, TunesmithError
 from tunesmith.models import registry
 from tunesmith.models.checkpoint import load_trainer, load_weights, read_config, write_checkpoint
 from tunesmith.models.rollnets import (
-    GanConfig,
     RollGAN,
     gradient_penalty,
     random_masks,
+    to_gan_roll,
 )
 from tunesmith.represent.voices import N_CLASSES, score_to_voices
 
@@ -128,24 +128,6 @@ def crop_batch(seqs: list[np.ndarray], crop: int, batch: int, g: np.random.Gener
                 c = np.where(c > 0, c + k, 0)
         out[b, :, : c.shape[1]] = c
     return torch.from_numpy(out)
-
-
-def to_gan_roll(x: torch.Tensor, cfg: GanConfig) -> torch.Tensor:
-    """(B, 4, bars·steps) classes → (B, 4, bars, steps, pitches) binary."""
-    B, V, T = x.shape
-    roll = torch.zeros(B, V, T, cfg.n_pitches)
-    idx = (x - 1).clamp(0, cfg.n_pitches - 1)
-    roll.scatter_(3, idx.unsqueeze(-1), (x > 0).float().unsqueeze(-1))
-    return roll.view(B, V, cfg.n_bars, cfg.steps_per_bar, cfg.n_pitches)
-
-
-def gan_roll_to_classes(roll: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
-    """(B, 4, bars, steps, pitches) probabilities → (B, 4, T) classes: the likeliest pitch
-    of each voice at each step, a rest where none passes ``threshold`` (binarisation)."""
-    B, V, nb, st, P = roll.shape
-    r = roll.reshape(B, V, nb * st, P)
-    p, i = r.max(dim=-1)
-    return torch.where(p >= threshold, i + 1, torch.zeros_like(i))
 
 
 # --------------------------------------------------------------------------- the loop

@@ -20,13 +20,13 @@ import torch
 import torch.nn.functional as F
 
 from tunesmith import __version__
-from tunesmith.audio.dataset import NoteData, dataset_info, load_split
-from tunesmith.audio.ddsp import DDSPGAN, log_spectrum_distance, multi_resolution_stft_loss
-from tunesmith.audio.plots import save_spectrograms
-from tunesmith.audio.wavegan import WaveGAN, wave_gradient_penalty
 from tunesmith.errors import OptionError, TunesmithError
 from tunesmith.models import registry
 from tunesmith.models.checkpoint import load_trainer, load_weights, read_config, write_checkpoint
+from tunesmith.models.ddsp import DDSPGAN, log_spectrum_distance, multi_resolution_stft_loss
+from tunesmith.models.note_classifier import ClassifierConfig, NoteClassifier
+from tunesmith.models.wavegan import WaveGAN, wave_gradient_penalty
+from tunesmith.music.notes import NoteData, dataset_info, load_split
 
 FAMILIES = ("ddsp-gan", "wavegan")
 
@@ -339,4 +339,41 @@ def _spectrogram_grid(model: WaveGAN | DDSPGAN, cond: dict, path: Path) -> None:
                      torch.full((len(pairs),), 80.0), torch.Generator().manual_seed(11))
     model.G.train(was)
     titles = [f"pitch {p}, program {cond['programs'][i]}" for p, i in pairs]
+    from tunesmith.music.plot import save_spectrograms
+
     save_spectrograms(x.numpy(), titles, path, model.cfg.sample_rate)
+
+
+def train_classifier(train, valid, cfg: ClassifierConfig, *, epochs: int = 30, batch: int = 32, seed: int = 0,
+                     progress: bool = True) -> tuple[NoteClassifier, dict]:
+    """Fit on the training clips with light augmentation (gain, noise, shift); returns the
+    model and its accuracies on ``valid``."""
+    from tqdm import tqdm
+
+    torch.manual_seed(seed)
+    g = np.random.default_rng(seed)
+    m = NoteClassifier(cfg)
+    opt = torch.optim.AdamW(m.parameters(), lr=2e-3, weight_decay=1e-4)
+    fam_index = {f: i for i, f in enumerate(cfg.families)}
+    x_all = torch.from_numpy(train.audio)
+    yp = torch.from_numpy(train.pitch - cfg.pitch_lo)
+    yf = torch.tensor([fam_index[int(f)] for f in train.family])
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, 2e-3, total_steps=epochs * ((len(x_all) + batch - 1) // batch))
+    for _ in tqdm(range(epochs), desc="train classifier", disable=not progress, dynamic_ncols=True):
+        m.train()
+        perm = torch.from_numpy(g.permutation(len(x_all)))
+        for i in range(0, len(perm), batch):
+            idx = perm[i : i + batch]
+            x = x_all[idx] * torch.from_numpy(g.uniform(0.3, 1.5, (len(idx), 1))).float()
+            x = x + 0.003 * torch.randn(x.shape)
+            x = torch.roll(x, int(g.integers(-800, 800)), dims=1)
+            lp, lf, _ = m(x)
+            loss = F.cross_entropy(lp, yp[idx]) + 0.5 * F.cross_entropy(lf, yf[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+    pred = m.predict(valid.audio)
+    acc = {"pitch_accuracy": float((pred["pitch"].argmax(1) + cfg.pitch_lo == valid.pitch).mean()),
+           "family_accuracy": float((np.array(cfg.families)[pred["family"].argmax(1)] == valid.family).mean())}
+    return m, acc

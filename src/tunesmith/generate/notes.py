@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tunesmith.audio.dataset import GM_FAMILIES, INSTRUMENTS
 from tunesmith.errors import BadInputError, OptionError
 from tunesmith.models import registry
+from tunesmith.music.notes import GM_FAMILIES, INSTRUMENTS
 
 NOTE_FAMILIES = ("ddsp-gan", "wavegan")
 MAX_NOTES = 256

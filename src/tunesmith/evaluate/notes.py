@@ -14,12 +14,13 @@ initialisation (same architecture, untrained) the floor.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from tunesmith.audio.classifier import NoteClassifier
-from tunesmith.audio.dataset import NoteData
+from tunesmith.models.note_classifier import NoteClassifier
+from tunesmith.music.notes import NoteData
 
 
 def inception_score(p: np.ndarray) -> float:
@@ -141,9 +142,23 @@ def z_variety(model, pitch: int, inst: int, velocity: float = 80.0, *, n: int = 
     """How much a note changes with z: the mean log-spectral distance between the
     notes of ``n`` latents for one (pitch, instrument, velocity). 0 means one fixed
     sound per pitch."""
-    from tunesmith.audio.ddsp import log_spectrum_distance
+    from tunesmith.models.ddsp import log_spectrum_distance
 
     g = torch.Generator().manual_seed(seed)
     x = model.sample(torch.full((n,), pitch), torch.full((n,), inst), torch.full((n,), float(velocity)), g)
     a, b = torch.triu_indices(n, n, 1)
     return float(log_spectrum_distance(x[a], x[b]).mean())
+
+
+def save_comparison(fake, real, gan, path: Path) -> Path:
+    """Spectrograms of one generated note beside the real note of the same pitch,
+    instrument and velocity, for two pitches of every instrument."""
+    clips, titles = [], []
+    for prog in gan.programs:
+        rows = [k for k in range(len(real.audio)) if int(real.program[k]) == prog][:2]
+        for k in rows:
+            clips += [fake[k], real.audio[k]]
+            titles += [f"generated: program {prog}, pitch {real.pitch[k]}", f"real: program {prog}, pitch {real.pitch[k]}"]
+    from tunesmith.music.plot import save_spectrograms
+
+    return save_spectrograms(np.asarray(clips), titles, path, gan.sample_rate)

@@ -37,7 +37,9 @@ def filter_logits(logits: torch.Tensor, c: SamplingControls, allowed: torch.Tens
     if c.top_p < 1.0:
         sp, si = torch.sort(probs, descending=True)
         cum = torch.cumsum(sp, dim=-1)
-        drop = cum - sp > c.top_p  # keep the smallest prefix whose mass reaches top_p
+        # keep the smallest prefix whose mass reaches top_p: a token goes when the mass before it
+        # already does (with a float tolerance, so 0.4 + 0.3 reaches 0.7)
+        drop = cum - sp >= c.top_p - 1e-6
         sp = sp.masked_fill(drop, 0.0)
         probs = torch.zeros_like(probs).scatter(0, si, sp)
         probs = probs / probs.sum()

@@ -179,3 +179,6 @@ def test_cli_info_reads_a_chorale():
 
 def test_symusic_score_is_the_music_type(chorale_like):
     assert isinstance(chorale_like.music, symusic.Score)
+    # and it survives a MIDI round trip note for note
+    again = symusic.Score.from_midi(bytes(chorale_like.music.dumps_midi()))
+    assert [len(t.notes) for t in again.tracks] == [len(t.notes) for t in chorale_like.music.tracks]

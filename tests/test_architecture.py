@@ -10,7 +10,7 @@ import pytest
 
 SRC = pathlib.Path(__file__).resolve().parents[1] / "src" / "tunesmith"
 LAYERS = {"errors": 0, "music": 1, "represent": 2, "models": 3, "generate": 4, "train": 4, "evaluate": 5,
-          "cli": 6, "cli_models": 6, "cli_audio": 6, "cli_evaluate": 6, "__main__": 7}
+          "cli": 6, "cli_common": 6, "cli_models": 6, "cli_audio": 6, "cli_evaluate": 6, "__main__": 7}
 
 
 def _module(path: pathlib.Path) -> str:

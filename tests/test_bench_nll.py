@@ -53,7 +53,7 @@ def test_mat_errors(tmp_path):
 @pytest.mark.slow
 def test_train_then_checkpoint_reproduces_the_figure(tmp_path):
     base = [sys.executable, "-m", "tunesmith", "bench", "nll", "--data", str(JSB), "--quiet"]
-    r = subprocess.run(base + ["--model", "gru", "--size", "debug", "--train-minutes", "0.3", "--out", str(tmp_path / "r")],
+    r = subprocess.run(base + ["--family", "gru", "--size", "debug", "--train-minutes", "0.3", "--out", str(tmp_path / "r")],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]
     first = json.loads((tmp_path / "r" / "bench_nll.json").read_text())
@@ -168,10 +168,10 @@ def test_bench_training_resumes_with_the_runs_own_settings(tmp_path):
     p = _toy_mat(tmp_path / "toy.mat")
     run = tmp_path / "run"
     base = ["bench", "nll", "--data", str(p), "--out", str(run), "--quiet", "--size", "debug", "--batch-size", "2"]
-    assert main(base + ["--model", "gru", "--epochs", "1"]) == 0
+    assert main(base + ["--family", "gru", "--epochs", "1"]) == 0
     first = json.loads((run / "bench_nll.json").read_text())
     # --model is ignored on resume: the run's own family and settings continue.
-    assert main(base + ["--model", "lstm", "--epochs", "3", "--resume"]) == 0
+    assert main(base + ["--family", "lstm", "--epochs", "3", "--resume"]) == 0
     second = json.loads((run / "bench_nll.json").read_text())
     assert first["family"] == second["family"] == "gru"
     assert second["steps"] == 3 * first["steps"]

@@ -54,7 +54,7 @@ def test_render_bad_soundfont_and_bad_out(tmp_path):
     (["--layers", "0"], "--layers"), (["--data", "no-such-corpus-or-folder"], "neither a bundled corpus"),
 ])
 def test_train_option_errors(tmp_path, args, message):
-    base = ["train", "--model", "lstm", "--data", "bach-chorales", "--out", str(tmp_path / "r"), "--size", "debug"]
+    base = ["train", "--family", "lstm", "--data", "bach-chorales", "--out", str(tmp_path / "r"), "--size", "debug"]
     r = run(*(base + args))
     assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
 
@@ -65,7 +65,7 @@ def test_kill_9_then_resume_from_cli(tmp_path):
     src.mkdir()
     for f in corpus_files("bach-chorales")[:40]:
         shutil.copy(f, src / f.name)
-    args = [sys.executable, "-m", "tunesmith", "train", "--model", "gru", "--size", "debug", "--data", str(src),
+    args = [sys.executable, "-m", "tunesmith", "train", "--family", "gru", "--size", "debug", "--data", str(src),
             "--out", str(tmp_path / "run"), "--epochs", "3", "--checkpoint-every", "2", "--batch-size", "4",
             "--seq-len", "128", "--quiet"]
     p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
@@ -80,3 +80,26 @@ def test_kill_9_then_resume_from_cli(tmp_path):
     assert "trained gru" in r.stdout
     r = run("generate", "--model", str(tmp_path / "run"), "--bars", "2", "--out", str(tmp_path / "o"), "--formats", "mid")
     assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["generate", "--model", "folk", "--temprature", "0.5", "--out", "o"],
+     "unknown option --temprature (did you mean --temperature?)"),
+    (["generate", "--model", "folk", "--bar", "8", "--out", "o"], "unknown option --bar (did you mean --bars?)"),
+    (["train", "--model", "lstm", "--data", "bach-chorales", "--out", "o"], "--model was renamed: use --family"),
+    (["train", "--family", "lstm", "--data", "bach-chorales", "--out", "o", "--max-minutes", "3"],
+     "--max-minutes was renamed: use --train-minutes"),
+    (["audio", "train", "--data", "d", "--out", "o", "--max-minutes", "3"],
+     "--max-minutes was renamed: use --train-minutes"),
+])
+def test_misspelled_abbreviated_and_renamed_options_get_one_clear_line(tmp_path, args, message):
+    r = run(*args, cwd=tmp_path)
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_top_level_help_is_a_clean_table_of_contents():
+    r = run("--help")
+    assert r.returncode == 0 and "SUPPRESS" not in r.stdout and "%%" not in r.stdout
+    for command in ("generate", "train", "harmonize", "infill", "evaluate", "audio", "bench", "data"):
+        assert f"    {command}" in r.stdout

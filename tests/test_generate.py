@@ -24,7 +24,7 @@ def tiny_model(tmp_path_factory):
     src.mkdir()
     for f in corpus_files("bach-chorales")[:12]:
         shutil.copy(f, src / f.name)
-    rc = main(["train", "--model", "transformer", "--size", "debug", "--data", str(src), "--out", str(root / "run"),
+    rc = main(["train", "--family", "transformer", "--size", "debug", "--data", str(src), "--out", str(root / "run"),
                "--epochs", "2", "--max-steps", "40", "--quiet"])
     assert rc == 0
     return root / "run"

@@ -137,7 +137,7 @@ def test_gan_samples_are_valid_scores(tmp_path):
 
 def test_cnn_training_resumes_exactly(tiny_data, tmp_path):
     env = dict(os.environ, TUNESMITH_CRASH_AT_STEP="3")
-    base = [sys.executable, "-m", "tunesmith", "train", "--model", "cnn", "--data", str(tiny_data.path),
+    base = [sys.executable, "-m", "tunesmith", "train", "--family", "cnn", "--data", str(tiny_data.path),
             "--channels", "8", "--layers", "2", "--epochs", "2", "--steps-per-epoch", "3", "--batch-size", "4",
             "--checkpoint-every", "2", "--threads", "1", "--quiet"]
     r = subprocess.run(base + ["--out", str(tmp_path / "a")], env=env, capture_output=True, text=True)

@@ -13,6 +13,7 @@ import os
 import sys
 from pathlib import Path
 
+from tunesmith.cli_common import Parser
 from tunesmith.errors import OptionError, ParameterError, TunesmithError
 
 
@@ -140,13 +141,12 @@ def cmd_data_info(a: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------- parser
 
-
 def build_parser() -> argparse.ArgumentParser:
     from tunesmith import __version__
 
-    p = argparse.ArgumentParser(prog="tunesmith", description="AI music: generate, evaluate, analyse.")
+    p = Parser(prog="tunesmith", description="AI music: generate, evaluate, analyse.")
     p.add_argument("--version", action="version", version=f"tunesmith {__version__}")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
 
     s = sub.add_parser("info", help="describe a music file (tracks, notes, key, meter, tempo)")
     s.add_argument("file")

@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from tunesmith.cli_common import add_renamed
 from tunesmith.errors import OptionError
 
 
@@ -66,13 +67,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--batch-size", type=int, help="default 16 (ddsp-gan) or 32 (wavegan)")
     s.add_argument("--lr", type=float, help="default 2e-4 (ddsp-gan) or 1e-4 (wavegan)")
     s.add_argument("--n-critic", type=int, help="wavegan: critic updates per generator update (default 5)")
-    s.add_argument("--max-minutes", type=float)
+    s.add_argument("--train-minutes", type=float, help="training time budget (minutes)")
     s.add_argument("--max-steps", type=int)
     s.add_argument("--checkpoint-every", type=int, default=25)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--threads", type=int)
     s.add_argument("--resume", action="store_true")
     s.add_argument("--quiet", action="store_true")
+    add_renamed(s, "--max-minutes")
     s.set_defaults(func=cmd_train)
 
     s = asub.add_parser("train-classifier", help="train the pitch/instrument classifier used for evaluation")
@@ -165,7 +167,7 @@ def cmd_train(a: argparse.Namespace) -> int:
         overrides.setdefault("d", 8)
     tc = WaveTrainConfig(epochs=a.epochs, steps_per_epoch=a.steps_per_epoch,
                          batch_size=a.batch_size or (16 if ddsp else 32), lr=a.lr or (2e-4 if ddsp else 1e-4),
-                         n_critic=a.n_critic or 5, warmup_steps=a.warmup_steps or 0, max_minutes=a.max_minutes,
+                         n_critic=a.n_critic or 5, warmup_steps=a.warmup_steps or 0, max_minutes=a.train_minutes,
                          max_steps=a.max_steps, checkpoint_every=a.checkpoint_every, seed=a.seed)
     tc.check()
     s = train_notes(a.out, a.data, overrides, tc, family=a.family, resume=a.resume, progress=not a.quiet)

@@ -32,14 +32,16 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--quiet", action="store_true", help="no progress bars")
     s.set_defaults(func=cmd_evaluate)
 
-    s = sub.add_parser("evaluate-listening", help=argparse.SUPPRESS,
-                       description="Listening-test statistics: MOS with 95%% CIs, Bradley–Terry scores with "
+    s = sub.add_parser("evaluate-listening", help=argparse.SUPPRESS, prog="tunesmith evaluate listening",
+                       description="Listening-test statistics: MOS with 95% CIs, Bradley–Terry scores with "
                        "significance tests, Krippendorff's alpha. CSV formats: rater,item,system,rating or "
                        "rater,item,system_a,system_b,winner (winner: a, b, tie or a system name).")
     s.add_argument("csv", nargs="+", help="ratings and/or preference CSV files")
     s.add_argument("--out", help="write listening.json and listening.md into this folder")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_listening)
+    # reached as 'evaluate listening' (cli.main): keep it out of the command list
+    sub._choices_actions = [c for c in sub._choices_actions if c.dest != "evaluate-listening"]
 
 
 def cmd_evaluate(a: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from tunesmith.cli_common import add_renamed
 from tunesmith.errors import OptionError
 
 
@@ -14,7 +15,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     from tunesmith.models.registry import PRESETS, SEQUENCE_FAMILIES
 
     s = sub.add_parser("train", help="train a model on a corpus, dataset or folder of files")
-    s.add_argument("--model", required=True, choices=[*SEQUENCE_FAMILIES, "cnn", "gan"],
+    s.add_argument("--family", required=True, choices=[*SEQUENCE_FAMILIES, "cnn", "gan"],
                    help="model family: rnn, gru, lstm, transformer (event tokens); cnn (Coconet) or gan "
                    "(MuseGAN-style WGAN-GP) on four-voice piano rolls")
     s.add_argument("--data", required=True, help="bundled corpus name, prepared dataset or folder of files")
@@ -32,7 +33,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--batch-size", type=int, default=16)
     t.add_argument("--seq-len", type=int, help="tokens per training window (default: 512, or the block size if smaller)")
     t.add_argument("--lr", type=float, default=None, help="peak learning rate (default: 2e-3 RNN, 1e-3 Transformer)")
-    t.add_argument("--max-minutes", type=float, help="stop (with a checkpoint) after this much training time")
+    t.add_argument("--train-minutes", type=float, help="training time budget: stop (with a checkpoint) after "
+                   "this much training time")
     t.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
     t.add_argument("--patience", type=int, default=4, help="epochs without improvement before early stopping")
     t.add_argument("--checkpoint-every", type=int, default=200, help="steps between 'last' checkpoints")
@@ -46,13 +48,15 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--threads", type=int, help="CPU threads for PyTorch")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     t.add_argument("--quiet", action="store_true")
+    add_renamed(s, "--model")
+    add_renamed(s, "--max-minutes")
     s.set_defaults(func=cmd_train)
 
     b = sub.add_parser("bench", help="standard benchmarks")
     bsub = b.add_subparsers(dest="bench_command", required=True, metavar="BENCHMARK")
     s = bsub.add_parser("nll", help="polyphonic benchmark: test NLL in nats per frame (JSB, Nottingham)")
     s.add_argument("--data", required=True, help="a .mat file with traindata/validdata/testdata (T×88 rolls)")
-    s.add_argument("--model", default="lstm", choices=SEQUENCE_FAMILIES)
+    s.add_argument("--family", default="lstm", choices=SEQUENCE_FAMILIES, help="model family (default lstm)")
     s.add_argument("--size", default="small", choices=list(PRESETS))
     s.add_argument("--layers", type=int, dest="n_layer")
     s.add_argument("--embd", type=int, dest="n_embd")
@@ -72,6 +76,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                         "run; --train-minutes and --epochs are totals, time before the interruption included)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--quiet", action="store_true")
+    add_renamed(s, "--model")
     s.set_defaults(func=cmd_bench_nll)
 
     s = sub.add_parser("generate", help="generate music with a bundled model or a checkpoint",
@@ -121,8 +126,8 @@ def cmd_train_rolls(a: argparse.Namespace) -> int:
     from tunesmith.train.roll_trainer import RollTrainConfig, train_rolls, voice_corpus
 
     tc = RollTrainConfig(epochs=a.epochs, steps_per_epoch=a.steps_per_epoch, batch_size=a.batch_size,
-                         lr=a.lr if a.lr is not None else (1e-3 if a.model == "cnn" else 1e-4),
-                         max_minutes=a.max_minutes, max_steps=a.max_steps, checkpoint_every=a.checkpoint_every,
+                         lr=a.lr if a.lr is not None else (1e-3 if a.family == "cnn" else 1e-4),
+                         max_minutes=a.train_minutes, max_steps=a.max_steps, checkpoint_every=a.checkpoint_every,
                          n_critic=a.n_critic, seed=a.seed)
     tc.check()
     if a.channels is not None and a.channels < 4:
@@ -130,14 +135,14 @@ def cmd_train_rolls(a: argparse.Namespace) -> int:
     if a.n_layer is not None and a.n_layer < 2:
         raise OptionError("--layers", f"must be at least 2, got {a.n_layer}")
     cfg = {}
-    if a.model == "cnn":
+    if a.family == "cnn":
         cfg = {k: v for k, v in (("channels", a.channels), ("n_layer", a.n_layer)) if v is not None}
     ds = open_dataset(a.data, progress=not a.quiet)
     data = voice_corpus(ds, progress=not a.quiet)
-    summary = train_rolls(a.out, a.model, cfg, data, tc, resume=a.resume, progress=not a.quiet,
+    summary = train_rolls(a.out, a.family, cfg, data, tc, resume=a.resume, progress=not a.quiet,
                           extra={"dataset": {"name": ds.name, "manifest_sha256": ds.manifest_hash}})
     best = f"; best valid loss {summary['best_valid']:.4f} nats/cell" if summary["best_valid"] is not None else ""
-    print(f"trained {a.model} ({summary['n_params']:,} parameters) for {summary['steps']} steps in "
+    print(f"trained {a.family} ({summary['n_params']:,} parameters) for {summary['steps']} steps in "
           f"{summary['seconds']:.0f} s ({summary['stop_reason']}){best}; checkpoints in {a.out}/best and {a.out}/last")
     return 0
 
@@ -145,7 +150,7 @@ def cmd_train_rolls(a: argparse.Namespace) -> int:
 def cmd_train(a: argparse.Namespace) -> int:
     import torch
 
-    if a.model in ("cnn", "gan"):
+    if a.family in ("cnn", "gan"):
         if a.threads is not None:
             if a.threads < 1:
                 raise OptionError("--threads", f"must be at least 1, got {a.threads}")
@@ -168,9 +173,9 @@ def cmd_train(a: argparse.Namespace) -> int:
                    ("--heads", a.n_head), ("--block-size", a.block_size)):
         if v is not None and v < 1:
             raise OptionError(opt, f"must be at least 1, got {v}")
-    lr = a.lr if a.lr is not None else (1e-3 if a.model == "transformer" else 2e-3)
+    lr = a.lr if a.lr is not None else (1e-3 if a.family == "transformer" else 2e-3)
     tc = TrainConfig(epochs=a.epochs, batch_size=a.batch_size, seq_len=a.seq_len or 512, lr=lr,
-                     max_minutes=a.max_minutes, max_steps=a.max_steps, patience=a.patience,
+                     max_minutes=a.train_minutes, max_steps=a.max_steps, patience=a.patience,
                      checkpoint_every=a.checkpoint_every, augment_transpose=a.augment_transpose,
                      seed=a.seed, device=a.device)
     tc.check()
@@ -178,16 +183,16 @@ def cmd_train(a: argparse.Namespace) -> int:
     tok = EventTokenizer()
     ds = open_dataset(a.data, progress=not a.quiet and rank == 0)
     corpus = event_corpus(ds, tok, progress=not a.quiet and rank == 0)
-    cfg = make_config(a.model, tok.vocab_size, a.size, n_layer=a.n_layer, n_embd=a.n_embd,
+    cfg = make_config(a.family, tok.vocab_size, a.size, n_layer=a.n_layer, n_embd=a.n_embd,
                       n_hidden=a.n_hidden, n_head=a.n_head, block_size=a.block_size, dropout=a.dropout)
-    if a.model == "transformer" and a.seq_len is None:
+    if a.family == "transformer" and a.seq_len is None:
         tc.seq_len = min(tc.seq_len, cfg.block_size)
-    if a.model == "transformer" and tc.seq_len > cfg.block_size:
+    if a.family == "transformer" and tc.seq_len > cfg.block_size:
         raise OptionError("--seq-len", f"{tc.seq_len} exceeds the model's --block-size {cfg.block_size}")
-    summary = train(a.out, a.model, cfg, corpus, tc, resume=a.resume, progress=not a.quiet,
+    summary = train(a.out, a.family, cfg, corpus, tc, resume=a.resume, progress=not a.quiet,
                     extra={"tokenizer": tok.to_dict(), "programs": corpus_programs(tok, corpus), "dataset": {"name": ds.name, "manifest_sha256": ds.manifest_hash}})
     if rank == 0:
-        print(f"trained {a.model} ({summary['n_params']:,} parameters) for {summary['steps']} steps "
+        print(f"trained {a.family} ({summary['n_params']:,} parameters) for {summary['steps']} steps "
               f"in {summary['seconds']:.0f} s ({summary['stop_reason']}); best valid NLL "
               f"{summary['best_valid_nll']:.4f} nats/token; checkpoints in {a.out}/best and {a.out}/last")
     return 0
@@ -296,8 +301,8 @@ def cmd_bench_nll(a: argparse.Namespace) -> int:
         load_weights(model, ckpt)
         train_info = {"checkpoint": str(ckpt), "train_seconds": cfg.get("metrics", {}).get("train_seconds")}
     else:
-        out = Path(a.out or f"runs/bench-{name}-{a.model}")
-        cfg = make_config(a.model, frames.VOCAB_SIZE, a.size, n_layer=a.n_layer, n_embd=a.n_embd,
+        out = Path(a.out or f"runs/bench-{name}-{a.family}")
+        cfg = make_config(a.family, frames.VOCAB_SIZE, a.size, n_layer=a.n_layer, n_embd=a.n_embd,
                           n_hidden=a.n_hidden, n_head=a.n_head, dropout=a.dropout)
         tc = TrainConfig(epochs=a.epochs, batch_size=a.batch_size, seq_len=512, lr=a.lr, max_minutes=a.train_minutes,
                          patience=10, augment_transpose=a.augment_transpose, seed=a.seed, checkpoint_every=500)
@@ -305,7 +310,7 @@ def cmd_bench_nll(a: argparse.Namespace) -> int:
             trained_on = read_config(out / "last").get("benchmark", {}).get("sha256")
             if trained_on != file_sha256(a.data):
                 raise OptionError("--data", f"{a.data} is not the file the run in {out} was trained on")
-        summary = train(out, a.model, cfg, corpus, tc, progress=not a.quiet, resume=a.resume,
+        summary = train(out, a.family, cfg, corpus, tc, progress=not a.quiet, resume=a.resume,
                         extra={"benchmark": {"data": str(a.data), "sha256": file_sha256(a.data)}})
         saved = read_config(out / "best")
         family = saved["family"]

@@ -63,7 +63,7 @@ class WaveTrainConfig:
         if self.warmup_steps < 0:
             raise OptionError("--warmup-steps", f"must be 0 or more, got {self.warmup_steps}")
         if self.max_minutes is not None and self.max_minutes <= 0:
-            raise OptionError("--max-minutes", f"must be positive, got {self.max_minutes}")
+            raise OptionError("--train-minutes", f"must be positive, got {self.max_minutes}")
 
 
 def build_note_model(family: str, cfg: dict) -> WaveGAN | DDSPGAN:

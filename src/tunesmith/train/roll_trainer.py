@@ -60,7 +60,7 @@ class RollTrainConfig:
         if not self.lr > 0:
             raise OptionError("--lr", f"must be positive, got {self.lr}")
         if self.max_minutes is not None and self.max_minutes <= 0:
-            raise OptionError("--max-minutes", f"must be positive, got {self.max_minutes}")
+            raise OptionError("--train-minutes", f"must be positive, got {self.max_minutes}")
 
 
 def build_roll_model(family: str, cfg: dict | None = None):

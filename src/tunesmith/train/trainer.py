@@ -53,7 +53,7 @@ class TrainConfig:
         if not (0 < self.lr <= 1):
             raise OptionError("--lr", f"must be in (0, 1], got {self.lr}")
         if self.max_minutes is not None and self.max_minutes <= 0:
-            raise OptionError("--max-minutes", f"must be positive, got {self.max_minutes}")
+            raise OptionError("--train-minutes", f"must be positive, got {self.max_minutes}")
 
 
 def _dist_info() -> tuple[int, int]:

@@ -1,0 +1,53 @@
+"""What every CLI module shares: the argument parser (no prefix matching, suggestions
+for unknown options) and the hint for renamed flags."""
+
+from __future__ import annotations
+
+import argparse
+
+# Flags renamed so that each has one meaning across commands: old spelling → (commands, new spelling).
+RENAMED = {"--max-minutes": ("train", "audio train", "--train-minutes (the training time budget; --max-minutes "
+                             "is the longest input piece elsewhere)"),
+           "--model": ("train", "bench nll", "--family (--model names a trained model elsewhere)")}
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse without prefix matching (``--bar`` is not ``--bars``), and an unknown
+    option answered with the nearest known ones."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str):  # noqa: D401 - argparse's hook
+        import difflib
+
+        if message.startswith("unrecognized arguments:"):
+            words = [w.split("=", 1)[0] for w in message.split(":", 1)[1].split() if w.startswith("-")]
+            known = sorted(_all_options(self))
+            hints = []
+            for w in words:
+                close = difflib.get_close_matches(w, known, n=1, cutoff=0.7)
+                hints.append(f"{w}" + (f" (did you mean {' or '.join(close)}?)" if close else ""))
+            if hints:
+                message = "unknown option " + ", ".join(hints)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _all_options(parser: argparse.ArgumentParser) -> set[str]:
+    out: set[str] = set()
+    for act in parser._actions:
+        out.update(o for o in act.option_strings if o.startswith("--"))
+        if isinstance(act, argparse._SubParsersAction):
+            for sp in act.choices.values():
+                out |= _all_options(sp)
+    return out
+
+
+class _Renamed(argparse.Action):
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.error(f"{option_string} was renamed: use {RENAMED[option_string][-1]}")
+
+
+def add_renamed(parser: argparse.ArgumentParser, old: str) -> None:
+    parser.add_argument(old, action=_Renamed, nargs="?", help=argparse.SUPPRESS, dest=f"renamed_{old[2:]}")

@@ -104,6 +104,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--velocity", type=int, help="1-127 (ddsp-gan models; default 80)")
     s.add_argument("--duration", type=float, help="seconds the note is held before its release "
                    "(ddsp-gan models; default as in the training clips, 0.75)")
+    s.add_argument("--latent-scale", type=float, help="spread of the latent z (ddsp-gan models; 0: the most "
+                   "typical note, larger: more varied; default: the model's own)")
     s.add_argument("--num", type=int, default=8, help="how many notes (1-256)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", required=True, help="output folder")
@@ -254,7 +256,8 @@ def cmd_generate(a: argparse.Namespace) -> int:
     gan = NotesGAN.load(a.model)
     gan.check_pitch(a.pitch)
     inst_i = gan.instrument_index(a.instrument)
-    clips = gan.generate(a.pitch, a.instrument, num=a.num, seed=a.seed, velocity=a.velocity, duration=a.duration)
+    clips = gan.generate(a.pitch, a.instrument, num=a.num, seed=a.seed, velocity=a.velocity, duration=a.duration,
+                         latent_scale=a.latent_scale)
     inst = gan.instruments()[inst_i].replace(" ", "-")
     stem = f"{inst}-{a.pitch}-seed{a.seed}"
     files = write_clips(clips, out, stem, gan.sample_rate)

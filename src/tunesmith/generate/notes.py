@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tunesmith.errors import BadInputError, OptionError
+from tunesmith.errors import BadInputError, ParameterError
 from tunesmith.models import registry
 from tunesmith.music.notes import GM_FAMILIES, INSTRUMENTS
 
@@ -51,7 +51,7 @@ class NotesGAN:
     @property
     def controls(self) -> set[str]:
         """What this family's notes can be asked for besides pitch and instrument."""
-        return {"velocity", "duration"} if self.family == "ddsp-gan" else set()
+        return {"velocity", "duration", "latent_scale"} if self.family == "ddsp-gan" else set()
 
     def instruments(self) -> list[str]:
         names = {p: n for n, p in sorted(INSTRUMENTS.items(), key=lambda kv: -len(kv[0]))}
@@ -74,23 +74,25 @@ class NotesGAN:
             hits = [i for i, p in enumerate(self.programs) if p // 8 == fam]
             if len(hits) == 1:
                 return hits[0]
-        raise OptionError("--instrument", f"'{instrument}' is not one of this model's instruments: "
+        raise ParameterError("instrument", f"'{instrument}' is not one of this model's instruments: "
                           f"{', '.join(self.instruments())}")
 
     def check_pitch(self, pitch: int) -> None:
         lo, hi = self.pitch_range
         if not lo <= pitch <= hi:
-            raise OptionError("--pitch", f"{pitch} is outside the model's pitches {lo}-{hi}")
+            raise ParameterError("pitch", f"{pitch} is outside the model's pitches {lo}-{hi}")
 
-    def _check_controls(self, velocity, duration) -> None:
-        for name, v in (("velocity", velocity), ("duration", duration)):
+    def _check_controls(self, velocity, duration, latent_scale=None) -> None:
+        for name, v in (("velocity", velocity), ("duration", duration), ("latent_scale", latent_scale)):
             if v is not None and name not in self.controls:
-                raise OptionError(f"--{name}", f"the {self.family} model '{self.name}' has no {name} control "
+                raise ParameterError(name, f"the {self.family} model '{self.name}' has no {name} control "
                                   f"(it makes fixed clips); use a ddsp-gan model such as notes-gan")
+        if latent_scale is not None and not 0 <= latent_scale <= 4:
+            raise ParameterError("latent_scale", f"must be between 0 and 4, got {latent_scale}")
         if velocity is not None and not 1 <= velocity <= 127:
-            raise OptionError("--velocity", f"must be between 1 and 127, got {velocity}")
+            raise ParameterError("velocity", f"must be between 1 and 127, got {velocity}")
         if duration is not None and not 0.02 <= duration <= MAX_NOTE_SECONDS:
-            raise OptionError("--duration", f"must be between 0.02 and {MAX_NOTE_SECONDS:g} seconds, got {duration}")
+            raise ParameterError("duration", f"must be between 0.02 and {MAX_NOTE_SECONDS:g} seconds, got {duration}")
 
     def release_seconds(self) -> float:
         cfg = self.model.cfg
@@ -98,22 +100,26 @@ class NotesGAN:
 
     @torch.no_grad()
     def generate(self, pitch: int | list[int], instrument: str | int | None = None, *, num: int = 1,
-                 seed: int = 0, velocity: int | None = None, duration: float | None = None) -> np.ndarray:
+                 seed: int = 0, velocity: int | None = None, duration: float | None = None,
+                 latent_scale: float | None = None) -> np.ndarray:
         """(num, samples) float32 notes of the given pitch(es): ``duration`` seconds held
-        (default: as in the training clips) followed by the learned release."""
+        (default: as in the training clips) followed by the learned release; ``latent_scale``
+        the spread of z (0: the model's most typical note; default: the model's own)."""
         pitches = [pitch] * num if isinstance(pitch, int) else list(pitch)
         for p in pitches:
             self.check_pitch(p)
-        self._check_controls(velocity, duration)
+        self._check_controls(velocity, duration, latent_scale)
         inst = self.instrument_index(instrument)
+        extra = {} if latent_scale is None else {"z_scale": latent_scale}
         g = torch.Generator().manual_seed(seed)
         n = len(pitches)
         vel = torch.full((n,), float(velocity if velocity is not None else 80))
         if duration is None:
-            x = self.model.sample(torch.tensor(pitches), torch.full((n,), inst), vel, g)
+            x = self.model.sample(torch.tensor(pitches), torch.full((n,), inst), vel, g, **extra)
         else:
             length = int(round((duration + self.release_seconds()) * self.sample_rate))
-            x = self.model.sample(torch.tensor(pitches), torch.full((n,), inst), vel, g, hold=duration, length=length)
+            x = self.model.sample(torch.tensor(pitches), torch.full((n,), inst), vel, g, hold=duration, length=length,
+                                  **extra)
         return x.numpy()
 
     def play_score(self, score, instrument: str | int | list | None = None, *, seed: int = 0,

@@ -57,13 +57,17 @@ class DDSPGANConfig:
     hold: float = 0.75  # seconds the key is held in a training clip
     sample_rate: int = 16000
     critic_width: int = 8
+    # the spread of z when sampling (the truncation trick of BigGAN, Brock et al. 2019):
+    # chosen after training on the training notes, saved with the model
+    latent_scale: float = 1.0
 
     def check(self) -> None:
         """Refuse sizes that would allocate absurd amounts before anything is built."""
         if not (1 <= self.n_harmonics <= MAX_HARMONICS and 1 <= self.hidden <= MAX_HIDDEN
                 and 2 <= self.n_bands <= 513 and 16 <= self.hop <= 1024 and 1 <= self.z_dim <= 512
                 and 1 <= self.n_pitches <= 128 and 1 <= self.n_instruments <= 128 and 1 <= self.critic_width <= 256
-                and self.length % self.hop == 0 and 4000 <= self.sample_rate <= 48000):
+                and self.length % self.hop == 0 and 4000 <= self.sample_rate <= 48000
+                and 0 <= self.latent_scale <= 4):
             raise ValueError(f"implausible ddsp-gan sizes: {self}")
 
 
@@ -320,13 +324,15 @@ class DDSPGAN(nn.Module):
 
     @torch.no_grad()
     def sample(self, pitch: torch.Tensor, inst: torch.Tensor, velocity: torch.Tensor, g: torch.Generator,
-               *, hold: float | torch.Tensor | None = None, length: int | None = None, z_scale: float = 1.0) -> torch.Tensor:
+               *, hold: float | torch.Tensor | None = None, length: int | None = None,
+               z_scale: float | None = None) -> torch.Tensor:
         """Notes (B, length) for MIDI pitches, instrument indices and velocities: z and the
         noise come from ``g``, so a seed gives the same notes. ``hold`` seconds of key-down
-        and ``length`` samples in all (defaults: the training clips')."""
+        and ``length`` samples in all (defaults: the training clips'); ``z_scale`` the
+        spread of z (default: the model's ``latent_scale``)."""
         cfg = self.cfg
         length = cfg.length if length is None else length
-        z = torch.randn(len(pitch), cfg.z_dim, generator=g) * z_scale
+        z = torch.randn(len(pitch), cfg.z_dim, generator=g) * (cfg.latent_scale if z_scale is None else z_scale)
         noise = torch.randn(len(pitch), -(-length // cfg.hop) * cfg.hop, generator=g)
         return self.G(z, pitch.float(), inst.long(), velocity.float(), hold=hold, length=length, noise=noise)
 

@@ -255,3 +255,19 @@ def test_evaluate_cli_bad_arguments(tmp_path):
     r = subprocess.run([sys.executable, "-m", "tunesmith", "evaluate", str(tmp_path / "empty"), "--reference",
                         "bach-chorales"], capture_output=True, text=True)
     assert r.returncode == 2 and "no music files" in r.stderr
+
+
+def test_a_piece_written_in_several_formats_counts_once(tmp_path):
+    """`generate` writes song.mid and song.musicxml of one piece: the set has one piece."""
+    from tunesmith.evaluate.suite import load_set
+    from tunesmith.music.io import save_midi, save_musicxml
+
+    a = make_score([[(0, 480, 60), (480, 480, 62), (960, 960, 64)]])
+    b = make_score([[(0, 960, 67), (960, 960, 65)]])
+    for stem, sc in (("one", a), ("two", b)):
+        save_midi(sc, tmp_path / f"{stem}.mid")
+        save_musicxml(sc, tmp_path / f"{stem}.musicxml")
+    save_musicxml(b, tmp_path / "three.musicxml")  # a piece in one format only still counts
+    s = load_set(str(tmp_path), split=None, limit=None, progress=False)
+    assert sorted(s.names) == ["one.mid", "three.musicxml", "two.mid"]
+    assert "2 other format(s) of the same pieces not counted again" in s.description

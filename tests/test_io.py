@@ -182,3 +182,27 @@ def test_symusic_score_is_the_music_type(chorale_like):
     # and it survives a MIDI round trip note for note
     again = symusic.Score.from_midi(bytes(chorale_like.music.dumps_midi()))
     assert [len(t.notes) for t in again.tracks] == [len(t.notes) for t in chorale_like.music.tracks]
+
+
+def test_json_is_strict_and_writes_are_atomic_through_fresh_temporary_files(tmp_path):
+    import json
+    import os
+
+    import numpy as np
+
+    from tunesmith.fileio import atomic_write_bytes, dumps, write_json
+
+    text = dumps({"a": float("nan"), "b": [float("inf"), -float("inf"), 1.5], "c": np.float32(np.nan),
+                  "d": np.array([1.0, np.inf])})
+    assert json.loads(text) == {"a": None, "b": [None, None, 1.5], "c": None, "d": [1.0, None]}
+    assert "NaN" not in text and "Infinity" not in text
+    # a link planted where a predictable temporary name would be is never followed
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    for name in ("out.json.part", ".out.json.part", "out.json.tmp"):
+        os.symlink(victim, tmp_path / name)
+    write_json(tmp_path / "out.json", {"x": 1})
+    assert victim.read_text() == "keep me" and json.loads((tmp_path / "out.json").read_text()) == {"x": 1}
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.is_symlink()) == ["out.json", "victim.txt"]
+    atomic_write_bytes(tmp_path / "out.json", b"{}")
+    assert (tmp_path / "out.json").read_bytes() == b"{}"

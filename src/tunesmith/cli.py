@@ -8,13 +8,13 @@ with exit status 2.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
 
 from tunesmith.cli_common import Parser
 from tunesmith.errors import OptionError, ParameterError, TunesmithError
+from tunesmith.fileio import dumps
 
 
 def _add_limits(p: argparse.ArgumentParser) -> None:
@@ -60,7 +60,7 @@ def cmd_info(a: argparse.Namespace) -> int:
             "tags": s.meta.tags,
         }
         if a.json:
-            print(json.dumps(info))
+            print(dumps(info))
             continue
         head = f"{info['file']}" + (f"  (piece {i + 1} of {len(res.scores)})" if len(res.scores) > 1 else "")
         print(head)
@@ -124,7 +124,7 @@ def cmd_data_info(a: argparse.Namespace) -> int:
 
     s = open_dataset(a.dataset, progress=not a.json).summary()
     if a.json:
-        print(json.dumps(s))
+        print(dumps(s))
         return 0
     print(f"dataset {s['name']}: {s['pieces']} pieces "
           f"(train {s['splits']['train']}, valid {s['splits']['valid']}, test {s['splits']['test']})")

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from tunesmith.cli_common import add_renamed
 from tunesmith.errors import OptionError
+from tunesmith.fileio import write_json
 
 
 def _int_list(text: str, option: str) -> list[int]:
@@ -236,11 +236,10 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
         print(f"{name:30s} {r['pitch_accuracy']:9.3f}{py} {r['family_accuracy']:10.3f} {r['inception_score']:6.2f} "
               f"{r['frechet_distance']:8.2f} {r['ndb_over_k']:6.2f}")
     if a.out:
-        from tunesmith.music.io import atomic_write_bytes
 
         d = Path(a.out)
         d.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(d / "evaluation.json", json.dumps(out, indent=1).encode())
+        write_json(d / "evaluation.json", out)
         save_comparison(res["fake_audio"], test, gan, d / "generated-vs-real.png")
     return 0
 

@@ -6,6 +6,7 @@ import argparse
 import json
 
 from tunesmith.errors import OptionError
+from tunesmith.fileio import dumps, write_json
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -53,7 +54,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
                     reference_split=a.reference_split, max_reference=a.max_reference, seed=a.seed,
                     progress=not a.quiet)
     if a.json:
-        print(json.dumps({k: res[k] for k in ("frechet", "two_sample_test", "theory")}, indent=1))
+        print(dumps(json.loads(json.dumps({k: res[k] for k in ("frechet", "two_sample_test", "theory")}, default=str)), indent=1))
     else:
         for line in summary_lines(res):
             print(line)
@@ -72,7 +73,7 @@ def cmd_listening(a: argparse.Namespace) -> int:
     if a.out:
         out = Path(a.out)
         out.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(out / "listening.json", json.dumps(res, indent=1).encode())
+        write_json(out / "listening.json", res)
         atomic_write_bytes(out / "listening.md", text.encode())
-    print(json.dumps(res, indent=1) if a.json else text)
+    print(dumps(res, indent=1) if a.json else text)
     return 0

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from tunesmith.cli_common import add_renamed
 from tunesmith.errors import OptionError
+from tunesmith.fileio import write_json
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -213,7 +213,6 @@ def cmd_generate(a: argparse.Namespace) -> int:
 
 
 def cmd_harmonize_infill(a: argparse.Namespace) -> int:
-    import json
 
     from tunesmith.generate.api import check_out_dir, load_model, parse_formats, write_formats
     from tunesmith.generate.rollmodels import (
@@ -248,7 +247,7 @@ def cmd_harmonize_infill(a: argparse.Namespace) -> int:
     files = write_formats(g.score, base, fmts)
     info = {"files": [str(f) for f in files], "key": g.key, "bars": g.bars, "notes": g.score.n_notes,
             "seed": a.seed, "source": str(a.file)}
-    base.with_suffix(".json").write_text(json.dumps(info, indent=1))
+    write_json(base.with_suffix(".json"), info)
     print(f"wrote {', '.join(info['files'])}  [key {g.key}, {g.bars} bars, {g.score.n_notes} notes]")
     return 0
 
@@ -329,7 +328,7 @@ def cmd_bench_nll(a: argparse.Namespace) -> int:
               "valid_frames": nv, "test_frames": nt, "eval_seconds": round(time.perf_counter() - t0, 1),
               "augment_transpose": read_config(ckpt).get("train", {}).get("augment_transpose"), **train_info}
     out.mkdir(parents=True, exist_ok=True)
-    (out / "bench_nll.json").write_text(json.dumps(result, indent=1))
+    write_json(out / "bench_nll.json", result)
     print(f"{name}: {family} test NLL {test:.3f} nats/frame over {nt:,} frames (valid {valid:.3f}); "
           f"result in {out / 'bench_nll.json'}")
     published = published_results(a.data)

@@ -14,6 +14,7 @@ import numpy as np
 
 from tunesmith.errors import BadInputError, OptionError, TunesmithError
 from tunesmith.evaluate import compare, metrics, originality, theory
+from tunesmith.fileio import write_json
 from tunesmith.music.score import Score
 
 
@@ -46,10 +47,13 @@ def load_set(arg: str, *, split: str | None, limit: int | None, seed: int = 0, p
         scores = [ds.load(e) for e in entries]
         what = f"{ds.name} ({split or 'all'} split{', random ' + str(limit) if limit and len(entries) == limit else ''})"
         return PieceSet(arg, what, scores, [e["id"] for e in entries], dataset=ds)
+    n_same = 0
     if p.is_dir():
-        files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in READABLE_EXTS)
-        if not files:
+        found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in READABLE_EXTS)
+        if not found:
             raise BadInputError(p, f"no music files ({', '.join(sorted(READABLE_EXTS))}) in this folder")
+        files = one_file_per_piece(found)
+        n_same = len(found) - len(files)
     elif p.is_file():
         files = [p]
     else:
@@ -73,7 +77,26 @@ def load_set(arg: str, *, split: str | None, limit: int | None, seed: int = 0, p
         scores, names = [scores[i] for i in keep], [names[i] for i in keep]
     if not scores:
         raise BadInputError(p, "no readable pieces")
-    return PieceSet(arg, f"{p.name} ({len(files)} files)", scores, names, skipped=skipped)
+    same = f"; {n_same} other format(s) of the same pieces not counted again" if n_same else ""
+    return PieceSet(arg, f"{p.name} ({len(files)} files{same})", scores, names, skipped=skipped)
+
+
+# The format that holds a piece most exactly first: `generate` writes .mid and .musicxml of one piece.
+FORMAT_PREFERENCE = (".mid", ".midi", ".musicxml", ".xml", ".mxl", ".krn", ".abc")
+
+
+def one_file_per_piece(files: list[Path]) -> list[Path]:
+    """One file per piece: files in one folder with the same stem and different music
+    formats (song.mid, song.musicxml) are one piece, read from the most exact format."""
+    groups: dict[tuple[Path, str], list[Path]] = {}
+    for f in files:
+        groups.setdefault((f.parent, f.stem), []).append(f)
+
+    def rank(f: Path) -> int:
+        ext = f.suffix.lower()
+        return FORMAT_PREFERENCE.index(ext) if ext in FORMAT_PREFERENCE else len(FORMAT_PREFERENCE)
+
+    return sorted(min(g, key=rank) for g in groups.values())
 
 
 def _notes(scores: list[Score], desc: str, progress: bool) -> list[metrics.Notes]:
@@ -225,7 +248,7 @@ def write_report(out: Path, res: dict, per_feature: dict, gen_m: list[dict], ref
             "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .5em}"
             "img{max-width:100%}</style></head><body>" + html + "</body></html>")
     atomic_write_bytes(out / "report.html", page.encode())
-    atomic_write_bytes(out / "metrics.json", json.dumps(res, indent=1, default=_json_default).encode())
+    write_json(out / "metrics.json", json.loads(json.dumps(res, default=_json_default)))
 
 
 def _json_default(o):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +9,7 @@ import symusic
 import torch
 
 from tunesmith.errors import BadInputError, OptionError, ParameterError
+from tunesmith.fileio import write_json
 from tunesmith.generate.base import Generated, Generator, capabilities, check_controls
 from tunesmith.generate.constraints import RemiConstraint
 from tunesmith.generate.sampler import SamplingControls, sample
@@ -284,6 +284,6 @@ def generate_to_files(model: str, out: str | Path, *, primer: str | None = None,
         files = write_formats(g.score, base, fmts)
         info = {"files": [str(f) for f in files], "key": g.key, "bars": g.bars, "notes": g.score.n_notes,
                 "tokens": g.n_tokens, "repairs": g.repairs, "seed": seed + i}
-        (base.with_suffix(".json")).write_text(json.dumps(info, indent=1))
+        write_json(base.with_suffix(".json"), info)
         results.append(info)
     return results

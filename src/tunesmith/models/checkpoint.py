@@ -16,6 +16,7 @@ import torch
 from safetensors.torch import load_file, load_model, save_file, save_model
 
 from tunesmith.errors import BadInputError
+from tunesmith.fileio import dumps
 
 CHECKPOINT_VERSION = 1
 
@@ -42,12 +43,12 @@ def write_checkpoint(path: str | Path, model: torch.nn.Module, config: dict,
     cfg = dict(config)
     cfg["checkpoint_version"] = CHECKPOINT_VERSION
     cfg["saved_at"] = time.strftime("%Y-%m-%dT%H:%M:%S")
-    (tmp / "config.json").write_text(json.dumps(cfg, indent=1))
+    (tmp / "config.json").write_text(dumps(cfg, indent=1))
     if optimizer is not None:
         tensors, meta = _flatten_optimizer(optimizer)
         tensors["rng.torch"] = torch.get_rng_state()
         save_file(tensors, str(tmp / "trainer.safetensors"))
-        (tmp / "trainer.json").write_text(json.dumps({"optimizer": meta, "state": trainer or {}}))
+        (tmp / "trainer.json").write_text(dumps({"optimizer": meta, "state": trainer or {}}))
     for f in tmp.iterdir():
         with open(f, "rb") as fh:
             os.fsync(fh.fileno())

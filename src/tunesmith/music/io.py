@@ -22,6 +22,7 @@ from pathlib import Path
 import symusic
 
 from tunesmith.errors import BadInputError, TunesmithError
+from tunesmith.fileio import atomic_write_bytes  # noqa: F401  (re-exported: the one writer)
 from tunesmith.music.convert import fill_meta_from_music, music21_to_score, score_to_music21
 from tunesmith.music.score import Meta, Score
 
@@ -417,14 +418,4 @@ def save_musicxml(score: Score, path: str | Path) -> Path:
     os.replace(tmp, p)
     return p
 
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write through a temporary file and rename, so a crash never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 

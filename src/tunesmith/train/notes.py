@@ -9,7 +9,6 @@ interrupted run exactly.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import asdict, dataclass
@@ -21,6 +20,7 @@ import torch.nn.functional as F
 
 from tunesmith import __version__
 from tunesmith.errors import OptionError, TunesmithError
+from tunesmith.fileio import write_json
 from tunesmith.models import registry
 from tunesmith.models.checkpoint import load_trainer, load_weights, read_config, write_checkpoint
 from tunesmith.models.ddsp import DDSPGAN, log_spectrum_distance, multi_resolution_stft_loss
@@ -324,7 +324,7 @@ def train_notes(run_dir: str | Path, data_path: str | Path, model_overrides: dic
                "seconds": round(state["train_seconds"], 1),
                "seconds_per_step": round(state["train_seconds"] / max(1, state["step"]), 3), "stop_reason": stop,
                "best_valid": state["best_valid"]}
-    (run / "summary.json").write_text(json.dumps(summary, indent=1))
+    write_json(run / "summary.json", summary)
     return summary
 
 

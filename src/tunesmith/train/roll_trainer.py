@@ -24,6 +24,7 @@ import torch
 
 from tunesmith import __version__
 from tunesmith.errors import OptionError, TunesmithError
+from tunesmith.fileio import write_json
 from tunesmith.models import registry
 from tunesmith.models.checkpoint import load_trainer, load_weights, read_config, write_checkpoint
 from tunesmith.models.rollnets import (
@@ -161,6 +162,8 @@ def train_rolls(run_dir: str | Path, family: str, model_cfg: dict, data: dict[st
     if resume:
         load_weights(model, run / "last")
         state.update(load_trainer(opt, run / "last"))
+        if state.get("best_valid") is None:  # strict JSON keeps "no score yet" as null
+            state["best_valid"] = float("inf")
     crop = model.cfg.crop if family == "cnn" else model.cfg.n_bars * model.cfg.steps_per_bar
     meta = {"family": family, "model": model_cfg, "train": asdict(tc), "representation": REPRESENTATION,
             "code_version": __version__, "n_params": model.n_params(), **(extra or {})}
@@ -247,7 +250,7 @@ def train_rolls(run_dir: str | Path, family: str, model_cfg: dict, data: dict[st
     summary = {"family": family, "n_params": model.n_params(), "steps": state["step"], "epochs": state["epoch"],
                "seconds": round(state["train_seconds"], 1), "stop_reason": stop,
                "best_valid": state["best_valid"] if family == "cnn" else None}
-    (run / "summary.json").write_text(json.dumps(summary, indent=1))
+    write_json(run / "summary.json", summary)
     return summary
 
 

@@ -9,7 +9,6 @@ model, optimizer, RNG and loop position every ``checkpoint_every`` steps, so
 from __future__ import annotations
 
 import csv
-import json
 import math
 import os
 import time
@@ -22,6 +21,7 @@ import torch.distributed as dist
 
 from tunesmith import __version__
 from tunesmith.errors import OptionError, TunesmithError
+from tunesmith.fileio import write_json
 from tunesmith.models.checkpoint import load_trainer, load_weights, read_config, write_checkpoint
 from tunesmith.models.registry import build_model, config_from_dict, config_to_dict
 from tunesmith.train.data import TokenCorpus, collate, epoch_batches, segments
@@ -153,6 +153,8 @@ def train(run_dir: str | Path, family: str, model_config, corpus: TokenCorpus, t
     if resume:
         load_weights(model, last)
         state.update(load_trainer(opt, last))
+        if state.get("best_valid") is None:  # strict JSON keeps "no score yet" as null
+            state["best_valid"] = float("inf")
     ddp_model = model
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel as DDP
@@ -274,7 +276,7 @@ def train(run_dir: str | Path, family: str, model_config, corpus: TokenCorpus, t
                "best_valid_nll": state["best_valid"], "seconds": round(state["train_seconds"], 1),
                "n_params": model.n_params()}
     if is_main:
-        (run / "summary.json").write_text(json.dumps(summary, indent=1))
+        write_json(run / "summary.json", summary)
     if world > 1:
         dist.barrier()
     return summary
@@ -283,7 +285,7 @@ def train(run_dir: str | Path, family: str, model_config, corpus: TokenCorpus, t
 def write_history(run: Path, hist: list[dict]) -> None:
     """A run's per-epoch rows as metrics.json and metrics.csv (every key any row has;
     the CSV replaced atomically). Shared by all trainers; each plots its own curves."""
-    (run / "metrics.json").write_text(json.dumps(hist, indent=1))
+    write_json(run / "metrics.json", hist)
     if not hist:
         return
     keys = list(dict.fromkeys(k for r in hist for k in r))

@@ -1,0 +1,65 @@
+"""The one way tunesmith writes a file: atomically, through a fresh temporary file.
+
+The temporary file is created with ``mkstemp`` (O_CREAT | O_EXCL, mode 0600, a random
+name) in the destination's folder, so a link planted beside the destination is never
+followed and two writers never share a temporary name; it is flushed, fsynced and
+renamed over the destination, so a reader sees the old file or the new one, never
+half of one. JSON is written strictly: NaN and ±Infinity (which browsers' JSON parsers
+reject) become null.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+
+def finite(obj: Any) -> Any:
+    """``obj`` with every non-finite float (NaN, ±inf; numpy's too) replaced by None."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite(v) for v in obj]
+    if hasattr(obj, "item") and hasattr(obj, "dtype") and getattr(obj, "ndim", 1) == 0:  # numpy / torch scalar
+        return finite(obj.item())
+    if hasattr(obj, "tolist") and hasattr(obj, "dtype"):  # numpy array
+        return finite(obj.tolist())
+    return obj
+
+
+def dumps(obj: Any, **kw) -> str:
+    """Strict JSON: non-finite numbers become null; never writes NaN or Infinity."""
+    return json.dumps(finite(obj), allow_nan=False, **kw)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode())
+
+
+def write_json(path: str | Path, obj: Any, *, indent: int | None = 1) -> Path:
+    return atomic_write_bytes(path, dumps(obj, indent=indent).encode())

@@ -11,8 +11,8 @@ $(STAMP): pyproject.toml scripts/setup.sh
 setup: $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/tunesmith generate --model bach-chorales --bars 8 --seed 1 --out out/chorale
-	$(VENV)/bin/tunesmith generate --model folk --bars 16 --seed 1 --out out/folk
+	$(VENV)/bin/tunesmith generate --model bach-chorales --bars 8 --seed 1 --out out/chorale --force
+	$(VENV)/bin/tunesmith generate --model folk --bars 16 --seed 1 --out out/folk --force
 	@echo "demo: open out/chorale and out/folk (MIDI, WAV, MusicXML, PNG)"
 
 test: $(STAMP)

@@ -234,3 +234,30 @@ def test_batched_generation_gives_distinct_reproducible_pieces(cnn_ckpt):
     rolls = [score_to_voices(g.score) for g in a]
     assert all(np.array_equal(x, score_to_voices(g.score)) for x, g in zip(rolls, b))
     assert not np.array_equal(rolls[0], rolls[1]) and not np.array_equal(rolls[1], rolls[2])
+
+
+def test_output_names_keep_the_whole_stem_and_earlier_pieces_are_not_replaced(cnn_ckpt, tmp_path):
+    import json as _json
+
+    from tunesmith.music.io import save_midi
+
+    melody = make_score([[(0, 480, 67), (480, 480, 69), (960, 960, 71), (1920, 1920, 72)]])
+    for name in ("St. Anne.mid", "St. Patrick's Day.mid"):
+        save_midi(melody, tmp_path / name)
+    cmd = [sys.executable, "-m", "tunesmith", "harmonize", "--model", str(cnn_ckpt), "--out", str(tmp_path / "h"),
+           "--iterations", "2", "--formats", "mid"]
+    for name in ("St. Anne.mid", "St. Patrick's Day.mid"):
+        r = subprocess.run([*cmd, str(tmp_path / name)], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+    names = sorted(p.name for p in (tmp_path / "h").iterdir())
+    assert names == ["St. Anne-harmonize-000.json", "St. Anne-harmonize-000.mid",
+                     "St. Patrick's Day-harmonize-000.json", "St. Patrick's Day-harmonize-000.mid"]
+    info = _json.loads((tmp_path / "h" / "St. Anne-harmonize-000.json").read_text())
+    assert info["settings"]["iterations"] == 2 and info["settings"]["model"] == str(cnn_ckpt) and info["tunesmith"]
+    before = (tmp_path / "h" / "St. Anne-harmonize-000.mid").read_bytes()
+    r = subprocess.run([*cmd, "--temperature", "0.5", str(tmp_path / "St. Anne.mid")], capture_output=True, text=True)
+    assert r.returncode == 2 and "--force: " in r.stderr and "already exists" in r.stderr
+    assert (tmp_path / "h" / "St. Anne-harmonize-000.mid").read_bytes() == before
+    r = subprocess.run([*cmd, "--temperature", "0.5", "--force", str(tmp_path / "St. Anne.mid")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr

@@ -101,6 +101,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    "closer to the average phrase)")
     s.add_argument("--threshold", type=float, help="gan: least probability at which a voice sounds (default 0.2)")
     s.add_argument("--device", default="cpu", help="token models: cpu, cuda or cuda:N")
+    s.add_argument("--force", action="store_true", help="replace pieces of the same name in --out")
     s.set_defaults(func=cmd_generate)
 
     for name, hlp in (("harmonize", "harmonize a melody as a four-voice chorale (Coconet)"),
@@ -118,6 +119,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         s.add_argument("--seed", type=int, default=0)
         s.add_argument("--piece", type=int, default=1, help="which tune of a multi-tune file (1-based)")
         s.add_argument("--formats", default="mid,wav,musicxml,png", help="comma list of mid, wav, musicxml, png")
+        s.add_argument("--force", action="store_true", help="replace a piece of the same name in --out")
         s.set_defaults(func=cmd_harmonize_infill)
 
 
@@ -205,7 +207,7 @@ def cmd_generate(a: argparse.Namespace) -> int:
         a.model, a.out, primer=a.primer, bars=a.bars, temperature=a.temperature, top_k=a.top_k,
         top_p=a.top_p, key=a.key, seed=a.seed, num=a.num, use_cache=False if a.no_cache else None,
         formats=a.formats, device=a.device, iterations=a.iterations, latent_scale=a.latent_scale,
-        threshold=a.threshold)
+        threshold=a.threshold, force=a.force)
     for r in results:
         repairs = f", {r['repairs']} repairs" if r["repairs"] else ""
         print(f"wrote {', '.join(r['files'])}  [key {r['key']}, {r['bars']} bars, {r['notes']} notes{repairs}]")
@@ -214,7 +216,14 @@ def cmd_generate(a: argparse.Namespace) -> int:
 
 def cmd_harmonize_infill(a: argparse.Namespace) -> int:
 
-    from tunesmith.generate.api import check_out_dir, load_model, parse_formats, write_formats
+    from tunesmith.generate.api import (
+        check_not_taken,
+        check_out_dir,
+        load_model,
+        output_path,
+        parse_formats,
+        write_formats,
+    )
     from tunesmith.generate.rollmodels import (
         CoconetModel,
         check_iterations,
@@ -234,6 +243,8 @@ def cmd_harmonize_infill(a: argparse.Namespace) -> int:
     if not 1 <= a.piece <= len(pieces):
         raise OptionError("--piece", f"{a.file} holds {len(pieces)} piece(s); got {a.piece}")
     score = pieces[a.piece - 1]
+    base = out / f"{Path(a.file).stem}-{a.command}-{a.seed:03d}"
+    check_not_taken([base], fmts, a.force)
     model = load_model(a.model)
     if not isinstance(model, CoconetModel):
         raise OptionError("--model", f"'{a.model}' is not a Coconet (cnn) model; try chorale-cnn")
@@ -243,11 +254,16 @@ def cmd_harmonize_infill(a: argparse.Namespace) -> int:
         g = model.infill(score, bars=bars, voices=voices, temperature=a.temperature, iterations=a.iterations,
                          seed=a.seed)
     out.mkdir(parents=True, exist_ok=True)
-    base = out / f"{Path(a.file).stem}-{a.command}-{a.seed:03d}"
     files = write_formats(g.score, base, fmts)
+    from tunesmith import __version__
+
+    settings = {"command": a.command, "model": a.model, "source": str(a.file), "piece": a.piece,
+                "temperature": a.temperature, "iterations": a.iterations, "seed": a.seed}
+    if a.command == "infill":
+        settings.update(bars=a.bars, voices=a.voices or "all")
     info = {"files": [str(f) for f in files], "key": g.key, "bars": g.bars, "notes": g.score.n_notes,
-            "seed": a.seed, "source": str(a.file)}
-    write_json(base.with_suffix(".json"), info)
+            "seed": a.seed, "source": str(a.file), "settings": settings, "tunesmith": __version__}
+    write_json(output_path(base, ".json"), info)
     print(f"wrote {', '.join(info['files'])}  [key {g.key}, {g.bars} bars, {g.score.n_notes} notes]")
     return 0
 

@@ -213,6 +213,27 @@ def check_out_dir(out: str | Path) -> Path:
     return out
 
 
+EXTENSIONS = {"mid": ".mid", "wav": ".wav", "musicxml": ".musicxml", "png": ".png"}
+
+
+def output_path(base: Path, ext: str) -> Path:
+    """``base`` + ``ext``, the whole name kept (``St. Anne-harmonize-000`` + ``.mid``, not
+    ``St.mid`` as ``Path.with_suffix`` would make it)."""
+    return base.parent / (base.name + ext)
+
+
+def check_not_taken(bases: list[Path], fmts: list[str], force: bool) -> None:
+    """Refuse, before any work, to replace an earlier piece unless ``force``."""
+    if force:
+        return
+    for base in bases:
+        for ext in [EXTENSIONS[f] for f in fmts] + [".json"]:
+            p = output_path(base, ext)
+            if p.exists():
+                raise ParameterError("force", f"{p} already exists; pass --force to replace it, or choose "
+                                     "another --out or --seed")
+
+
 def write_formats(score: Score, base: Path, fmts: list[str]) -> list[Path]:
     """``base``.mid / .wav / .musicxml / .png, as asked (each written atomically)."""
     from tunesmith.music.io import save_midi, save_musicxml
@@ -221,13 +242,13 @@ def write_formats(score: Score, base: Path, fmts: list[str]) -> list[Path]:
 
     files = []
     if "mid" in fmts:
-        files.append(save_midi(score, base.with_suffix(".mid")))
+        files.append(save_midi(score, output_path(base, ".mid")))
     if "wav" in fmts:
-        files.append(render_wav(score, base.with_suffix(".wav")))
+        files.append(render_wav(score, output_path(base, ".wav")))
     if "musicxml" in fmts:
-        files.append(save_musicxml(score, base.with_suffix(".musicxml")))
+        files.append(save_musicxml(score, output_path(base, ".musicxml")))
     if "png" in fmts:
-        files.append(save_pianoroll_png(score, base.with_suffix(".png"), title=score.meta.title))
+        files.append(save_pianoroll_png(score, output_path(base, ".png"), title=score.meta.title))
     return files
 
 
@@ -250,7 +271,7 @@ def generate_to_files(model: str, out: str | Path, *, primer: str | None = None,
                       key: str | None = None, seed: int = 0, num: int = 1, use_cache: bool | None = None,
                       formats: str = "mid,wav,musicxml,png", device: str = "cpu",
                       iterations: int | None = None, latent_scale: float | None = None,
-                      threshold: float | None = None) -> list[dict]:
+                      threshold: float | None = None, force: bool = False) -> list[dict]:
     """Generate ``num`` pieces and write each as MIDI, WAV, MusicXML and a piano-roll PNG.
     A control left at None takes the model's own default; a control the model's family
     cannot honour is refused before any work (never dropped)."""
@@ -266,6 +287,8 @@ def generate_to_files(model: str, out: str | Path, *, primer: str | None = None,
         parse_key(key)
     fmts = parse_formats(formats)
     out = check_out_dir(out)
+    stem = Path(model).name if Path(model).exists() else model
+    check_not_taken([out / f"{stem}-{seed + i:03d}" for i in range(num)], fmts, force)
     mm = load_model(model, device=device)
     if not isinstance(mm, Generator) or "audio" in capabilities(mm):
         raise ParameterError("model", f"'{model}' is a {mm.config.get('family')} model: it makes notes as audio; "
@@ -276,14 +299,18 @@ def generate_to_files(model: str, out: str | Path, *, primer: str | None = None,
     if "primer" in controls:
         controls["primer"] = load_score(primer)
     out.mkdir(parents=True, exist_ok=True)
-    stem = Path(model).name if Path(model).exists() else model
+    from tunesmith import __version__
+
+    settings = {"model": str(model), "family": mm.config.get("family"), "bars": bars, "device": device,
+                **{k: (primer if k == "primer" else v) for k, v in controls.items()}}
     results = []
     for i in range(num):
         g = mm.generate(bars=bars, seed=seed + i, **controls)
         base = out / f"{stem}-{seed + i:03d}"
         files = write_formats(g.score, base, fmts)
         info = {"files": [str(f) for f in files], "key": g.key, "bars": g.bars, "notes": g.score.n_notes,
-                "tokens": g.n_tokens, "repairs": g.repairs, "seed": seed + i}
-        write_json(base.with_suffix(".json"), info)
+                "tokens": g.n_tokens, "repairs": g.repairs, "seed": seed + i,
+                "settings": {**settings, "seed": seed + i}, "tunesmith": __version__}
+        write_json(output_path(base, ".json"), info)
         results.append(info)
     return results

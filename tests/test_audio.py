@@ -109,18 +109,23 @@ def _train(notes, out, env=None, extra=()):
     return subprocess.run(cmd, capture_output=True, text=True, env=env)
 
 
-def test_training_steps_resume_generate_and_play(notes, tmp_path):
-    r = _train(notes, tmp_path / "a", env=dict(os.environ, TUNESMITH_CRASH_AT_STEP="3"))
-    assert r.returncode != 0
-    r = _train(notes, tmp_path / "a", extra=["--resume"])
-    assert r.returncode == 0, r.stderr
-    r = _train(notes, tmp_path / "b")
-    assert r.returncode == 0, r.stderr
+def _killed_then_resumed_equals_uninterrupted(train, notes, tmp_path, crash_step: int) -> None:
+    """Kill -9 a run at ``crash_step``, resume it, and compare with a run never interrupted."""
     from safetensors.torch import load_file
 
+    r = train(notes, tmp_path / "a", env=dict(os.environ, TUNESMITH_CRASH_AT_STEP=str(crash_step)))
+    assert r.returncode != 0
+    r = train(notes, tmp_path / "a", extra=["--resume"])
+    assert r.returncode == 0, r.stderr
+    r = train(notes, tmp_path / "b")
+    assert r.returncode == 0, r.stderr
     a = load_file(tmp_path / "a" / "last" / "model.safetensors")
     b = load_file(tmp_path / "b" / "last" / "model.safetensors")
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_training_steps_resume_generate_and_play(notes, tmp_path):
+    _killed_then_resumed_equals_uninterrupted(_train, notes, tmp_path, 3)
     hist = json.loads((tmp_path / "b" / "metrics.json").read_text())
     assert len(hist) == 2 and all(np.isfinite(h["d_loss"]) and np.isfinite(h["g_loss"]) for h in hist)
     assert (tmp_path / "b" / "samples" / "epoch-002.png").read_bytes()[:4] == b"\x89PNG"
@@ -314,17 +319,7 @@ def _train_ddsp(notes, out, env=None, extra=()):
 
 
 def test_ddsp_training_resumes_exactly_and_its_notes_play_a_score(notes, tmp_path):
-    r = _train_ddsp(notes, tmp_path / "a", env=dict(os.environ, TUNESMITH_CRASH_AT_STEP="4"))
-    assert r.returncode != 0
-    r = _train_ddsp(notes, tmp_path / "a", extra=["--resume"])
-    assert r.returncode == 0, r.stderr
-    r = _train_ddsp(notes, tmp_path / "b")
-    assert r.returncode == 0, r.stderr
-    from safetensors.torch import load_file
-
-    a = load_file(tmp_path / "a" / "last" / "model.safetensors")
-    b = load_file(tmp_path / "b" / "last" / "model.safetensors")
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    _killed_then_resumed_equals_uninterrupted(_train_ddsp, notes, tmp_path, 4)
     hist = json.loads((tmp_path / "b" / "metrics.json").read_text())
     assert len(hist) == 2 and all(np.isfinite(h["valid_recon"]) and np.isfinite(h["d_loss"]) for h in hist)
     summary = json.loads((tmp_path / "b" / "summary.json").read_text())

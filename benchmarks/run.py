@@ -377,6 +377,11 @@ def audio_lines(r: dict) -> list[str]:
         if k in m:
             lines.append(row(f"{m[k]['family']} at initialisation (floor)", m[k]["eval"]["at_init"]))
     lines.append(row("real training clips (ceiling)", r["real_heldout"]))
+    sweep = m.get("notes-gan", {}).get("seed_sweep")
+    if sweep:
+        lines += ["", "notes-gan with other latent draws (seeds 1–3 of `audio evaluate --seed`): " + "; ".join(
+            f"pitch {e['pitch_accuracy']:.3f}, family {e['family_accuracy']:.3f}, FD {e['frechet_distance']:.1f}, "
+            f"NDB/k {e['ndb_over_k']:.2f}" for e in sweep) + "."]
     lines += ["", "| model | parameters (generator) | s per training step (batch) | generation | z variety "
               "(log-spectral distance between latents) | training run |", "| --- | --- | --- | --- | --- | --- |"]
     for k in ("notes-gan", "notes-wavegan"):
@@ -388,7 +393,18 @@ def audio_lines(r: dict) -> list[str]:
         lines.append(f"| {k} | {e['params']:,} ({e['generator_params']:,}) | {e['train_seconds_per_step']:.2f} "
                      f"({t.get('batch_size', '?')}) | {e['generate_notes_per_s']:.0f} notes/s, "
                      f"{e['generate_realtime_factor']:.0f}× real time | {e['z_variety']:.3f} | "
-                     f"{tr.get('step', '?')} steps, {t.get('max_minutes', '?')} min budget |")
+                     f"checkpoint of step {tr.get('step', '?')}, {t.get('max_minutes', '?')} min budget |")
+    v1 = ROOT / "benchmarks" / "results-audio-classifier-v1.json"
+    if v1.is_file():
+        h = json.loads(v1.read_text())
+        lines += ["", "History of the yardstick: the figures above use `notes-classifier` v2 (8 time segments, family "
+                  "loss weighted as pitch; valid family accuracy 0.909). With v1 (4 segments; valid family accuracy "
+                  "0.712), from `tunesmith audio evaluate --classifier v1 --no-pyin`:", "",
+                  "| set (classifier v1) | pitch accuracy | family accuracy | inception score | Fréchet distance | NDB/k |",
+                  "| --- | --- | --- | --- | --- | --- |"]
+        for name, e in h.items():
+            lines.append(f"| {name} | {e['pitch_accuracy']:.3f} | {e['family_accuracy']:.3f} | "
+                         f"{e['inception_score']:.2f} | {e['frechet_distance']:.1f} | {e['ndb_over_k']:.2f} |")
     if r.get("real_velocity_spread") is not None:
         lines += ["", f"For scale, two real notes of one instrument and pitch at neighbouring velocities differ by "
                   f"{r['real_velocity_spread']:.3f} in the same log-spectral distance. "

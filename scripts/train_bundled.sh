@@ -16,9 +16,16 @@ tunesmith train --family gan --data bach-chorales --out runs/chorale-gan --epoch
     --train-minutes 25 --threads 1 --quiet
 python scripts/bundle_simple.py runs/chorale-cnn chorale-cnn
 python scripts/bundle_simple.py runs/chorale-gan chorale-gan
-# issue 6: the note data set, the note classifier and the WaveGAN
+# issue 6: the note data set and the WaveGAN baseline (notes-wavegan)
 tunesmith audio dataset --out ~/.cache/tunesmith/audio/notes
-tunesmith audio train-classifier --data ~/.cache/tunesmith/audio/notes --out runs/notes-classifier32 --epochs 150 --threads 1
-tunesmith audio train --data ~/.cache/tunesmith/audio/notes --out runs/notes-gan --epochs 150 --train-minutes 75 --threads 1
-python scripts/bundle_simple.py runs/notes-classifier32 notes-classifier
-python scripts/bundle_simple.py runs/notes-gan notes-gan
+tunesmith audio train --family wavegan --width 8 --batch-size 16 --data ~/.cache/tunesmith/audio/notes \
+    --out runs/notes-wavegan --epochs 150 --steps-per-epoch 25 --train-minutes 75 --threads 1
+python scripts/bundle_simple.py runs/notes-wavegan notes-wavegan
+# issue 13: the note classifier v2 and the DDSP GAN (notes-gan)
+tunesmith audio train-classifier --data ~/.cache/tunesmith/audio/notes --out runs/notes-classifier-s8 --epochs 150 \
+    --segments 8 --family-weight 1.0 --threads 1
+python scripts/bundle_simple.py runs/notes-classifier-s8 notes-classifier
+tunesmith audio train --data ~/.cache/tunesmith/audio/notes --out runs/notes-ddsp --epochs 1000 --steps-per-epoch 100 \
+    --warmup-steps 300 --train-minutes 75 --checkpoint-every 50 --threads 2
+python scripts/choose_latent_scale.py runs/notes-ddsp --write
+python scripts/bundle_simple.py runs/notes-ddsp notes-gan

@@ -81,6 +81,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--data", required=True)
     s.add_argument("--out", required=True, help="checkpoint folder")
     s.add_argument("--epochs", type=int, default=30)
+    s.add_argument("--segments", type=int, default=4, help="stretches of time the spectrum is averaged over "
+                   "(default 4: onset, sustain, release; more see more of the envelope)")
+    s.add_argument("--family-weight", type=float, default=0.5, help="weight of the instrument-family loss "
+                   "beside the pitch loss (default 0.5)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--threads", type=int)
     s.add_argument("--quiet", action="store_true")
@@ -191,11 +195,18 @@ def cmd_train_classifier(a: argparse.Namespace) -> int:
         raise OptionError("--epochs", f"must be at least 1, got {a.epochs}")
     info = dataset_info(a.data)
     prm = info["params"]
+    if not 1 <= a.segments <= 64:
+        raise OptionError("--segments", f"must be between 1 and 64, got {a.segments}")
+    if not a.family_weight > 0:
+        raise OptionError("--family-weight", f"must be positive, got {a.family_weight}")
     cfg = ClassifierConfig(n_pitches=prm["pitch_hi"] - prm["pitch_lo"] + 1, pitch_lo=prm["pitch_lo"],
-                           families=sorted({p // 8 for p in info["programs"]}), sample_rate=prm["sample_rate"])
+                           families=sorted({p // 8 for p in info["programs"]}), sample_rate=prm["sample_rate"],
+                           segments=a.segments)
     train, valid = load_split(a.data, "train"), load_split(a.data, "valid")
-    m, acc = train_classifier(train, valid, cfg, epochs=a.epochs, seed=a.seed, progress=not a.quiet)
+    m, acc = train_classifier(train, valid, cfg, epochs=a.epochs, seed=a.seed, progress=not a.quiet,
+                              family_weight=a.family_weight)
     write_checkpoint(a.out, m, {"family": "note-classifier", "model": asdict(cfg), "valid": acc,
+                                "train": {"epochs": a.epochs, "seed": a.seed, "family_weight": a.family_weight},
                                 "data": {"render": info["render"], "programs": info["programs"]}})
     print(f"classifier: valid pitch accuracy {acc['pitch_accuracy']:.3f}, family accuracy "
           f"{acc['family_accuracy']:.3f}; saved in {a.out}")

@@ -345,7 +345,7 @@ def _spectrogram_grid(model: WaveGAN | DDSPGAN, cond: dict, path: Path) -> None:
 
 
 def train_classifier(train, valid, cfg: ClassifierConfig, *, epochs: int = 30, batch: int = 32, seed: int = 0,
-                     progress: bool = True) -> tuple[NoteClassifier, dict]:
+                     progress: bool = True, family_weight: float = 0.5) -> tuple[NoteClassifier, dict]:
     """Fit on the training clips with light augmentation (gain, noise, shift); returns the
     model and its accuracies on ``valid``."""
     from tqdm import tqdm
@@ -368,7 +368,7 @@ def train_classifier(train, valid, cfg: ClassifierConfig, *, epochs: int = 30, b
             x = x + 0.003 * torch.randn(x.shape)
             x = torch.roll(x, int(g.integers(-800, 800)), dims=1)
             lp, lf, _ = m(x)
-            loss = F.cross_entropy(lp, yp[idx]) + 0.5 * F.cross_entropy(lf, yf[idx])
+            loss = F.cross_entropy(lp, yp[idx]) + family_weight * F.cross_entropy(lf, yf[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

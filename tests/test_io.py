@@ -206,3 +206,27 @@ def test_json_is_strict_and_writes_are_atomic_through_fresh_temporary_files(tmp_
     assert sorted(p.name for p in tmp_path.iterdir() if not p.is_symlink()) == ["out.json", "victim.txt"]
     atomic_write_bytes(tmp_path / "out.json", b"{}")
     assert (tmp_path / "out.json").read_bytes() == b"{}"
+
+
+def test_musicxml_states_key_tempo_and_clefs(tmp_path):
+    """A score editor shows the key signature (no accidental on every note) and the tempo."""
+    import re
+
+    from tests.conftest import make_score
+
+    from tunesmith.music.io import save_musicxml
+
+    sc = make_score([[(0, 480, 62), (480, 480, 65), (960, 960, 69)], [(0, 1920, 38)]])
+    sc.meta.key = "D minor"
+    out = save_musicxml(sc, tmp_path / "d.musicxml")
+    text = out.read_text()
+    keys = re.findall(r"<key>\s*<fifths>(-?\d+)</fifths>\s*<mode>(\w+)</mode>", text)
+    assert keys and set(keys) == {("-1", "minor")} and len(keys) == 2  # one per part
+    assert "<per-minute>120</per-minute>" in text
+    assert len(re.findall(r"<clef>", text)) >= 2
+    from tunesmith.fileio import FILE_MODE
+
+    assert out.stat().st_mode & 0o777 == FILE_MODE  # as open() would make it, not mkstemp's 0600
+    sc.meta.key = None  # no stated key: the estimated one
+    text = save_musicxml(sc, tmp_path / "e.musicxml").read_text()
+    assert re.findall(r"<key>\s*<fifths>(-?\d+)</fifths>", text)

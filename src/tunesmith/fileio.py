@@ -38,10 +38,26 @@ def dumps(obj: Any, **kw) -> str:
     return json.dumps(finite(obj), allow_nan=False, **kw)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+FILE_MODE = 0o666 & ~_umask()  # what open() would have made: mkstemp's own 0600 would hide outputs from others
+
+
+def fresh_temporary(path: Path, suffix: str = ".part") -> tuple[int, str]:
+    """A new temporary file beside ``path`` (random name, O_EXCL) with the usual file mode."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.fchmod(fd, FILE_MODE)
+    return fd, tmp
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    fd, tmp = fresh_temporary(path)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

@@ -73,7 +73,35 @@ def score_to_music21(score: Score):
     s.metadata = metadata.Metadata()
     s.metadata.title = score.meta.title or "tunesmith"
     s.metadata.composer = score.meta.composer or "tunesmith"
+    _notate_key_and_tempo(s, score)
     return s
+
+
+def _notate_key_and_tempo(stream, score: Score) -> None:
+    """A key signature on every part (the piece's stated key, else the estimated one) so a
+    score editor does not need an accidental on every note, and the tempo as a metronome
+    mark on the first part."""
+    from music21 import key as m21key
+    from music21 import tempo as m21tempo
+
+    from tunesmith.music.keys import PITCH_CLASS_NAMES, parse_key, score_key
+
+    try:
+        tonic, mode = parse_key(score.meta.key) if score.meta.key else score_key(score)
+    except Exception:  # an unparseable stated key: estimate it  # noqa: BLE001
+        tonic, mode = score_key(score)
+    name = PITCH_CLASS_NAMES[tonic % 12].replace("b", "-")
+    qpm = score.tempo()
+    for i, part in enumerate(stream.parts):
+        measures = list(part.getElementsByClass("Measure"))
+        first = measures[0] if measures else part
+        for old in list(first.recurse().getElementsByClass(m21key.KeySignature)):
+            old.activeSite.remove(old)
+        first.insert(0, m21key.Key(name, mode))
+        if i == 0 and qpm:
+            for old in list(first.recurse().getElementsByClass(m21tempo.MetronomeMark)):
+                old.activeSite.remove(old)
+            first.insert(0, m21tempo.MetronomeMark(number=round(float(qpm), 2)))
 
 
 def fill_meta_from_music(score: Score) -> None:

@@ -411,11 +411,20 @@ def save_midi(score: Score, path: str | Path) -> Path:
 
 def save_musicxml(score: Score, path: str | Path) -> Path:
     """Write MusicXML that MuseScore opens (music21 does the notation: measures, ties, voices)."""
+    from tunesmith.fileio import fresh_temporary
+
     p = Path(path)
     stream = score_to_music21(score)
-    tmp = p.with_name(p.name + ".part")
-    stream.write("musicxml", fp=str(tmp))
-    os.replace(tmp, p)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    # a fresh, unpredictable temporary name (O_EXCL) in the destination folder, then a rename
+    fd, tmp = fresh_temporary(p, ".part.musicxml")
+    os.close(fd)
+    try:
+        written = stream.write("musicxml", fp=tmp)
+        os.replace(written, p)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
     return p
 
 

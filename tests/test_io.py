@@ -230,3 +230,19 @@ def test_musicxml_states_key_tempo_and_clefs(tmp_path):
     sc.meta.key = None  # no stated key: the estimated one
     text = save_musicxml(sc, tmp_path / "e.musicxml").read_text()
     assert re.findall(r"<key>\s*<fifths>(-?\d+)</fifths>", text)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("numerator,denominator", [(0, 4), (4, 0), (1, 64)])
+def test_piano_roll_picture_of_an_odd_meter_finishes(tmp_path, numerator, denominator):
+    """A time signature of 0/4 used to make the bar-line loop run forever (growing to GBs)."""
+    import symusic
+    from tests.conftest import make_score
+
+    from tunesmith.music.plot import save_pianoroll_png
+
+    sc = make_score([[(0, 480, 60), (480, 480 * 400, 62)]])
+    sc.music.time_signatures.clear()
+    sc.music.time_signatures.append(symusic.TimeSignature(0, numerator, denominator))
+    out = save_pianoroll_png(sc, tmp_path / "odd.png")
+    assert out.read_bytes()[:4] == b"\x89PNG" and [p.name for p in tmp_path.iterdir()] == ["odd.png"]

@@ -38,20 +38,23 @@ def save_pianoroll_png(score: Score, path: str | Path, *, title: str | None = No
     ax.set_xlim(0, end)
     ax.set_ylim((lo - 2, hi + 2) if hi >= lo else (48, 84))
     ts = score.music.time_signatures
-    if len(ts):  # bar lines from the first time signature
+    if len(ts) and ts[0].numerator > 0 and ts[0].denominator > 0:  # bar lines from the first time signature
         bar = ts[0].numerator * 4 / ts[0].denominator
-        x = ts[0].time / tpq
-        while x <= end:
-            ax.axvline(x, color="0.85", lw=0.6, zorder=0)
-            x += bar
+        lines = np.arange(ts[0].time / tpq, end + 1e-9, bar)
+        if len(lines) <= 2000:  # a meter that would draw more lines than pixels draws none (and never loops)
+            for x in lines:
+                ax.axvline(x, color="0.85", lw=0.6, zorder=0)
     ax.set_xlabel("time (quarter notes)")
     ax.set_ylabel("MIDI pitch")
     ax.set_title(title or score.meta.title or "piano roll")
     if score.n_tracks > 1:
         ax.legend(loc="upper right", fontsize=8, ncol=min(4, score.n_tracks))
     fig.tight_layout()
-    tmp = p.with_name(p.stem + ".part.png")
-    fig.savefig(tmp)
+    from tunesmith.fileio import fresh_temporary
+
+    fd, tmp = fresh_temporary(p, ".part.png")
+    with os.fdopen(fd, "wb") as f:
+        fig.savefig(f, format="png")
     plt.close(fig)
     os.replace(tmp, p)
     return p
@@ -81,8 +84,11 @@ def save_spectrograms(clips: np.ndarray, titles: list[str], path: Path, sample_r
         ax.axis("off")
     axes[0, 0].set_ylabel("kHz", fontsize=7)
     fig.tight_layout()
-    tmp = path.with_suffix(".part.png")
-    fig.savefig(tmp, dpi=70)
+    from tunesmith.fileio import fresh_temporary
+
+    fd, tmp = fresh_temporary(path, ".part.png")
+    with os.fdopen(fd, "wb") as f:
+        fig.savefig(f, dpi=70, format="png")
     plt.close(fig)
-    tmp.replace(path)
+    os.replace(tmp, path)
     return path

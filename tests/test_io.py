@@ -246,3 +246,45 @@ def test_piano_roll_picture_of_an_odd_meter_finishes(tmp_path, numerator, denomi
     sc.music.time_signatures.append(symusic.TimeSignature(0, numerator, denominator))
     out = save_pianoroll_png(sc, tmp_path / "odd.png")
     assert out.read_bytes()[:4] == b"\x89PNG" and [p.name for p in tmp_path.iterdir()] == ["odd.png"]
+
+
+def _odd_midi(path, meta):
+    import mido
+
+    mf = mido.MidiFile(ticks_per_beat=480)
+    t = mido.MidiTrack()
+    mf.tracks.append(t)
+    for m in meta:
+        t.append(m)
+    t.append(mido.Message("note_on", note=60, velocity=80, time=0))
+    t.append(mido.Message("note_off", note=60, velocity=0, time=960))
+    t.append(mido.Message("note_on", note=64, velocity=80, time=0))
+    t.append(mido.Message("note_off", note=64, velocity=0, time=960))
+    mf.save(str(path))
+    return path
+
+
+@pytest.mark.parametrize("case", ["tempo 0", "time signature 0/4", "key signature +9"])
+def test_odd_meta_events_are_normalised_at_reading_for_every_command(tmp_path, case):
+    import mido
+
+    meta = {"tempo 0": [mido.MetaMessage("set_tempo", tempo=0, time=0)],
+            "time signature 0/4": [mido.MetaMessage("time_signature", numerator=0, denominator=4, time=0)],
+            "key signature +9": [mido.MetaMessage("key_signature", key="C", time=0)]}[case]
+    f = _odd_midi(tmp_path / "odd.mid", meta)
+    if case == "key signature +9":  # mido refuses to write an out-of-range key: patch the byte (sf = 9)
+        data = bytearray(f.read_bytes())
+        i = data.index(b"\xff\x59\x02")
+        data[i + 3] = 9
+        f.write_bytes(bytes(data))
+    from tunesmith.music.io import load_score
+
+    s = load_score(f)
+    assert all(1 <= t.qpm <= 1000 for t in s.music.tempos)
+    assert len(s.music.tempos) >= (1 if case == "tempo 0" else 0)
+    assert all(t.numerator >= 1 for t in s.music.time_signatures)
+    assert all(-7 <= k.key <= 7 for k in s.music.key_signatures)
+    for args in (["info", str(f)], ["render", str(f), "--out", str(tmp_path / "o.wav")],
+                 ["harmonize", str(f), "--iterations", "2", "--formats", "mid,png", "--out", str(tmp_path / "h")]):
+        r = subprocess.run([sys.executable, "-m", "tunesmith", *args], capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0 and "Traceback" not in r.stderr, (args, r.stderr)

@@ -171,10 +171,42 @@ def _read_midi(path: Path, limits: Limits) -> ReadResult:
     except RuntimeError as e:
         msg = str(e).replace("MiniMidi: ", "").replace(": iostream error", "")
         raise BadInputError(path, f"corrupt MIDI file: {msg}") from None
+    normalize_meta_events(music)
     score = Score(music, Meta(title=path.stem, source=str(path)))
     fill_meta_from_music(score)
     limits.check_score(path, score)
     return ReadResult([score])
+
+
+def normalize_meta_events(music: symusic.Score) -> list[str]:
+    """Drop meta events no later stage can use, once, at reading, so that every command
+    sees a valid piece: tempos that are not a finite 1–1000 quarter notes per minute
+    (a tempo of 0 makes pretty_midi divide by zero), time signatures that are not
+    N/2^k with N ≥ 1 and 2^k ≤ 128, key signatures outside −7…7 sharps or of an unknown
+    mode. A piece left without a tempo gets 120 qpm. Returns what was dropped."""
+    import math
+
+    dropped = []
+    tempos = [t for t in music.tempos if math.isfinite(t.qpm) and 1 <= t.qpm <= 1000]
+    if len(tempos) != len(music.tempos):
+        dropped.append(f"{len(music.tempos) - len(tempos)} tempo event(s)")
+        music.tempos.clear()
+        for t in tempos or [symusic.Tempo(0, qpm=120.0)]:
+            music.tempos.append(t)
+    ts = [t for t in music.time_signatures
+          if t.numerator >= 1 and 1 <= t.denominator <= 128 and t.denominator & (t.denominator - 1) == 0]
+    if len(ts) != len(music.time_signatures):
+        dropped.append(f"{len(music.time_signatures) - len(ts)} time signature(s)")
+        music.time_signatures.clear()
+        for t in ts:
+            music.time_signatures.append(t)
+    ks = [k for k in music.key_signatures if -7 <= k.key <= 7 and k.tonality in (0, 1)]
+    if len(ks) != len(music.key_signatures):
+        dropped.append(f"{len(music.key_signatures) - len(ks)} key signature(s)")
+        music.key_signatures.clear()
+        for k in ks:
+            music.key_signatures.append(k)
+    return dropped
 
 
 # --------------------------------------------------------------------------- ABC

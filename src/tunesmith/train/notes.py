@@ -224,7 +224,7 @@ def train_notes(run_dir: str | Path, data_path: str | Path, model_overrides: dic
     metrics.csv/json and curves.png."""
     from tqdm import tqdm
 
-    from tunesmith.train.roll_trainer import _write_metrics
+    from tunesmith.train.roll_trainer import close_epoch
 
     run = Path(run_dir)
     state = {"epoch": 0, "step": 0, "history": [], "train_seconds": 0.0, "best_valid": None}
@@ -306,16 +306,12 @@ def train_notes(run_dir: str | Path, data_path: str | Path, model_overrides: dic
             row = {"epoch": state["epoch"], "step": state["step"], "seconds": round(state["train_seconds"], 1),
                    "seconds_per_step": round(state["train_seconds"] / max(1, state["step"]), 3),
                    **{k: round(v, 4) for k, v in logs.items()}, **{k: round(v, 4) for k, v in val.items()}}
-            state["history"].append(row)
             _spectrogram_grid(model, cond, run / "samples" / f"epoch-{state['epoch']:03d}.png")
             score = next(iter(val.values()), None)
-            if score is None or state["best_valid"] is None or score < state["best_valid"]:
+            improved = score is None or state["best_valid"] is None or score < state["best_valid"]
+            if improved:
                 state["best_valid"] = score
-                save("best", False)
-            save("last", True)
-            _write_metrics(run, state["history"])
-            bar.write(f"epoch {state['epoch']}: " + ", ".join(f"{k} {v}" for k, v in row.items()
-                                                              if k not in ("epoch", "step")))
+            close_epoch(run, state, row, save, improved, bar)
             if timed_out:
                 stop = "time limit"
                 break

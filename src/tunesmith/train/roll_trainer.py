@@ -236,13 +236,7 @@ def train_rolls(run_dir: str | Path, family: str, model_cfg: dict, data: dict[st
                     improved = True  # no likelihood to select on: the latest epoch is kept as best
                     _sample_grid(model, run / "samples" / f"epoch-{state['epoch']:03d}.png")
             model.train()
-            state["history"].append(row)
-            if improved:
-                save("best", False)
-            save("last", True)
-            _write_metrics(run, state["history"])
-            bar.write(f"epoch {state['epoch']}: " + ", ".join(f"{k} {v}" for k, v in row.items()
-                                                              if k not in ("epoch", "step")))
+            close_epoch(run, state, row, save, improved, bar)
             if timed_out:
                 stop = "time limit"
                 break
@@ -276,6 +270,18 @@ def _gan_step(model: RollGAN, opt, train, crop, tc: RollTrainConfig, g, tg) -> d
         p.grad = None
     opt.step()
     return {"d_loss": d_loss.item(), "g_loss": g_loss.item(), "wasserstein": (d_real - d_fake).item(), "gp": gp.item()}
+
+
+def close_epoch(run: Path, state: dict, row: dict, save, improved: bool, bar) -> None:
+    """The end of an epoch, shared by the roll and note trainers: record the row, write
+    best/ (when it improved) and last/, metrics and curves, and say it on the bar."""
+    state["history"].append(row)
+    if improved:
+        save("best", False)
+    save("last", True)
+    _write_metrics(run, state["history"])
+    bar.write(f"epoch {state['epoch']}: " + ", ".join(f"{k} {v}" for k, v in row.items()
+                                                      if k not in ("epoch", "step")))
 
 
 def _write_metrics(run: Path, hist: list[dict]) -> None:

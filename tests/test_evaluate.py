@@ -229,7 +229,7 @@ def test_evaluate_cli_end_to_end(tmp_path, chorale_dataset):
     (gen / "broken.mid").write_bytes(b"MThd garbage")
     out = tmp_path / "report"
     r = subprocess.run([sys.executable, "-m", "tunesmith", "evaluate", str(gen), "--reference", str(chorale_dataset.path),
-                        "--out", str(out), "--quiet"], capture_output=True, text=True)
+                        "--reference-split", "all", "--out", str(out), "--quiet"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert "broken.mid" in r.stderr and "skipped" in r.stderr
     assert "Fréchet distance" in r.stdout and "1 of" in r.stdout
@@ -242,6 +242,14 @@ def test_evaluate_cli_end_to_end(tmp_path, chorale_dataset):
     assert 0 <= res["two_sample_test"]["accuracy"] <= 1
     md = (out / "report.md").read_text()
     assert "## Originality" in md and "copy.mid" in md and "parallel fifths" in md
+    # the fair yardstick: crops as long as the generated pieces (their median), real-vs-real beside
+    fa = res["fair"]
+    n_gen = len(list(gen.glob("*.mid"))) - 1
+    assert fa["reference"]["crops"] == 20 and fa["two_sample"]["n_per_class"] == n_gen
+    assert fa["two_sample"]["auc"] is None  # too few pieces for five folds: said, not invented
+    assert fa["two_sample_baseline"]["n_per_class"] == 9  # the 20 crops split by piece: 9 against 11
+    assert fa["figures"]["pieces"] == n_gen
+    assert "## Fair comparison" in md and "real vs real" in md
     assert "<table>" in (out / "report.html").read_text()
     for png in ("mgeval_kde.png", "metric_distributions.png", "originality.png"):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"

@@ -21,8 +21,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    "a prepared dataset or a folder")
     s.add_argument("--train", help="the training set for the originality checks (default: the reference's "
                    "train split when the reference is a corpus or dataset)")
-    s.add_argument("--reference-split", default="all", choices=["all", "train", "valid", "test"],
-                   help="which split of a reference dataset to compare with (default: all)")
+    s.add_argument("--reference-split", default="held-out", choices=["held-out", "all", "train", "valid", "test"],
+                   help="which split of a reference dataset to compare with (default: held-out = valid and test)")
+    s.add_argument("--crop-bars", type=int, help="fair yardstick: length in bars of the real crops (default: the "
+                   "generated pieces' median length)")
+    s.add_argument("--no-fair", action="store_true", help="skip the fair comparison with same-length crops")
     s.add_argument("--max-reference", type=int, default=2000,
                    help="subsample a larger reference to this many pieces (fixed seed; default 2000)")
     s.add_argument("--model", help="a model (bundled name or checkpoint) whose NLL on the reference's test "
@@ -48,13 +51,15 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 def cmd_evaluate(a: argparse.Namespace) -> int:
     from tunesmith.evaluate.suite import run_suite, summary_lines
 
+    if a.crop_bars is not None and not 1 <= a.crop_bars <= 256:
+        raise OptionError("--crop-bars", f"must be between 1 and 256, got {a.crop_bars}")
     if a.max_reference < 2:
         raise OptionError("--max-reference", f"must be at least 2, got {a.max_reference}")
     res = run_suite(a.generated, a.reference, train=a.train, out=a.out, model=a.model,
                     reference_split=a.reference_split, max_reference=a.max_reference, seed=a.seed,
-                    progress=not a.quiet)
+                    progress=not a.quiet, crop_bars=a.crop_bars, fair=not a.no_fair)
     if a.json:
-        print(dumps(json.loads(json.dumps({k: res[k] for k in ("frechet", "two_sample_test", "theory")}, default=str)), indent=1))
+        print(dumps(json.loads(json.dumps({k: res[k] for k in ("frechet", "two_sample_test", "theory", "fair") if k in res}, default=str)), indent=1))
     else:
         for line in summary_lines(res):
             print(line)

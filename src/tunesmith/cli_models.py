@@ -21,6 +21,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--data", required=True, help="bundled corpus name, prepared dataset or folder of files")
     s.add_argument("--out", required=True, help="run folder (checkpoints, curves, metrics)")
     s.add_argument("--size", default="small", choices=list(PRESETS), help="size preset")
+    s.add_argument("--tokens", choices=["remi", "satb"], help="token models: remi (event tokens, any music; "
+                   "default) or satb (four voices on an eighth grid, one token per voice per eighth: chorales)")
     g = s.add_argument_group("model size overrides")
     g.add_argument("--layers", type=int, dest="n_layer")
     g.add_argument("--embd", type=int, dest="n_embd")
@@ -100,6 +102,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--latent-scale", type=float, help="gan: multiplies the latent noise (default 1.0; below 1: "
                    "closer to the average phrase)")
     s.add_argument("--threshold", type=float, help="gan: least probability at which a voice sounds (default 0.2)")
+    s.add_argument("--rules", choices=["strict", "soft", "off"], help="SATB chorale models: rules of four-part "
+                   "writing while sampling — strict masks what breaks them (default), soft only penalises, off")
     s.add_argument("--device", default="cpu", help="token models: cpu, cuda or cuda:N")
     s.add_argument("--force", action="store_true", help="replace pieces of the same name in --out")
     s.set_defaults(func=cmd_generate)
@@ -115,7 +119,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         s.add_argument("--model", default="chorale-cnn", help="a Coconet model (default: chorale-cnn)")
         s.add_argument("--out", required=True, help="output folder")
         s.add_argument("--temperature", type=float, default=1.0)
-        s.add_argument("--iterations", type=int, default=96, help="Gibbs sampling rounds")
+        s.add_argument("--iterations", type=int, help="Coconet: Gibbs sampling rounds (default 96)")
+        if name == "harmonize":
+            s.add_argument("--rules", choices=["strict", "soft", "off"], help="SATB token models: rules of "
+                           "four-part writing for the lower voices (default strict)")
         s.add_argument("--seed", type=int, default=0)
         s.add_argument("--piece", type=int, default=1, help="which tune of a multi-tune file (1-based)")
         s.add_argument("--formats", default="mid,wav,musicxml,png", help="comma list of mid, wav, musicxml, png")
@@ -153,6 +160,8 @@ def cmd_train(a: argparse.Namespace) -> int:
     import torch
 
     if a.family in ("cnn", "gan"):
+        if a.tokens is not None:
+            raise OptionError("--tokens", f"a {a.family} model reads four-voice piano rolls, not tokens")
         if a.threads is not None:
             if a.threads < 1:
                 raise OptionError("--threads", f"must be at least 1, got {a.threads}")
@@ -161,8 +170,9 @@ def cmd_train(a: argparse.Namespace) -> int:
 
     from tunesmith.models.registry import make_config
     from tunesmith.music.dataset import open_dataset
+    from tunesmith.represent import satb
     from tunesmith.represent.tokens import EventTokenizer
-    from tunesmith.train.data import event_corpus
+    from tunesmith.train.data import event_corpus, satb_corpus
     from tunesmith.train.trainer import TrainConfig, setup_distributed, train
 
     if a.threads is not None:
@@ -182,17 +192,22 @@ def cmd_train(a: argparse.Namespace) -> int:
                      seed=a.seed, device=a.device)
     tc.check()
     rank, _, _ = setup_distributed(a.device)
-    tok = EventTokenizer()
     ds = open_dataset(a.data, progress=not a.quiet and rank == 0)
-    corpus = event_corpus(ds, tok, progress=not a.quiet and rank == 0)
-    cfg = make_config(a.family, tok.vocab_size, a.size, n_layer=a.n_layer, n_embd=a.n_embd,
+    if a.tokens == "satb":
+        corpus = satb_corpus(ds, progress=not a.quiet and rank == 0)
+        extra = {"tokenizer": satb.describe()}
+    else:
+        tok = EventTokenizer()
+        corpus = event_corpus(ds, tok, progress=not a.quiet and rank == 0)
+        extra = {"tokenizer": tok.to_dict(), "programs": corpus_programs(tok, corpus)}
+    cfg = make_config(a.family, corpus.vocab_size, a.size, n_layer=a.n_layer, n_embd=a.n_embd,
                       n_hidden=a.n_hidden, n_head=a.n_head, block_size=a.block_size, dropout=a.dropout)
     if a.family == "transformer" and a.seq_len is None:
         tc.seq_len = min(tc.seq_len, cfg.block_size)
     if a.family == "transformer" and tc.seq_len > cfg.block_size:
         raise OptionError("--seq-len", f"{tc.seq_len} exceeds the model's --block-size {cfg.block_size}")
     summary = train(a.out, a.family, cfg, corpus, tc, resume=a.resume, progress=not a.quiet,
-                    extra={"tokenizer": tok.to_dict(), "programs": corpus_programs(tok, corpus), "dataset": {"name": ds.name, "manifest_sha256": ds.manifest_hash}})
+                    extra={**extra, "dataset": {"name": ds.name, "manifest_sha256": ds.manifest_hash}})
     if rank == 0:
         print(f"trained {a.family} ({summary['n_params']:,} parameters) for {summary['steps']} steps "
               f"in {summary['seconds']:.0f} s ({summary['stop_reason']}); best valid NLL "
@@ -207,7 +222,7 @@ def cmd_generate(a: argparse.Namespace) -> int:
         a.model, a.out, primer=a.primer, bars=a.bars, temperature=a.temperature, top_k=a.top_k,
         top_p=a.top_p, key=a.key, seed=a.seed, num=a.num, use_cache=False if a.no_cache else None,
         formats=a.formats, device=a.device, iterations=a.iterations, latent_scale=a.latent_scale,
-        threshold=a.threshold, force=a.force)
+        threshold=a.threshold, rules=a.rules, force=a.force)
     for r in results:
         repairs = f", {r['repairs']} repairs" if r["repairs"] else ""
         print(f"wrote {', '.join(r['files'])}  [key {r['key']}, {r['bars']} bars, {r['notes']} notes{repairs}]")
@@ -224,6 +239,7 @@ def cmd_harmonize_infill(a: argparse.Namespace) -> int:
         parse_formats,
         write_formats,
     )
+    from tunesmith.generate.chorale import ChoraleTokenModel
     from tunesmith.generate.rollmodels import (
         CoconetModel,
         check_iterations,
@@ -234,7 +250,8 @@ def cmd_harmonize_infill(a: argparse.Namespace) -> int:
 
     fmts = parse_formats(a.formats)
     out = check_out_dir(a.out)
-    check_iterations(a.iterations)
+    if a.iterations is not None:
+        check_iterations(a.iterations)
     if not a.temperature > 0:
         raise OptionError("--temperature", f"must be positive, got {a.temperature}")
     bars = parse_bars(a.bars) if a.command == "infill" else None
@@ -246,13 +263,21 @@ def cmd_harmonize_infill(a: argparse.Namespace) -> int:
     base = out / f"{Path(a.file).stem}-{a.command}-{a.seed:03d}"
     check_not_taken([base], fmts, a.force)
     model = load_model(a.model)
-    if not isinstance(model, CoconetModel):
-        raise OptionError("--model", f"'{a.model}' is not a Coconet (cnn) model; try chorale-cnn")
-    if a.command == "harmonize":
-        g = model.harmonize(score, temperature=a.temperature, iterations=a.iterations, seed=a.seed)
+    rules = getattr(a, "rules", None)
+    if isinstance(model, ChoraleTokenModel) and a.command == "harmonize":
+        if a.iterations is not None:
+            raise OptionError("--iterations", f"'{a.model}' samples left to right; --iterations is for Coconet models")
+        g = model.harmonize(score, temperature=a.temperature, seed=a.seed, rules=rules or "strict")
+    elif not isinstance(model, CoconetModel):
+        raise OptionError("--model", f"'{a.model}' cannot {a.command}: use a Coconet (cnn) model such as "
+                          "chorale-cnn" + (" or an SATB token model" if a.command == "harmonize" else ""))
+    elif rules is not None:
+        raise OptionError("--rules", f"'{a.model}' is a Coconet model; the rule layer serves SATB token models")
+    elif a.command == "harmonize":
+        g = model.harmonize(score, temperature=a.temperature, iterations=a.iterations or 96, seed=a.seed)
     else:
-        g = model.infill(score, bars=bars, voices=voices, temperature=a.temperature, iterations=a.iterations,
-                         seed=a.seed)
+        g = model.infill(score, bars=bars, voices=voices, temperature=a.temperature,
+                         iterations=a.iterations or 96, seed=a.seed)
     out.mkdir(parents=True, exist_ok=True)
     files = write_formats(g.score, base, fmts)
     from tunesmith import __version__
@@ -261,8 +286,12 @@ def cmd_harmonize_infill(a: argparse.Namespace) -> int:
                 "temperature": a.temperature, "iterations": a.iterations, "seed": a.seed}
     if a.command == "infill":
         settings.update(bars=a.bars, voices=a.voices or "all")
+    if rules is not None or g.report is not None:
+        settings["rules"] = (g.report or {}).get("rules", rules)
     info = {"files": [str(f) for f in files], "key": g.key, "bars": g.bars, "notes": g.score.n_notes,
             "seed": a.seed, "source": str(a.file), "settings": settings, "tunesmith": __version__}
+    if g.report is not None:
+        info["rules"] = g.report
     write_json(output_path(base, ".json"), info)
     print(f"wrote {', '.join(info['files'])}  [key {g.key}, {g.bars} bars, {g.score.n_notes} notes]")
     return 0

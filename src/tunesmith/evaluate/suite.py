@@ -38,7 +38,8 @@ def load_set(arg: str, *, split: str | None, limit: int | None, seed: int = 0, p
     p = Path(arg)
     if is_corpus(arg) or (p / "dataset.json").is_file():
         ds = open_dataset(arg, progress=progress)
-        entries = [e for e in ds.entries if split in (None, "all") or e["split"] == split]
+        wanted = ("valid", "test") if split == "held-out" else (split,)
+        entries = [e for e in ds.entries if split in (None, "all") or e["split"] in wanted]
         if not entries:
             raise OptionError(option, f"dataset '{arg}' has no pieces in split '{split}'")
         if limit and len(entries) > limit:
@@ -130,8 +131,12 @@ def model_nll(model_arg: str, reference: PieceSet) -> dict:
 
 
 def run_suite(generated: str, reference: str, *, train: str | None = None, out: str | Path | None = None,
-              model: str | None = None, reference_split: str = "all", max_reference: int = 2000,
-              seed: int = 0, progress: bool = True) -> dict:
+              model: str | None = None, reference_split: str = "held-out", max_reference: int = 2000,
+              seed: int = 0, progress: bool = True, crop_bars: int | None = None, fair: bool = True) -> dict:
+    """The whole suite. With ``fair`` (the default) and a reference that is a corpus or
+    dataset, the generated set is also compared with crops of the reference's pieces of
+    the same length in bars (``crop_bars``; default: the generated pieces' median) and the
+    same meters, with a real-against-real baseline (:mod:`tunesmith.evaluate.fair`)."""
     t0 = time.perf_counter()
     gen = load_set(generated, split="all", limit=None, progress=progress, option="GENERATED")
     ref = load_set(reference, split=reference_split, limit=max_reference, seed=seed, progress=progress,
@@ -156,6 +161,11 @@ def run_suite(generated: str, reference: str, *, train: str | None = None, out: 
     }
     if model:
         result["nll"] = model_nll(model, ref)
+    if fair and ref.dataset is not None:
+        from tunesmith.evaluate.fair import fair_compare
+
+        result["fair"] = fair_compare(gen.scores, ref.scores, ref.names, bars=crop_bars,
+                                      n_reference=max(len(gen.scores), 20), seed=seed)
 
     # originality against the training set
     train_set = None
@@ -269,6 +279,17 @@ def summary_lines(res: dict) -> list[str]:
              f"Fréchet distance ({fr['embedding']}): {_fmt(fr['value'], 2)} "
              f"[95% CI {_fmt(fr['ci95'][0], 2)} – {_fmt(fr['ci95'][1], 2)}]",
              f"two-sample test accuracy: {_fmt(ts['accuracy'])} (0.5 = indistinguishable; p = {_fmt(ts['p_value'], 4)})"]
+    fa = res.get("fair")
+    if fa and "error" not in fa:
+        t, b = fa["two_sample"], fa["two_sample_baseline"]
+        lines.append(f"fair yardstick ({fa['bars']}-bar crops, same meters, {fa['reference']['crops']} crops of "
+                     f"{fa['reference']['pieces']} held-out pieces): ROC AUC {_fmt(t['auc'])} "
+                     f"[95% CI {_fmt(t['auc_ci95'][0])} – {_fmt(t['auc_ci95'][1])}], accuracy {_fmt(t['accuracy'])}; "
+                     f"real vs real {_fmt(b['auc'])} (0.5 = indistinguishable)")
+        top = ", ".join(f"{r['feature']} {_fmt(r['auc'], 2)}" for r in fa["per_feature"][:3])
+        lines.append(f"features that give the set away most (AUC alone): {top}")
+    elif fa:
+        lines.append(f"fair yardstick: {fa['error']}")
     if "nll" in res:
         lines.append(f"NLL on {res['nll']['dataset']} test: {res['nll']['nll_per_token']:.3f} nats/token "
                      f"(perplexity {res['nll']['perplexity']:.2f})")
@@ -333,14 +354,45 @@ def format_report(res: dict) -> str:
             L += [f"| {p['piece']} | {p['longest_run_bars']:.2f} | {p['longest_run_onsets']} | {p['copied_from_name']} |"
                   for p in flagged[:50]]
         L += ["", "![longest common runs](originality.png)", ""]
+    fa = res.get("fair")
+    if fa and "error" not in fa:
+        L += fair_section(fa)
     th = res["theory"]
-    L += ["## Four-part writing", "", f"Counts {th['unit']}.", "",
+    L += ["## Four-part writing (whole pieces)", "", f"Counts {th['unit']}.", "",
           "| check | generated | reference |", "| --- | ---: | ---: |",
           f"| four-voice pieces | {th['generated']['four_voice_pieces']} | {th['reference']['four_voice_pieces']} |"]
     L += [f"| {k.replace('_', ' ')} | {_fmt(th['generated'][k], 2)} | {_fmt(th['reference'][k], 2)} |"
           for k in theory.CHECKS]
     L += ["", f"_Made by tunesmith in {res['seconds']} s._", ""]
     return "\n".join(L)
+
+
+def fair_section(fa: dict) -> list[str]:
+    from tunesmith.evaluate.theory import CHECKS
+
+    t, b = fa["two_sample"], fa["two_sample_baseline"]
+    g, r, h = fa["figures"], fa["figures_reference"], fa["figures_baseline_half"]
+    L = ["## Fair comparison: same length, same meters", "",
+         f"Generated pieces against {fa['reference']['crops']} crops of {fa['bars']} bars (each starting on a bar "
+         f"line, meters in the generated set's proportions) from {fa['reference']['pieces']} held-out real pieces. "
+         "The last column compares half of the real crops with the other half (split by piece): what each figure "
+         "is for real music.", "",
+         "| figure | generated | real crops | real vs real |", "| --- | ---: | ---: | ---: |",
+         f"| two-sample ROC AUC [95% CI] | {_fmt(t['auc'])} [{_fmt(t['auc_ci95'][0])}, {_fmt(t['auc_ci95'][1])}] | – | "
+         f"{_fmt(b['auc'])} [{_fmt(b['auc_ci95'][0])}, {_fmt(b['auc_ci95'][1])}] |",
+         f"| two-sample accuracy | {_fmt(t['accuracy'])} | – | {_fmt(b['accuracy'])} |",
+         f"| pieces (four-voice) | {g['pieces']} ({g['four_voice_pieces']}) | {r['pieces']} ({r['four_voice_pieces']}) | "
+         f"{h['pieces']} ({h['four_voice_pieces']}) |",
+         f"| triad or seventh chord, share of four-voice beats | {_fmt(g['chord_rate'])} ({g['four_voice_beats']} beats) | "
+         f"{_fmt(r['chord_rate'])} | {_fmt(h['chord_rate'])} |"]
+    L += [f"| {k.replace('_', ' ')} per 100 beats | {_fmt(g[k], 2)} | {_fmt(r[k], 2)} | {_fmt(h[k], 2)} |" for k in CHECKS]
+    L += [f"| overlapping area: {k.replace('_', ' ')} | {_fmt(v['generated'])} | – | {_fmt(v['baseline'])} |"
+          for k, v in fa["overlap"].items()]
+    L += ["", "Which features give the generated set away (a classifier on each feature alone; AUC 0.5 = not at all):",
+          "", "| feature | AUC | accuracy |", "| --- | ---: | ---: |"]
+    L += [f"| {row['feature'].replace('_', ' ')} | {_fmt(row['auc'])} | {_fmt(row['accuracy'])} |"
+          for row in fa["per_feature"]]
+    return L + [""]
 
 
 def _plot_kde(path: Path, per_feature: dict) -> None:

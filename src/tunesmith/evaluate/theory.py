@@ -25,8 +25,9 @@ import math
 import numpy as np
 
 from tunesmith.evaluate.metrics import Notes, _length
+from tunesmith.represent import satb
 
-RANGES = {"soprano": (60, 79), "alto": (55, 74), "tenor": (48, 67), "bass": (40, 60)}
+RANGES = dict(zip(("soprano", "alto", "tenor", "bass"), satb.RANGES))
 CHECKS = ["parallel_fifths", "parallel_octaves", "hidden_fifths", "hidden_octaves", "voice_crossing",
           "spacing", "out_of_range"]
 
@@ -49,6 +50,24 @@ def satb_slices(n: Notes) -> np.ndarray | None:
         sounding = ok & (e[kk] > onsets)
         # several notes of one voice at once (rare): the last started wins
         out[v] = np.where(sounding, p[kk], -1)
+    return out
+
+
+def satb_beats(n: Notes) -> np.ndarray | None:
+    """(4, n_beats) sounding pitch of S, A, T, B at every quarter-note beat; −1 for a rest."""
+    tracks = [int(t) for t in np.unique(n.track[n.pitched])]
+    if len(tracks) != 4:
+        return None
+    mean = [n.pitch[(n.track == t) & n.pitched].mean() for t in tracks]
+    order = [tracks[i] for i in np.argsort(mean)[::-1]]
+    times = np.arange(0, int(n.end[n.pitched].max()), n.tpq)
+    out = np.full((4, len(times)), -1, np.int64)
+    for v, t in enumerate(order):
+        idx = n.track_notes(t)
+        s, e, p = n.start[idx], n.end[idx], n.pitch[idx]
+        k = np.searchsorted(s, times, side="right") - 1
+        kk = np.maximum(k, 0)
+        out[v] = np.where((k >= 0) & (e[kk] > times), p[kk], -1)
     return out
 
 

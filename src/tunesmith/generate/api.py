@@ -49,7 +49,13 @@ class MusicModel:
         return cls.from_loaded(model, cfg, path, device=device)
 
     @classmethod
-    def from_loaded(cls, model, cfg: dict, path: Path, *, device: str = "cpu") -> MusicModel:
+    def from_loaded(cls, model, cfg: dict, path: Path, *, device: str = "cpu"):
+        """The wrapper for this checkpoint's representation: :class:`MusicModel` for event
+        tokens, :class:`~tunesmith.generate.chorale.ChoraleTokenModel` for SATB tokens."""
+        if cfg.get("tokenizer", {}).get("kind") == "satb":
+            from tunesmith.generate.chorale import ChoraleTokenModel
+
+            return ChoraleTokenModel.from_loaded(model, cfg, path, device=device)
         if "tokenizer" not in cfg:
             raise BadInputError(path, "checkpoint has no tokenizer in config.json (a frame-token benchmark "
                                 "checkpoint? evaluate it with 'tunesmith bench nll --checkpoint')")
@@ -271,7 +277,7 @@ def generate_to_files(model: str, out: str | Path, *, primer: str | None = None,
                       key: str | None = None, seed: int = 0, num: int = 1, use_cache: bool | None = None,
                       formats: str = "mid,wav,musicxml,png", device: str = "cpu",
                       iterations: int | None = None, latent_scale: float | None = None,
-                      threshold: float | None = None, force: bool = False) -> list[dict]:
+                      threshold: float | None = None, rules: str | None = None, force: bool = False) -> list[dict]:
     """Generate ``num`` pieces and write each as MIDI, WAV, MusicXML and a piano-roll PNG.
     A control left at None takes the model's own default; a control the model's family
     cannot honour is refused before any work (never dropped)."""
@@ -285,6 +291,10 @@ def generate_to_files(model: str, out: str | Path, *, primer: str | None = None,
         raise OptionError("--num", f"must be between 1 and {MAX_NUM}, got {num}")
     if key:
         parse_key(key)
+    if rules is not None:
+        from tunesmith.generate.rules import check_mode
+
+        check_mode(rules)
     fmts = parse_formats(formats)
     out = check_out_dir(out)
     stem = Path(model).name if Path(model).exists() else model
@@ -295,7 +305,8 @@ def generate_to_files(model: str, out: str | Path, *, primer: str | None = None,
                              "use 'tunesmith audio generate'")
     controls = check_controls(mm, {"primer": primer, "temperature": temperature, "top_k": top_k, "top_p": top_p,
                                    "key": key, "use_cache": None if use_cache in (None, True) else use_cache,
-                                   "iterations": iterations, "latent_scale": latent_scale, "threshold": threshold})
+                                   "iterations": iterations, "latent_scale": latent_scale, "threshold": threshold,
+                                   "rules": rules})
     if "primer" in controls:
         controls["primer"] = load_score(primer)
     out.mkdir(parents=True, exist_ok=True)
@@ -311,6 +322,8 @@ def generate_to_files(model: str, out: str | Path, *, primer: str | None = None,
         info = {"files": [str(f) for f in files], "key": g.key, "bars": g.bars, "notes": g.score.n_notes,
                 "tokens": g.n_tokens, "repairs": g.repairs, "seed": seed + i,
                 "settings": {**settings, "seed": seed + i}, "tunesmith": __version__}
+        if g.report is not None:
+            info["rules"] = g.report
         write_json(output_path(base, ".json"), info)
         results.append(info)
     return results

@@ -21,12 +21,13 @@ class Generated:
     repairs: int = 0  # grammar repairs (forced stops) of token models; 0 for the others
     n_tokens: int = 0  # tokens sampled (token models); 0 for the others
     tokens: list[int] | None = None  # the new tokens (for checks)
+    report: dict | None = None  # what the rule layer did (rules mode, relaxations), where one ran
 
 
 # Each generation control and the capability a family must declare to take it.
 CONTROLS = {"primer": "primer", "key": "key", "temperature": "temperature", "top_k": "top_k", "top_p": "top_p",
             "iterations": "iterations", "latent_scale": "latent_scale", "threshold": "threshold",
-            "use_cache": "cache"}
+            "use_cache": "cache", "rules": "rules"}
 
 
 @runtime_checkable
@@ -42,6 +43,12 @@ class Generator(Protocol):
 
 
 def capabilities(generator) -> frozenset[str]:
+    """What this generator can do: its own declaration where the checkpoint's representation
+    changes it (an SATB-token LSTM harmonizes and takes rules; an event-token one does not),
+    else its family's row in the registry."""
+    own = getattr(generator, "capabilities", None)
+    if isinstance(own, frozenset):
+        return own
     return registry.family(generator.config["family"]).capabilities
 
 

@@ -17,20 +17,29 @@ def music21_to_score(stream, *, source: str = "", tpq: int = DEFAULT_TPQ) -> Sco
     parts = list(stream.parts) if hasattr(stream, "parts") and len(stream.parts) else [stream]
     music = symusic.Score(tpq)
 
+    # A pickup (anacrusis) bar starts at offset 0 in music21 with its missing beats as
+    # ``paddingLeft``; MIDI has no such notion, so the notes are moved right by the padding
+    # (a leading rest): bar lines then fall where the composer wrote them.
+    measures = parts[0].getElementsByClass("Measure")
+    pad = float(measures[0].paddingLeft or 0) if len(measures) else 0.0
+    shift = int(round(pad * tpq)) if 0 < pad < 64 else 0
+
+    def at(offset) -> int:
+        t = int(round(float(offset) * tpq))
+        return t + shift if t > 0 else 0  # what is stated at the very start stays at the start
+
     first = parts[0].flatten()
     for ts in first.getElementsByClass("TimeSignature"):
-        music.time_signatures.append(
-            symusic.TimeSignature(int(round(ts.offset * tpq)), ts.numerator, ts.denominator)
-        )
+        music.time_signatures.append(symusic.TimeSignature(at(ts.offset), ts.numerator, ts.denominator))
     for ks in first.getElementsByClass("KeySignature"):
         mode = getattr(ks, "mode", "major")
         music.key_signatures.append(
-            symusic.KeySignature(int(round(ks.offset * tpq)), int(ks.sharps), 1 if mode == "minor" else 0)
+            symusic.KeySignature(at(ks.offset), int(ks.sharps), 1 if mode == "minor" else 0)
         )
     for mm in stream.flatten().getElementsByClass("MetronomeMark"):
         qpm = mm.getQuarterBPM()
         if qpm:
-            music.tempos.append(symusic.Tempo(int(round(mm.offset * tpq)), qpm=float(qpm)))
+            music.tempos.append(symusic.Tempo(at(mm.offset), qpm=float(qpm)))
 
     for i, part in enumerate(parts):
         inst = part.getInstrument(returnDefault=False)
@@ -43,7 +52,7 @@ def music21_to_score(stream, *, source: str = "", tpq: int = DEFAULT_TPQ) -> Sco
             ql = float(el.quarterLength)
             if ql <= 0:
                 continue  # grace note
-            start = int(round(float(el.offset) * tpq))
+            start = int(round(float(el.offset) * tpq)) + shift
             dur = max(1, int(round(ql * tpq)))
             for p in el.pitches:
                 track.notes.append(symusic.Note(start, dur, int(p.midi), 80))

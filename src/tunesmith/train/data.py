@@ -133,3 +133,51 @@ def collate(corpus: TokenCorpus, seqs: list[np.ndarray], segs: list[tuple[int, i
         x[b, : len(r) - 1] = r[:-1]
         y[b, : len(r) - 1] = r[1:]
     return torch.from_numpy(x), torch.from_numpy(y)
+
+
+def satb_corpus(dataset, *, progress: bool = True) -> TokenCorpus:
+    """SATB frame tokens (:mod:`tunesmith.represent.satb`) of a prepared dataset's four-voice
+    pieces, cached beside it; pieces without exactly four voices are left out (counted in
+    ``meta['skipped']``)."""
+    from tqdm import tqdm
+
+    from tunesmith.represent import satb
+
+    key = hashlib.sha256((json.dumps(satb.describe(), sort_keys=True) + dataset.manifest_hash).encode()).hexdigest()[:16]
+    cache = Path(dataset.path) / f"satb-{key}.npz"
+    splits: dict[str, list[np.ndarray]] = {}
+    skipped = 0
+    if cache.is_file():
+        z = np.load(cache, allow_pickle=False)
+        for s in ("train", "valid", "test"):
+            flat, offs = z[f"{s}_tokens"], z[f"{s}_offsets"]
+            splits[s] = [flat[offs[i] : offs[i + 1]] for i in range(len(offs) - 1)]
+        skipped = int(z["skipped"])
+    else:
+        arrays = {}
+        for s in ("train", "valid", "test"):
+            seqs = []
+            entries = dataset.split(s)
+            for e in tqdm(entries, desc=f"satb tokens {dataset.name} {s}", disable=not progress or not entries,
+                          dynamic_ncols=True):
+                ids = satb.encode(dataset.load(e))
+                if ids is None:
+                    skipped += 1
+                    continue
+                seqs.append(np.concatenate([[satb.BOS], ids, [satb.EOS]]).astype(np.int16))
+            splits[s] = seqs
+            arrays[f"{s}_tokens"] = np.concatenate(seqs) if seqs else np.zeros(0, np.int16)
+            arrays[f"{s}_offsets"] = np.cumsum([0] + [len(x) for x in seqs])
+        arrays["skipped"] = np.array(skipped)
+        tmp = cache.with_name(cache.stem + ".part.npz")
+        np.savez(tmp, **arrays)
+        tmp.replace(cache)
+    if not splits["train"]:
+        from tunesmith.errors import BadInputError
+
+        raise BadInputError(dataset.path, "no four-voice pieces: SATB tokens need pieces with exactly four "
+                            "voices (a chorale corpus)")
+    return TokenCorpus(vocab_size=satb.VOCAB_SIZE, pad_id=satb.PAD, bos_id=satb.BOS, eos_id=satb.EOS,
+                       pitch_first_id=satb.PITCH0, n_pitch_tokens=satb.N_PITCHES, splits=splits,
+                       meta={"representation": "satb", "dataset": dataset.name,
+                             "dataset_manifest_sha256": dataset.manifest_hash, "skipped": skipped})

@@ -1,0 +1,144 @@
+"""Musical quality on the fair yardstick (issue #12): every chorale and folk model, with
+and without the rules of four-part writing, seeds fixed.
+
+    python benchmarks/quality.py [--n 200] [--bars 8] [--only NAME,...]
+
+For each entry: ``n`` pieces of ``bars`` bars (seeds 0…n−1) against ``n`` crops of
+``bars`` bars of held-out real pieces (valid and test splits) in the same meters
+(:func:`tunesmith.evaluate.fair.fair_compare`), with the real-against-real baseline.
+Harmonizations: the soprano of every held-out chorale, harmonized, cropped like the
+real ones. Originality: the longest run shared with a training piece. Writes
+benchmarks/results-quality.json; BENCHMARKS.md is rebuilt by benchmarks/run.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "benchmarks" / "results-quality.json"
+
+# name → (model, corpus, generation controls)
+PLAN = {
+    "bach-chorales (rules strict)": ("bach-chorales", "bach-chorales", {"rules": "strict"}),
+    "bach-chorales (rules off)": ("bach-chorales", "bach-chorales", {"rules": "off"}),
+    "chorale-cnn": ("chorale-cnn", "bach-chorales", {"iterations": 96}),
+    "chorale-gan": ("chorale-gan", "bach-chorales", {}),
+    "harmonized held-out sopranos (rules strict)": ("bach-chorales", "bach-chorales", {"harmonize": "strict"}),
+    "harmonized held-out sopranos (rules off)": ("bach-chorales", "bach-chorales", {"harmonize": "off"}),
+    "folk": ("folk", "folk", {}),
+}
+
+
+def machine() -> str:
+    import os
+
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+
+
+def held_out(corpus: str):
+    from tunesmith.music.dataset import open_dataset
+
+    ds = open_dataset(corpus, progress=False)
+    entries = ds.split("valid") + ds.split("test")
+    return ds, [ds.load(e) for e in entries], [e["id"] for e in entries]
+
+
+def generate(model: str, n: int, bars: int, controls: dict, ref_scores, ref_names) -> tuple[list, float, dict]:
+    from tunesmith.evaluate.fair import bar_count, crop
+    from tunesmith.generate.api import load_model
+
+    m = load_model(model)
+    t0 = time.perf_counter()
+    relaxed = 0
+    music_seconds = 0.0
+    if "harmonize" in controls:
+        pieces = []
+        rng = np.random.default_rng(0)
+        for i, s in enumerate(ref_scores):
+            g = m.harmonize(s, seed=i, rules=controls["harmonize"])
+            relaxed += (g.report or {}).get("n_relaxed", 0)
+            nb = bar_count(g.score)
+            if nb >= bars:
+                c = crop(g.score, int(rng.integers(0, nb - bars + 1)), bars)
+                if c is not None:
+                    pieces.append(c)
+    elif hasattr(m, "generate_batch"):  # Coconet: Gibbs chains 50 at a time
+        pieces = [g.score for g in m.generate_batch(n, bars=bars, seed=0, **controls)]
+    else:
+        pieces = []
+        for i in range(n):
+            g = m.generate(bars=bars, seed=i, **controls)
+            relaxed += (g.report or {}).get("n_relaxed", 0)
+            pieces.append(g.score)
+    secs = time.perf_counter() - t0
+    music_seconds = float(sum(p.duration_seconds() for p in pieces))
+    return pieces, secs, {"relaxations": relaxed, "music_seconds": music_seconds}
+
+
+def originality(pieces, ds) -> dict:
+    from tunesmith.evaluate import metrics
+    from tunesmith.evaluate import originality as orig
+
+    idx = orig.TrainingIndex([metrics.extract_notes(s) for _, s in ds.scores("train")])
+    res = [idx.check(metrics.extract_notes(p)) for p in pieces]
+    runs = np.array([r.longest_run_bars for r in res])
+    return {"flagged": int(sum(r.flagged for r in res)), "longest_run_bars_max": float(runs.max()),
+            "longest_run_bars_median": float(np.median(runs))}
+
+
+def main() -> None:
+    from tunesmith.evaluate.fair import fair_compare
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=200)
+    ap.add_argument("--bars", type=int, default=8)
+    ap.add_argument("--only", help="comma list of entries (default: all)")
+    ap.add_argument("--chorale-model", default="bach-chorales", help="the chorale model to use for the "
+                    "bach-chorales entries (a run folder while choosing one)")
+    ap.add_argument("--add", nargs=2, metavar=("NAME", "MODEL"), action="append", default=[],
+                    help="also measure MODEL (generated without controls) under the entry NAME on bach-chorales")
+    a = ap.parse_args()
+    for name, model in a.add:
+        PLAN[name] = (model, "bach-chorales", {})
+    old = json.loads(OUT.read_text()) if OUT.is_file() else {}
+    results = old.get("entries", {})
+    names = [n.strip() for n in a.only.split(",")] if a.only else list(PLAN)
+    names += [n for n, _ in a.add if n not in names]
+    cache: dict = {}
+    for name in names:
+        model, corpus, controls = PLAN[name]
+        if model == "bach-chorales":
+            model = a.chorale_model
+        if corpus not in cache:
+            cache[corpus] = held_out(corpus)
+        ds, refs, ref_names = cache[corpus]
+        print(f"{name}: generating …", flush=True)
+        pieces, secs, extra = generate(model, a.n, a.bars, controls, refs, ref_names)
+        res = fair_compare(pieces, refs, ref_names, bars=a.bars, n_reference=a.n, seed=0)
+        res["originality"] = originality(pieces, ds)
+        res["generation"] = {"seconds": secs, "pieces": len(pieces),
+                             "seconds_per_minute_of_music": secs / max(extra["music_seconds"] / 60, 1e-9),
+                             "relaxations": extra["relaxations"],
+                             "relaxations_per_piece": extra["relaxations"] / max(len(pieces), 1)}
+        res["model"] = model
+        res["controls"] = controls
+        results[name] = res
+        t = res["two_sample"]
+        print(f"  AUC {t['auc']:.3f} acc {t['accuracy']:.3f}; p5 {res['figures']['parallel_fifths']:.2f} "
+              f"p8 {res['figures']['parallel_octaves']:.2f}; chords {res['figures']['chord_rate']:.3f}; "
+              f"{secs:.0f} s", flush=True)
+        OUT.write_text(json.dumps({"machine": machine(), "date": str(date.today()), "n": a.n, "bars": a.bars,
+                                   "entries": results}, indent=1, default=float))
+    print(f"wrote {OUT}")
+
+
+if __name__ == "__main__":
+    main()

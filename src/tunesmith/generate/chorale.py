@@ -1,0 +1,269 @@
+"""Four-voice chorales from a model over SATB frame tokens, with the rules of part writing.
+
+The sampler walks the grammar of :mod:`tunesmith.represent.satb` itself — the
+bar position of every frame is given, not sampled, and each frame's four voice
+tokens are drawn soprano first — so every piece has exactly four voices, one
+note per voice at a time, and the meter it began with. Before each voice token
+the rule layer (:mod:`tunesmith.generate.rules`) masks the candidates that would
+break a rule of four-part writing. ``harmonize`` gives the soprano and samples
+the three lower voices under the same rules.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import symusic
+import torch
+
+from tunesmith.errors import BadInputError, OptionError, ParameterError
+from tunesmith.generate.base import Generated
+from tunesmith.generate.rules import (
+    CANDIDATE_PITCHES,
+    HOLD_I,
+    N_CAND,
+    REST_I,
+    FourPartRules,
+    candidate_tokens,
+    check_mode,
+)
+from tunesmith.generate.sampler import SamplingControls, filter_logits
+from tunesmith.music.keys import estimate_key, key_name, parse_key, score_key
+from tunesmith.music.score import Meta, Score
+from tunesmith.represent import satb
+
+CAPABILITIES = frozenset({"primer", "key", "temperature", "top_k", "top_p", "device", "rules", "harmonize", "cache"})
+
+
+class ChoraleTokenModel:
+    """A sequence model (any token family) trained on SATB frame tokens."""
+
+    capabilities = CAPABILITIES
+
+    def __init__(self, model: torch.nn.Module, config: dict, name: str = "", device: str = "cpu"):
+        self.model = model.eval()
+        self.config = config
+        self.name = name or config.get("name", "model")
+        self.device = device
+        self._cand = torch.from_numpy(candidate_tokens())
+
+    @classmethod
+    def from_loaded(cls, model, cfg: dict, path: Path, *, device: str = "cpu") -> ChoraleTokenModel:
+        from tunesmith.models import registry
+
+        tok = cfg.get("tokenizer", {})
+        if tok.get("kind") != satb.KIND or tok.get("version") != satb.VERSION:
+            raise BadInputError(path, f"not an SATB token model (tokenizer {tok.get('kind')!r} "
+                                f"version {tok.get('version')!r})")
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise OptionError("--device", "CUDA is not available on this machine")
+        return cls(model.to(device), cfg, name=registry.model_name(path, cfg), device=device)
+
+    # ------------------------------------------------------------------ public
+    def generate(self, *, bars: int = 8, seed: int = 0, primer: Score | None = None, key: str | None = None,
+                 temperature: float = 1.0, top_k: int = 0, top_p: float = 0.95, rules: str = "strict",
+                 use_cache: bool = True) -> Generated:
+        controls = SamplingControls(temperature, top_k, top_p)
+        controls.check()
+        check_mode(rules)
+        want = parse_key(key) if key else None
+        prompt = [satb.BOS]
+        grid0 = np.zeros((4, 0), np.int64)
+        meter = None
+        if primer is not None:
+            ids = satb.encode(primer)
+            if ids is None:
+                raise ParameterError("primer", f"{primer.meta.source or 'the primer'} needs exactly four voices "
+                                     "(soprano, alto, tenor, bass) in a meter this model knows "
+                                     f"({', '.join(satb.METERS)})")
+            meter = satb.METERS[int(ids[0]) - satb.METER0]
+            grid0 = ids[1:].reshape(-1, satb.FRAME)[:, 1:].T
+            if want is not None:  # move the primer to the asked key (nearest direction)
+                tonic, mode = score_key(primer)
+                target = want[0] if mode == want[1] else want[0] + (3 if want[1] == "minor" else -3)
+                grid0 = _transpose_grid(grid0, ((target - tonic + 6) % 12) - 6)
+            prompt += [int(ids[0])] + _frames_to_ids(grid0, meter, 0)
+        key_now = want
+        if key_now is None and primer is not None:
+            key_now = score_key(primer)
+        rl = FourPartRules(rules, key=key_now)
+        g = torch.Generator().manual_seed(seed)
+        with _no_mkldnn(), torch.inference_mode():
+            logits, state = self.model.step(torch.tensor([prompt], device=self.device), None)
+            if meter is None:
+                meter_ids = [satb.METER0 + satb.METERS.index(m) for m in ("4/4", "3/4")]
+                lg = logits[0, -1, meter_ids].float().cpu()
+                meter_tok = meter_ids[int(torch.multinomial(filter_logits(lg, controls, None), 1, generator=g))]
+                meter = satb.METERS[meter_tok - satb.METER0]
+                logits, state = self.model.step(torch.tensor([[meter_tok]], device=self.device), state)
+                prompt.append(meter_tok)
+            new = self._frames(logits[0, -1], state, prompt, grid0, meter, bars, rl, controls, g, use_cache,
+                               melody=None, estimate_key_after=None if key_now else satb.bar_steps(meter))
+        grid = np.concatenate([grid0, new], axis=1)
+        key_out = rl.key or score_key(satb.grid_to_score(grid, meter))
+        meta = Meta(title=f"{self.name} #{seed}", composer=f"tunesmith ({self.name})", source="generated",
+                    key=key_name(*key_out), time_signature=meter)
+        score = satb.grid_to_score(grid, meter, meta=meta)
+        n_new = new.shape[1] * satb.FRAME
+        return Generated(score, meta.key, bars, rl.report()["n_relaxed"], n_new, None, report=rl.report())
+
+    def harmonize(self, melody: Score, *, seed: int = 0, temperature: float = 1.0, top_k: int = 0,
+                  top_p: float = 0.95, rules: str = "strict") -> Generated:
+        """Alto, tenor and bass under the melody's top voice, which stays exactly as written."""
+        controls = SamplingControls(temperature, top_k, top_p)
+        controls.check()
+        check_mode(rules)
+        music = melody.music
+        tracks = [t for t in music.tracks if len(t.notes) and not t.is_drum]
+        if not tracks:
+            raise BadInputError(melody.meta.source or "melody", "the melody has no notes")
+        top = max(tracks, key=lambda t: float(t.notes.numpy()["pitch"].mean()))
+        meter = satb.meter_of(music)
+        if meter is None:
+            ts = music.time_signatures[0]
+            raise BadInputError(melody.meta.source or "melody", f"meter {ts.numerator}/{ts.denominator} is not one "
+                                f"this model knows ({', '.join(satb.METERS)})")
+        tpq = music.ticks_per_quarter
+        step = tpq / satb.STEPS_PER_QUARTER
+        notes = top.notes.numpy()
+        n_steps = int(np.ceil((notes["time"] + notes["duration"]).max() / step))
+        sop = satb._voice_grid(notes, n_steps, step)
+        tonic, mode = score_key(Score(_one_track(music, top), melody.meta))
+        rl = FourPartRules(rules, key=(tonic, mode))
+        per_bar = satb.bar_steps(meter)
+        bars = int(np.ceil(n_steps / per_bar))
+        prompt = [satb.BOS, satb.METER0 + satb.METERS.index(meter)]
+        g = torch.Generator().manual_seed(seed)
+        with _no_mkldnn(), torch.inference_mode():
+            logits, state = self.model.step(torch.tensor([prompt], device=self.device), None)
+            grid = self._frames(logits[0, -1], state, prompt, np.zeros((4, 0), np.int64), meter, bars, rl, controls,
+                                g, True, melody=sop, estimate_key_after=None)
+        lower = satb.grid_to_score(grid[:, :n_steps], meter)
+        out = symusic.Score(480)
+        out.time_signatures.append(symusic.TimeSignature(0, *(int(x) for x in meter.split("/"))))
+        qpm = music.tempos[0].qpm if len(music.tempos) else 90.0
+        out.tempos.append(symusic.Tempo(0, qpm=float(qpm)))
+        src = _one_track(music, top).resample(480, min_dur=1).tracks[0]
+        soprano = symusic.Track(name="Soprano", program=satb.VOICE_PROGRAMS[0])
+        for n in src.notes:
+            soprano.notes.append(symusic.Note(n.time, n.duration, n.pitch, n.velocity))
+        out.tracks.append(soprano)
+        for tr in list(lower.music.tracks)[1:]:
+            out.tracks.append(tr)
+        meta = Meta(title=f"{melody.meta.title or 'melody'} (harmonized)", composer=f"tunesmith ({self.name})",
+                    source="generated", key=key_name(tonic, mode), time_signature=meter)
+        return Generated(Score(out, meta), meta.key, bars, rl.report()["n_relaxed"], grid.size, None,
+                         report=rl.report())
+
+    # ------------------------------------------------------------------ the sampler
+    def _frames(self, last, state, prompt, grid0, meter, bars, rl: FourPartRules, controls, g, use_cache, *,
+                melody, estimate_key_after):
+        per_bar = satb.bar_steps(meter)
+        n_frames = bars * per_bar
+        start = grid0.shape[1]
+        snd0 = satb.sounding(grid0) if start else np.full((4, 1), -1)
+        prev = snd0[:, -1].copy()
+        last_slice = prev.copy()
+        if start:  # the sounding pitches at the primer's last onset
+            onset_cols = [t for t in range(start) if any(satb.PITCH0 <= x for x in grid0[:, t])]
+            if onset_cols:
+                last_slice = snd0[:, onset_cols[-1]].copy()
+        seq = list(prompt)
+        out = np.zeros((4, n_frames), np.int64)
+        cand_ids = self._cand
+        cand_np = cand_ids.numpy()
+
+        def feed(tok: int):
+            nonlocal last, state
+            seq.append(tok)
+            if use_cache:
+                lg, state = self.model.step(torch.tensor([[tok]], device=self.device), state)
+            else:
+                lg, state = self.model.step(torch.tensor([seq], device=self.device), None)
+            last = lg[0, -1]
+
+        for f in range(n_frames):
+            feed(satb.POS0 + (start + f) % per_bar)
+            final_bar = f >= n_frames - per_bar
+            cur: list[int] = []
+            onset = False
+            for v in range(4):
+                if melody is not None and v == 0:
+                    tok = int(melody[f]) if f < len(melody) else satb.REST
+                    if tok == satb.HOLD and prev[0] < 0:
+                        tok = satb.REST
+                    k = int(np.flatnonzero(cand_np == tok)[0])
+                else:
+                    lg = last[cand_ids].float().cpu().numpy()
+                    valid = np.ones(N_CAND, bool)
+                    valid[HOLD_I] = prev[v] >= 0
+                    viol = rl.violations(v, cur, last_slice, prev, final_bar=final_bar)
+                    x, fell_back = rl.adjust(lg, viol, valid)
+                    probs = filter_logits(torch.from_numpy(x), controls, None)
+                    k = int(torch.multinomial(probs, 1, generator=g))
+                    rl.record(viol[k], fell_back)
+                    tok = int(cand_np[k])
+                if k < len(CANDIDATE_PITCHES):
+                    cur.append(int(CANDIDATE_PITCHES[k]))
+                    onset = True
+                elif k == HOLD_I:
+                    cur.append(int(prev[v]))
+                else:
+                    assert k == REST_I
+                    cur.append(-1)
+                out[v, f] = tok
+                feed(tok)
+            prev = np.array(cur)
+            if onset:
+                last_slice = prev.copy()
+            if estimate_key_after and f + 1 == estimate_key_after and rl.key is None:
+                rl.set_key(_key_of(out[:, : f + 1]))
+        return out
+
+
+def _key_of(grid: np.ndarray) -> tuple[int, str]:
+    snd = satb.sounding(grid)
+    p = snd[snd >= 0]
+    if not len(p):
+        return (0, "major")
+    tonic, mode, _ = estimate_key(p)
+    return tonic, mode
+
+
+def _transpose_grid(grid: np.ndarray, shift: int) -> np.ndarray:
+    out = grid.copy()
+    is_p = out >= satb.PITCH0
+    moved = out[is_p] + shift
+    while (moved < satb.PITCH0).any() or (moved >= satb.VOCAB_SIZE).any():
+        moved = np.where(moved < satb.PITCH0, moved + 12, np.where(moved >= satb.VOCAB_SIZE, moved - 12, moved))
+    out[is_p] = moved
+    return out
+
+
+def _frames_to_ids(grid: np.ndarray, meter: str, start: int) -> list[int]:
+    per_bar = satb.bar_steps(meter)
+    ids: list[int] = []
+    for t in range(grid.shape[1]):
+        ids.append(satb.POS0 + (start + t) % per_bar)
+        ids.extend(int(x) for x in grid[:, t])
+    return ids
+
+
+def _one_track(music: symusic.Score, track) -> symusic.Score:
+    out = symusic.Score(music.ticks_per_quarter)
+    for ts in music.time_signatures:
+        out.time_signatures.append(ts)
+    out.tracks.append(track.copy())
+    return out
+
+
+class _no_mkldnn:
+    """oneDNN's RNN kernels re-pack weights on every call: one-token steps are ~40x slower."""
+
+    def __enter__(self):
+        self.prev = torch._C._get_mkldnn_enabled()
+        torch._C._set_mkldnn_enabled(False)
+
+    def __exit__(self, *exc):
+        torch._C._set_mkldnn_enabled(self.prev)

@@ -291,10 +291,13 @@ def extra_sections() -> list[str]:
                          f"{row['valid_nll_per_frame']:.3f} | **{row['test_nll_per_frame']:.3f}** | "
                          f"{row['best_published']} |")
         lines += ["", *polyphonic_notes(r["rows"])]
+    p = ROOT / "benchmarks" / "results-quality.json"
+    if p.is_file():
+        lines += quality_lines(json.loads(p.read_text()))
     p = ROOT / "benchmarks" / "results-eval.json"
     if p.is_file():
         r = json.loads(p.read_text())
-        lines += ["", "## Evaluation suite", "",
+        lines += ["", "## Evaluation suite (previous yardstick: samples against whole pieces of the corpus)", "",
                   f"From `python benchmarks/eval_suite.py`. All per-piece metrics (mgeval, MusPy, tonal distance, "
                   f"embedding, voice leading) of {r['metrics_pieces']:,} pieces in one process: "
                   f"**{r['metrics_seconds']:.2f} s** ({r['metrics_ms_per_piece']:.2f} ms/piece).", ""]
@@ -410,6 +413,66 @@ def audio_lines(r: dict) -> list[str]:
                   f"{r['real_velocity_spread']:.3f} in the same log-spectral distance. "
                   "Spectrograms of generated notes beside real ones: `benchmarks/notes-gan-vs-real.png`; "
                   "training curves: `benchmarks/notes-gan-curves.png`."]
+    return lines
+
+
+def quality_lines(r: dict) -> list[str]:
+    """The fair-yardstick table of benchmarks/quality.py (issue #12)."""
+    from tunesmith.evaluate.theory import CHECKS
+
+    ents = r["entries"]
+    lines = ["", "## Musical quality on the fair yardstick", "",
+             f"From `python benchmarks/quality.py` ({r['date']}, {r['machine']}): {r['n']} pieces × {r['bars']} bars per "
+             f"model (seeds 0…{r['n'] - 1}) against {r['n']} crops of {r['bars']} bars of held-out real pieces (valid "
+             "and test splits; crops start on a bar line, meters in the generated set's proportions). "
+             "Harmonizations: the soprano of every held-out chorale, cropped the same way. AUC: cross-validated ROC AUC "
+             "of a classifier telling the set from the real crops [bootstrap 95% CI] (0.5: indistinguishable); 'real vs "
+             "real' is the same test between two halves of the real crops, split by piece. Voice leading per 100 beats "
+             "over the four-voice pieces; chords: share of four-voice beats that form a triad or seventh chord; "
+             "OA: overlapping area with the real crops; copies: pieces sharing ≥ 2 bars and ≥ 8 onsets with a "
+             "training piece. Rows made by an earlier model stay until re-measured."]
+    for corpus, title in (("bach-chorales", "Chorales"), ("folk", "Folk")):
+        names = [n for n, e in ents.items() if (e["model"] == "folk") == (corpus == "folk")]
+        if not names:
+            continue
+        first = ents[names[0]]
+        cols = names
+        lines += ["", f"### {title}", "", "| figure | " + " | ".join(cols) + " | real crops | real vs real |",
+                  "| --- |" + " ---: |" * (len(cols) + 2)]
+
+        def row(label, fn, ref=None, half=None, cols=cols):
+            vals = []
+            for n in cols:
+                try:
+                    vals.append(fn(ents[n]))
+                except (KeyError, TypeError):
+                    vals.append("–")
+            return f"| {label} | " + " | ".join(vals) + f" | {ref if ref is not None else '–'} | {half if half is not None else '–'} |"
+
+        ts = lambda e: f"**{_f(e['two_sample']['auc'])}** [{_f(e['two_sample']['auc_ci95'][0], 2)}, {_f(e['two_sample']['auc_ci95'][1], 2)}]"  # noqa: E731
+        b = first["two_sample_baseline"]
+        lines.append(row("two-sample ROC AUC [95% CI]", ts, None, f"{_f(b['auc'])} [{_f(b['auc_ci95'][0], 2)}, {_f(b['auc_ci95'][1], 2)}]"))
+        lines.append(row("two-sample accuracy", lambda e: _f(e["two_sample"]["accuracy"]), None, _f(b["accuracy"])))
+        fr, fh = first["figures_reference"], first["figures_baseline_half"]
+        lines.append(row("pieces (four-voice)", lambda e: f"{e['figures']['pieces']} ({e['figures']['four_voice_pieces']})",
+                         f"{fr['pieces']} ({fr['four_voice_pieces']})", f"{fh['pieces']} ({fh['four_voice_pieces']})"))
+        if corpus == "bach-chorales":
+            lines.append(row("triad/seventh beats", lambda e: _f(e["figures"]["chord_rate"]), _f(fr["chord_rate"]), _f(fh["chord_rate"])))
+            for k in CHECKS:
+                lines.append(row(f"{k.replace('_', ' ')} /100 beats", lambda e, k=k: _f(e["figures"][k], 2),
+                                 _f(fr[k], 2), _f(fh[k], 2)))
+        for k in ("pitch_in_scale_rate", "scale_consistency"):
+            lines.append(row(f"OA {k.replace('_', ' ')}", lambda e, k=k: _f(e["overlap"][k]["generated"]), None,
+                             _f(first["overlap"][k]["baseline"])))
+        lines.append(row("copies of training pieces (longest run, bars)",
+                         lambda e: f"{e['originality']['flagged']} ({_f(e['originality']['longest_run_bars_max'], 1)})"))
+        lines.append(row("rule relaxations per piece", lambda e: _f(e["generation"]["relaxations_per_piece"], 2)
+                         if "rules" in e["controls"] or "harmonize" in e["controls"] else "–"))
+        lines.append(row("generation s per minute of music", lambda e: _f(e["generation"]["seconds_per_minute_of_music"], 2)))
+        lines += ["", "Features that give each set away most (a classifier on one feature alone, AUC):", ""]
+        for n in cols:
+            top = ", ".join(f"{x['feature'].replace('_', ' ')} {_f(x['auc'], 2)}" for x in ents[n]["per_feature"][:4])
+            lines.append(f"- {n}: {top}")
     return lines
 
 

@@ -10,11 +10,10 @@ import json
 import shutil
 from pathlib import Path
 
-from tunesmith.cli_models import corpus_programs
 from tunesmith.models.checkpoint import resolve_checkpoint
 from tunesmith.music.dataset import open_dataset
 from tunesmith.represent.tokens import EventTokenizer
-from tunesmith.train.data import event_corpus
+from tunesmith.train.data import corpus_programs, event_corpus
 
 ASSETS = Path(__file__).resolve().parents[1] / "src" / "tunesmith" / "assets" / "models"
 
@@ -25,16 +24,19 @@ def main() -> None:
     ap.add_argument("name")
     ap.add_argument("--data", required=True)
     ap.add_argument("--description", default="")
+    ap.add_argument("--quality", nargs="*", default=[], help="entries of benchmarks/results-quality.json to quote")
     a = ap.parse_args()
     src = resolve_checkpoint(Path(a.run) / "best")
     dst = ASSETS / a.name
     dst.mkdir(parents=True, exist_ok=True)
     shutil.copy(src / "model.safetensors", dst / "model.safetensors")
     cfg = json.loads((src / "config.json").read_text())
-    tok = EventTokenizer()
-    corpus = event_corpus(open_dataset(a.data, progress=False), tok, progress=False)
-    cfg["tokenizer"] = tok.to_dict()  # the current serialisation of the same tokenizer
-    cfg["programs"] = corpus_programs(tok, corpus)
+    satb = cfg.get("tokenizer", {}).get("kind") == "satb"
+    if not satb:
+        tok = EventTokenizer()
+        corpus = event_corpus(open_dataset(a.data, progress=False), tok, progress=False)
+        cfg["tokenizer"] = tok.to_dict()  # the current serialisation of the same tokenizer
+        cfg["programs"] = corpus_programs(tok, corpus)
     cfg["name"] = a.name
     (dst / "config.json").write_text(json.dumps(cfg, indent=1))
     hist = json.loads((Path(a.run) / "metrics.json").read_text())
@@ -48,6 +50,26 @@ def main() -> None:
         best = {"valid_nll": v, "valid_ppl": math.exp(v), "epoch": "end of run"}
     m, t = cfg["model"], cfg["train"]
     size_mb = (dst / "model.safetensors").stat().st_size / 2**20
+    representation = (f"SATB frame tokens (four voices on an eighth-note grid, bar position per frame), vocabulary "
+                       f"{m['vocab_size']}" if satb else f"REMI event tokens (miditok), vocabulary {m['vocab_size']}")
+    quality = ""
+    qfile = Path(__file__).resolve().parents[1] / "benchmarks" / "results-quality.json"
+    if a.quality and qfile.is_file():
+        q = json.loads(qfile.read_text())
+        rows = ["| entry | two-sample AUC [95% CI] | accuracy | parallel 5ths / 8ves per 100 beats | "
+                "triad/seventh beats | copies |", "| --- | --- | --- | --- | --- | --- |"]
+        for name in a.quality:
+            e = q["entries"][name]
+            t, f = e["two_sample"], e["figures"]
+            rows.append(f"| {name} | {t['auc']:.3f} [{t['auc_ci95'][0]:.2f}, {t['auc_ci95'][1]:.2f}] | "
+                        f"{t['accuracy']:.3f} | {f['parallel_fifths']:.2f} / {f['parallel_octaves']:.2f} | "
+                        f"{f['chord_rate']:.3f} | {e['originality']['flagged']} |")
+        ref = q["entries"][a.quality[0]]["figures_reference"]
+        rows.append(f"| real held-out crops | – | – | {ref['parallel_fifths']:.2f} / {ref['parallel_octaves']:.2f} | "
+                    f"{ref['chord_rate']:.3f} | – |")
+        quality = ("\n\nOn the fair yardstick (`python benchmarks/quality.py`, " + q["date"] + f", {q['n']} pieces × "
+                   f"{q['bars']} bars against as many crops of held-out chorales; BENCHMARKS.md has the whole table):\n\n"
+                   + "\n".join(rows))
     card = f"""# {a.name}
 
 {a.description}
@@ -57,9 +79,9 @@ def main() -> None:
 | family | {cfg['family']} ({', '.join(f'{k}={v}' for k, v in m.items() if k != 'vocab_size')}) |
 | parameters | {cfg['n_params']:,} ({size_mb:.1f} MiB of float32 weights) |
 | data | `{a.data}` (music21 corpus), train split of `{cfg['dataset']['name']}`, manifest sha256 `{cfg['dataset']['manifest_sha256'][:16]}…` |
-| representation | REMI event tokens (miditok), vocabulary {m['vocab_size']} |
+| representation | {representation} |
 | training | {summary['steps']} steps ({summary['epochs']} full epochs), {summary['seconds']:.0f} s on 2 CPU cores; batch {t['batch_size']}, window {t['seq_len']}, peak lr {t['lr']}, transposition augmentation {'on' if t['augment_transpose'] else 'off'}; stopped by {summary['stop_reason']} |
-| validation | NLL {best['valid_nll']:.3f} nats/token, perplexity {best['valid_ppl']:.2f} (epoch {best['epoch']}) |
+| validation | NLL {best['valid_nll']:.3f} nats/token, perplexity {best['valid_ppl']:.2f} (epoch {best['epoch']}) |{quality}
 
 Sample: `tunesmith generate --model {a.name} --bars 8 --seed 1 --out out/{a.name}`
 

@@ -286,3 +286,13 @@ def test_rules_are_refused_where_no_rule_layer_serves(tmp_path):
     r = subprocess.run([sys.executable, "-m", "tunesmith", "generate", "--model", "chorale-gan", "--out",
                         str(tmp_path), "--rules", "loose"], capture_output=True, text=True)
     assert r.returncode != 0 and "--rules" in r.stderr
+
+
+def test_options_a_trainer_cannot_honour_are_refused(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "tunesmith", "train", "--family", "cnn", "--data", "bach-chorales",
+                        "--out", str(tmp_path / "x"), "--device", "cuda"], capture_output=True, text=True)
+    assert r.returncode == 2 and "--device" in r.stderr and "CPU only" in r.stderr
+    r = subprocess.run([sys.executable, "-m", "tunesmith", "train", "--family", "gan", "--data", "bach-chorales",
+                        "--out", str(tmp_path / "x"), "--tokens", "satb"], capture_output=True, text=True)
+    assert r.returncode == 2 and "--tokens" in r.stderr
+    assert not (tmp_path / "x").exists()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from tunesmith.cli_common import add_renamed
@@ -12,12 +11,12 @@ from tunesmith.fileio import write_json
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    from tunesmith.models.registry import PRESETS, SEQUENCE_FAMILIES
+    from tunesmith.models.registry import FAMILIES, PRESETS, SEQUENCE_FAMILIES
 
+    symbolic = [n for n, f in FAMILIES.items() if f.kind in ("tokens", "roll")]  # the rest: 'audio train'
     s = sub.add_parser("train", help="train a model on a corpus, dataset or folder of files")
-    s.add_argument("--family", required=True, choices=[*SEQUENCE_FAMILIES, "cnn", "gan"],
-                   help="model family: rnn, gru, lstm, transformer (event tokens); cnn (Coconet) or gan "
-                   "(MuseGAN-style WGAN-GP) on four-voice piano rolls")
+    s.add_argument("--family", required=True, choices=symbolic,
+                   help="model family: " + "; ".join(f"{n}: {FAMILIES[n].description}" for n in symbolic))
     s.add_argument("--data", required=True, help="bundled corpus name, prepared dataset or folder of files")
     s.add_argument("--out", required=True, help="run folder (checkpoints, curves, metrics)")
     s.add_argument("--size", default="small", choices=list(PRESETS), help="size preset")
@@ -162,6 +161,8 @@ def cmd_train(a: argparse.Namespace) -> int:
     if a.family in ("cnn", "gan"):
         if a.tokens is not None:
             raise OptionError("--tokens", f"a {a.family} model reads four-voice piano rolls, not tokens")
+        if a.device != "cpu":  # refused, not silently ignored
+            raise OptionError("--device", f"the {a.family} trainer runs on the CPU only (its models are small)")
         if a.threads is not None:
             if a.threads < 1:
                 raise OptionError("--threads", f"must be at least 1, got {a.threads}")
@@ -172,7 +173,7 @@ def cmd_train(a: argparse.Namespace) -> int:
     from tunesmith.music.dataset import open_dataset
     from tunesmith.represent import satb
     from tunesmith.represent.tokens import EventTokenizer
-    from tunesmith.train.data import event_corpus, satb_corpus
+    from tunesmith.train.data import corpus_programs, event_corpus, satb_corpus
     from tunesmith.train.trainer import TrainConfig, setup_distributed, train
 
     if a.threads is not None:
@@ -297,87 +298,22 @@ def cmd_harmonize_infill(a: argparse.Namespace) -> int:
     return 0
 
 
-def corpus_programs(tok, corpus) -> list[int]:
-    """The General MIDI programs that occur in the training split (generation stays within them)."""
-    import numpy as np
-
-    ids = np.unique(np.concatenate(corpus.splits["train"])) if corpus.splits["train"] else []
-    names = [tok.names[int(i)] for i in ids]
-    return sorted(int(n.split("_")[1]) for n in names if n.startswith("Program_"))
-
-
 def cmd_bench_nll(a: argparse.Namespace) -> int:
-    import time
-
-    from tunesmith.evaluate.polyphonic import (
-        file_sha256,
-        frame_corpus,
-        load_mat,
-        nll_per_frame,
-        published_results,
-    )
-    from tunesmith.models.checkpoint import load_weights, read_config, resolve_checkpoint
-    from tunesmith.models.registry import build_model, config_from_dict, make_config
-    from tunesmith.represent import frames
-    from tunesmith.train.trainer import TrainConfig, train
+    from tunesmith.evaluate.polyphonic import bench_nll, published_results
 
     if a.train_minutes <= 0:
         raise OptionError("--train-minutes", f"must be positive, got {a.train_minutes}")
-    rolls = load_mat(a.data)
-    name = Path(a.data).stem
-    corpus = frame_corpus(rolls, name)
-    if a.checkpoint:
-        shipped = Path(__file__).parent / "assets" / "benchmarks" / a.checkpoint
-        if not Path(a.checkpoint).exists() and "/" not in a.checkpoint and (shipped / "config.json").is_file():
-            ckpt = shipped  # a shipped benchmark checkpoint by name, e.g. --checkpoint jsb-lstm
-            out = Path(a.out or f"runs/bench-{name}-{a.checkpoint}")
-        else:
-            ckpt = resolve_checkpoint(a.checkpoint)
-            out = Path(a.out) if a.out else ckpt.parent
-        cfg = read_config(ckpt)
-        if cfg.get("representation", {}).get("representation") != "frames":
-            raise OptionError("--checkpoint", f"{ckpt} was not trained on frame tokens")
-        trained_on = cfg.get("benchmark", {}).get("sha256")
-        if trained_on and trained_on != file_sha256(a.data):
-            print(f"note: {ckpt} was trained on another file than {a.data} (sha256 differs)", file=sys.stderr)
-        family = cfg["family"]
-        model = build_model(family, config_from_dict(family, cfg["model"]))
-        load_weights(model, ckpt)
-        train_info = {"checkpoint": str(ckpt), "train_seconds": cfg.get("metrics", {}).get("train_seconds")}
-    else:
-        out = Path(a.out or f"runs/bench-{name}-{a.family}")
-        cfg = make_config(a.family, frames.VOCAB_SIZE, a.size, n_layer=a.n_layer, n_embd=a.n_embd,
-                          n_hidden=a.n_hidden, n_head=a.n_head, dropout=a.dropout)
-        tc = TrainConfig(epochs=a.epochs, batch_size=a.batch_size, seq_len=512, lr=a.lr, max_minutes=a.train_minutes,
-                         patience=10, augment_transpose=a.augment_transpose, seed=a.seed, checkpoint_every=500)
-        if a.resume and (out / "last" / "config.json").is_file():
-            trained_on = read_config(out / "last").get("benchmark", {}).get("sha256")
-            if trained_on != file_sha256(a.data):
-                raise OptionError("--data", f"{a.data} is not the file the run in {out} was trained on")
-        summary = train(out, a.family, cfg, corpus, tc, progress=not a.quiet, resume=a.resume,
-                        extra={"benchmark": {"data": str(a.data), "sha256": file_sha256(a.data)}})
-        saved = read_config(out / "best")
-        family = saved["family"]
-        model = build_model(family, config_from_dict(family, saved["model"]))
-        load_weights(model, out / "best")
-        import torch
-
-        train_info = {"train_seconds": summary["seconds"], "steps": summary["steps"], "stop": summary["stop_reason"],
-                      "threads": torch.get_num_threads()}
-        ckpt = out / "best"
-    t0 = time.perf_counter()  # evaluation only, not training
-    valid, nv = nll_per_frame(model, corpus, "valid")
-    test, nt = nll_per_frame(model, corpus, "test")
-    result = {"data": str(a.data), "data_sha256": file_sha256(a.data), "family": family,
-              "model": read_config(ckpt)["model"], "valid_nll_per_frame": valid, "test_nll_per_frame": test,
-              "valid_frames": nv, "test_frames": nt, "eval_seconds": round(time.perf_counter() - t0, 1),
-              "augment_transpose": read_config(ckpt).get("train", {}).get("augment_transpose"), **train_info}
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "bench_nll.json", result)
-    print(f"{name}: {family} test NLL {test:.3f} nats/frame over {nt:,} frames (valid {valid:.3f}); "
-          f"result in {out / 'bench_nll.json'}")
+    result, out = bench_nll(a.data, checkpoint=a.checkpoint, family=a.family, size=a.size,
+                            overrides=dict(n_layer=a.n_layer, n_embd=a.n_embd, n_hidden=a.n_hidden,
+                                           n_head=a.n_head, dropout=a.dropout),
+                            train_minutes=a.train_minutes, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr,
+                            augment_transpose=a.augment_transpose, out=a.out, resume=a.resume, seed=a.seed,
+                            progress=not a.quiet)
+    print(f"{Path(a.data).stem}: {result['family']} test NLL {result['test_nll_per_frame']:.3f} nats/frame over "
+          f"{result['test_frames']:,} frames (valid {result['valid_nll_per_frame']:.3f}); result in "
+          f"{out / 'bench_nll.json'}")
     published = published_results(a.data)
     w = max((len(k) for k in published), default=0)
     for k, v in sorted(published.items(), key=lambda kv: -kv[1]):
-        print(f"  {k:{w}} {v:6.2f}{'  <- beaten' if test < v else ''}")
+        print(f"  {k:{w}} {v:6.2f}{'  <- beaten' if result['test_nll_per_frame'] < v else ''}")
     return 0

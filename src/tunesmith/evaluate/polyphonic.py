@@ -133,3 +133,70 @@ def nll_per_frame(model, corpus: TokenCorpus, split: str, *, seq_len: int | None
             total -= float(lp[done - start - 1 :].sum())  # targets start+1..stop-1; keep those ≥ done
             done = stop
     return total / max(n_frames, 1), n_frames
+
+
+def bench_nll(data: str | Path, *, checkpoint: str | None = None, family: str = "lstm", size: str = "small",
+              overrides: dict | None = None, train_minutes: float = 10.0, epochs: int = 200, batch_size: int = 16,
+              lr: float = 2e-3, augment_transpose: bool = False, out: str | Path | None = None,
+              resume: bool = False, seed: int = 0, progress: bool = True) -> tuple[dict, Path]:
+    """The benchmark end to end: train a frame-token model on a ``.mat`` file's train split
+    (checkpoint chosen on valid) — or take ``checkpoint`` (a run, a checkpoint folder or a
+    shipped benchmark checkpoint's name) — then score valid and test. Writes
+    ``bench_nll.json`` into the run folder; returns the result and that folder."""
+    import sys
+    import time
+
+    from tunesmith.errors import ParameterError
+    from tunesmith.fileio import write_json
+    from tunesmith.models import registry
+    from tunesmith.models.checkpoint import load_weights, read_config
+    from tunesmith.train.trainer import TrainConfig, train
+
+    rolls = load_mat(data)
+    name = Path(data).stem
+    corpus = frame_corpus(rolls, name)
+    sha = file_sha256(data)
+    if checkpoint:
+        try:
+            ckpt = registry.resolve(checkpoint)
+        except ParameterError as e:
+            raise ParameterError("checkpoint", e.problem) from None
+        run = Path(out) if out else (ckpt.parent if Path(checkpoint).exists() else Path(f"runs/bench-{name}-{checkpoint}"))
+        cfg = read_config(ckpt)
+        if cfg.get("representation", {}).get("representation") != "frames":
+            raise ParameterError("checkpoint", f"{ckpt} was not trained on frame tokens")
+        trained_on = cfg.get("benchmark", {}).get("sha256")
+        if trained_on and trained_on != sha:
+            print(f"note: {ckpt} was trained on another file than {data} (sha256 differs)", file=sys.stderr)
+        fam = cfg["family"]
+        model = registry.build(fam, cfg["model"])
+        load_weights(model, ckpt)
+        train_info = {"checkpoint": str(ckpt), "train_seconds": cfg.get("metrics", {}).get("train_seconds")}
+    else:
+        run = Path(out or f"runs/bench-{name}-{family}")
+        cfg = registry.make_config(family, frames.VOCAB_SIZE, size, **(overrides or {}))
+        tc = TrainConfig(epochs=epochs, batch_size=batch_size, seq_len=512, lr=lr, max_minutes=train_minutes,
+                         patience=10, augment_transpose=augment_transpose, seed=seed, checkpoint_every=500)
+        if resume and (run / "last" / "config.json").is_file():
+            if read_config(run / "last").get("benchmark", {}).get("sha256") != sha:
+                raise ParameterError("data", f"{data} is not the file the run in {run} was trained on")
+        summary = train(run, family, cfg, corpus, tc, progress=progress, resume=resume,
+                        extra={"benchmark": {"data": str(data), "sha256": sha}})
+        ckpt = run / "best"
+        saved = read_config(ckpt)
+        fam = saved["family"]
+        model = registry.build(fam, saved["model"])
+        load_weights(model, ckpt)
+        train_info = {"train_seconds": summary["seconds"], "steps": summary["steps"], "stop": summary["stop_reason"],
+                      "threads": torch.get_num_threads()}
+    t0 = time.perf_counter()  # evaluation only, not training
+    valid, nv = nll_per_frame(model, corpus, "valid")
+    test, nt = nll_per_frame(model, corpus, "test")
+    saved = read_config(ckpt)
+    result = {"data": str(data), "data_sha256": sha, "family": fam, "model": saved["model"],
+              "valid_nll_per_frame": valid, "test_nll_per_frame": test, "valid_frames": nv, "test_frames": nt,
+              "eval_seconds": round(time.perf_counter() - t0, 1),
+              "augment_transpose": saved.get("train", {}).get("augment_transpose"), **train_info}
+    run.mkdir(parents=True, exist_ok=True)
+    write_json(run / "bench_nll.json", result)
+    return result, run

@@ -108,9 +108,11 @@ def _notes(scores: list[Score], desc: str, progress: bool) -> list[metrics.Notes
 
 
 def model_nll(model_arg: str, reference: PieceSet) -> dict:
-    """NLL per token and perplexity of a sequence model on the reference's test split."""
+    """NLL per token and perplexity of a sequence model on the reference's test split, and
+    nats per quarter note (comparable across token representations of the same pieces)."""
     from tunesmith.generate.api import MusicModel
-    from tunesmith.train.data import event_corpus
+    from tunesmith.generate.chorale import ChoraleTokenModel
+    from tunesmith.train.data import event_corpus, satb_corpus
     from tunesmith.train.trainer import evaluate_nll
 
     if reference.dataset is None:
@@ -119,15 +121,26 @@ def model_nll(model_arg: str, reference: PieceSet) -> dict:
     from tunesmith.generate.api import load_model
 
     m = load_model(model_arg)
-    if not isinstance(m, MusicModel):
+    if isinstance(m, ChoraleTokenModel):
+        corpus = satb_corpus(reference.dataset, progress=False)
+    elif isinstance(m, MusicModel):
+        corpus = event_corpus(reference.dataset, m.tokenizer, progress=False)
+    else:
         raise OptionError("--model", f"'{model_arg}' is a {m.config.get('family')} model; --model reports the NLL "
                           "of the token models (rnn, gru, lstm, transformer)")
-    corpus = event_corpus(reference.dataset, m.tokenizer, progress=False)
     seq_len = int(m.config.get("train", {}).get("seq_len", 512))
     with __import__("torch").no_grad():
         nll, n = evaluate_nll(m.model, corpus, "test", seq_len=seq_len)
+    if isinstance(m, ChoraleTokenModel):  # eighth-note frames of five tokens, after BOS and the meter
+        from tunesmith.represent import satb
+
+        quarters = sum((len(s) - 3) // satb.FRAME for s in corpus.splits["test"]) / satb.STEPS_PER_QUARTER
+    else:
+        quarters = sum(reference.dataset.load(e).duration_quarters() for e in reference.dataset.split("test"))
     return {"model": m.name, "split": "test", "dataset": reference.dataset.name, "tokens": n,
-            "nll_per_token": nll, "perplexity": math.exp(nll) if n else math.nan}
+            "nll_per_token": nll, "perplexity": math.exp(nll) if n else math.nan,
+            "nll_per_quarter": nll * n / quarters if quarters else math.nan,
+            "representation": corpus.meta.get("representation")}
 
 
 def run_suite(generated: str, reference: str, *, train: str | None = None, out: str | Path | None = None,

@@ -76,6 +76,14 @@ def event_corpus(dataset, tokenizer, *, progress: bool = True) -> TokenCorpus:
     )
 
 
+def corpus_programs(tok, corpus: TokenCorpus) -> list[int]:
+    """The General MIDI programs that occur in an event-token corpus's training split
+    (generation stays within them)."""
+    ids = np.unique(np.concatenate(corpus.splits["train"])) if corpus.splits["train"] else []
+    names = [tok.names[int(i)] for i in ids]
+    return sorted(int(n.split("_")[1]) for n in names if n.startswith("Program_"))
+
+
 # --------------------------------------------------------------------------- batching
 
 

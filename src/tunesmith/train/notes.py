@@ -27,6 +27,7 @@ from tunesmith.models.ddsp import DDSPGAN, log_spectrum_distance, multi_resoluti
 from tunesmith.models.note_classifier import ClassifierConfig, NoteClassifier
 from tunesmith.models.wavegan import WaveGAN, wave_gradient_penalty
 from tunesmith.music.notes import NoteData, dataset_info, load_split
+from tunesmith.train.trainer import fit_bar_to_budget
 
 FAMILIES = ("ddsp-gan", "wavegan")
 
@@ -289,12 +290,7 @@ def train_notes(run_dir: str | Path, data_path: str | Path, model_overrides: dic
         bar.update(1)
         bar.set_postfix({k: f"{v:.3f}" for k, v in logs.items()})
         state["train_seconds"] = time.perf_counter() - t_start
-        if tc.max_minutes is not None and state["step"] % 10 == 0:
-            # a bar for a time-limited run estimates against the time budget, not the epoch plan
-            rate = state["train_seconds"] / state["step"]
-            left = max(0.0, tc.max_minutes * 60 - state["train_seconds"])
-            bar.total = min(total, state["step"] + int(left / max(rate, 1e-9)) + 1)
-            bar.refresh()
+        fit_bar_to_budget(bar, state["step"], total, state["train_seconds"], tc.max_minutes)
         if crash_at and state["step"] == crash_at:
             os._exit(137)
         if state["step"] % tc.checkpoint_every == 0:

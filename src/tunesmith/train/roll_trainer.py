@@ -34,6 +34,7 @@ from tunesmith.models.rollnets import (
     to_gan_roll,
 )
 from tunesmith.represent.voices import N_CLASSES, score_to_voices
+from tunesmith.train.trainer import fit_bar_to_budget
 
 ROLL_FAMILIES = ("cnn", "gan")
 REPRESENTATION = {"representation": "satb-16th", "steps_per_quarter": 4, "pitch_lo": 36, "n_classes": N_CLASSES}
@@ -211,6 +212,7 @@ def train_rolls(run_dir: str | Path, family: str, model_cfg: dict, data: dict[st
         bar.update(1)
         bar.set_postfix({k: f"{v:.3f}" for k, v in logs.items()})
         state["train_seconds"] = time.perf_counter() - t_start
+        fit_bar_to_budget(bar, state["step"], total, state["train_seconds"], tc.max_minutes)
         if crash_at and state["step"] == crash_at:
             os._exit(137)
         if state["step"] % tc.checkpoint_every == 0:

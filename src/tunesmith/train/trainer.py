@@ -224,6 +224,7 @@ def train(run_dir: str | Path, family: str, model_config, corpus: TokenCorpus, t
             bar.update(1)
             bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{tps:,.0f}", epoch=state["epoch"] + 1)
             state["train_seconds"] = time.perf_counter() - t_start
+            fit_bar_to_budget(bar, state["step"], total_steps, state["train_seconds"], tc.max_minutes)
             if crash_at and state["step"] == crash_at:
                 os._exit(137)  # like kill -9: no cleanup, no final checkpoint
             if state["step"] % tc.checkpoint_every == 0:
@@ -280,6 +281,17 @@ def train(run_dir: str | Path, family: str, model_config, corpus: TokenCorpus, t
     if world > 1:
         dist.barrier()
     return summary
+
+
+def fit_bar_to_budget(bar, step: int, total: int, seconds: float, max_minutes: float | None) -> None:
+    """A time-limited run's progress bar estimates against the time budget, not the epoch
+    plan (which the clock will usually cut short): its total becomes the steps that fit."""
+    if not max_minutes or step < 10 or step % 10:
+        return
+    rate = seconds / step
+    left = max(0.0, max_minutes * 60 - seconds)
+    bar.total = min(total, step + int(left / max(rate, 1e-9)) + 1)
+    bar.refresh()
 
 
 def write_history(run: Path, hist: list[dict]) -> None:

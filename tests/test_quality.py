@@ -296,3 +296,50 @@ def test_options_a_trainer_cannot_honour_are_refused(tmp_path):
                         "--out", str(tmp_path / "x"), "--tokens", "satb"], capture_output=True, text=True)
     assert r.returncode == 2 and "--tokens" in r.stderr
     assert not (tmp_path / "x").exists()
+
+
+# --------------------------------------------------------------------------- Coconet under the rules
+
+
+def _cls(p):
+    return p - 36 + 1
+
+
+def test_roll_rules_flag_parallels_into_and_out_of_a_step():
+    from tunesmith.generate.rules import RollRules
+
+    x = torch.zeros(1, 4, 3, dtype=torch.long)
+    x[0, 0] = torch.tensor([_cls(72), _cls(74), _cls(76)])  # soprano C5 D5 E5
+    x[0, 1] = torch.tensor([_cls(65), _cls(65), _cls(69)])  # alto F4 ? A4
+    x[0, 2] = torch.tensor([_cls(60), _cls(60), _cls(60)])
+    x[0, 3] = torch.tensor([_cls(48), _cls(48), _cls(48)])
+    v = RollRules("strict", key=(0, "major")).violations(x)
+    # alto at step 1: G4 makes a fifth under D5 after C5/F4 (into the step) → parallel
+    assert v["parallel_fifths"][0, 1, 1, _cls(67)]
+    # A4 at step 1 is a fourth under D5: fine into the step, and out of it (E5/A4) a fifth
+    # after a fourth: fine
+    assert not v["parallel_fifths"][0, 1, 1, _cls(69)]
+    # G3 at step 1: contrary motion into the step (no parallel), but then G3 → A4 under D5 → E5
+    # is a fifth followed by a fifth, both rising: a parallel out of the step
+    assert v["parallel_fifths"][0, 1, 1, _cls(55)]
+    assert v["voice_crossing"][0, 1, 1, _cls(75)] and not v["voice_crossing"][0, 1, 1, _cls(62)]
+    assert v["key"][0, 1, 1, _cls(61)] and not v["key"][0, 1, 1, _cls(66)]  # C# is out; F# (→ G) is in
+    assert not any(r[0, 1, 1, 0] for r in v.values())  # a rest breaks nothing
+
+
+def test_coconet_under_strict_rules_writes_fewer_parallels_and_reports():
+    from tunesmith.generate.rollmodels import CoconetModel
+    from tunesmith.models.rollnets import Coconet, CoconetConfig
+
+    torch.manual_seed(0)
+    m = CoconetModel(Coconet(CoconetConfig(channels=8, n_layer=2, crop=16)), {"family": "cnn"}, "tiny")
+    totals = {}
+    for rules in ("off", "strict"):
+        n = 0
+        for g in m.generate_batch(6, bars=2, seed=0, iterations=16, rules=rules):
+            vl = theory.voice_leading(extract_notes(g.score))
+            if not np.isnan(vl["parallel_fifths"]):
+                n += vl["parallel_fifths"] + vl["parallel_octaves"] + vl["voice_crossing"]
+            assert g.report["rules"] == rules
+        totals[rules] = n
+    assert totals["strict"] < totals["off"] / 3

@@ -101,8 +101,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--latent-scale", type=float, help="gan: multiplies the latent noise (default 1.0; below 1: "
                    "closer to the average phrase)")
     s.add_argument("--threshold", type=float, help="gan: least probability at which a voice sounds (default 0.2)")
-    s.add_argument("--rules", choices=["strict", "soft", "off"], help="SATB chorale models: rules of four-part "
-                   "writing while sampling — strict masks what breaks them (default), soft only penalises, off")
+    s.add_argument("--rules", choices=["strict", "soft", "off"], help="chorale models (SATB tokens, Coconet): rules "
+                   "of four-part writing while sampling — strict masks what breaks them (default), soft only "
+                   "penalises, off")
     s.add_argument("--device", default="cpu", help="token models: cpu, cuda or cuda:N")
     s.add_argument("--force", action="store_true", help="replace pieces of the same name in --out")
     s.set_defaults(func=cmd_generate)
@@ -119,9 +120,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         s.add_argument("--out", required=True, help="output folder")
         s.add_argument("--temperature", type=float, default=1.0)
         s.add_argument("--iterations", type=int, help="Coconet: Gibbs sampling rounds (default 96)")
-        if name == "harmonize":
-            s.add_argument("--rules", choices=["strict", "soft", "off"], help="SATB token models: rules of "
-                           "four-part writing for the lower voices (default strict)")
+        s.add_argument("--rules", choices=["strict", "soft", "off"], help="rules of four-part writing for the "
+                       "voices written (default strict; see README)")
         s.add_argument("--seed", type=int, default=0)
         s.add_argument("--piece", type=int, default=1, help="which tune of a multi-tune file (1-based)")
         s.add_argument("--formats", default="mid,wav,musicxml,png", help="comma list of mid, wav, musicxml, png")
@@ -272,13 +272,12 @@ def cmd_harmonize_infill(a: argparse.Namespace) -> int:
     elif not isinstance(model, CoconetModel):
         raise OptionError("--model", f"'{a.model}' cannot {a.command}: use a Coconet (cnn) model such as "
                           "chorale-cnn" + (" or an SATB token model" if a.command == "harmonize" else ""))
-    elif rules is not None:
-        raise OptionError("--rules", f"'{a.model}' is a Coconet model; the rule layer serves SATB token models")
     elif a.command == "harmonize":
-        g = model.harmonize(score, temperature=a.temperature, iterations=a.iterations or 96, seed=a.seed)
+        g = model.harmonize(score, temperature=a.temperature, iterations=a.iterations or 96, seed=a.seed,
+                            rules=rules or "strict")
     else:
         g = model.infill(score, bars=bars, voices=voices, temperature=a.temperature,
-                         iterations=a.iterations or 96, seed=a.seed)
+                         iterations=a.iterations or 96, seed=a.seed, rules=rules or "strict")
     out.mkdir(parents=True, exist_ok=True)
     files = write_formats(g.score, base, fmts)
     from tunesmith import __version__

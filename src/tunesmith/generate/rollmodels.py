@@ -67,31 +67,41 @@ class RollModel:
 class CoconetModel(RollModel):
     """A trained Coconet: generate from nothing, harmonize a melody, infill bars."""
 
-    def _sample(self, x: np.ndarray, free: np.ndarray, *, temperature: float, iterations: int, seed: int) -> np.ndarray:
+    def _sample(self, x: np.ndarray, free: np.ndarray, *, temperature: float, iterations: int, seed: int,
+                rules: str = "strict", key: tuple[int, str] | None = None) -> tuple[np.ndarray, dict]:
         check_iterations(iterations)
         if not temperature > 0:
             raise OptionError("--temperature", f"must be positive, got {temperature}")
-        out = self._gibbs(torch.from_numpy(x[None]).long(), torch.from_numpy(free[None]), temperature, iterations, seed)
-        return out[0].numpy()
+        out, report = self._gibbs(torch.from_numpy(x[None]).long(), torch.from_numpy(free[None]), temperature,
+                                  iterations, seed, rules, key)
+        return out[0].numpy(), report
 
-    def _gibbs(self, x, free, temperature, iterations, seed):
+    def _gibbs(self, x, free, temperature, iterations, seed, rules="strict", key=None):
+        from tunesmith.generate.rules import RollRules
         from tunesmith.models.rollnets import gibbs_sample
 
-        return gibbs_sample(self.model, x, free, iterations=iterations, temperature=temperature, seed=seed)
+        rl = RollRules(rules, key=key)
+        out = gibbs_sample(self.model, x, free, iterations=iterations, temperature=temperature, seed=seed,
+                           adjust=rl)
+        return out, rl.report(out, free)
 
     def generate(self, *, bars: int = 8, temperature: float = 1.0, key: str | None = None,
-                 seed: int = 0, iterations: int = 96):
+                 seed: int = 0, iterations: int = 96, rules: str = "strict"):
         """``bars`` bars of four-voice music from an empty roll (to start from existing
-        music use :meth:`harmonize` or :meth:`infill`)."""
+        music use :meth:`harmonize` or :meth:`infill`), under the rules of four-part
+        writing (:class:`~tunesmith.generate.rules.RollRules`) unless ``rules="off"``."""
         T = bars * 16
-        v = self._sample(np.zeros((N_VOICES, T), np.int64), np.ones((N_VOICES, T), bool),
-                         temperature=temperature, iterations=iterations, seed=seed)
+        v, report = self._sample(np.zeros((N_VOICES, T), np.int64), np.ones((N_VOICES, T), bool),
+                                 temperature=temperature, iterations=iterations, seed=seed, rules=rules)
         score = voices_to_score(v, meta=Meta(title=f"{self.name} #{seed}", composer=f"tunesmith ({self.name})",
                                              source="generated", time_signature="4/4"))
-        return _generated(_to_key(score, key), bars)
+        g = _generated(_to_key(score, key), bars)
+        g.report = report
+        g.repairs = report["n_relaxed"]
+        return g
 
     def generate_batch(self, n: int, *, bars: int = 8, temperature: float = 1.0, seed: int = 0,
-                       iterations: int = 96, batch: int = 50) -> list:
+                       iterations: int = 96, batch: int = 50, rules: str = "strict") -> list:
         """``n`` pieces from nothing, sampled ``batch`` at a time (one Gibbs chain per piece,
         run together: many times faster than ``n`` calls of ``generate``; the pieces differ
         from ``generate(seed=i)``'s but are reproducible from ``seed``)."""
@@ -103,14 +113,21 @@ class CoconetModel(RollModel):
         for b0 in range(0, n, batch):
             k = min(batch, n - b0)
             x = torch.zeros((k, N_VOICES, T), dtype=torch.long)
-            v = self._gibbs(x, torch.ones_like(x, dtype=torch.bool), temperature, iterations, seed + b0).numpy()
+            free = torch.ones_like(x, dtype=torch.bool)
+            v, _ = self._gibbs(x, free, temperature, iterations, seed + b0, rules)
+            from tunesmith.generate.rules import RollRules
+
             for i in range(k):
                 meta = Meta(title=f"{self.name} #{seed}.{b0 + i}", composer=f"tunesmith ({self.name})",
                             source="generated", time_signature="4/4")
-                out.append(_generated(voices_to_score(v[i], meta=meta), bars))
+                g = _generated(voices_to_score(v[i].numpy(), meta=meta), bars)
+                g.report = RollRules(rules).report(v[i : i + 1], free[i : i + 1])
+                g.repairs = g.report["n_relaxed"]
+                out.append(g)
         return out
 
-    def harmonize(self, melody: Score, *, temperature: float = 1.0, iterations: int = 96, seed: int = 0):
+    def harmonize(self, melody: Score, *, temperature: float = 1.0, iterations: int = 96, seed: int = 0,
+                  rules: str = "strict"):
         """A four-voice chorale whose soprano is exactly ``melody``'s top voice."""
         music = melody.music
         tracks = [t for t in music.tracks if len(t.notes) and not t.is_drum]
@@ -124,7 +141,10 @@ class CoconetModel(RollModel):
         x[0] = notes_to_classes(notes, T, tpq)
         free = np.zeros((N_VOICES, T), bool)
         free[1:] = True
-        v = self._sample(x, free, temperature=temperature, iterations=iterations, seed=seed)
+        from tunesmith.music.keys import score_key
+
+        v, report = self._sample(x, free, temperature=temperature, iterations=iterations, seed=seed, rules=rules,
+                                 key=score_key(melody))
         out = symusic.Score(tpq)
         for ts in music.time_signatures:
             out.time_signatures.append(ts)
@@ -144,10 +164,12 @@ class CoconetModel(RollModel):
             out.tracks.append(tr)
         meta = Meta(title=f"{melody.meta.title or 'melody'} (harmonized by {self.name})",
                     composer=f"tunesmith ({self.name})", source="harmonized", time_signature=melody.time_signature())
-        return _generated(Score(out, meta), _bars(out))
+        g = _generated(Score(out, meta), _bars(out))
+        g.report, g.repairs = report, report["n_relaxed"]
+        return g
 
     def infill(self, score: Score, *, bars: tuple[int, int], voices: list[int] | None = None,
-               temperature: float = 1.0, iterations: int = 96, seed: int = 0):
+               temperature: float = 1.0, iterations: int = 96, seed: int = 0, rules: str = "strict"):
         """Regenerate ``bars`` (1-based, inclusive) of ``voices`` (default: all four). Notes
         that start outside the region are kept exactly (also when they ring into it);
         notes that start inside it in the chosen voices are replaced."""
@@ -178,7 +200,10 @@ class CoconetModel(RollModel):
             held = notes_to_classes({k: val[keep] for k, val in nn_.items()}, T, tpq) if keep.any() else np.zeros(T)
             free[v, s0:s1] = held[s0:s1] == 0
             x[v, free[v]] = 0
-        out_v = self._sample(x, free, temperature=temperature, iterations=iterations, seed=seed)
+        from tunesmith.music.keys import score_key
+
+        out_v, report = self._sample(x, free, temperature=temperature, iterations=iterations, seed=seed, rules=rules,
+                                     key=score_key(score))
         out = music.copy()
         for v in voices:
             tr = out.tracks[order[v]]
@@ -193,7 +218,9 @@ class CoconetModel(RollModel):
             tr.notes.sort()
         meta = Meta.from_dict(score.meta.to_dict())
         meta.title = f"{score.meta.title or 'piece'} (bars {a}-{b} infilled by {self.name})"
-        return _generated(Score(out, meta), n_bars)
+        g = _generated(Score(out, meta), n_bars)
+        g.report, g.repairs = report, report["n_relaxed"]
+        return g
 
 
 class GanModel(RollModel):

@@ -164,3 +164,155 @@ class FourPartRules:
         return {"rules": self.mode, "key": None if self.key is None else list(self.key),
                 "relaxed": dict(self.relaxed), "broken": dict(self.broken),
                 "n_relaxed": int(sum(self.relaxed.values()))}
+
+
+# --------------------------------------------------------------------------- the same rules for Coconet
+
+
+class RollRules:
+    """The rules of :class:`FourPartRules` for Coconet's blocked Gibbs sampling over a
+    four-voice roll ``x`` (B, 4, T) of classes (0 = rest, k = MIDI ``pitch_lo + k − 1``).
+
+    Every round, each cell's candidate pitches are checked against the current notes of
+    the other voices at the same step and of all voices one step before and after (a
+    change of class is a motion: the roll merges repeated notes): parallel fifths and
+    octaves into and out of the step, hidden fifths/octaves between the outer voices,
+    crossing, spacing, range and key. ``strict`` masks what breaks a rule unless that
+    leaves less than ``floor`` of the cell's probability (then penalties), ``soft``
+    penalises, ``off`` does nothing. Cells redrawn in the same round are checked against
+    each other's previous values, so a violation can survive a round; the annealed rounds
+    that follow redraw few cells at a time, and :meth:`report` counts what is left."""
+
+    def __init__(self, mode: str = "strict", *, key: tuple[int, str] | None = None, pitch_lo: int = 36,
+                 n_classes: int = 47, penalty: float = 4.0, floor: float = 0.01):
+        import torch
+
+        self.mode = check_mode(mode)
+        self.penalty, self.floor = penalty, floor
+        self.pitch_lo, self.n_classes = pitch_lo, n_classes
+        self.key = key
+        self._pcs = None  # (B, 12) bool: the style's pitch classes per piece, once known
+        self.cand = torch.arange(n_classes)
+        self.cand_pitch = torch.where(self.cand > 0, pitch_lo + self.cand - 1, torch.full_like(self.cand, -1))
+        self.calls = 0
+
+    def _pitches(self, x):
+        import torch
+
+        return torch.where(x > 0, self.pitch_lo + x - 1, torch.full_like(x, -1))
+
+    def _key_mask(self, xp):
+        import torch
+
+        B = xp.shape[0]
+        if self._pcs is None or self._pcs.shape[0] != B:
+            rows = []
+            for b in range(B):
+                if self.key is not None:
+                    tonic, mode = self.key
+                else:
+                    from tunesmith.music.keys import estimate_key
+
+                    p = xp[b][xp[b] >= 0].numpy()
+                    tonic, mode = (estimate_key(p)[:2]) if len(p) else (0, "major")
+                m = torch.zeros(12, dtype=torch.bool)
+                m[sorted(style_pitch_classes(tonic, mode))] = True
+                rows.append(m)
+            self._pcs = torch.stack(rows)
+        return self._pcs
+
+    def violations(self, x) -> dict:
+        """Per rule, (B, V, T, C) bool: candidate class c at cell (b, v, t) breaks it."""
+        import torch
+
+        B, V, T = x.shape
+        xp = self._pitches(x)
+        P = self.cand_pitch.view(1, 1, 1, -1)  # (1,1,1,C)
+        snd = P >= 0
+        pad = torch.full((B, V, 1), -1, dtype=xp.dtype)
+        prev = torch.cat([pad, xp[..., :-1]], -1)  # (B,V,T) each voice one step before
+        nxt = torch.cat([xp[..., 1:], pad], -1)
+        out = {r: torch.zeros(B, V, T, self.n_classes, dtype=torch.bool) for r in RULES}
+        for v in range(V):
+            Pv = P[:, 0]  # (1,1,C) → broadcast over (B,T,C)
+            own_prev = prev[:, v].unsqueeze(-1)
+            own_next = nxt[:, v].unsqueeze(-1)
+            moves_in = snd[:, 0] & (own_prev >= 0) & (Pv != own_prev)
+            moves_out = snd[:, 0] & (own_next >= 0) & (own_next != Pv)
+            for u in range(V):
+                if u == v:
+                    continue
+                cu, pu, nu = xp[:, u].unsqueeze(-1), prev[:, u].unsqueeze(-1), nxt[:, u].unsqueeze(-1)
+
+                def ic(a_other, a_v, upper_is_other=u < v):  # (upper − lower) mod 12
+                    return (a_other - a_v) % 12 if upper_is_other else (a_v - a_other) % 12
+
+                u_in = (cu >= 0) & (pu >= 0) & (cu != pu)
+                same_in = torch.sign(Pv - own_prev) == torch.sign(cu - pu)
+                before, after = ic(pu, own_prev), ic(cu, Pv)
+                sim_in = moves_in & u_in & same_in
+                u_out = (cu >= 0) & (nu >= 0) & (nu != cu)
+                same_out = torch.sign(own_next - Pv) == torch.sign(nu - cu)
+                now, then = ic(cu, Pv), ic(nu, own_next)
+                sim_out = moves_out & u_out & same_out
+                for cls, name in ((7, "parallel_fifths"), (0, "parallel_octaves")):
+                    out[name][:, v] |= (sim_in & (before == cls) & (after == cls)) | \
+                        (sim_out & (now == cls) & (then == cls))
+                if {u, v} == {0, 3}:
+                    sop_leap = (Pv - own_prev).abs() > 2 if v == 0 else (cu - pu).abs() > 2
+                    for cls, name in ((7, "hidden_fifths"), (0, "hidden_octaves")):
+                        out[name][:, v] |= sim_in & sop_leap & (after == cls) & (before != cls)
+                above = cu >= 0
+                if u < v:
+                    out["voice_crossing"][:, v] |= above & snd[:, 0] & (Pv > cu)
+                else:
+                    out["voice_crossing"][:, v] |= above & snd[:, 0] & (Pv < cu)
+                if abs(u - v) == 1 and min(u, v) in (0, 1):
+                    out["spacing"][:, v] |= above & snd[:, 0] & ((Pv - cu).abs() > 12)
+            lo, hi = RANGES[v]
+            out["range"][:, v] = (snd & ((P < lo) | (P > hi)))[:, 0].expand(B, T, -1)
+            pcs = self._key_mask(xp)  # (B, 12)
+            pc = (self.cand_pitch % 12).clamp(min=0)
+            bad_key = ~pcs[:, pc] & (self.cand_pitch >= 0)  # (B, C)
+            out["key"][:, v] = bad_key[:, None, :].expand(B, T, -1)
+        return out
+
+    def __call__(self, x, mask, logits):
+        """Gibbs hook: the logits (B, V, T, C) after the rules."""
+        import torch
+
+        self.calls += 1
+        if self.mode == "off":
+            return logits
+        if self.key is None and self.calls == 2:
+            self._pcs = None  # the key of each piece, estimated from its first full draw
+        viol = self.violations(x)
+        count = sum(v.int() for v in viol.values())
+        soft = logits - self.penalty * count
+        if self.mode == "soft":
+            return soft
+        ok = count == 0
+        p = torch.softmax(logits, dim=-1)
+        ok_mass = (p * ok).sum(-1, keepdim=True)
+        strict = logits.masked_fill(~ok, float("-inf"))
+        return torch.where(ok_mass >= self.floor, strict, soft)
+
+    def report(self, x, free) -> dict:
+        """Which rules the final roll still breaks, counted over the written cells where a
+        voice moves (strict: each one a relaxation)."""
+        import torch
+
+        viol = self.violations(x)
+        chosen = x.unsqueeze(-1)
+        pitched = free & (x > 0)
+        prev = torch.cat([torch.full_like(x[..., :1], -1), x[..., :-1]], -1)
+        onset = pitched & (x != prev)
+        broken = {}
+        for r, v in viol.items():
+            n = int((v.gather(-1, chosen).squeeze(-1) & onset).sum())
+            if n:
+                broken[r] = n
+        total = int(sum(broken.values()))
+        return {"rules": self.mode, "key": list(self.key) if self.key else None, "broken": broken,
+                "relaxed": broken if self.mode == "strict" else {},
+                "n_relaxed": total if self.mode == "strict" else 0}

@@ -76,7 +76,7 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("cnn", "roll", "Coconet: a convolutional network over SATB piano rolls, sampled by blocked Gibbs",
            "tunesmith.models.rollnets:CoconetConfig", "tunesmith.models.rollnets:Coconet",
            "tunesmith.generate.rollmodels:CoconetModel",
-           frozenset({"key", "temperature", "iterations", "harmonize", "infill", "batch"})),
+           frozenset({"key", "temperature", "iterations", "harmonize", "infill", "batch", "rules"})),
     Family("gan", "roll", "MuseGAN-style WGAN-GP over SATB piano rolls", "tunesmith.models.rollnets:GanConfig",
            "tunesmith.models.rollnets:RollGAN", "tunesmith.generate.rollmodels:GanModel",
            frozenset({"key", "latent_scale", "threshold"})),

@@ -123,12 +123,13 @@ def random_masks(B: int, V: int, T: int, g: torch.Generator) -> torch.Tensor:
 @torch.no_grad()
 def gibbs_sample(model: Coconet, x: torch.Tensor, free: torch.Tensor, *, iterations: int = 96,
                  temperature: float = 1.0, alpha_max: float = 0.9, alpha_min: float = 0.05, eta: float = 0.75,
-                 seed: int = 0) -> torch.Tensor:
+                 seed: int = 0, adjust=None) -> torch.Tensor:
     """Coconet's annealed blocked Gibbs sampler. ``x`` (B, V, T) with the known cells
     set, ``free`` (B, V, T) bool: the cells to write. First every free cell is drawn
     from the model given the known ones; then, for ``iterations`` rounds, a random share
     α of the free cells (α annealed linearly from ``alpha_max`` to ``alpha_min`` over the
-    first ``eta`` of the rounds) is hidden and redrawn given the rest."""
+    first ``eta`` of the rounds) is hidden and redrawn given the rest. ``adjust(x, mask,
+    logits) → logits``, when given, reshapes every round's distribution (the rule layer)."""
     g = torch.Generator().manual_seed(seed)
     model.eval()
     x = x.clone()
@@ -140,6 +141,8 @@ def gibbs_sample(model: Coconet, x: torch.Tensor, free: torch.Tensor, *, iterati
             if not mask.any():
                 continue
         logits = model(x, mask) / max(temperature, 1e-4)
+        if adjust is not None:
+            logits = adjust(x, mask, logits)
         probs = torch.softmax(logits, dim=-1)
         draw = torch.multinomial(probs.reshape(-1, probs.shape[-1]), 1, generator=g).reshape(x.shape)
         x = torch.where(mask, draw, x)

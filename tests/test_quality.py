@@ -343,3 +343,17 @@ def test_coconet_under_strict_rules_writes_fewer_parallels_and_reports():
             assert g.report["rules"] == rules
         totals[rules] = n
     assert totals["strict"] < totals["off"] / 3
+
+
+def test_folk_tunes_end_on_the_tonic_under_the_rules():
+    from tunesmith.generate.api import load_model
+
+    m = load_model("folk")
+    for seed in range(3):
+        g = m.generate(bars=4, seed=seed, rules="strict")
+        notes = [(n.time, n.pitch) for t in g.score.music.tracks for n in t.notes]
+        end = max(t for t, _ in notes)
+        assert g.report["end_on_tonic"] and g.report["n_relaxed"] == 0
+        assert g.report["tonic"] in {p % 12 for t, p in notes if t == end}  # the last onset sounds the tonic
+    g = m.generate(bars=4, seed=0, rules="off")
+    assert g.report == {"rules": "off", "end_on_tonic": False, "tonic": None, "relaxed": {}, "n_relaxed": 0}

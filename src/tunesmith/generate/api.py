@@ -34,6 +34,9 @@ def bundled_models() -> list[str]:
 class MusicModel:
     """A trained sequence model with its tokenizer: generate, save, load."""
 
+    # ``rules`` here is the melodic rule (end on the tonic); four-part rules need SATB tokens
+    capabilities = frozenset({"primer", "key", "temperature", "top_k", "top_p", "cache", "device", "rules"})
+
     def __init__(self, model: torch.nn.Module, tokenizer: EventTokenizer, config: dict, name: str = "",
                  device: str = "cpu"):
         self.model = model.eval()
@@ -70,7 +73,7 @@ class MusicModel:
     # -- generation ------------------------------------------------------------
     def generate(self, *, primer: Score | None = None, bars: int = 8, temperature: float = 1.0,
                  top_k: int = 0, top_p: float = 0.95, key: str | None = None, seed: int = 0,
-                 use_cache: bool = True) -> Generated:
+                 use_cache: bool = True, rules: str = "strict") -> Generated:
         """Generate ``bars`` bars of new music (after ``primer`` if given).
 
         ``key`` transposes the result (and the primer) to that key; without a
@@ -78,13 +81,16 @@ class MusicModel:
         controls = SamplingControls(temperature, top_k, top_p)
         controls.check()
         check_bars(bars)
+        from tunesmith.generate.rules import check_mode
+
+        check_mode(rules)
         want = parse_key(key) if key else None
         if primer is not None:
-            return self._continue(primer, bars, controls, want, seed, use_cache)
+            return self._continue(primer, bars, controls, want, seed, use_cache, rules)
         tries = 8 if want else 1
         best = None
         for attempt in range(tries):
-            g = self._sample_from(None, bars, controls, seed * 1009 + attempt, use_cache)
+            g = self._sample_from(None, bars, controls, seed * 1009 + attempt, use_cache, rules)
             g.score.meta.title = f"{self.name} #{seed}"
             tonic, mode = score_key(g.score)
             if want is None:
@@ -105,7 +111,7 @@ class MusicModel:
         g.score.meta.key = g.key
         return g
 
-    def _continue(self, primer: Score, bars, controls, want, seed, use_cache) -> Generated:
+    def _continue(self, primer: Score, bars, controls, want, seed, use_cache, rules="strict") -> Generated:
         primer = Score(assign_voice_programs(primer.music), primer.meta)
         if want is not None:
             tonic, mode = score_key(primer)
@@ -113,9 +119,9 @@ class MusicModel:
             target = want[0] if mode == want[1] else want[0] + (3 if want[1] == "minor" else -3)
             primer = primer.transpose(((target - tonic + 6) % 12) - 6)
             primer.meta.key = key_name(*want)
-        return self._sample_from(primer, bars, controls, seed, use_cache)
+        return self._sample_from(primer, bars, controls, seed, use_cache, rules)
 
-    def _sample_from(self, primer: Score | None, bars, controls, seed, use_cache) -> Generated:
+    def _sample_from(self, primer: Score | None, bars, controls, seed, use_cache, rules="strict") -> Generated:
         tok = self.tokenizer
         prompt = [tok.bos_id]
         ts = None
@@ -131,7 +137,9 @@ class MusicModel:
         programs = set(self.config.get("programs") or [])
         if primer is not None:
             programs = {int(t.program) for t in primer.music.tracks if not t.is_drum} or programs
-        con = RemiConstraint(tok, bars=bars, time_signature=ts, scale_pcs=scale, programs=programs or None)
+        con = RemiConstraint(tok, bars=bars, time_signature=ts, scale_pcs=scale, programs=programs or None,
+                             end_on_tonic=rules != "off",
+                             tonic=score_key(primer)[0] if primer is not None else None)
         con.observe_prompt(prompt[1:])
         new = sample(self.model, prompt, con, controls, seed=seed, use_cache=use_cache, device=self.device)
         full = tok.decode(prompt + new).music
@@ -144,7 +152,9 @@ class MusicModel:
         tonic, mode = score_key(primer) if primer is not None else score_key(Score(music))
         meta = Meta(title=f"{self.name} #{seed}", composer=f"tunesmith ({self.name})", source="generated",
                     key=key_name(tonic, mode), time_signature=Score(music).time_signature())
-        return Generated(Score(music, meta), meta.key, bars, con.forced_stops, len(new), new)
+        report = {"rules": rules, "end_on_tonic": con.end_on_tonic, "tonic": con.tonic,
+                  "relaxed": {"end_on_tonic": con.relaxed} if con.relaxed else {}, "n_relaxed": con.relaxed}
+        return Generated(Score(music, meta), meta.key, bars, con.forced_stops, len(new), new, report=report)
 
 
 def _merge_primer(primer: symusic.Score, prompt_dec: symusic.Score, full_dec: symusic.Score) -> symusic.Score:

@@ -17,8 +17,15 @@ from tunesmith.represent.tokens import EventTokenizer
 class RemiConstraint:
     def __init__(self, tok: EventTokenizer, *, bars: int, time_signature: str | None = None,
                  scale_pcs: set[int] | None = None, programs: set[int] | None = None,
-                 max_tokens: int | None = None):
+                 max_tokens: int | None = None, end_on_tonic: bool = False, tonic: int | None = None):
         self.tok = tok
+        # the melodic rule (``--rules strict`` for event-token models): the piece may only end —
+        # with EOS, or the Bar that would open one bar too many — right after a note on the
+        # tonic (given, or estimated from the notes so far when the last bar begins)
+        self.end_on_tonic = end_on_tonic
+        self.tonic = tonic
+        self.pitches: list[int] = []
+        self.relaxed = 0
         self.bars = bars
         self.max_tokens = max_tokens or bars * 600
         V = tok.vocab_size
@@ -68,6 +75,12 @@ class RemiConstraint:
         if typ == "Bar":
             self.bars_done += 1
             self.cur_pos = -1
+            if self.end_on_tonic and self.tonic is None and self.bars_done == self.bars and self.pitches:
+                from tunesmith.music.keys import estimate_key
+
+                self.tonic = estimate_key(np.array(self.pitches))[0]
+        elif typ == "Pitch":
+            self.pitches.append(int(name.split("_")[1]))
         elif typ == "Position":
             self.cur_pos = int(self.pos_value[t])
         elif typ == "TimeSig":
@@ -99,6 +112,12 @@ class RemiConstraint:
         out = self.program_ok | self._later_positions() | m["Bar"]
         if self.bars_done >= self.bars:
             out |= self.eos
+            if self.end_on_tonic and self.tonic is not None and self.pitches and self.pitches[-1] % 12 != self.tonic % 12:
+                ending = self.eos | m["Bar"]
+                if (out & ~ending).any():
+                    out &= ~ending  # not yet: another note must come, until one lands on the tonic
+                else:
+                    self.relaxed += 1  # no room left in the bar: end anyway, and say so
         return out
 
     def _later_positions(self) -> np.ndarray:

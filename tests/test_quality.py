@@ -24,7 +24,7 @@ Q = 480
 def test_satb_tokens_round_trip_exactly(chorale_like):
     ids = satb.encode(chorale_like)
     assert ids[0] == satb.METER0 + satb.METERS.index("4/4")
-    assert len(ids) == 1 + 16 * satb.FRAME  # two bars of eighths, five tokens each
+    assert len(ids) == 1 + 32 * satb.FRAME  # two bars of sixteenths, five tokens each
     names = satb.token_names()
     assert [names[i] for i in ids[1:6]] == ["Pos_0", "Pitch_72", "Pitch_67", "Pitch_64", "Pitch_48"]
     assert [names[i] for i in ids[6:11]] == ["Pos_1", "Hold", "Hold", "Hold", "Hold"]
@@ -47,7 +47,8 @@ def test_repeated_notes_stay_separate_and_rests_are_rests():
                     [(0, 4 * Q, 48)]])
     grid = satb.encode(s)[1:].reshape(-1, satb.FRAME)[:, 1:].T
     names = satb.token_names()
-    assert [names[x] for x in grid[0]] == ["Pitch_72", "Hold", "Pitch_72", "Hold", "Rest", "Rest", "Pitch_74", "Hold"]
+    assert [names[x] for x in grid[0]] == ["Pitch_72", "Hold", "Hold", "Hold", "Pitch_72", "Hold", "Hold", "Hold",
+                                           "Rest", "Rest", "Rest", "Rest", "Pitch_74", "Hold", "Hold", "Hold"]
 
 
 # --------------------------------------------------------------------------- the rules
@@ -357,3 +358,17 @@ def test_folk_tunes_end_on_the_tonic_under_the_rules():
         assert g.report["tonic"] in {p % 12 for t, p in notes if t == end}  # the last onset sounds the tonic
     g = m.generate(bars=4, seed=0, rules="off")
     assert g.report == {"rules": "off", "end_on_tonic": False, "tonic": None, "relaxed": {}, "n_relaxed": 0}
+
+
+class RestfulModel(ParallelFifthModel):
+    def step(self, x, state):
+        logits, state = super().step(x, state)
+        logits[0, -1, satb.REST] = 8.0  # would rather rest than sing
+        return logits, state
+
+
+def test_a_new_chorale_opens_with_a_chord_on_its_first_beat():
+    cfg = {"family": "lstm", "tokenizer": satb.describe(), "name": "restful"}
+    g = ChoraleTokenModel(RestfulModel(6.0), cfg, name="restful").generate(bars=2, seed=0, rules="off")
+    tracks = g.score.music.tracks
+    assert len(tracks) == 4 and all(len(t.notes) and t.notes[0].time == 0 for t in tracks)

@@ -21,7 +21,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--out", required=True, help="run folder (checkpoints, curves, metrics)")
     s.add_argument("--size", default="small", choices=list(PRESETS), help="size preset")
     s.add_argument("--tokens", choices=["remi", "satb"], help="token models: remi (event tokens, any music; "
-                   "default) or satb (four voices on an eighth grid, one token per voice per eighth: chorales)")
+                   "default) or satb (four voices on a sixteenth grid, one token per voice per step: chorales)")
     g = s.add_argument_group("model size overrides")
     g.add_argument("--layers", type=int, dest="n_layer")
     g.add_argument("--embd", type=int, dest="n_embd")

@@ -131,7 +131,7 @@ def model_nll(model_arg: str, reference: PieceSet) -> dict:
     seq_len = int(m.config.get("train", {}).get("seq_len", 512))
     with __import__("torch").no_grad():
         nll, n = evaluate_nll(m.model, corpus, "test", seq_len=seq_len)
-    if isinstance(m, ChoraleTokenModel):  # eighth-note frames of five tokens, after BOS and the meter
+    if isinstance(m, ChoraleTokenModel):  # frames of five tokens, after BOS and the meter
         from tunesmith.represent import satb
 
         quarters = sum((len(s) - 3) // satb.FRAME for s in corpus.splits["test"]) / satb.STEPS_PER_QUARTER

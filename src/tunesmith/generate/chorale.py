@@ -198,6 +198,8 @@ class ChoraleTokenModel:
                     lg = last[cand_ids].float().cpu().numpy()
                     valid = np.ones(N_CAND, bool)
                     valid[HOLD_I] = prev[v] >= 0
+                    if start == 0 and f == 0 and melody is None:
+                        valid[REST_I] = False  # a new piece opens with a chord on its first beat
                     viol = rl.violations(v, cur, last_slice, prev, final_bar=final_bar)
                     x, fell_back = rl.adjust(lg, viol, valid)
                     probs = filter_logits(torch.from_numpy(x), controls, None)

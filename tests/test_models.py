@@ -55,6 +55,17 @@ def test_incremental_state_matches_full_recompute(family):
             outs.append(lg)
     inc = torch.cat(outs, dim=1)
     assert torch.allclose(full, inc, atol=1e-5), (full - inc).abs().max()
+    # one piece at a time, as sampling runs (the LSTM's matrix-vector path)
+    m.eval()
+    with torch.no_grad():
+        full1, _ = m(x[:1])
+        lg, state = m.step(x[:1, :1], None)
+        outs = [lg]
+        for t in range(1, 30):
+            lg, state = m.step(x[:1, t : t + 1], state)
+            outs.append(lg)
+    inc1 = torch.cat(outs, dim=1)
+    assert torch.allclose(full1, inc1, atol=1e-5), (full1 - inc1).abs().max()
 
 
 def test_transformer_cache_with_several_new_tokens():

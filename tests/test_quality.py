@@ -280,10 +280,18 @@ def test_generate_with_rules_from_the_cli(satb_ckpt, tmp_path):
         assert vl["parallel_fifths"] == 0 and vl["parallel_octaves"] == 0
 
 
-def test_rules_are_refused_where_no_rule_layer_serves(tmp_path):
+def test_the_gan_decodes_under_the_rules_and_a_bad_mode_is_refused(tmp_path):
     r = subprocess.run([sys.executable, "-m", "tunesmith", "generate", "--model", "chorale-gan", "--out",
-                        str(tmp_path), "--rules", "strict"], capture_output=True, text=True)
-    assert r.returncode != 0 and "--rules" in r.stderr and "Traceback" not in r.stderr
+                        str(tmp_path), "--rules", "strict", "--formats", "mid", "--seed", "3"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    info = json.loads(next(tmp_path.glob("*.json")).read_text())
+    from tunesmith.music.io import load_score
+
+    vl = theory.voice_leading(extract_notes(load_score(next(tmp_path.glob("*.mid")))))
+    assert info["rules"]["rules"] == "strict"
+    if info["rules"]["n_relaxed"] == 0:
+        assert vl["parallel_octaves"] == 0 and vl["voice_crossing"] == 0 and vl["out_of_range"] == 0
     r = subprocess.run([sys.executable, "-m", "tunesmith", "generate", "--model", "chorale-gan", "--out",
                         str(tmp_path), "--rules", "loose"], capture_output=True, text=True)
     assert r.returncode != 0 and "--rules" in r.stderr

@@ -227,10 +227,12 @@ class GanModel(RollModel):
     """A trained piano-roll GAN: 4-bar phrases from noise."""
 
     def generate(self, *, bars: int = 8, latent_scale: float = 1.0, key: str | None = None, seed: int = 0,
-                 threshold: float = 0.2):
+                 threshold: float = 0.2, rules: str = "strict"):
         """``bars`` bars from noise. ``latent_scale`` multiplies the latent noise (below 1:
         closer to the average phrase); ``threshold``: the least probability at which a
-        voice's likeliest pitch sounds (else a rest)."""
+        voice's likeliest pitch sounds (else a rest). Decoding the generator's pitch
+        probabilities into notes follows the rules of four-part writing
+        (:func:`rule_decode`) unless ``rules="off"``."""
         from tunesmith.models.rollnets import gan_roll_to_classes
 
         if not latent_scale > 0:
@@ -245,11 +247,68 @@ class GanModel(RollModel):
         with torch.no_grad():
             # one shared latent for the piece (its character), a private latent per phrase and voice
             roll = self.model.G(zs.repeat(n_phr, 1) * latent_scale, zp * latent_scale)
+        from tunesmith.generate.rules import check_mode
+
+        check_mode(rules)
         cls = gan_roll_to_classes(roll, threshold)  # (n_phr, 4, T)
         v = torch.cat(list(cls), dim=1).numpy()[:, : bars * cfg.steps_per_bar]
+        report = None
+        if rules != "off":
+            probs = roll.reshape(n_phr, 4, cfg.n_bars * cfg.steps_per_bar, cfg.n_pitches)
+            probs = torch.cat(list(probs), dim=1).numpy()[:, : bars * cfg.steps_per_bar]
+            v, report = rule_decode(probs, threshold, rules, steps_per_bar=cfg.steps_per_bar, first_guess=v)
         score = voices_to_score(v, meta=Meta(title=f"{self.name} #{seed}", composer=f"tunesmith ({self.name})",
                                              source="generated", time_signature="4/4"))
-        return _generated(_to_key(score, key), bars)
+        g = _generated(_to_key(score, key), bars)
+        if report is not None:
+            g.report, g.repairs = report, report["n_relaxed"]
+        return g
+
+
+def rule_decode(probs: np.ndarray, threshold: float, rules: str, *, steps_per_bar: int = 16,
+                first_guess: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
+    """Per-voice pitch probabilities (4, T, P) from ``PITCH_LO`` → classes (4, T), step by
+    step and soprano first, each voice taking its likeliest pitch (a rest where none
+    reaches ``threshold``) among those the rules of four-part writing allow given the
+    voices already decoded (:class:`~tunesmith.generate.rules.FourPartRules`; the key is
+    estimated from ``first_guess``, the decoding without rules)."""
+    from tunesmith.generate.rules import CANDIDATE_PITCHES, HOLD_I, N_CAND, REST_I, FourPartRules
+    from tunesmith.music.keys import estimate_key
+
+    V, T, P = probs.shape
+    key = None
+    if first_guess is not None and (first_guess > 0).any():
+        key = estimate_key(PITCH_LO + first_guess[first_guess > 0] - 1)[:2]
+    rl = FourPartRules(rules, key=key)
+    n_c = len(CANDIDATE_PITCHES)
+    logp = np.log(np.clip(probs, 1e-12, 1.0))
+    out = np.zeros((V, T), np.int64)
+    prev = np.full(V, -1)
+    last_slice = prev.copy()
+    for t in range(T):
+        cur: list[int] = []
+        final_bar = t >= T - steps_per_bar
+        for v in range(V):
+            lg = np.full(N_CAND, -np.inf)
+            k = min(P, n_c)
+            lg[:k] = logp[v, t, :k]
+            lg[REST_I] = np.log(max(threshold, 1e-12))
+            valid = np.ones(N_CAND, bool)
+            valid[HOLD_I] = False  # a held note is its own pitch again (the roll merges repeats)
+            viol = rl.violations(v, cur, last_slice, prev, final_bar=final_bar)
+            x, fell_back = rl.adjust(lg, viol, valid)
+            c = int(np.argmax(x))
+            rl.record(viol[c], fell_back)
+            if c == REST_I:
+                cur.append(-1)
+            else:
+                cur.append(int(CANDIDATE_PITCHES[c]))
+                out[v, t] = int(CANDIDATE_PITCHES[c]) - PITCH_LO + 1
+        cur_a = np.array(cur)
+        if any(c >= 0 and c != p for c, p in zip(cur_a, prev)):
+            last_slice = cur_a.copy()
+        prev = cur_a
+    return out, rl.report()
 
 
 def _bars(music: symusic.Score) -> int:

@@ -79,7 +79,7 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
            frozenset({"key", "temperature", "iterations", "harmonize", "infill", "batch", "rules"})),
     Family("gan", "roll", "MuseGAN-style WGAN-GP over SATB piano rolls", "tunesmith.models.rollnets:GanConfig",
            "tunesmith.models.rollnets:RollGAN", "tunesmith.generate.rollmodels:GanModel",
-           frozenset({"key", "latent_scale", "threshold"})),
+           frozenset({"key", "latent_scale", "threshold", "rules"})),
     Family("ddsp-gan", "notes", "DDSP GAN: a harmonic-plus-noise synthesizer driven by a GRU, pitch exact by "
            "construction, trained against waveform and spectrogram critics",
            "tunesmith.models.ddsp:DDSPGANConfig", "tunesmith.models.ddsp:DDSPGAN", "tunesmith.generate.notes:NotesGAN",

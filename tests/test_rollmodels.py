@@ -120,6 +120,20 @@ def test_gan_shapes_penalty_and_training_steps(tiny_data, tmp_path):
     assert all(np.isfinite([r["d_loss"], r["g_loss"], r["gp"]]).all() for r in hist)
     assert (tmp_path / "gan" / "samples" / "epoch-002.png").read_bytes()[:4] == b"\x89PNG"
     assert (tmp_path / "gan" / "curves.png").is_file()
+    # best/ is chosen on validation: the epoch whose samples' voice statistics come closest
+    assert s["best_valid"] == min(r["valid_stats"] for r in hist)
+    best = json.loads((tmp_path / "gan" / "best" / "config.json").read_text())
+    assert best["metrics"]["best_valid"] == s["best_valid"]
+
+
+def test_roll_statistics_distance_is_zero_for_the_same_rolls_and_grows_apart():
+    from tunesmith.train.roll_trainer import roll_stat_distance
+
+    x = torch.randint(0, N_CLASSES, (8, 4, 32))
+    assert roll_stat_distance(x, x) == 0
+    higher = torch.where(x > 0, (x + 12).clamp(max=N_CLASSES - 1), x)
+    silent = torch.zeros_like(x)
+    assert 0 < roll_stat_distance(higher, x) < roll_stat_distance(silent, x)
 
 
 def test_gan_samples_are_valid_scores(tmp_path):

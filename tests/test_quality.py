@@ -380,3 +380,29 @@ def test_a_new_chorale_opens_with_a_chord_on_its_first_beat():
     g = ChoraleTokenModel(RestfulModel(6.0), cfg, name="restful").generate(bars=2, seed=0, rules="off")
     tracks = g.score.music.tracks
     assert len(tracks) == 4 and all(len(t.notes) and t.notes[0].time == 0 for t in tracks)
+
+
+def test_a_second_training_process_on_the_same_run_is_refused(tmp_path):
+    from tunesmith.errors import TunesmithError
+    from tunesmith.train.trainer import run_lock
+
+    run = tmp_path / "run"
+    with run_lock(run):
+        with pytest.raises(TunesmithError, match="another training process"):
+            with run_lock(run):
+                pass
+    with run_lock(run):  # free again once the first is done
+        pass
+    assert not run.exists()  # the lock leaves no run folder behind
+
+
+def test_resuming_on_other_data_is_refused(tmp_path):
+    from tunesmith.errors import OptionError
+    from tunesmith.train.trainer import check_same_data
+
+    saved = {"representation": "satb", "dataset": "bach-chorales", "dataset_manifest_sha256": "aaaa"}
+    check_same_data(tmp_path, saved, dict(saved))
+    with pytest.raises(OptionError, match="dataset_manifest_sha256"):
+        check_same_data(tmp_path, saved, dict(saved, dataset_manifest_sha256="bbbb"))
+    with pytest.raises(OptionError, match="representation"):
+        check_same_data(tmp_path, saved, dict(saved, representation="remi"))

@@ -222,7 +222,14 @@ def train_notes(run_dir: str | Path, data_path: str | Path, model_overrides: dic
     (``--resume`` continues a killed run exactly), ``last/`` every ``checkpoint_every``
     steps, an epoch row (+ validation where the family has one, which then chooses
     ``best/``; otherwise ``best/`` is the latest epoch), sample spectrograms per epoch,
-    metrics.csv/json and curves.png."""
+    metrics.csv/json and curves.png. One process per run folder."""
+    from tunesmith.train.trainer import run_lock
+
+    with run_lock(Path(run_dir)):
+        return _train_notes(run_dir, data_path, model_overrides, tc, family=family, resume=resume, progress=progress)
+
+
+def _train_notes(run_dir, data_path, model_overrides, tc, *, family, resume, progress) -> dict:
     from tqdm import tqdm
 
     from tunesmith.train.roll_trainer import close_epoch

@@ -139,6 +139,14 @@ def crop_batch(seqs: list[np.ndarray], crop: int, batch: int, g: np.random.Gener
 def train_rolls(run_dir: str | Path, family: str, model_cfg: dict, data: dict[str, list[np.ndarray]],
                 tc: RollTrainConfig, *, resume: bool = False, progress: bool = True,
                 extra: dict | None = None) -> dict:
+    """Train (or resume) Coconet or the piano-roll GAN; one process per run folder."""
+    from tunesmith.train.trainer import run_lock
+
+    with run_lock(Path(run_dir)):
+        return _train_rolls(run_dir, family, model_cfg, data, tc, resume=resume, progress=progress, extra=extra)
+
+
+def _train_rolls(run_dir, family, model_cfg, data, tc, *, resume, progress, extra) -> dict:
     from tqdm import tqdm
 
     run = Path(run_dir)
@@ -148,6 +156,9 @@ def train_rolls(run_dir: str | Path, family: str, model_cfg: dict, data: dict[st
         if not (last / "config.json").is_file():
             raise TunesmithError(f"{run}: nothing to resume (no checkpoint in {last})")
         saved = read_config(last)
+        from tunesmith.train.trainer import check_same_data
+
+        check_same_data(run, saved.get("dataset") or {}, (extra or {}).get("dataset") or {})
         family, model_cfg = saved["family"], saved["model"]
         keep = {k: getattr(tc, k) for k in ("epochs", "max_minutes", "max_steps")}
         tc = RollTrainConfig(**{**saved["train"], **keep})

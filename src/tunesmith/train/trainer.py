@@ -12,6 +12,7 @@ import csv
 import math
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -54,6 +55,39 @@ class TrainConfig:
             raise OptionError("--lr", f"must be in (0, 1], got {self.lr}")
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise OptionError("--train-minutes", f"must be positive, got {self.max_minutes}")
+
+
+@contextmanager
+def run_lock(run: Path):
+    """One training process per run folder: a second one started on the same ``--out``
+    while the first runs is refused, instead of two writers taking turns on best/ and last/."""
+    import fcntl
+
+    # the lock sits beside the run folder, so that a start refused for any reason leaves no folder
+    run.parent.mkdir(parents=True, exist_ok=True)
+    f = open(run.parent / f".{run.name}.lock", "w")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.close()
+        raise TunesmithError(f"{run}: another training process is writing to this run folder right now") from None
+    try:
+        yield
+    finally:
+        fcntl.flock(f, fcntl.LOCK_UN)
+        f.close()
+
+
+def check_same_data(run: Path, saved: dict, now: dict) -> None:
+    """Refuse to resume a run on other data than it began with (another dataset, another
+    version of it, or another representation): the result would be neither run."""
+    keys = ("representation", "dataset", "dataset_manifest_sha256")
+    was = {k: saved.get(k) for k in keys if saved.get(k) is not None}
+    diff = [k for k in was if now.get(k) is not None and now.get(k) != was[k]]
+    if diff:
+        raise OptionError("--data", f"the run in {run} was trained on "
+                          + ", ".join(f"{k} {str(was[k])[:16]}" for k in diff) + "; this data has "
+                          + ", ".join(f"{k} {str(now[k])[:16]}" for k in diff) + ": start a new run (another --out)")
 
 
 def _dist_info() -> tuple[int, int]:
@@ -117,8 +151,6 @@ def evaluate_nll(model, corpus: TokenCorpus, split: str, *, seq_len: int, batch_
 def train(run_dir: str | Path, family: str, model_config, corpus: TokenCorpus, tc: TrainConfig, *,
           resume: bool = False, progress: bool = True, extra: dict | None = None) -> dict:
     """Train (or resume) a sequence model; returns the final summary (also in metrics.json)."""
-    from tqdm import tqdm
-
     tc.check()
     run = Path(run_dir)
     rank, world, device = setup_distributed(tc.device)
@@ -135,6 +167,7 @@ def train(run_dir: str | Path, family: str, model_config, corpus: TokenCorpus, t
         if not (last / "config.json").is_file():
             raise TunesmithError(f"{run}: nothing to resume (no checkpoint in {run / 'last'})")
         saved = read_config(last)
+        check_same_data(run, saved.get("representation") or {}, corpus.meta)
         family = saved["family"]
         model_config = config_from_dict(family, saved["model"])
         saved_tc = dict(saved["train"])
@@ -188,6 +221,22 @@ def train(run_dir: str | Path, family: str, model_config, corpus: TokenCorpus, t
 
     if is_main:
         run.mkdir(parents=True, exist_ok=True)
+    lock = run_lock(run) if is_main else None
+    if lock is not None:
+        lock.__enter__()
+    try:
+        return _loop(run, family, model, ddp_model, opt, corpus, tc, state, segs, lengths, steps_per_epoch,
+                     total_steps, allowed, save, is_main, rank, world, device, progress)
+    finally:
+        if lock is not None:
+            lock.__exit__(None, None, None)
+
+
+def _loop(run, family, model, ddp_model, opt, corpus, tc, state, segs, lengths, steps_per_epoch, total_steps,
+          allowed, save, is_main, rank, world, device, progress) -> dict:
+    from tqdm import tqdm
+
+    train_seqs = corpus.splits["train"]
     bar = tqdm(total=total_steps, initial=min(state["step"], total_steps), desc=f"train {family}",
                unit="step", disable=not (progress and is_main), dynamic_ncols=True)
     t_start = time.perf_counter() - state["train_seconds"]

@@ -288,3 +288,23 @@ def test_odd_meta_events_are_normalised_at_reading_for_every_command(tmp_path, c
                  ["harmonize", str(f), "--iterations", "2", "--formats", "mid,png", "--out", str(tmp_path / "h")]):
         r = subprocess.run([sys.executable, "-m", "tunesmith", *args], capture_output=True, text=True, timeout=300)
         assert r.returncode == 0 and "Traceback" not in r.stderr, (args, r.stderr)
+
+
+def test_a_pickup_bar_keeps_the_bar_lines_where_they_are_written(tmp_path):
+    from tunesmith.music.corpora import corpus_files
+    from tunesmith.music.io import load_score
+
+    # ABC (abc2midi would start the pickup at 0): 6/8, an eighth-note pickup
+    (tmp_path / "pickup.abc").write_text("X:1\nT:Pickup\nM:6/8\nL:1/8\nK:D\nA|dfa agf|e2d d2|]\n")
+    m = load_score(tmp_path / "pickup.abc").music
+    q = m.ticks_per_quarter
+    assert [n.time / q for n in m.tracks[0].notes][:3] == [2.5, 3.0, 3.5]
+    assert list(m.get_downbeats()[:3] / q) == [0.0, 3.0, 6.0]  # 'd' falls on the downbeat
+    # a chorale with a quarter-note pickup in MusicXML (read through music21)
+    f = next(f for f in corpus_files("bach-chorales") if f.name.startswith("bwv102.7"))
+    s = load_score(f).music
+    first = min(t.notes[0].time for t in s.tracks if len(t.notes))
+    assert first / s.ticks_per_quarter == 3.0
+    # no pickup: nothing moves
+    (tmp_path / "plain.abc").write_text("X:1\nT:Plain\nM:4/4\nL:1/4\nK:C\nCDEF|G4|]\n")
+    assert load_score(tmp_path / "plain.abc").music.tracks[0].notes[0].time < 480 // 16  # (abc2midi starts at tick 1)

@@ -33,7 +33,7 @@ from tunesmith.music.io import READABLE_EXTS, Limits, atomic_write_bytes, read_p
 from tunesmith.music.score import Meta, Score
 
 FORMAT_VERSION = 1
-PARSER_VERSION = 2  # 2: pickup bars padded so bar lines fall right; bump when readers change what they produce, to re-parse shards
+PARSER_VERSION = 3  # 2, 3: pickup bars padded so bar lines fall right (music21 formats, ABC); bump when readers change what they produce, to re-parse shards
 SPLITS = ("train", "valid", "test")
 
 

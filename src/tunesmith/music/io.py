@@ -265,6 +265,58 @@ def abc_meta(tune: str, source: str) -> Meta:
     return meta
 
 
+_ABC_STRIP = re.compile(r'"[^"]*"|![^!]*!|\+[^+]*\+|\{[^}]*\}|%.*$', re.M)
+_ABC_EVENT = re.compile(r"\[[^\]|:]*\]|[_^=]*[A-Ga-g][,']*|[zx]")
+
+
+def abc_pickup_events(tune: str) -> tuple[int, int] | None:
+    """How many notes or chords, and how many rests, come before the first bar line of
+    the tune's body; None when there is no bar line."""
+    lines = tune.splitlines()
+    body = []
+    started = False
+    for ln in lines:
+        if started:
+            body.append(ln)
+        elif _ABC_FIELD.match(ln) and ln.startswith("K:"):
+            started = True
+    text = _ABC_STRIP.sub("", "\n".join(body))
+    text = re.sub(r"^[A-Za-z]:.*$", "", text, flags=re.M)  # inline fields on their own line
+    text = re.sub(r"\[[A-Za-z]:[^\]]*\]", "", text)  # inline fields [K:..]
+    bar = re.search(r"\||::", text)
+    if bar is None:
+        return None
+    events = _ABC_EVENT.findall(text[: bar.start()])
+    rests = sum(e in ("z", "x") for e in events)
+    return len(events) - rests, rests
+
+
+def shift_abc_pickup(music: symusic.Score, tune: str) -> symusic.Score:
+    """abc2midi starts a tune's pickup (anacrusis) at time 0, so every bar line would
+    fall early by the bar's missing part: move the notes right by it (a leading rest),
+    as the written score has it."""
+    import numpy as np
+
+    found = abc_pickup_events(tune)
+    if not found or not found[0] or not len(music.time_signatures) or not len(music.tracks):
+        return music
+    k, rests = found  # the k-th note onset (0-based) is the first after the bar line
+    if rests:
+        return music  # a pickup with rests in it: its length is not in the note onsets
+    ts = music.time_signatures[0]
+    bar = music.ticks_per_quarter * 4 * ts.numerator // ts.denominator
+    onsets = np.unique(np.concatenate([t.notes.numpy()["time"] for t in music.tracks if len(t.notes)]))
+    if k >= len(onsets):
+        return music
+    pickup = int(onsets[k])
+    if not 0 < pickup < bar - music.ticks_per_quarter // 16:
+        return music
+    out = music.copy()
+    for t in out.tracks:  # the notes move; the meter, key and tempo stated at the start stay there
+        t.shift_time(bar - pickup, inplace=True)
+    return out
+
+
 def _read_abc(path: Path, limits: Limits) -> ReadResult:
     data = _read_bytes(path, limits)
     text = data.decode("utf-8", errors="replace") if _is_utf8(data) else data.decode("latin-1")
@@ -280,6 +332,7 @@ def _read_abc(path: Path, limits: Limits) -> ReadResult:
         except RuntimeError as e:
             out.skipped.append((where, f"ABC tune not readable: {str(e)[:120]}"))
             continue
+        music = shift_abc_pickup(music, tune)
         score = Score(music, abc_meta(tune, str(path)))
         if score.n_notes == 0:
             out.skipped.append((where, "ABC tune has no notes"))

@@ -406,3 +406,17 @@ def test_resuming_on_other_data_is_refused(tmp_path):
         check_same_data(tmp_path, saved, dict(saved, dataset_manifest_sha256="bbbb"))
     with pytest.raises(OptionError, match="representation"):
         check_same_data(tmp_path, saved, dict(saved, representation="remi"))
+
+
+def test_a_four_voice_primer_is_kept_note_for_note(chorale_like):
+    m = _fake(6.0)
+    primer = chorale_like.copy()
+    # a note off the sixteenth grid and a triplet-ish length: kept exactly as given
+    primer.music.tracks[0].notes[0] = type(primer.music.tracks[0].notes[0])(0, 470, 72, 80)
+    g = m.generate(primer=primer, bars=2, seed=0, rules="strict")
+    q = primer.music
+    for v in range(4):
+        mine = [(n.time, n.duration, n.pitch) for n in q.tracks[v].notes]
+        out = [(n.time, n.duration, n.pitch) for n in g.score.music.tracks[v].notes]
+        assert out[: len(mine) - 1] == mine[:-1]  # (the last may be held on by the model)
+        assert all(t >= 8 * Q for t, _, _ in out[len(mine):])  # the rest is new, after the primer

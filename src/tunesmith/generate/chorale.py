@@ -71,6 +71,7 @@ class ChoraleTokenModel:
         prompt = [satb.BOS]
         grid0 = np.zeros((4, 0), np.int64)
         meter = None
+        shift = 0
         if primer is not None:
             ids = satb.encode(primer)
             if ids is None:
@@ -82,7 +83,8 @@ class ChoraleTokenModel:
             if want is not None:  # move the primer to the asked key (nearest direction)
                 tonic, mode = score_key(primer)
                 target = want[0] if mode == want[1] else want[0] + (3 if want[1] == "minor" else -3)
-                grid0 = _transpose_grid(grid0, ((target - tonic + 6) % 12) - 6)
+                shift = ((target - tonic + 6) % 12) - 6
+                grid0 = _transpose_grid(grid0, shift)
             prompt += [int(ids[0])] + _frames_to_ids(grid0, meter, 0)
         key_now = want
         if key_now is None and primer is not None:
@@ -105,6 +107,8 @@ class ChoraleTokenModel:
         meta = Meta(title=f"{self.name} #{seed}", composer=f"tunesmith ({self.name})", source="generated",
                     key=key_name(*key_out), time_signature=meter)
         score = satb.grid_to_score(grid, meter, meta=meta)
+        if primer is not None:
+            score = _keep_primer_notes(primer, score, grid0.shape[1], shift)
         n_new = new.shape[1] * satb.FRAME
         return Generated(score, meta.key, bars, rl.report()["n_relaxed"], n_new, None, report=rl.report())
 
@@ -222,6 +226,30 @@ class ChoraleTokenModel:
             if estimate_key_after and f + 1 == estimate_key_after and rl.key is None:
                 rl.set_key(_key_of(out[:, : f + 1]))
         return out
+
+
+def _keep_primer_notes(primer: Score, decoded: Score, n_frames: int, shift: int) -> Score:
+    """The primer's own notes (transposed by ``shift``), then the decoded continuation: the
+    grid quantizes to sixteenths, but what the user gave is kept note for note; a primer
+    note the model holds on past the primer is lengthened to where the model let it go."""
+    src = primer.music.resample(480, min_dur=1)
+    order = satb.voice_tracks(src)
+    tick = 480 // satb.STEPS_PER_QUARTER
+    edge = n_frames * tick
+    out = decoded.music.copy()
+    for v, tr in enumerate(out.tracks):
+        new = [n for n in tr.notes if n.time >= edge]
+        held = [n for n in tr.notes if n.time < edge < n.time + n.duration]
+        own = [symusic.Note(n.time, n.duration, n.pitch + shift, n.velocity) for n in src.tracks[order[v]].notes]
+        if held and own:
+            last = max(own, key=lambda n: n.time + n.duration)
+            end = held[0].time + held[0].duration
+            if last.time + last.duration >= edge - tick:  # it sounded up to the edge: the model held it on
+                last.duration = end - last.time
+        tr.notes.clear()
+        for n in sorted(own + new, key=lambda n: (n.time, n.pitch)):
+            tr.notes.append(n)
+    return Score(out, decoded.meta)
 
 
 def _key_of(grid: np.ndarray) -> tuple[int, str]:

@@ -35,6 +35,8 @@ PLAN = {
     "chorale-gan (rules off)": ("chorale-gan", "bach-chorales", {"rules": "off"}),
     "harmonized held-out sopranos (rules strict)": ("bach-chorales", "bach-chorales", {"harmonize": "strict"}),
     "harmonized held-out sopranos (rules off)": ("bach-chorales", "bach-chorales", {"harmonize": "off"}),
+    "harmonized held-out sopranos by chorale-cnn (rules strict)": ("chorale-cnn", "bach-chorales",
+                                                                   {"harmonize": "strict"}),
     "folk": ("folk", "folk", {}),
 }
 

@@ -423,7 +423,7 @@ def quality_lines(r: dict) -> list[str]:
     ents = r["entries"]
     lines = ["", "## Musical quality on the fair yardstick", "",
              f"From `python benchmarks/quality.py` ({r['date']}, {r['machine']}): {r['n']} pieces × {r['bars']} bars per "
-             f"model (seeds 0…{r['n'] - 1}) against {r['n']} crops of {r['bars']} bars of held-out real pieces (valid "
+             f"model (seeds 0…{r['n'] - 1}; the pieces row says how many each entry has) against as many crops of {r['bars']} bars of held-out real pieces (valid "
              "and test splits; crops start on a bar line, meters in the generated set's proportions). "
              "Harmonizations: the soprano of every held-out chorale, cropped the same way. AUC: cross-validated ROC AUC "
              "of a classifier telling the set from the real crops [bootstrap 95% CI] (0.5: indistinguishable); 'real vs "
@@ -432,7 +432,8 @@ def quality_lines(r: dict) -> list[str]:
              "OA: overlapping area with the real crops; copies: pieces sharing ≥ 2 bars and ≥ 8 onsets with a "
              "training piece. Rows made by an earlier model stay until re-measured."]
     for corpus, title in (("bach-chorales", "Chorales"), ("folk", "Folk")):
-        names = [n for n, e in ents.items() if (e["model"] == "folk") == (corpus == "folk")]
+        names = sorted((n for n, e in ents.items() if (e["model"] == "folk") == (corpus == "folk")),
+                       key=lambda n: ("v1" in n, "harmonized" in n, n))
         if not names:
             continue
         first = ents[names[0]]

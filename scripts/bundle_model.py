@@ -30,6 +30,7 @@ def main() -> None:
     dst = ASSETS / a.name
     dst.mkdir(parents=True, exist_ok=True)
     shutil.copy(src / "model.safetensors", dst / "model.safetensors")
+    (dst / "model.safetensors").chmod(0o644)
     cfg = json.loads((src / "config.json").read_text())
     satb = cfg.get("tokenizer", {}).get("kind") == "satb"
     if not satb:
@@ -50,7 +51,7 @@ def main() -> None:
         best = {"valid_nll": v, "valid_ppl": math.exp(v), "epoch": "end of run"}
     m, t = cfg["model"], cfg["train"]
     size_mb = (dst / "model.safetensors").stat().st_size / 2**20
-    representation = (f"SATB frame tokens (four voices on an eighth-note grid, bar position per frame), vocabulary "
+    representation = (f"SATB frame tokens (four voices on a sixteenth-note grid, bar position per frame), vocabulary "
                        f"{m['vocab_size']}" if satb else f"REMI event tokens (miditok), vocabulary {m['vocab_size']}")
     quality = ""
     qfile = Path(__file__).resolve().parents[1] / "benchmarks" / "results-quality.json"
@@ -60,9 +61,9 @@ def main() -> None:
                 "triad/seventh beats | copies |", "| --- | --- | --- | --- | --- | --- |"]
         for name in a.quality:
             e = q["entries"][name]
-            t, f = e["two_sample"], e["figures"]
-            rows.append(f"| {name} | {t['auc']:.3f} [{t['auc_ci95'][0]:.2f}, {t['auc_ci95'][1]:.2f}] | "
-                        f"{t['accuracy']:.3f} | {f['parallel_fifths']:.2f} / {f['parallel_octaves']:.2f} | "
+            two, f = e["two_sample"], e["figures"]
+            rows.append(f"| {name} | {two['auc']:.3f} [{two['auc_ci95'][0]:.2f}, {two['auc_ci95'][1]:.2f}] | "
+                        f"{two['accuracy']:.3f} | {f['parallel_fifths']:.2f} / {f['parallel_octaves']:.2f} | "
                         f"{f['chord_rate']:.3f} | {e['originality']['flagged']} |")
         ref = q["entries"][a.quality[0]]["figures_reference"]
         rows.append(f"| real held-out crops | – | – | {ref['parallel_fifths']:.2f} / {ref['parallel_octaves']:.2f} | "

@@ -140,6 +140,12 @@ def test_bundled_models_generate(name, tmp_path):
 
     pitches = np.concatenate([t.notes.numpy()["pitch"] for t in g.score.music.tracks])
     assert estimate_key(pitches)[:2] in ((7, "major"), (4, "minor"))
-    if name == "bach-chorales":
-        assert len(g.score.music.tracks) >= 3  # voices
+    if name == "bach-chorales":  # SATB tokens under strict rules: four voices, no parallels unless relaxed
+        assert len(g.score.music.tracks) == 4 and all(len(t.notes) for t in g.score.music.tracks)
+        from tunesmith.evaluate.metrics import extract_notes
+        from tunesmith.evaluate.theory import voice_leading
+
+        vl = voice_leading(extract_notes(g.score))
+        if g.report["n_relaxed"] == 0:
+            assert vl["parallel_fifths"] == 0 and vl["parallel_octaves"] == 0 and vl["voice_crossing"] == 0
     save_midi(g.score, tmp_path / "x.mid")

@@ -121,7 +121,7 @@ def test_cli_refuses_a_control_with_its_flag(tmp_path):
                         "--out", str(tmp_path / "o")], capture_output=True, text=True)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.strip() == ("tunesmith: error: --top-p: the cnn model 'chorale-cnn' does not take this control; "
-                                "it takes: iterations, key, temperature")
+                                "it takes: iterations, key, rules, temperature")
     r = subprocess.run([sys.executable, "-m", "tunesmith", "generate", "--model", "notes-gan", "--out",
                         str(tmp_path / "o")], capture_output=True, text=True)
     assert r.returncode == 2 and "use 'tunesmith audio generate'" in r.stderr

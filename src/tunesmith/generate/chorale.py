@@ -189,7 +189,8 @@ class ChoraleTokenModel:
 
         for f in range(n_frames):
             feed(satb.POS0 + (start + f) % per_bar)
-            final_bar = f >= n_frames - per_bar
+            # the tonic chord in the last bar, and on the first beat of a new piece in a given key
+            final_bar = f >= n_frames - per_bar or (start == 0 and f == 0 and melody is None)
             cur: list[int] = []
             onset = False
             for v in range(4):

@@ -16,9 +16,10 @@ pitches at the last onset, exactly as :mod:`tunesmith.evaluate.theory` counts):
 - ``spacing``: soprano–alto or alto–tenor more than an octave apart;
 - ``range``: a new note outside the voice's range (S C4–G5, A G3–D5, T C3–G4, B E2–C4);
 - ``key``: a new note outside the key's scale and the chromatic tones the style uses
-  (raised 6th and 7th in minor; the raised 4th — leading tone of the dominant — and
-  the lowered 7th in major);
-- ``cadence``: in the last bar, only notes of the tonic triad, the bass on the tonic.
+  (raised 6th and 7th in minor; the raised 4th — leading tone of the dominant — in
+  major);
+- ``cadence``: in the last bar (and on the first beat of a new piece whose key is
+  given), only notes of the tonic triad, the bass on the tonic.
 
 Modes (``--rules``): ``strict`` masks every candidate that breaks a rule, and only
 when the candidates left carry less than ``floor`` of the model's probability does
@@ -55,7 +56,7 @@ def check_mode(mode: str) -> str:
 
 def style_pitch_classes(tonic: int, mode: str) -> set[int]:
     """The key's scale and the chromatic tones chorale harmony uses."""
-    steps = (0, 2, 3, 5, 7, 8, 9, 10, 11) if mode == "minor" else (0, 2, 4, 5, 6, 7, 9, 10, 11)
+    steps = (0, 2, 3, 5, 7, 8, 9, 10, 11) if mode == "minor" else (0, 2, 4, 5, 6, 7, 9, 11)
     return {(tonic + s) % 12 for s in steps}
 
 

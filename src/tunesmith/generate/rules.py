@@ -22,8 +22,8 @@ pitches at the last onset, exactly as :mod:`tunesmith.evaluate.theory` counts):
   given), only notes of the tonic triad, the bass on the tonic.
 
 Modes (``--rules``): ``strict`` masks every candidate that breaks a rule, and only
-when the candidates left carry less than ``floor`` of the model's probability does
-it fall back to penalties for that one choice (counted per rule in
+when the notes left (a rest, which breaks nothing, does not count) carry less than
+``floor`` of the model's probability does it fall back to penalties for that one choice (counted per rule in
 :attr:`FourPartRules.relaxed`); ``soft`` always subtracts a penalty per broken rule
 from the logits; ``off`` leaves the distribution alone. In every mode the rules a
 chosen token broke are counted in :attr:`FourPartRules.broken`.
@@ -151,7 +151,11 @@ class FourPartRules:
         if ok.any():
             p = np.exp(x - np.max(x[valid]))
             p = p / p.sum()
-            if p[ok].sum() >= self.floor:
+            # a rest never breaks a rule, so it does not count as something left: a mask that
+            # leaves only silence would fill the music with rests
+            notes = ok.copy()
+            notes[REST_I] = False
+            if p[notes].sum() >= self.floor:
                 return np.where(ok, x, -np.inf), False
         return soft, True  # a mask would leave (next to) nothing: penalties for this one choice
 

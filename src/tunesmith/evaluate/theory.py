@@ -32,35 +32,21 @@ CHECKS = ["parallel_fifths", "parallel_octaves", "hidden_fifths", "hidden_octave
           "spacing", "out_of_range"]
 
 
-def satb_slices(n: Notes) -> np.ndarray | None:
-    """(4, n_slices) sounding pitch of S, A, T, B at every onset; −1 for a rest."""
+def _voice_order(n: Notes) -> list[int] | None:
+    """The four pitched tracks, soprano first (by mean pitch); None unless exactly four."""
     tracks = [int(t) for t in np.unique(n.track[n.pitched])]
     if len(tracks) != 4:
         return None
     mean = [n.pitch[(n.track == t) & n.pitched].mean() for t in tracks]
-    order = [tracks[i] for i in np.argsort(mean)[::-1]]
-    onsets = np.unique(n.start[n.pitched])
-    out = np.full((4, len(onsets)), -1, np.int64)
-    for v, t in enumerate(order):
-        idx = n.track_notes(t)
-        s, e, p = n.start[idx], n.end[idx], n.pitch[idx]
-        k = np.searchsorted(s, onsets, side="right") - 1
-        ok = k >= 0
-        kk = np.maximum(k, 0)
-        sounding = ok & (e[kk] > onsets)
-        # several notes of one voice at once (rare): the last started wins
-        out[v] = np.where(sounding, p[kk], -1)
-    return out
+    return [tracks[i] for i in np.argsort(mean)[::-1]]
 
 
-def satb_beats(n: Notes) -> np.ndarray | None:
-    """(4, n_beats) sounding pitch of S, A, T, B at every quarter-note beat; −1 for a rest."""
-    tracks = [int(t) for t in np.unique(n.track[n.pitched])]
-    if len(tracks) != 4:
+def _sounding(n: Notes, times: np.ndarray) -> np.ndarray | None:
+    """(4, len(times)) pitch each voice sounds at each time, soprano first; −1 for a rest
+    (several notes of one voice at once, which is rare: the last started wins)."""
+    order = _voice_order(n)
+    if order is None:
         return None
-    mean = [n.pitch[(n.track == t) & n.pitched].mean() for t in tracks]
-    order = [tracks[i] for i in np.argsort(mean)[::-1]]
-    times = np.arange(0, int(n.end[n.pitched].max()), n.tpq)
     out = np.full((4, len(times)), -1, np.int64)
     for v, t in enumerate(order):
         idx = n.track_notes(t)
@@ -71,12 +57,23 @@ def satb_beats(n: Notes) -> np.ndarray | None:
     return out
 
 
-def _voice_notes(n: Notes) -> list[np.ndarray] | None:
-    tracks = [int(t) for t in np.unique(n.track[n.pitched])]
-    if len(tracks) != 4:
+def satb_slices(n: Notes) -> np.ndarray | None:
+    """(4, n_slices) sounding pitch of S, A, T, B at every onset; −1 for a rest."""
+    return _sounding(n, np.unique(n.start[n.pitched]))
+
+
+def satb_beats(n: Notes) -> np.ndarray | None:
+    """(4, n_beats) sounding pitch of S, A, T, B at every quarter-note beat; −1 for a rest."""
+    if not n.pitched.any():
         return None
-    mean = [n.pitch[(n.track == t) & n.pitched].mean() for t in tracks]
-    return [n.pitch[(n.track == tracks[i]) & n.pitched] for i in np.argsort(mean)[::-1]]
+    return _sounding(n, np.arange(0, int(n.end[n.pitched].max()), n.tpq))
+
+
+def _voice_notes(n: Notes) -> list[np.ndarray] | None:
+    order = _voice_order(n)
+    if order is None:
+        return None
+    return [n.pitch[(n.track == t) & n.pitched] for t in order]
 
 
 def voice_leading(n: Notes) -> dict[str, float]:

@@ -34,6 +34,32 @@ class TokenCorpus:
         return int(sum(len(s) for s in self.splits.get(split, [])))
 
 
+def read_split_cache(cache: Path, name: str) -> tuple[dict[str, list[np.ndarray]], dict]:
+    """Per split, the pieces stored by :func:`write_split_cache` (cut along the last axis),
+    and any extra arrays stored beside them."""
+    z = np.load(cache, allow_pickle=False)
+    out = {}
+    for s in ("train", "valid", "test"):
+        flat, offs = z[f"{s}_{name}"], z[f"{s}_offsets"]
+        out[s] = [flat[..., offs[i] : offs[i + 1]] for i in range(len(offs) - 1)]
+    extra = {k: z[k] for k in z.files if not k.endswith(("_" + name, "_offsets"))}
+    return out, extra
+
+
+def write_split_cache(cache: Path, name: str, splits: dict[str, list[np.ndarray]], empty: np.ndarray,
+                      **extra) -> None:
+    """Per split, the pieces concatenated along their last axis with their offsets, in one
+    .npz written atomically (``empty``: what an empty split holds)."""
+    arrays = dict(extra)
+    for s in ("train", "valid", "test"):
+        seqs = splits.get(s, [])
+        arrays[f"{s}_{name}"] = np.concatenate(seqs, axis=-1) if seqs else empty
+        arrays[f"{s}_offsets"] = np.cumsum([0] + [x.shape[-1] for x in seqs])
+    tmp = cache.with_name(cache.stem + ".part.npz")
+    np.savez(tmp, **arrays)
+    tmp.replace(cache)
+
+
 def event_corpus(dataset, tokenizer, *, progress: bool = True) -> TokenCorpus:
     """Tokenize a prepared dataset with an :class:`EventTokenizer`, cached beside it."""
     from tqdm import tqdm
@@ -46,12 +72,8 @@ def event_corpus(dataset, tokenizer, *, progress: bool = True) -> TokenCorpus:
         tok_file.write_text(tok_json)
     splits: dict[str, list[np.ndarray]] = {}
     if cache.is_file():
-        z = np.load(cache, allow_pickle=False)
-        for s in ("train", "valid", "test"):
-            flat, offs = z[f"{s}_tokens"], z[f"{s}_offsets"]
-            splits[s] = [flat[offs[i] : offs[i + 1]] for i in range(len(offs) - 1)]
+        splits, _ = read_split_cache(cache, "tokens")
     else:
-        arrays = {}
         for s in ("train", "valid", "test"):
             seqs = []
             entries = dataset.split(s)
@@ -61,12 +83,7 @@ def event_corpus(dataset, tokenizer, *, progress: bool = True) -> TokenCorpus:
                 if len(ids):
                     seqs.append(np.concatenate([[tokenizer.bos_id], ids, [tokenizer.eos_id]]).astype(np.int16))
             splits[s] = seqs
-            offs = np.cumsum([0] + [len(x) for x in seqs])
-            arrays[f"{s}_tokens"] = np.concatenate(seqs) if seqs else np.zeros(0, np.int16)
-            arrays[f"{s}_offsets"] = offs
-        tmp = cache.with_name(cache.stem + ".part.npz")
-        np.savez(tmp, **arrays)
-        tmp.replace(cache)
+        write_split_cache(cache, "tokens", splits, np.zeros(0, np.int16))
     vocab = tokenizer.tok.vocab
     return TokenCorpus(
         vocab_size=tokenizer.vocab_size, pad_id=tokenizer.pad_id, bos_id=tokenizer.bos_id,
@@ -156,13 +173,9 @@ def satb_corpus(dataset, *, progress: bool = True) -> TokenCorpus:
     splits: dict[str, list[np.ndarray]] = {}
     skipped = 0
     if cache.is_file():
-        z = np.load(cache, allow_pickle=False)
-        for s in ("train", "valid", "test"):
-            flat, offs = z[f"{s}_tokens"], z[f"{s}_offsets"]
-            splits[s] = [flat[offs[i] : offs[i + 1]] for i in range(len(offs) - 1)]
-        skipped = int(z["skipped"])
+        splits, extra = read_split_cache(cache, "tokens")
+        skipped = int(extra["skipped"])
     else:
-        arrays = {}
         for s in ("train", "valid", "test"):
             seqs = []
             entries = dataset.split(s)
@@ -174,12 +187,7 @@ def satb_corpus(dataset, *, progress: bool = True) -> TokenCorpus:
                     continue
                 seqs.append(np.concatenate([[satb.BOS], ids, [satb.EOS]]).astype(np.int16))
             splits[s] = seqs
-            arrays[f"{s}_tokens"] = np.concatenate(seqs) if seqs else np.zeros(0, np.int16)
-            arrays[f"{s}_offsets"] = np.cumsum([0] + [len(x) for x in seqs])
-        arrays["skipped"] = np.array(skipped)
-        tmp = cache.with_name(cache.stem + ".part.npz")
-        np.savez(tmp, **arrays)
-        tmp.replace(cache)
+        write_split_cache(cache, "tokens", splits, np.zeros(0, np.int16), skipped=np.array(skipped))
     if not splits["train"]:
         from tunesmith.errors import BadInputError
 

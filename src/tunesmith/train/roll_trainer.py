@@ -35,6 +35,7 @@ from tunesmith.models.rollnets import (
     to_gan_roll,
 )
 from tunesmith.represent.voices import N_CLASSES, score_to_voices
+from tunesmith.train.data import read_split_cache, write_split_cache
 from tunesmith.train.trainer import fit_bar_to_budget
 
 ROLL_FAMILIES = ("cnn", "gan")
@@ -84,12 +85,7 @@ def voice_corpus(dataset, *, progress: bool = True) -> dict[str, list[np.ndarray
     cache = Path(dataset.path) / f"voices-{key}.npz"
     out: dict[str, list[np.ndarray]] = {}
     if cache.is_file():
-        z = np.load(cache, allow_pickle=False)
-        for s in ("train", "valid", "test"):
-            flat, offs = z[f"{s}_voices"], z[f"{s}_offsets"]
-            out[s] = [flat[:, offs[i] : offs[i + 1]] for i in range(len(offs) - 1)]
-        return out
-    arrays = {}
+        return read_split_cache(cache, "voices")[0]
     for s in ("train", "valid", "test"):
         seqs = []
         entries = dataset.split(s)
@@ -99,14 +95,10 @@ def voice_corpus(dataset, *, progress: bool = True) -> dict[str, list[np.ndarray
             if v is not None and v.shape[1] >= 16:
                 seqs.append(v.astype(np.int8))
         out[s] = seqs
-        arrays[f"{s}_voices"] = np.concatenate(seqs, axis=1) if seqs else np.zeros((4, 0), np.int8)
-        arrays[f"{s}_offsets"] = np.cumsum([0] + [x.shape[1] for x in seqs])
     if not out["train"]:
         raise TunesmithError(f"{dataset.path}: no four-voice pieces in the training split "
                              "(the piano-roll models need soprano, alto, tenor and bass tracks)")
-    tmp = cache.with_name(cache.stem + ".part.npz")
-    np.savez(tmp, **arrays)
-    tmp.replace(cache)
+    write_split_cache(cache, "voices", out, np.zeros((4, 0), np.int8))
     return out
 
 

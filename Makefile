@@ -23,6 +23,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/polyphonic.py
 	$(PY) benchmarks/eval_suite.py
 	$(PY) benchmarks/audio.py
+	$(PY) benchmarks/mir.py
 	$(PY) benchmarks/run.py
 
 lint: $(STAMP)

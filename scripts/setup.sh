@@ -27,3 +27,9 @@ if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
 fi
 echo "setup: installing tunesmith and its dependencies"
 $PIP install -q -e ".[dev]"
+if ! "$VENV/bin/python" -c "import basic_pitch" 2>/dev/null; then
+    # basic-pitch asks for TensorFlow on Linux; tunesmith runs its ONNX model with onnxruntime
+    # (a pyproject dependency), so the package goes in without its dependencies.
+    echo "setup: installing basic-pitch (audio transcription; ONNX weights inside the package)"
+    $PIP install -q --no-deps "basic-pitch==0.4.0"
+fi

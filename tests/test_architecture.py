@@ -9,8 +9,9 @@ import pathlib
 import pytest
 
 SRC = pathlib.Path(__file__).resolve().parents[1] / "src" / "tunesmith"
-LAYERS = {"errors": 0, "fileio": 0, "music": 1, "represent": 2, "models": 3, "generate": 4, "train": 4, "evaluate": 5,
-          "cli": 6, "cli_common": 6, "cli_models": 6, "cli_audio": 6, "cli_evaluate": 6, "__main__": 7}
+LAYERS = {"errors": 0, "fileio": 0, "music": 1, "represent": 2, "models": 3, "generate": 4, "train": 4, "evaluate": 5, "mir": 6,
+          "cli": 7, "cli_common": 7, "cli_models": 7, "cli_audio": 7, "cli_evaluate": 7, "cli_mir": 7,
+          "__main__": 8}
 
 
 def _module(path: pathlib.Path) -> str:

@@ -16,5 +16,29 @@ def load_model(name_or_path: str, *, device: str = "cpu"):
     return _load(name_or_path, device=device)
 
 
-__all__ = ["BadInputError", "Meta", "OptionError", "Score", "TunesmithError", "__version__",
+def analyze(path, *, piece: int = 1):
+    """Analyse a MIDI, MusicXML, ABC, kern or audio file: key, chords, cadences, melody, metrics
+    (and tempo, beats, chroma key, loudness for audio). See :mod:`tunesmith.mir.api`."""
+    from tunesmith.mir.api import analyze as _analyze
+
+    return _analyze(path, piece=piece)
+
+
+def transcribe(path):
+    """Transcribe an audio file to a :class:`Score` (basic-pitch)."""
+    from tunesmith.music.audio import transcribe as _transcribe
+
+    return _transcribe(path)
+
+
+def search(query, *, top: int = 10, bars: tuple[int, int] | None = None):
+    """The indexed pieces whose melody best matches ``query`` (a file, ABC text or audio),
+    transposition- and tempo-invariant. Build the index first (``tunesmith index`` or
+    :func:`tunesmith.mir.search.build_part`)."""
+    from tunesmith.mir.search import SearchIndex, query_melody
+
+    return SearchIndex.load().search(query_melody(query, bars=bars), top=top)
+
+
+__all__ = ["analyze", "search", "transcribe", "BadInputError", "Meta", "OptionError", "Score", "TunesmithError", "__version__",
            "load_model", "load_score", "read_pieces", "save_midi", "save_musicxml"]

@@ -12,26 +12,9 @@ import os
 import sys
 from pathlib import Path
 
-from tunesmith.cli_common import Parser
+from tunesmith.cli_common import Parser, add_limits, limits_from
 from tunesmith.errors import OptionError, ParameterError, TunesmithError
 from tunesmith.fileio import dumps
-
-
-def _add_limits(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("input limits")
-    g.add_argument("--max-file-mb", type=float, default=16.0, help="largest input file (MiB)")
-    g.add_argument("--max-notes", type=int, default=500_000, help="most notes in one piece")
-    g.add_argument("--max-minutes", type=float, default=180.0, help="longest piece (minutes)")
-
-
-def _limits(a: argparse.Namespace):
-    from tunesmith.music.io import Limits
-
-    for opt, v in (("--max-file-mb", a.max_file_mb), ("--max-notes", a.max_notes), ("--max-minutes", a.max_minutes)):
-        if v <= 0:
-            raise OptionError(opt, f"must be positive, got {v}")
-    return Limits(max_bytes=int(a.max_file_mb * 2**20), max_notes=a.max_notes, max_minutes=a.max_minutes)
-
 
 # --------------------------------------------------------------------------- commands
 
@@ -40,7 +23,7 @@ def cmd_info(a: argparse.Namespace) -> int:
     from tunesmith.music.io import read_pieces
     from tunesmith.music.keys import key_name, score_key
 
-    res = read_pieces(a.file, limits=_limits(a))
+    res = read_pieces(a.file, limits=limits_from(a))
     shown = res.scores if a.all else res.scores[:1]
     for i, s in enumerate(shown):
         tonic, mode = score_key(s)
@@ -88,7 +71,7 @@ def cmd_render(a: argparse.Namespace) -> int:
     out = Path(a.out) if a.out else Path(a.file).with_suffix(".wav")
     if out.suffix.lower() != ".wav":
         raise OptionError("--out", f"must end in .wav, got '{out}'")
-    score = load_score(a.file, index=a.piece - 1, limits=_limits(a))
+    score = load_score(a.file, index=a.piece - 1, limits=limits_from(a))
     t0 = time.perf_counter()
     render_wav(score, out, sample_rate=a.sample_rate, soundfont=a.soundfont)
     dt = time.perf_counter() - t0
@@ -112,7 +95,7 @@ def cmd_data_prepare(a: argparse.Namespace) -> int:
 
     if a.workers is not None and a.workers < 1:
         raise OptionError("--workers", f"must be at least 1, got {a.workers}")
-    r = prepare(a.source, a.out, workers=a.workers, limits=_limits(a), progress=not a.quiet)
+    r = prepare(a.source, a.out, workers=a.workers, limits=limits_from(a), progress=not a.quiet)
     print(f"dataset {r.path}: {r.n_pieces} pieces from {r.n_files} files "
           f"({r.n_parsed} parsed, {r.n_cached} cached) in {r.seconds:.1f} s; "
           f"{r.n_skipped} skipped (see {r.path / 'skipped.json'}), {r.n_duplicates} duplicates dropped")
@@ -152,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("file")
     s.add_argument("--all", action="store_true", help="every piece of a multi-tune file")
     s.add_argument("--json", action="store_true", help="one JSON object per piece")
-    _add_limits(s)
+    add_limits(s)
     s.set_defaults(func=cmd_info)
 
     s = sub.add_parser("render", help="render a music file to WAV with FluidSynth")
@@ -161,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--soundfont", help="a .sf2 SoundFont (default: pretty_midi's TimGM6mb.sf2)")
     s.add_argument("--sample-rate", type=int, default=44100)
     s.add_argument("--piece", type=int, default=1, help="which tune of a multi-tune file (1-based)")
-    _add_limits(s)
+    add_limits(s)
     s.set_defaults(func=cmd_render)
 
     d = sub.add_parser("data", help="bundled corpora and prepared datasets")
@@ -173,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", help="dataset folder (default: $TUNESMITH_HOME/datasets/NAME)")
     s.add_argument("--workers", type=int, help="parallel processes (default: all cores)")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
-    _add_limits(s)
+    add_limits(s)
     s.set_defaults(func=cmd_data_prepare)
     s = dsub.add_parser("info", help="counts, durations, pitch range, keys and meters of a dataset")
     s.add_argument("dataset", help="a dataset folder, corpus name or folder of files")
@@ -189,6 +172,10 @@ def build_parser() -> argparse.ArgumentParser:
     from tunesmith import cli_audio
 
     cli_audio.add_commands(sub)
+    from tunesmith import cli_mir
+
+    cli_mir.add_commands(sub)
+    cli_mir.add_search_commands(sub)
     return p
 
 

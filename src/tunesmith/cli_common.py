@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from tunesmith.errors import OptionError
+
 # Flags renamed so that each has one meaning across commands: old spelling → (commands, new spelling).
 RENAMED = {"--max-minutes": ("train", "audio train", "--train-minutes (the training time budget; --max-minutes "
                              "is the longest input piece elsewhere)"),
@@ -51,3 +53,20 @@ class _Renamed(argparse.Action):
 
 def add_renamed(parser: argparse.ArgumentParser, old: str) -> None:
     parser.add_argument(old, action=_Renamed, nargs="?", help=argparse.SUPPRESS, dest=f"renamed_{old[2:]}")
+
+
+def add_limits(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("input limits")
+    g.add_argument("--max-file-mb", type=float, default=16.0, help="largest input file (MiB)")
+    g.add_argument("--max-notes", type=int, default=500_000, help="most notes in one piece")
+    g.add_argument("--max-minutes", type=float, default=180.0,
+                   help="longest piece (minutes); audio is also refused over 30 minutes")
+
+
+def limits_from(a: argparse.Namespace):
+    from tunesmith.music.io import Limits
+
+    for opt, v in (("--max-file-mb", a.max_file_mb), ("--max-notes", a.max_notes), ("--max-minutes", a.max_minutes)):
+        if v <= 0:
+            raise OptionError(opt, f"must be positive, got {v}")
+    return Limits(max_bytes=int(a.max_file_mb * 2**20), max_notes=a.max_notes, max_minutes=a.max_minutes)

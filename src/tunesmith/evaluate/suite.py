@@ -32,7 +32,7 @@ def load_set(arg: str, *, split: str | None, limit: int | None, seed: int = 0, p
              option: str = "GENERATED") -> PieceSet:
     """A folder of files, one file, a prepared dataset or a bundled corpus name."""
     from tunesmith.music.corpora import is_corpus
-    from tunesmith.music.dataset import READABLE_EXTS, open_dataset
+    from tunesmith.music.dataset import SYMBOLIC_EXTS, open_dataset
     from tunesmith.music.io import read_pieces
 
     p = Path(arg)
@@ -50,9 +50,9 @@ def load_set(arg: str, *, split: str | None, limit: int | None, seed: int = 0, p
         return PieceSet(arg, what, scores, [e["id"] for e in entries], dataset=ds)
     n_same = 0
     if p.is_dir():
-        found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in READABLE_EXTS)
+        found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in SYMBOLIC_EXTS)
         if not found:
-            raise BadInputError(p, f"no music files ({', '.join(sorted(READABLE_EXTS))}) in this folder")
+            raise BadInputError(p, f"no music files ({', '.join(sorted(SYMBOLIC_EXTS))}) in this folder")
         files = one_file_per_piece(found)
         n_same = len(found) - len(files)
     elif p.is_file():

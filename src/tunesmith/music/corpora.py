@@ -41,7 +41,7 @@ def music21_corpus_root() -> Path:
 @cache
 def corpus_files(name: str) -> tuple[Path, ...]:
     """The source files of a bundled corpus, sorted."""
-    from tunesmith.music.io import READABLE_EXTS
+    from tunesmith.music.io import SYMBOLIC_EXTS
 
     if name not in CORPORA:
         raise OptionError("corpus", f"unknown corpus '{name}'; known: {', '.join(CORPORA)}")
@@ -60,7 +60,7 @@ def corpus_files(name: str) -> tuple[Path, ...]:
                     files.append(p)
                     break
         return tuple(sorted(set(files)))  # the chorale list names a few files twice
-    files = [p for folder in c.folders for p in (root / folder).rglob("*") if p.suffix.lower() in READABLE_EXTS]
+    files = [p for folder in c.folders for p in (root / folder).rglob("*") if p.suffix.lower() in SYMBOLIC_EXTS]
     return tuple(sorted(files))
 
 

@@ -29,7 +29,7 @@ import symusic
 
 from tunesmith.errors import BadInputError, OptionError, TunesmithError
 from tunesmith.music.corpora import corpus_files, is_corpus
-from tunesmith.music.io import READABLE_EXTS, Limits, atomic_write_bytes, read_pieces
+from tunesmith.music.io import SYMBOLIC_EXTS, Limits, atomic_write_bytes, read_pieces
 from tunesmith.music.score import Meta, Score
 
 FORMAT_VERSION = 1
@@ -116,9 +116,9 @@ def resolve_source(source: str) -> tuple[str, list[Path]]:
         return source, list(corpus_files(source))
     p = Path(source)
     if p.is_dir():
-        files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in READABLE_EXTS)
+        files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in SYMBOLIC_EXTS)
         if not files:
-            raise BadInputError(p, f"no music files ({', '.join(sorted(READABLE_EXTS))}) in this folder")
+            raise BadInputError(p, f"no music files ({', '.join(sorted(SYMBOLIC_EXTS))}) in this folder")
         return p.resolve().name, files
     if p.is_file():
         return p.stem, [p]

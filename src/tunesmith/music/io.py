@@ -23,6 +23,7 @@ import symusic
 
 from tunesmith.errors import BadInputError, TunesmithError
 from tunesmith.fileio import atomic_write_bytes  # noqa: F401  (re-exported: the one writer)
+from tunesmith.music.audio import AUDIO_EXTS
 from tunesmith.music.convert import fill_meta_from_music, music21_to_score, score_to_music21
 from tunesmith.music.score import Meta, Score
 
@@ -31,7 +32,8 @@ XML_EXTS = {".xml", ".musicxml"}
 MXL_EXTS = {".mxl"}
 ABC_EXTS = {".abc"}
 KERN_EXTS = {".krn"}
-READABLE_EXTS = MIDI_EXTS | XML_EXTS | MXL_EXTS | ABC_EXTS | KERN_EXTS
+SYMBOLIC_EXTS = MIDI_EXTS | XML_EXTS | MXL_EXTS | ABC_EXTS | KERN_EXTS
+READABLE_EXTS = SYMBOLIC_EXTS | AUDIO_EXTS  # audio is transcribed (music/audio.py)
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,8 @@ class Limits:
     max_bytes: int = 16 * 1024 * 1024
     max_notes: int = 500_000
     max_minutes: float = 180.0
+    # Audio is decoded whole (22 050 Hz mono float32: 5.3 MB a minute), so it has its own bound.
+    max_audio_minutes: float = 30.0
 
     def check_size(self, path: Path, size: int) -> None:
         if size == 0:
@@ -447,6 +451,16 @@ def _read_music21(path: Path, limits: Limits) -> ReadResult:
     return ReadResult([score])
 
 
+def _read_audio(path: Path, limits: Limits) -> ReadResult:
+    from tunesmith.music.audio import transcribe
+
+    # no byte limit: a few minutes of WAV exceed 16 MiB; the duration bound (checked from the
+    # header, before decoding) is what keeps memory bounded
+    score = transcribe(path, max_minutes=min(limits.max_minutes, limits.max_audio_minutes))
+    limits.check_score(path, score)
+    return ReadResult([score])
+
+
 # --------------------------------------------------------------------------- public API
 
 
@@ -455,7 +469,8 @@ def read_pieces(path: str | Path, *, limits: Limits | None = None) -> ReadResult
 
     Parameters
     ----------
-    path : MIDI, MusicXML (.xml/.musicxml/.mxl), ABC (many tunes allowed) or Humdrum (.krn)
+    path : MIDI, MusicXML (.xml/.musicxml/.mxl), ABC (many tunes allowed), Humdrum (.krn),
+        or audio (WAV/FLAC/OGG/MP3/AIFF), which is transcribed to notes with basic-pitch
     limits : size, note-count and duration bounds (defaults: 16 MiB, 500,000 notes, 180 min)
 
     Raises
@@ -474,6 +489,8 @@ def read_pieces(path: str | Path, *, limits: Limits | None = None) -> ReadResult
         return _read_abc(p, limits)
     if ext in XML_EXTS | MXL_EXTS | KERN_EXTS:
         return _read_music21(p, limits)
+    if ext in AUDIO_EXTS:
+        return _read_audio(p, limits)
     raise BadInputError(
         p, f"unsupported file type '{ext or '(none)'}'; readable: {', '.join(sorted(READABLE_EXTS))}"
     )

@@ -15,12 +15,10 @@ from matplotlib.collections import PolyCollection  # noqa: E402
 from tunesmith.music.score import Score  # noqa: E402
 
 
-def save_pianoroll_png(score: Score, path: str | Path, *, title: str | None = None) -> Path:
-    """Draw every note as a bar (x: quarter notes, y: MIDI pitch), one colour per track."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
+def draw_pianoroll(ax, score: Score) -> float:
+    """Draw every note of ``score`` on ``ax`` as a bar (x: quarter notes, y: MIDI pitch), one colour
+    per track, with bar lines; returns the end in quarter notes."""
     tpq = score.tpq
-    fig, ax = plt.subplots(figsize=(12, 4.5), dpi=100)
     cmap = plt.get_cmap("tab10")
     lo, hi = 127, 0
     for i, tr in enumerate(score.music.tracks):
@@ -44,20 +42,34 @@ def save_pianoroll_png(score: Score, path: str | Path, *, title: str | None = No
         if len(lines) <= 2000:  # a meter that would draw more lines than pixels draws none (and never loops)
             for x in lines:
                 ax.axvline(x, color="0.85", lw=0.6, zorder=0)
-    ax.set_xlabel("time (quarter notes)")
     ax.set_ylabel("MIDI pitch")
-    ax.set_title(title or score.meta.title or "piano roll")
     if score.n_tracks > 1:
         ax.legend(loc="upper right", fontsize=8, ncol=min(4, score.n_tracks))
-    fig.tight_layout()
+    return end
+
+
+def save_figure(fig, path: str | Path) -> Path:
+    """Write a matplotlib figure as PNG through a fresh temporary file, then close it."""
     from tunesmith.fileio import fresh_temporary
 
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = fresh_temporary(p, ".part.png")
     with os.fdopen(fd, "wb") as f:
         fig.savefig(f, format="png")
     plt.close(fig)
     os.replace(tmp, p)
     return p
+
+
+def save_pianoroll_png(score: Score, path: str | Path, *, title: str | None = None) -> Path:
+    """The piano roll of a piece as a PNG."""
+    fig, ax = plt.subplots(figsize=(12, 4.5), dpi=100)
+    draw_pianoroll(ax, score)
+    ax.set_xlabel("time (quarter notes)")
+    ax.set_title(title or score.meta.title or "piano roll")
+    fig.tight_layout()
+    return save_figure(fig, path)
 
 
 def save_spectrograms(clips: np.ndarray, titles: list[str], path: Path, sample_rate: int) -> Path:

@@ -1,0 +1,206 @@
+"""CLI: music information retrieval — ``analyze``, ``transcribe``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from tunesmith.cli_common import add_limits, limits_from
+from tunesmith.errors import OptionError
+from tunesmith.fileio import dumps
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    s = sub.add_parser(
+        "analyze", help="analyse a piece: key, meter, tempo, chords, cadences, melody (MIDI, MusicXML, ABC, "
+        "kern or audio)",
+        description="Key with confidence and candidates (and key regions over time), meter, tempo, bars, a "
+        "chord per beat with its Roman numeral, cadences at phrase ends, the melody's range, contour and "
+        "intervals, and the evaluation metrics. Audio (WAV/FLAC/OGG/MP3) also gets tempo and beats, key "
+        "from chroma, onsets, loudness and a pitch track, and is transcribed to notes for the rest.")
+    s.add_argument("file")
+    s.add_argument("--piece", type=int, default=1, help="which tune of a multi-tune file (1-based)")
+    s.add_argument("--json", action="store_true", help="everything as one JSON object")
+    s.add_argument("--png", metavar="FOLDER", help="write pictures there: chord chart and key regions over the "
+                   "piano roll; for audio also the chromagram with beats")
+    s.add_argument("--chords", type=int, default=16, metavar="N",
+                   help="how many chords to list on the terminal (default 16; --json has all)")
+    add_limits(s)
+    s.set_defaults(func=cmd_analyze)
+
+    s = sub.add_parser("transcribe", help="transcribe a recording to MIDI (basic-pitch)",
+                       description="Audio to notes with Spotify's basic-pitch (its ONNX weights ship in its "
+                       "package). The MIDI can then be analysed, searched with, continued (generate --primer) "
+                       "or harmonized.")
+    s.add_argument("audio")
+    s.add_argument("--out", help="MIDI path (default: AUDIO with .mid)")
+    s.add_argument("--force", action="store_true", help="replace an existing --out file")
+    add_limits(s)
+    s.set_defaults(func=cmd_transcribe)
+
+
+def _summary(d: dict, n_chords: int) -> list[str]:
+    k = d["key"]
+    cands = ", ".join(f"{c['key']} {c['score']:.2f}" for c in k["candidates"][1:])
+    lines = [f"{d['file']}" + (" (transcribed from audio)" if d.get("transcribed") else ""),
+             f"  key          {k['key']} (confidence {k['confidence']:.2f}; next: {cands})"
+             + (f"; the file states {k['stated']}" if k["stated"] else "")]
+    if len(d["key_regions"]) > 1:
+        lines.append("  key regions  " + ", ".join(f"bars {r['start_bar']}–{r['end_bar']} {r['key']}"
+                                                   for r in d["key_regions"]))
+    lines.append(f"  meter        {d['meter']}, {d['bars']} bars" + (f", {d['tempo_qpm']:g} qpm" if d["tempo_qpm"] else ""))
+    lines.append(f"  texture      {d['texture']}")
+    ch = d["chords"]
+    if ch:
+        per = "bar (implied by the melody)" if d["texture"] == "melody" else "beat"
+        shown = " ".join(f"{c['chord']}({c['roman']})" for c in ch[:n_chords])
+        lines.append(f"  chords/{per.split()[0]:5} {shown}" + (" …" if len(ch) > n_chords else ""))
+    if d["cadences"]:
+        lines.append("  cadences     " + "; ".join(f"bar {c['bar']} {c['type']} ({c['chords']})" for c in d["cadences"]))
+    m = d["melody"]
+    if m:
+        from tunesmith.music.keys import PITCH_CLASS_NAMES
+
+        def nm(p: int) -> str:
+            return f"{PITCH_CLASS_NAMES[p % 12]}{p // 12 - 1}"
+
+        lines.append(f"  melody       {m['notes']} notes, {nm(m['lowest'])}–{nm(m['highest'])} ({m['range']} semitones), "
+                     f"steps {m['steps_share']:.0%}, up/down/repeat {m['contour']['up']:.0%}/{m['contour']['down']:.0%}/"
+                     f"{m['contour']['repeat']:.0%}")
+    mt = d["metrics"]
+    keys = ("pitch_class_entropy", "scale_consistency", "polyphony", "groove_consistency", "empty_beat_rate")
+    lines.append("  metrics      " + ", ".join(f"{k} {mt[k]:.3g}" for k in keys if mt.get(k) is not None))
+    a = d.get("audio")
+    if a:
+        lines.append(f"  audio        {a['seconds']:.1f} s, tempo {a['tempo_bpm']:.1f} bpm, {len(a['beats'])} beats, "
+                     f"{len(a['onsets'])} onsets, key from chroma {a['key']}, loudness {a['loudness_dbfs']['mean']:.1f} dBFS")
+        if "pitch_track" in a:
+            voiced = [f for f in a["pitch_track"]["f0_hz"] if f]
+            lines.append(f"  pitch track  {len(voiced)} voiced frames of {len(a['pitch_track']['f0_hz'])}")
+    return lines
+
+
+def cmd_analyze(a: argparse.Namespace) -> int:
+    from tunesmith.mir.api import analyze
+
+    if a.piece < 1:
+        raise OptionError("--piece", f"must be at least 1, got {a.piece}")
+    if a.chords < 0:
+        raise OptionError("--chords", f"must be at least 0, got {a.chords}")
+    res = analyze(a.file, piece=a.piece, limits=limits_from(a))
+    d = res.to_dict()
+    if a.json:
+        print(dumps(d, indent=1))
+    else:
+        print("\n".join(_summary(d, a.chords)))
+    if a.png:
+        for p in res.save_pictures(a.png):
+            if not a.json:
+                print(f"  picture      {p}")
+    return 0
+
+
+def cmd_transcribe(a: argparse.Namespace) -> int:
+    from tunesmith.music.audio import AUDIO_EXTS
+    from tunesmith.music.io import load_score, save_midi
+
+    src = Path(a.audio)
+    if src.suffix.lower() not in AUDIO_EXTS:
+        raise OptionError("AUDIO", f"'{src}' is not an audio file ({', '.join(sorted(AUDIO_EXTS))})")
+    out = Path(a.out) if a.out else src.with_suffix(".mid")
+    if out.suffix.lower() not in (".mid", ".midi"):
+        raise OptionError("--out", f"must end in .mid, got '{out}'")
+    if out.exists() and not a.force:
+        raise OptionError("--out", f"'{out}' exists; use --force to replace it")
+    score = load_score(src, limits=limits_from(a))
+    save_midi(score, out)
+    print(f"wrote {out}: {score.n_notes} notes, {score.duration_seconds():.1f} s")
+    return 0
+
+
+def add_search_commands(sub: argparse._SubParsersAction) -> None:
+    s = sub.add_parser("index", help="build or update the similarity-search index (bundled corpora, your folders)",
+                       description="Index the melodies of the bundled corpora (default: all of them) and of any "
+                       "folders you name, under $TUNESMITH_HOME/index. Re-running parses only new pieces.")
+    s.add_argument("sources", nargs="*", help="corpus names or folders (default: every bundled corpus)")
+    s.add_argument("--quiet", action="store_true")
+    s.set_defaults(func=cmd_index)
+
+    s = sub.add_parser("search", help="find pieces whose melody matches a snippet (file, ABC, audio, bar range)",
+                       description="Transposition- and tempo-invariant melody search over the index: the top "
+                       "pieces with a score (1 = the whole query aligns) and the matching bars.")
+    s.add_argument("query", nargs="?", help="a music or audio file, or ABC text (e.g. 'K:D\\nABcd efge')")
+    s.add_argument("--top", type=int, default=10)
+    s.add_argument("--bars", help="use only these bars of the query file, e.g. 5-8")
+    s.add_argument("--piece", type=int, default=1, help="which tune of a multi-tune query file (1-based)")
+    s.add_argument("--near-duplicates", metavar="FOLDER",
+                   help="instead: list pairs of near-identical pieces in FOLDER (or a corpus name)")
+    s.add_argument("--threshold", type=float, default=0.9, help="alignment score for --near-duplicates")
+    s.add_argument("--json", action="store_true")
+    add_limits(s)
+    s.set_defaults(func=cmd_search)
+
+
+def cmd_index(a: argparse.Namespace) -> int:
+    import time
+
+    from tunesmith.mir.search import SearchIndex, build_part, index_home
+    from tunesmith.music.corpora import CORPORA
+
+    inside = {m for c in CORPORA.values() for m in c.members}
+    sources = a.sources or [c for c in CORPORA if c not in inside]  # 'folk' once, not its three parts
+    t0 = time.perf_counter()
+    for src in sources:
+        part, added = build_part(src, progress=not a.quiet)
+        print(f"indexed {src}: {len(part.ids)} pieces ({added} new)")
+    idx = SearchIndex.load()
+    size = sum(f.stat().st_size for f in index_home().iterdir())
+    print(f"index {index_home()}: {len(idx)} pieces, {idx.faiss.ntotal} windows, {size / 2**20:.1f} MiB, "
+          f"{time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def _bar_range(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    try:
+        lo, _, hi = text.partition("-")
+        r = (int(lo), int(hi or lo))
+    except ValueError:
+        raise OptionError("--bars", f"'{text}' is not a bar range like 5-8") from None
+    if r[0] < 1 or r[1] < r[0]:
+        raise OptionError("--bars", f"'{text}' is not a bar range like 5-8")
+    return r
+
+
+def cmd_search(a: argparse.Namespace) -> int:
+    import json
+    import tempfile
+
+    from tunesmith.mir.search import SearchIndex, build_part, near_duplicates, query_melody
+
+    if not 1 <= a.top <= 1000:
+        raise OptionError("--top", f"must be between 1 and 1000, got {a.top}")
+    if not 0 < a.threshold <= 1:
+        raise OptionError("--threshold", f"must be in (0, 1], got {a.threshold}")
+    if a.near_duplicates:
+        with tempfile.TemporaryDirectory() as home:
+            part, _ = build_part(a.near_duplicates, progress=False, home=Path(home))
+            pairs = near_duplicates(SearchIndex([part]), threshold=a.threshold)
+        if a.json:
+            print(json.dumps([{"a": x, "b": y, "score": round(s, 4)} for x, y, s in pairs], indent=1))
+        else:
+            print(f"{len(pairs)} near-duplicate pair(s) in {a.near_duplicates} (score ≥ {a.threshold:g})")
+            for x, y, s in pairs:
+                print(f"  {s:.3f}  {x}  ~  {y}")
+        return 0
+    if not a.query:
+        raise OptionError("QUERY", "give a file or ABC text to search with (or --near-duplicates FOLDER)")
+    q = query_melody(a.query, bars=_bar_range(a.bars), piece=a.piece, limits=limits_from(a))
+    hits = SearchIndex.load().search(q, top=a.top)
+    if a.json:
+        print(json.dumps([h.to_dict() for h in hits], indent=1))
+        return 0
+    for h in hits:
+        print(f"{h.rank:3}. {h.score:.3f}  {h.name}  (bars {h.bars[0]}–{h.bars[1]})")
+    return 0

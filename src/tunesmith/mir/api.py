@@ -1,0 +1,52 @@
+"""The MIR door: ``analyze`` a file of any kind (symbolic or audio)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from tunesmith.mir.analysis import Analysis, analyze_score, save_analysis_png
+from tunesmith.mir.audio import AudioAnalysis, analyze_audio, save_chromagram_png
+from tunesmith.music.audio import AUDIO_EXTS
+from tunesmith.music.io import Limits, load_score
+from tunesmith.music.score import Score
+
+
+@dataclass
+class FileAnalysis:
+    """The analysis of one file: the symbolic analysis (of the transcription, for audio) and,
+    for audio, the signal analysis."""
+
+    path: str
+    score: Score
+    symbolic: Analysis
+    audio: AudioAnalysis | None = None
+
+    def to_dict(self) -> dict:
+        d = {"file": self.path, **self.symbolic.to_dict()}
+        if self.audio is not None:
+            d["audio"] = self.audio.to_dict()
+            d["transcribed"] = True
+        return d
+
+    def save_pictures(self, folder: str | Path) -> list[Path]:
+        """PNGs: the chord chart and key regions over the piano roll; for audio also the
+        chromagram with beats."""
+        out = Path(folder)
+        stem = Path(self.path).stem
+        paths = [save_analysis_png(self.score, self.symbolic, out / f"{stem}.analysis.png")]
+        if self.audio is not None:
+            paths.append(save_chromagram_png(self.audio, out / f"{stem}.chroma.png"))
+        return paths
+
+
+def analyze(path: str | Path, *, piece: int = 1, limits: Limits | None = None) -> FileAnalysis:
+    """Analyse a MIDI, MusicXML, ABC, kern or audio file (``piece``: which tune of a multi-tune
+    file, 1-based). Audio is analysed as a signal and transcribed for the symbolic part."""
+    limits = limits or Limits()
+    p = Path(path)
+    audio = None
+    if p.suffix.lower() in AUDIO_EXTS:
+        audio = analyze_audio(p, max_minutes=min(limits.max_minutes, limits.max_audio_minutes))
+    score = load_score(p, index=piece - 1, limits=limits)
+    return FileAnalysis(str(p), score, analyze_score(score), audio)

@@ -1,0 +1,105 @@
+"""Audio analysis with librosa: tempo and beats, key from chroma, onsets, loudness and
+(for a single line) a pitch track; the transcription (basic-pitch) makes the recording
+a symbolic piece that the rest of the analysis reads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from tunesmith.mir.keys import KEY_NAMES, correlations
+from tunesmith.music.audio import ANALYSIS_SR, load_audio
+
+HOP = 512
+
+
+@dataclass
+class AudioAnalysis:
+    path: str
+    seconds: float
+    tempo_bpm: float
+    beats: np.ndarray  # seconds
+    onsets: np.ndarray  # seconds
+    key: str
+    key_confidence: float
+    key_candidates: list[tuple[str, float]]
+    loudness: dict  # RMS in dBFS: mean, p95, max
+    pitch_track: dict | None  # f0 in Hz per frame for a single line (None for polyphony)
+    chroma: np.ndarray = field(repr=False, default_factory=lambda: np.zeros((12, 0)))
+
+    def to_dict(self) -> dict:
+        d = {"file": self.path, "seconds": round(self.seconds, 3), "tempo_bpm": round(self.tempo_bpm, 2),
+             "beats": [round(float(b), 3) for b in self.beats], "onsets": [round(float(o), 3) for o in self.onsets],
+             "key": self.key, "key_confidence": round(self.key_confidence, 3),
+             "key_candidates": [{"key": k, "score": round(s, 3)} for k, s in self.key_candidates],
+             "loudness_dbfs": self.loudness}
+        if self.pitch_track is not None:
+            d["pitch_track"] = self.pitch_track
+        return d
+
+
+def audio_key(chroma: np.ndarray) -> tuple[str, float, list[tuple[str, float]]]:
+    """Key from a (12, frames) chromagram: Aarden profiles on the mean chroma, plus the
+    lowest-energy-weighted final frames' strongest class as the final-tonic evidence."""
+    h = chroma.mean(axis=1)
+    s = correlations(h).copy()
+    tail = chroma[:, -max(1, chroma.shape[1] // 20):].mean(axis=1)
+    final = int(np.argmax(tail))
+    s[final] += 0.1
+    s[12 + final] += 0.1
+    order = np.argsort(-s, kind="stable")
+    p = np.exp((s - s.max()) / 0.05)
+    p /= p.sum()
+    return KEY_NAMES[int(order[0])], float(p[order[0]]), [(KEY_NAMES[int(i)], float(s[i])) for i in order[:3]]
+
+
+def analyze_audio(path: str | Path, *, max_minutes: float = 30.0, pitch_track: bool | None = None) -> AudioAnalysis:
+    """Tempo, beats, key, onsets, loudness and — for a single line, or when asked — a pYIN pitch track."""
+    import librosa
+
+    y = load_audio(path, max_minutes=max_minutes)
+    sr = ANALYSIS_SR
+    onset_env = librosa.onset.onset_strength(y=y, sr=sr, hop_length=HOP)
+    tempo, beat_frames = librosa.beat.beat_track(onset_envelope=onset_env, sr=sr, hop_length=HOP)
+    tempo = float(np.atleast_1d(tempo)[0])
+    onsets = librosa.onset.onset_detect(onset_envelope=onset_env, sr=sr, hop_length=HOP, units="time")
+    chroma = librosa.feature.chroma_cqt(y=y, sr=sr, hop_length=HOP)
+    key, conf, cands = audio_key(chroma)
+    rms = librosa.feature.rms(y=y, hop_length=HOP)[0]
+    db = 20 * np.log10(np.maximum(rms, 1e-10))
+    loud = {"mean": round(float(20 * np.log10(max(np.sqrt((rms ** 2).mean()), 1e-10))), 2),
+            "p95": round(float(np.percentile(db, 95)), 2), "max": round(float(db.max()), 2)}
+    track = None
+    if pitch_track is None:
+        # one strong chroma class per frame most of the time: a single line
+        top2 = np.sort(chroma, axis=0)[-2:]
+        pitch_track = bool(np.median(top2[0] / np.maximum(top2[1], 1e-9)) < 0.5)
+    if pitch_track:
+        f0, voiced, _ = librosa.pyin(y, fmin=librosa.note_to_hz("C2"), fmax=librosa.note_to_hz("C7"), sr=sr,
+                                     hop_length=HOP * 2)
+        times = librosa.times_like(f0, sr=sr, hop_length=HOP * 2)
+        track = {"hop_seconds": round(HOP * 2 / sr, 5), "times": [round(float(t), 3) for t in times],
+                 "f0_hz": [round(float(f), 2) if v and np.isfinite(f) else None for f, v in zip(f0, voiced)]}
+    beats = librosa.frames_to_time(beat_frames, sr=sr, hop_length=HOP)
+    return AudioAnalysis(str(path), len(y) / sr, tempo, beats, np.asarray(onsets), key, conf, cands, loud, track,
+                         chroma)
+
+
+def save_chromagram_png(a: AudioAnalysis, path: str | Path) -> Path:
+    """Chromagram with the beats marked, and the key in the title."""
+    from tunesmith.music.keys import PITCH_CLASS_NAMES
+    from tunesmith.music.plot import plt, save_figure
+
+    fig, ax = plt.subplots(figsize=(12, 3.5))
+    ext = [0, a.seconds, -0.5, 11.5]
+    ax.imshow(a.chroma, aspect="auto", origin="lower", extent=ext, cmap="magma", interpolation="nearest")
+    ax.set_yticks(range(12), PITCH_CLASS_NAMES)
+    for b in a.beats:
+        ax.axvline(b, color="cyan", lw=0.5, alpha=0.6)
+    ax.set_xlabel("seconds")
+    ax.set_title(f"{Path(a.path).name}: chroma with beats — {a.key}, {a.tempo_bpm:.0f} bpm")
+    fig.tight_layout()
+    return save_figure(fig, path)

@@ -1,0 +1,248 @@
+"""Music information retrieval: analysis (symbolic and audio), transcription, similarity search."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from conftest import make_score
+from tunesmith.cli import main
+from tunesmith.evaluate.metrics import extract_notes
+from tunesmith.mir.analysis import analyze_score, chords, label_chord
+from tunesmith.mir.keys import find_key, key_over_time
+from tunesmith.mir.search import Melody, SearchIndex, _align_py, align, build_part, query_melody
+from tunesmith.music.corpora import corpus_files
+from tunesmith.music.io import load_score, save_midi
+from tunesmith.music.render import render_wav
+
+Q = 480
+
+
+def _chorale(stem: str):
+    return load_score(next(f for f in corpus_files("bach-chorales") if f.name.startswith(stem + ".")))
+
+
+@pytest.mark.parametrize("stem, key", [("bwv269", "G major"), ("bwv10.7", "G minor"), ("bwv126.6", "A minor"),
+                                       ("bwv159.5", "Eb major"), ("bwv136.6", "B minor")])
+def test_key_of_known_chorales_from_the_notes_alone(stem, key):
+    s = _chorale(stem)
+    r = find_key(extract_notes(s))
+    assert r.key == key
+    assert r.candidates[0][0] == key and len(r.candidates) == 3
+    assert r.candidates[0][1] > r.candidates[1][1] > r.candidates[2][1]
+
+
+def test_label_chord_exact():
+    w = np.zeros(12)
+    w[[7, 11, 2, 5]] = 1.0  # G B D F
+    assert label_chord(w, bass=7)[:2] == (7, "7")
+    w = np.zeros(12)
+    w[[9, 0, 4]] = [2.0, 1.0, 1.0]  # A C E
+    assert label_chord(w, bass=0)[:2] == (9, "m")
+
+
+def _cadence_piece(progression, bars_per_chord=1):
+    """Four voices, one chord per bar (whole notes)."""
+    bar = 4 * Q
+    voices = [[], [], [], []]
+    for i, ch in enumerate(progression):
+        for v, p in enumerate(ch):  # soprano first
+            voices[v].append((i * bar * bars_per_chord, bar * bars_per_chord, p))
+    return make_score(voices)
+
+
+def test_roman_numerals_and_a_perfect_authentic_cadence():
+    # C major: I  IV  V7  I, soprano ending on the tonic
+    s = _cadence_piece([(72, 67, 64, 48), (72, 69, 65, 53), (71, 67, 65, 55), (72, 67, 64, 48)])
+    a = analyze_score(s)
+    assert a.key.key == "C major"
+    romans = [c.roman for c in a.chords if c.beat == 1.0]
+    assert romans == ["I", "IV", "V7", "I"]
+    assert [c.name for c in a.chords if c.beat == 1.0] == ["C", "F", "G7", "C"]
+    assert a.cadences[-1]["type"] == "perfect authentic"
+    assert a.texture == "four voices" and a.bars == 4
+
+
+def test_half_cadence_and_inversions():
+    # C major: I  I6  IV  V : ends on the dominant
+    s = _cadence_piece([(72, 67, 64, 48), (72, 67, 60, 52), (72, 69, 65, 53), (71, 67, 62, 55)])
+    a = analyze_score(s)
+    assert [c.roman for c in a.chords if c.beat == 1.0] == ["I", "I6", "IV", "V"]
+    assert a.cadences[-1]["type"] == "half"
+
+
+def test_key_regions_follow_a_modulation():
+    # eight bars of I IV V7 I in C major, then eight in E major (four voices, one chord a bar)
+    def cadences(t):
+        return [(72 + t, 67 + t, 64 + t, 48 + t), (72 + t, 69 + t, 65 + t, 53 + t), (71 + t, 67 + t, 65 + t, 55 + t),
+                (72 + t, 67 + t, 64 + t, 48 + t)] * 2
+
+    s = _cadence_piece(cadences(0) + cadences(4))
+    regions = key_over_time(extract_notes(s))
+    assert [r["key"] for r in regions] == ["C major", "E major"]
+    assert 7 <= regions[0]["end_bar"] <= 9 and regions[-1]["end_bar"] == 16
+
+
+def test_melody_chords_are_per_bar():
+    tune = [(i * Q, Q, p) for i, p in enumerate([60, 64, 67, 64, 65, 69, 72, 69, 67, 71, 74, 71, 72, 67, 64, 60])]
+    s = make_score([tune])
+    a = analyze_score(s)
+    assert a.texture == "melody"
+    assert [c.name for c in a.chords] == ["C", "F", "G", "C"]
+    assert [c.roman for c in chords(extract_notes(s), 0, "major", per="bar")] == ["I", "IV", "V", "I"]
+
+
+def _rendered(score, path, sr=22050):
+    render_wav(score, path, sample_rate=sr)
+    return path
+
+
+def test_transcription_of_a_rendered_known_piece(tmp_path, chorale_like):
+    import mir_eval
+
+    wav = _rendered(chorale_like, tmp_path / "c.wav")
+    t = load_score(wav)
+    assert "transcribed" in t.meta.tags
+    ref = chorale_like.music.to("second")
+    est = t.music.to("second")
+    ri = np.array([[n.time, n.time + n.duration] for tr in ref.tracks for n in tr.notes])
+    rp = np.array([440 * 2 ** ((n.pitch - 69) / 12) for tr in ref.tracks for n in tr.notes])
+    ei = np.array([[n.time, n.time + n.duration] for tr in est.tracks for n in tr.notes])
+    ep = np.array([440 * 2 ** ((n.pitch - 69) / 12) for tr in est.tracks for n in tr.notes])
+    p, r, f1, _ = mir_eval.transcription.precision_recall_f1_overlap(ri, rp, ei, ep, onset_tolerance=0.05,
+                                                                     offset_ratio=None)
+    assert f1 >= 0.8, (p, r, f1)
+
+
+def test_analyze_audio_from_the_cli(tmp_path, chorale_like, capsys):
+    wav = _rendered(chorale_like, tmp_path / "c.wav")
+    assert main(["analyze", str(wav), "--json", "--png", str(tmp_path / "pics")]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["transcribed"] is True
+    assert d["key"]["key"] == "C major"
+    assert d["audio"]["key"] == "C major"
+    assert d["audio"]["tempo_bpm"] > 0 and len(d["audio"]["beats"]) >= 2 and len(d["audio"]["onsets"]) >= 4
+    assert (tmp_path / "pics" / "c.analysis.png").stat().st_size > 10_000
+    assert (tmp_path / "pics" / "c.chroma.png").stat().st_size > 10_000
+
+
+def test_analyze_symbolic_summary_from_the_cli(capsys):
+    f = next(f for f in corpus_files("bach-chorales") if f.name.startswith("bwv269."))
+    assert main(["analyze", str(f)]) == 0
+    out = capsys.readouterr().out
+    assert "G major" in out and "3/4" in out and "perfect authentic" in out and "V7" in out
+
+
+def test_transcribe_writes_midi_and_refuses_overwrite(tmp_path, chorale_like, capsys):
+    wav = _rendered(chorale_like, tmp_path / "c.wav")
+    assert main(["transcribe", str(wav), "--out", str(tmp_path / "t.mid")]) == 0
+    assert load_score(tmp_path / "t.mid").n_notes >= 20
+    r = subprocess.run([sys.executable, "-m", "tunesmith", "transcribe", str(wav), "--out", str(tmp_path / "t.mid")],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "exists" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("kind", ["silent", "too long", "not audio"])
+def test_bad_audio_gets_one_line(tmp_path, kind):
+    f = tmp_path / "x.wav"
+    if kind == "silent":
+        sf.write(f, np.zeros(22050 * 2, np.float32), 22050)
+        args, msg = [], "silent"
+    elif kind == "too long":
+        sf.write(f, 0.1 * np.sin(np.arange(22050 * 3) * 0.05).astype(np.float32), 22050)
+        args, msg = ["--max-minutes", "0.01"], "minutes of audio, over the limit"
+    else:
+        f.write_bytes(b"this is not a wave file at all" * 10)
+        args, msg = [], "not readable audio"
+    r = subprocess.run([sys.executable, "-m", "tunesmith", "analyze", str(f), *args], capture_output=True, text=True)
+    assert r.returncode == 2, r.stderr
+    assert msg in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_alignment_numba_equals_python_and_tolerates_an_ornament():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        q = rng.integers(-5, 6, rng.integers(3, 12))
+        t = rng.integers(-5, 6, rng.integers(3, 40))
+        from tunesmith.mir import search
+
+        assert search._align(q, t) == _align_py(q, t)
+    mel = np.array([60, 62, 64, 65, 67, 65, 64, 62, 60])
+    assert align(mel, np.r_[[50, 55], mel + 5, [40]])[0] == 1.0
+    orn = np.array([60, 62, 64, 66, 65, 67, 65, 64, 62, 60])  # an upper neighbour before the 4th note
+    assert 0.75 <= align(orn, mel)[0] < 1.0
+
+
+@pytest.fixture(scope="module")
+def small_index(tmp_path_factory):
+    """An index of 12 chorales and a transposed near-copy of one of them."""
+    folder = tmp_path_factory.mktemp("lib")
+    stems = ["bwv269", "bwv10.7", "bwv126.6", "bwv159.5", "bwv136.6", "bwv104.6", "bwv112.5", "bwv117.4",
+             "bwv144.6", "bwv151.5", "bwv154.3", "bwv166.6"]
+    for st in stems:
+        f = next(f for f in corpus_files("bach-chorales") if f.name.startswith(st + "."))
+        shutil.copy(f, folder / f.name)
+    save_midi(_chorale("bwv269").transpose(2), folder / "my-copy-of-269.mid")
+    home = tmp_path_factory.mktemp("index")
+    part, added = build_part(str(folder), progress=False, home=home)
+    return folder, home, part, added
+
+
+def test_index_is_incremental_and_named(small_index):
+    folder, home, part, added = small_index
+    assert added == 13 and len(part.ids) == 13
+    assert any(n.endswith("/bwv269") for n in part.names)
+    again, added2 = build_part(str(folder), progress=False, home=home)
+    assert added2 == 0 and again.ids == part.ids
+
+
+def test_transposed_snippet_finds_its_source_and_bars(small_index):
+    _, home, part, _ = small_index
+    idx = SearchIndex.load(home)
+    q = query_melody(next(f for f in corpus_files("bach-chorales") if f.name.startswith("bwv10.7.")), bars=(3, 5))
+    q = Melody(q.pitches - 5, q.onsets * 1.3, q.bar_quarters)  # another key, another tempo
+    hits = idx.search(q, top=3)
+    assert hits[0].name.endswith("/bwv10.7") and hits[0].score == 1.0
+    assert hits[0].bars[0] in (3, 4) and hits[0].bars[1] == 5
+
+
+def test_near_duplicates_names_the_copy(small_index):
+    from tunesmith.mir.search import near_duplicates
+
+    _, _, part, _ = small_index
+    pairs = near_duplicates(SearchIndex([part]))
+    names = {frozenset(p[:2]) for p in pairs}
+    assert any(any(x.endswith("bwv269") for x in pr) and any("my-copy-of-269" in x for x in pr) for pr in names)
+
+
+def test_search_cli_with_abc_text_and_errors(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("TUNESMITH_HOME", str(tmp_path))
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "tunes.abc").write_text("X:1\nT:Up and Down\nM:4/4\nL:1/8\nK:D\nDEFG ABcd|edcB AGFE|D2F2A2d2|f4 d4|]\n\n"
+                                   "X:2\nT:Other\nM:3/4\nL:1/8\nK:G\nG2B2d2|g4 f2|e2c2A2|G6|]\n")
+    assert main(["index", str(lib), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["search", "K:G\nGABc defg|", "--json"]) == 0  # Up and Down's opening, a fourth lower
+    hits = json.loads(capsys.readouterr().out)
+    assert hits[0]["name"] == "lib/tunes: Up and Down"
+    r = subprocess.run([sys.executable, "-m", "tunesmith", "search", "K:C\nC2|"], capture_output=True, text=True,
+                       env={**__import__("os").environ, "TUNESMITH_HOME": str(tmp_path)})
+    assert r.returncode == 2 and "too short" in r.stderr and "Traceback" not in r.stderr
+    r = subprocess.run([sys.executable, "-m", "tunesmith", "search", "K:C\nCDEF GABc|"], capture_output=True, text=True,
+                       env={**__import__("os").environ, "TUNESMITH_HOME": str(tmp_path / "empty")})
+    assert r.returncode == 2 and "tunesmith index" in r.stderr
+
+
+def test_python_api(tmp_path, chorale_like):
+    import tunesmith
+
+    f = tmp_path / "c.mid"
+    save_midi(chorale_like, f)
+    a = tunesmith.analyze(f)
+    assert a.symbolic.key.key == "C major" and a.audio is None
+    assert a.to_dict()["bars"] == 2

@@ -55,9 +55,13 @@ def test_bad_midi_gets_named_error(tmp_path, name, data, expected):
 def test_missing_file_and_unknown_type(tmp_path):
     with pytest.raises(BadInputError, match="no such file"):
         load_score(tmp_path / "nothing-here.mid")
-    p = tmp_path / "song.mp3"
+    p = tmp_path / "song.doc"
     p.write_bytes(b"ID3")
     with pytest.raises(BadInputError, match="unsupported file type"):
+        load_score(p)
+    p = tmp_path / "song.mp3"  # audio is read (transcribed); a broken one is one clear error
+    p.write_bytes(b"ID3")
+    with pytest.raises(BadInputError, match="not readable audio"):
         load_score(p)
 
 

@@ -170,9 +170,12 @@ def test_alignment_numba_equals_python_and_tolerates_an_ornament():
         t = rng.integers(-5, 6, rng.integers(3, 40))
         from tunesmith.mir import search
 
-        assert search._align(q, t) == _align_py(q, t)
+        qr, tr = rng.integers(-1, 2, len(q)), rng.integers(-1, 2, len(t))
+        assert search._align(q, t, qr, tr) == _align_py(q, t, qr, tr)
     mel = np.array([60, 62, 64, 65, 67, 65, 64, 62, 60])
     assert align(mel, np.r_[[50, 55], mel + 5, [40]])[0] == 1.0
+    on = np.arange(len(mel), dtype=float)
+    assert align(mel, mel, on, on)[0] > align(mel, mel, on, on ** 1.5)[0] >= 1.0  # the rhythm agrees too
     orn = np.array([60, 62, 64, 66, 65, 67, 65, 64, 62, 60])  # an upper neighbour before the 4th note
     assert 0.75 <= align(orn, mel)[0] < 1.0
 
@@ -203,11 +206,11 @@ def test_index_is_incremental_and_named(small_index):
 def test_transposed_snippet_finds_its_source_and_bars(small_index):
     _, home, part, _ = small_index
     idx = SearchIndex.load(home)
-    q = query_melody(next(f for f in corpus_files("bach-chorales") if f.name.startswith("bwv10.7.")), bars=(3, 5))
+    q = query_melody(next(f for f in corpus_files("bach-chorales") if f.name.startswith("bwv10.7.")), bars=(3, 7))
     q = Melody(q.pitches - 5, q.onsets * 1.3, q.bar_quarters)  # another key, another tempo
     hits = idx.search(q, top=3)
-    assert hits[0].name.endswith("/bwv10.7") and hits[0].score == 1.0
-    assert hits[0].bars[0] in (3, 4) and hits[0].bars[1] == 5
+    assert hits[0].name.endswith("/bwv10.7") and hits[0].score >= 1.0
+    assert hits[0].bars[0] in (3, 4) and hits[0].bars[1] == 7 and hits[1].score < hits[0].score
 
 
 def test_near_duplicates_names_the_copy(small_index):

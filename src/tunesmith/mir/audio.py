@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tunesmith.mir.keys import KEY_NAMES, correlations
+from tunesmith.mir.keys import KEY_NAMES, correlations, rank_keys
 from tunesmith.music.audio import ANALYSIS_SR, load_audio
 
 HOP = 512
@@ -50,10 +50,8 @@ def audio_key(chroma: np.ndarray) -> tuple[str, float, list[tuple[str, float]]]:
     final = int(np.argmax(tail))
     s[final] += 0.1
     s[12 + final] += 0.1
-    order = np.argsort(-s, kind="stable")
-    p = np.exp((s - s.max()) / 0.05)
-    p /= p.sum()
-    return KEY_NAMES[int(order[0])], float(p[order[0]]), [(KEY_NAMES[int(i)], float(s[i])) for i in order[:3]]
+    best, conf, cands = rank_keys(s)
+    return KEY_NAMES[best], conf, cands
 
 
 def analyze_audio(path: str | Path, *, max_minutes: float = 30.0, pitch_track: bool | None = None) -> AudioAnalysis:

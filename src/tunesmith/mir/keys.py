@@ -95,14 +95,18 @@ def key_scores(n: Notes, *, signature: int | None = None) -> np.ndarray:
     return score
 
 
-def find_key(n: Notes, *, signature: int | None = None, stated: str | None = None) -> KeyResult:
-    s = key_scores(n, signature=signature)
+def rank_keys(s: np.ndarray) -> tuple[int, float, list[tuple[str, float]]]:
+    """The best of 24 key scores, its softmax confidence (temperature 0.05) and the top three."""
     order = np.argsort(-s, kind="stable")
     p = np.exp((s - s.max()) / 0.05)
     p /= p.sum()
     best = int(order[0])
-    return KeyResult(KEY_NAMES[best], best % 12, "major" if best < 12 else "minor", float(p[best]),
-                     [(KEY_NAMES[int(i)], float(s[i])) for i in order[:3]], stated, signature)
+    return best, float(p[best]), [(KEY_NAMES[int(i)], float(s[i])) for i in order[:3]]
+
+
+def find_key(n: Notes, *, signature: int | None = None, stated: str | None = None) -> KeyResult:
+    best, conf, cands = rank_keys(key_scores(n, signature=signature))
+    return KeyResult(KEY_NAMES[best], best % 12, "major" if best < 12 else "minor", conf, cands, stated, signature)
 
 
 def key_over_time(n: Notes, *, window_bars: int = 4, change_penalty: float = 0.25) -> list[dict]:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -443,8 +442,3 @@ def near_duplicates(index: SearchIndex, *, threshold: float = 0.9) -> list[tuple
                 pairs[(a, b)] = max(pairs.get((a, b), 0.0), h.score)
     return sorted(((index.names[a], index.names[b], s) for (a, b), s in pairs.items()), key=lambda x: -x[2])
 
-
-def timed_search(index: SearchIndex, query: Melody, **kw) -> tuple[list[Hit], float]:
-    t0 = time.perf_counter()
-    hits = index.search(query, **kw)
-    return hits, time.perf_counter() - t0

@@ -48,7 +48,7 @@ def draw_pianoroll(ax, score: Score) -> float:
     return end
 
 
-def save_figure(fig, path: str | Path) -> Path:
+def save_figure(fig, path: str | Path, *, dpi: float | None = None) -> Path:
     """Write a matplotlib figure as PNG through a fresh temporary file, then close it."""
     from tunesmith.fileio import fresh_temporary
 
@@ -56,7 +56,7 @@ def save_figure(fig, path: str | Path) -> Path:
     p.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = fresh_temporary(p, ".part.png")
     with os.fdopen(fd, "wb") as f:
-        fig.savefig(f, format="png")
+        fig.savefig(f, format="png", dpi=dpi)
     plt.close(fig)
     os.replace(tmp, p)
     return p
@@ -96,11 +96,4 @@ def save_spectrograms(clips: np.ndarray, titles: list[str], path: Path, sample_r
         ax.axis("off")
     axes[0, 0].set_ylabel("kHz", fontsize=7)
     fig.tight_layout()
-    from tunesmith.fileio import fresh_temporary
-
-    fd, tmp = fresh_temporary(path, ".part.png")
-    with os.fdopen(fd, "wb") as f:
-        fig.savefig(f, dpi=70, format="png")
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    return save_figure(fig, path, dpi=70)

@@ -1,6 +1,6 @@
 """Music information retrieval figures → benchmarks/results-mir.json (BENCHMARKS.md via run.py).
 
-    python benchmarks/mir.py [--only key,search,audio] [--queries 1000] [--audio-queries 200] [--audio-pieces 100]
+    python benchmarks/mir.py [--only key,search,audio,classify] [--queries 1000] [--audio-queries 200] [--audio-pieces 100]
 
 - key: the Bach chorales' stated keys against our key finder (notes only; notes + key
   signature), music21's Krumhansl–Schmuckler (``analyze('key')``), with the MIREX weighted score.
@@ -247,9 +247,32 @@ def bench_audio(n_pieces: int, seed: int = 0) -> dict:
             "seconds_per_minute_of_audio": round(sum(r["work"] for r in rows) / (sum(r["seconds"] for r in rows) / 60), 2)}
 
 
+def bench_classify() -> dict:
+    """Cross-validated accuracy and macro-F1 of each task's classifier and its baselines
+    (the same procedure as ``tunesmith classify train``), and prediction time per piece."""
+    from tunesmith.mir import classify as C
+    from tunesmith.music.dataset import open_dataset
+
+    out = {}
+    for name in C.TASKS:
+        t0 = time.perf_counter()
+        rep = C.cross_validate(C.task_table(C.TASKS[name], progress=False), progress=False)
+        rep.pop("confusion")
+        rep["seconds"] = round(time.perf_counter() - t0, 1)
+        out[name] = rep
+    clf = C.load_classifier("composer")
+    ds = open_dataset("bach-chorales", progress=False)
+    scores = [ds.load(e) for e in ds.split("test")[:40]]
+    t0 = time.perf_counter()
+    for s in scores:
+        clf.predict_piece(s)
+    out["ms_per_chorale"] = round(1000 * (time.perf_counter() - t0) / len(scores), 1)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--only", default="key,search,audio")
+    ap.add_argument("--only", default="key,search,audio,classify")
     ap.add_argument("--queries", type=int, default=1000)
     ap.add_argument("--audio-queries", type=int, default=200)
     ap.add_argument("--audio-pieces", type=int, default=100)
@@ -265,6 +288,8 @@ def main(argv: list[str] | None = None) -> int:
             res["search"] = bench_search(a.queries, a.audio_queries)
         elif part == "audio":
             res["audio"] = bench_audio(a.audio_pieces)
+        elif part == "classify":
+            res["classify"] = bench_classify()
         else:
             print(f"unknown part {part}", file=sys.stderr)
             return 2

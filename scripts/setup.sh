@@ -6,12 +6,17 @@ set -euo pipefail
 VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
 
-if ! ldconfig -p 2>/dev/null | grep -q libfluidsynth.so; then
-    echo "setup: installing libfluidsynth3 (Debian)"
+# Debian packages: FluidSynth (rendering) and PostgreSQL (the store's tests run against a
+# real server, started by the tests in a temporary directory).
+MISSING=""
+ldconfig -p 2>/dev/null | grep -q libfluidsynth.so || MISSING="$MISSING libfluidsynth3"
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || MISSING="$MISSING postgresql"
+if [ -n "$MISSING" ]; then
+    echo "setup: installing$MISSING (Debian)"
     SUDO=""
     [ "$(id -u)" -eq 0 ] || SUDO="sudo"
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq libfluidsynth3 >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $MISSING >/dev/null
 fi
 
 if [ ! -x "$VENV/bin/python" ]; then

@@ -1,4 +1,5 @@
-"""Imports run one way: music → represent → models → generate / train → evaluate → cli.
+"""Imports run one way: music, store → represent → models → generate / train → evaluate → mir →
+recommend → cli.
 
 Every import counts, also one inside a function (a function-local import must not hide
 an upward dependency or a cycle)."""
@@ -9,9 +10,10 @@ import pathlib
 import pytest
 
 SRC = pathlib.Path(__file__).resolve().parents[1] / "src" / "tunesmith"
-LAYERS = {"errors": 0, "fileio": 0, "music": 1, "represent": 2, "models": 3, "generate": 4, "train": 4, "evaluate": 5, "mir": 6,
-          "cli": 7, "cli_common": 7, "cli_models": 7, "cli_audio": 7, "cli_evaluate": 7, "cli_mir": 7,
-          "__main__": 8}
+LAYERS = {"errors": 0, "fileio": 0, "music": 1, "store": 1, "represent": 2, "models": 3, "generate": 4, "train": 4,
+          "evaluate": 5, "mir": 6, "recommend": 7,
+          "cli": 8, "cli_common": 8, "cli_models": 8, "cli_audio": 8, "cli_evaluate": 8, "cli_mir": 8, "cli_store": 8,
+          "__main__": 9}
 
 
 def _module(path: pathlib.Path) -> str:

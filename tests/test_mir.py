@@ -249,3 +249,105 @@ def test_python_api(tmp_path, chorale_like):
     a = tunesmith.analyze(f)
     assert a.symbolic.key.key == "C major" and a.audio is None
     assert a.to_dict()["bars"] == 2
+
+
+# --------------------------------------------------------------------------- classification
+
+
+def test_exported_trees_predict_exactly_what_scikit_learn_predicts():
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from tunesmith.mir.classify import Classifier
+    from tunesmith.mir.features import N_FEATURES
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(600, N_FEATURES))
+    x[rng.random(x.shape) < 0.05] = np.nan  # missing values take the learnt side
+    for names in (["a", "b", "c"], ["a", "b"]):
+        score = np.nan_to_num(x[:, 0]) + np.nan_to_num(x[:, 3])
+        y = np.array(names)[np.digitize(score, np.quantile(score, np.linspace(0, 1, len(names) + 1)[1:-1]))]
+        m = HistGradientBoostingClassifier(max_iter=30, random_state=0).fit(x, y)
+        order = names[::-1] if len(names) > 2 else names  # any class order for more than two
+        clf = Classifier.from_sklearn(m, order)
+        ref = np.log(m.predict_proba(x[:200]))[:, [list(m.classes_).index(c) for c in order]]
+        assert np.allclose(clf.log_proba(x[:200]), ref, atol=1e-9)
+
+
+def _fake_table(n_per_class=30, seed=0):
+    from tunesmith.mir.classify import Table
+    from tunesmith.mir.features import N_FEATURES
+
+    rng = np.random.default_rng(seed)
+    xs, groups, labels = [], [], []
+    for k, name in enumerate(["north", "south", "west"]):
+        for i in range(n_per_class):
+            for _ in range(2):  # two excerpts per piece
+                row = rng.normal(size=N_FEATURES)
+                row[10] += 3 * k
+                row[62] += 2 * k  # mean pitch: the simple baseline sees it too, more noisily
+                xs.append(row)
+                groups.append(f"{name}-{i}")
+                labels.append(name)
+    return Table(np.array(xs), np.array(groups), np.array(labels))
+
+
+def test_cross_validation_groups_pieces_and_reports_intervals_and_baselines():
+    from tunesmith.mir.classify import cross_validate
+
+    t = _fake_table()
+    rep = cross_validate(t, folds=3, progress=False)
+    assert rep["pieces"] == 90 and rep["excerpts"] == 180
+    assert sum(map(sum, rep["confusion"])) == 90  # one prediction per piece, not per excerpt
+    m, maj = rep["model"], rep["majority_baseline"]
+    assert m["accuracy"] > 0.9 and m["accuracy_ci"][0] <= m["accuracy"] <= m["accuracy_ci"][1]
+    assert abs(maj["accuracy"] - 1 / 3) < 0.05
+    assert 0 < rep["simple_baseline"]["accuracy"] < 1
+
+
+def test_classify_train_writes_a_classifier_card_and_picture_and_refuses_to_overwrite(tmp_path, monkeypatch, capsys):
+    from tunesmith.mir import classify as C
+
+    monkeypatch.setattr(C, "task_table", lambda task, progress=True: _fake_table())
+    out = tmp_path / "clf"
+    assert main(["classify", "train", "--task", "region", "--out", str(out), "--folds", "3", "--quiet"]) == 0
+    for f in ("model.safetensors", "config.json", "README.md", "confusion.png"):
+        assert (out / f).is_file()
+    card = (out / "README.md").read_text()
+    assert "majority class" in card and "simple-feature baseline" in card and "[" in card
+    clf = C.Classifier.load(out)
+    assert clf.classes == ["north", "south", "west"] and clf.task == "region"
+    before = (out / "model.safetensors").read_bytes()
+    assert main(["classify", "train", "--task", "region", "--out", str(out), "--quiet"]) == 2
+    assert "already holds a classifier" in capsys.readouterr().err
+    assert (out / "model.safetensors").read_bytes() == before
+
+
+def test_bundled_classifiers_name_the_composer_and_the_collection(tmp_path, capsys):
+    import tunesmith
+
+    preds = tunesmith.classify(next(f for f in corpus_files("bach-chorales") if f.name.startswith("bwv269.")),
+                               task="composer")
+    assert preds[0].best == "Bach" and preds[0].probabilities["Bach"] > 0.8
+    pal = next(f for f in corpus_files("palestrina") if f.suffix == ".krn")
+    assert tunesmith.classify(pal, task="composer")[0].best == "Palestrina"
+    # an Irish reel typed by a user: O'Neill's or Ryan's, not Essen
+    tune = tmp_path / "reel.abc"
+    tune.write_text("X:1\nT:Test reel\nM:4/4\nL:1/8\nK:D\n|:dA FA dA FA|GB eB GB eB|dA FA dA FA|gfed cABc:|\n"
+                    "|:d2 fd ad fd|g2 bg ag fe|d2 fd ad fd|gfed cAA2:|\n")
+    assert main(["classify", str(tune), "--task", "collection", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["task"] == "collection" and out["pieces"][0]["best"] in ("oneills-1850", "ryans-mammoth")
+    assert abs(sum(out["pieces"][0]["probabilities"].values()) - 1) < 1e-6
+
+
+def test_classify_errors_are_one_line(tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for argv, msg in ((["classify", str(empty)], "no music files"),
+                      (["classify", str(tmp_path / "nope.mid")], "no such file"),
+                      (["classify", "x.mid", "--task", "genre"], "unknown task"),
+                      (["classify", "x.mid", "--out", "d"], "only applies to 'classify train'"),
+                      (["classify", str(empty), "--model", str(empty)], "neither a task")):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert msg in err and "Traceback" not in err and len(err.strip().splitlines()) == 1

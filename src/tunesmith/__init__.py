@@ -40,5 +40,14 @@ def search(query, *, top: int = 10, bars: tuple[int, int] | None = None):
     return SearchIndex.load().search(query_melody(query, bars=bars), top=top)
 
 
-__all__ = ["analyze", "search", "transcribe", "BadInputError", "Meta", "OptionError", "Score", "TunesmithError", "__version__",
+def classify(target, *, task: str = "composer"):
+    """Class probabilities for every piece in a file or folder: ``task`` is ``composer``,
+    ``region`` or ``collection`` (bundled classifiers) or a classifier folder. See
+    :mod:`tunesmith.mir.classify`."""
+    from tunesmith.mir.classify import classify as _classify
+
+    return _classify(target, task=task)
+
+
+__all__ = ["analyze", "classify", "search", "transcribe", "BadInputError", "Meta", "OptionError", "Score", "TunesmithError", "__version__",
            "load_model", "load_score", "read_pieces", "save_midi", "save_musicxml"]

@@ -176,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_mir.add_commands(sub)
     cli_mir.add_search_commands(sub)
+    cli_mir.add_classify_command(sub)
     return p
 
 

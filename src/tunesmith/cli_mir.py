@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from tunesmith.cli_common import add_limits, limits_from
@@ -203,4 +204,78 @@ def cmd_search(a: argparse.Namespace) -> int:
         return 0
     for h in hits:
         print(f"{h.rank:3}. {h.score:.3f}  {h.name}  (bars {h.bars[0]}–{h.bars[1]})")
+    return 0
+
+
+def add_classify_command(sub: argparse._SubParsersAction) -> None:
+    s = sub.add_parser("classify", help="who wrote it, which region or collection: class probabilities "
+                       "(or 'classify train' to train a classifier)",
+                       description="'tunesmith classify FILE|FOLDER --task composer|region|collection' prints "
+                       "class probabilities for every piece, from the bundled classifiers. 'tunesmith classify "
+                       "train --task T --out FOLDER' cross-validates (folds grouped by piece) and trains one on "
+                       "the bundled corpora, with a model card and a confusion-matrix PNG. (A file named 'train' "
+                       "is ./train.)")
+    s.add_argument("target", help="a music or audio file, a folder, or the word 'train'")
+    s.add_argument("--task", help="composer, region or collection (default composer, or --model's task)")
+    s.add_argument("--model", metavar="FOLDER", help="classify with a classifier you trained instead of the bundled one")
+    s.add_argument("--top", type=int, default=3, help="classes shown per piece (default 3; --json has all)")
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--out", help="train: the classifier folder to write (default $TUNESMITH_HOME/classifiers/TASK)")
+    s.add_argument("--folds", type=int, help="train: cross-validation folds (default 5)")
+    s.add_argument("--force", action="store_true", help="train: replace an existing classifier in --out")
+    s.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_limits(s)
+    s.set_defaults(func=cmd_classify)
+
+
+def cmd_classify(a: argparse.Namespace) -> int:
+    import json
+
+    from tunesmith.mir import classify as C
+
+    task = C.task_of(a.task or "composer")
+    if a.target == "train":
+        if a.model:
+            raise OptionError("--model", "is for classifying; 'classify train' writes --out")
+        from tunesmith.music.dataset import tunesmith_home
+
+        out = Path(a.out) if a.out else tunesmith_home() / "classifiers" / task.name
+        rep = C.train_task(task.name, out, force=a.force, folds=a.folds or C.FOLDS, progress=not a.quiet)
+        if a.json:
+            print(json.dumps(rep, indent=1))
+            return 0
+        print(f"{task.name}: {rep['pieces']} pieces, {len(rep['classes'])} classes, {rep['folds']}-fold "
+              "cross-validation grouped by piece")
+        for name, key in (("model", "model"), ("simple-feature baseline", "simple_baseline"),
+                          ("majority class", "majority_baseline")):
+            r = rep[key]
+            print(f"  {name:24} accuracy {r['accuracy']:.3f} [{r['accuracy_ci'][0]:.3f}, {r['accuracy_ci'][1]:.3f}]"
+                  f"  macro-F1 {r['macro_f1']:.3f} [{r['macro_f1_ci'][0]:.3f}, {r['macro_f1_ci'][1]:.3f}]")
+        print(f"wrote {out} (model.safetensors, config.json, README.md, confusion.png)")
+        return 0
+    for opt in ("out", "folds"):
+        if getattr(a, opt) is not None:
+            raise OptionError(f"--{opt}", "only applies to 'classify train'")
+    if a.force:
+        raise OptionError("--force", "only applies to 'classify train'")
+    if a.top < 1:
+        raise OptionError("--top", f"must be at least 1, got {a.top}")
+    clf = C.load_classifier(a.model or task.name)
+    if a.model and a.task and clf.task != task.name:
+        raise OptionError("--model", f"'{a.model}' was trained for '{clf.task}', not '{task.name}'")
+    files = C.files_in(a.target)
+    errors: list = [] if len(files) > 1 else None
+    preds = C.classify_files(files, clf, limits=limits_from(a), errors=errors)
+    if a.json:
+        print(json.dumps({"task": clf.task, "classes": clf.classes, "pieces": [p.to_dict() for p in preds],
+                          "errors": [{"file": f, "error": m} for f, m in errors or []]}, indent=1))
+    else:
+        for p in preds:
+            name = p.file + (f" #{p.piece}" if p.piece > 1 or len(preds) > len(files) else "")
+            shown = ", ".join(f"{c} {v:.2f}" for c, v in list(p.probabilities.items())[:a.top])
+            print(f"{name}: {shown}")
+    for _f, m in errors or []:
+        print(f"tunesmith: warning: {m}; skipped", file=sys.stderr)
+    if not preds:
+        raise OptionError("TARGET", f"no piece with notes in '{a.target}'")
     return 0

@@ -79,3 +79,9 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
 
 def write_json(path: str | Path, obj: Any, *, indent: int | None = 1) -> Path:
     return atomic_write_bytes(path, dumps(obj, indent=indent).encode())
+
+
+def tunesmith_home() -> Path:
+    """Where tunesmith keeps datasets, the search index, the store and runs:
+    ``$TUNESMITH_HOME``, by default ``~/.cache/tunesmith``."""
+    return Path(os.environ.get("TUNESMITH_HOME", Path.home() / ".cache" / "tunesmith"))

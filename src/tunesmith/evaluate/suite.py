@@ -31,7 +31,7 @@ class PieceSet:
 def load_set(arg: str, *, split: str | None, limit: int | None, seed: int = 0, progress: bool = True,
              option: str = "GENERATED") -> PieceSet:
     """A folder of files, one file, a prepared dataset or a bundled corpus name."""
-    from tunesmith.music.corpora import is_corpus
+    from tunesmith.music.corpora import entry_names, is_corpus
     from tunesmith.music.dataset import SYMBOLIC_EXTS, open_dataset
     from tunesmith.music.io import read_pieces
 
@@ -47,7 +47,7 @@ def load_set(arg: str, *, split: str | None, limit: int | None, seed: int = 0, p
             entries = [entries[i] for i in np.sort(rng.choice(len(entries), limit, replace=False))]
         scores = [ds.load(e) for e in entries]
         what = f"{ds.name} ({split or 'all'} split{', random ' + str(limit) if limit and len(entries) == limit else ''})"
-        return PieceSet(arg, what, scores, [e["id"] for e in entries], dataset=ds)
+        return PieceSet(arg, what, scores, entry_names(entries, ds.name), dataset=ds)
     n_same = 0
     if p.is_dir():
         found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in SYMBOLIC_EXTS)

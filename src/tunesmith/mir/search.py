@@ -32,6 +32,7 @@ from tunesmith.errors import BadInputError, OptionError
 from tunesmith.evaluate.metrics import extract_notes
 from tunesmith.fileio import atomic_write_bytes, write_json
 from tunesmith.mir.analysis import melody_line
+from tunesmith.music.corpora import readable_name
 from tunesmith.music.score import Score
 
 DIM = 256
@@ -62,7 +63,7 @@ def melody_of(score: Score) -> Melody:
     return Melody(p, t, n.bar_ticks / n.tpq)
 
 
-def _feature_ids(p: np.ndarray) -> np.ndarray:
+def feature_ids(p: np.ndarray) -> np.ndarray:
     """Hashed feature ids of a pitch sequence (see the module docstring)."""
     p = p.astype(np.int64)
     out = []
@@ -78,7 +79,7 @@ def _feature_ids(p: np.ndarray) -> np.ndarray:
 
 
 def _vector(p: np.ndarray, idf: np.ndarray) -> np.ndarray:
-    v = np.bincount(_feature_ids(p), minlength=DIM).astype(np.float32)
+    v = np.bincount(feature_ids(p), minlength=DIM).astype(np.float32)
     v = np.sqrt(v) * idf
     n = np.linalg.norm(v)
     return v / n if n > 0 else v
@@ -221,25 +222,6 @@ def _load_part(home: Path, name: str) -> Part | None:
                     z["onsets"])
 
 
-def _corpus_of(entry_source: str, default: str) -> str:
-    """The bundled corpus a file comes from (e.g. 'essen' inside the combined 'folk')."""
-    from tunesmith.music.corpora import CORPORA
-
-    parts = Path(entry_source).parts
-    for name, c in CORPORA.items():
-        if any(folder in parts for folder in c.folders):
-            return name
-    return default
-
-
-def _readable(source_label: str, entry_source: str, title: str, n_in_file: int) -> str:
-    stem = Path(entry_source).stem
-    base = f"{_corpus_of(entry_source, source_label)}/{stem}"
-    if title and title != stem and (n_in_file > 1 or not title.startswith(stem)):
-        base += f": {title}"
-    return base
-
-
 def build_part(source: str, *, progress: bool = True, home: Path | None = None) -> tuple[Part, int]:
     """Index a bundled corpus (by name) or a folder of files; pieces already in the part
     (same content hash) are kept, new ones parsed. Returns the part and the number added."""
@@ -273,7 +255,7 @@ def build_part(source: str, *, progress: bool = True, home: Path | None = None) 
             mel = melody_of(ds.load(e))
             p, t, q = mel.pitches, mel.onsets, mel.bar_quarters
             title = (e.get("meta") or {}).get("title", "")
-            nm = _readable(label, e["source"], title, per_file[e["source"]])
+            nm = readable_name(label, e["source"], title, per_file[e["source"]])
             added += 1
         if len(p) < 4:
             continue
@@ -333,7 +315,7 @@ class SearchIndex:
             a, b = self.offsets[i], self.offsets[i + 1]
             for s, e in _windows(b - a):
                 win_piece.append(i)
-                win_ids.append(_feature_ids(self.pitches[a + s:a + e]))
+                win_ids.append(feature_ids(self.pitches[a + s:a + e]))
         df = np.zeros(DIM)
         for f in win_ids:
             df[np.unique(f)] += 1

@@ -26,6 +26,8 @@ CORPORA: dict[str, Corpus] = {
         Corpus("ryans-mammoth", "Ryan's Mammoth Collection (1883), fiddle tunes, ABC", ("ryansMammoth",)),
         Corpus("palestrina", "Palestrina masses and motets, Humdrum **kern", ("palestrina",)),
         Corpus("monteverdi", "Monteverdi madrigals, MusicXML", ("monteverdi",)),
+        Corpus("beethoven", "Beethoven string quartet movements, MusicXML", ("beethoven",)),
+        Corpus("mozart", "Mozart string quartet and piano sonata movements, MusicXML", ("mozart",)),
         Corpus("folk", "essen + oneills-1850 + ryans-mammoth: folk melodies",
                members=("essen", "oneills-1850", "ryans-mammoth")),
     ]
@@ -78,3 +80,32 @@ def count_pieces(files: tuple[Path, ...]) -> int:
 
 def is_corpus(name: str) -> bool:
     return name in CORPORA
+
+
+def corpus_of(source_file: str, default: str) -> str:
+    """The bundled corpus a file comes from (e.g. 'essen' inside the combined 'folk')."""
+    parts = Path(source_file).parts
+    for name, c in CORPORA.items():
+        if any(folder in parts for folder in c.folders):
+            return name
+    return default
+
+
+def readable_name(label: str, source_file: str, title: str, n_in_file: int = 1) -> str:
+    """A name people can read for a piece of a dataset: ``corpus/file-stem``, with the tune's
+    title where the file holds several tunes or the title says more (``essen/altdeu10: Herzog
+    Ernst``); ``label`` stands for the corpus of files outside the bundled corpora."""
+    stem = Path(source_file).stem
+    base = f"{corpus_of(source_file, label)}/{stem}"
+    if title and title != stem and (n_in_file > 1 or not title.startswith(stem)):
+        base += f": {title}"
+    return base
+
+
+def entry_names(entries: list[dict], label: str) -> list[str]:
+    """:func:`readable_name` of every entry of a dataset manifest."""
+    from collections import Counter
+
+    per_file = Counter(e["source"] for e in entries)
+    return [readable_name(label, e["source"], (e.get("meta") or {}).get("title", ""), per_file[e["source"]])
+            for e in entries]

@@ -28,6 +28,7 @@ import numpy as np
 import symusic
 
 from tunesmith.errors import BadInputError, OptionError, TunesmithError
+from tunesmith.fileio import tunesmith_home  # noqa: F401  (re-exported: music.dataset.tunesmith_home)
 from tunesmith.music.corpora import corpus_files, is_corpus
 from tunesmith.music.io import SYMBOLIC_EXTS, Limits, atomic_write_bytes, read_pieces
 from tunesmith.music.score import Meta, Score
@@ -35,10 +36,6 @@ from tunesmith.music.score import Meta, Score
 FORMAT_VERSION = 1
 PARSER_VERSION = 3  # 2, 3: pickup bars padded so bar lines fall right (music21 formats, ABC); bump when readers change what they produce, to re-parse shards
 SPLITS = ("train", "valid", "test")
-
-
-def tunesmith_home() -> Path:
-    return Path(os.environ.get("TUNESMITH_HOME", Path.home() / ".cache" / "tunesmith"))
 
 
 def split_of(content_hash: str, valid: float = 0.1, test: float = 0.1) -> str:

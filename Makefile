@@ -24,6 +24,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/eval_suite.py
 	$(PY) benchmarks/audio.py
 	$(PY) benchmarks/mir.py
+	$(PY) benchmarks/recommend.py
 	$(PY) benchmarks/run.py
 
 lint: $(STAMP)

@@ -297,6 +297,9 @@ def extra_sections() -> list[str]:
     p = ROOT / "benchmarks" / "results-mir.json"
     if p.is_file():
         lines += mir_lines(json.loads(p.read_text()))
+    p = ROOT / "benchmarks" / "results-recommend.json"
+    if p.is_file():
+        lines += recommend_lines(json.loads(p.read_text()))
     p = ROOT / "benchmarks" / "results-eval.json"
     if p.is_file():
         r = json.loads(p.read_text())
@@ -478,6 +481,38 @@ def mir_lines(r: dict) -> list[str]:
         lines += ["", f"Composer classes: {', '.join(f'{k} {v}' for k, v in c['composer']['pieces_per_class'].items())} "
                   "pieces (Bach: the chorales). Region: the Essen collection's region tags with at least 60 songs. "
                   f"Prediction: {c['ms_per_chorale']} ms per chorale (features + trees)."]
+    return lines
+
+
+def recommend_lines(r: dict) -> list[str]:
+    """Recommendation figures of benchmarks/recommend.py (issue #16)."""
+    st, ev = r["store"], r["evaluation"]
+    lines = ["", "## Recommendation (SIMULATED listeners)", "",
+             f"From `python benchmarks/recommend.py` ({r['date']}, {r['machine']}). The listening log is "
+             f"**simulated** (`tunesmith recommend simulate`, seed {r['seed']}): {st['listeners']:,} listeners, "
+             f"{st['events']:,} events over {st['pieces']:,} bundled corpus pieces, in a fresh SQLite store. "
+             f"Time-ordered split: the first {ev['split_quantile']:.0%} of events (by time) train; "
+             f"{ev['listeners']:,} listeners have liked pieces after it that they had not heard.", "",
+             "| model | P@10 | R@10 | NDCG@10 | MAP@10 | coverage | novelty (bits) |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for m, x in ev["models"].items():
+        if "ndcg@10" in x:
+            lines.append(f"| {m} | {x['precision@10']:.4f} | {x['recall@10']:.4f} | {x['ndcg@10']:.4f} | "
+                         f"{x['map@10']:.4f} | {x['coverage']:.3f} | {x['novelty']:.2f} |")
+    base = max((v["ndcg@10"] for k, v in ev["models"].items() if k != "hybrid" and "ndcg@10" in v), default=0)
+    hyb = ev["models"]["hybrid"]["ndcg@10"]
+    lines += ["", f"The hybrid's NDCG@10 is {100 * (hyb / base - 1):+.0f}% against the best other model "
+              f"(goal ≥ +20%)."]
+    c = ev.get("cold_start", {})
+    if c.get("listeners"):
+        lines.append(f"Cold start ({c['listeners']} listeners held out of the fit, given their first three likes): "
+                     f"NDCG@10 hybrid {c['hybrid']['ndcg@10']:.4f}, content only {c['content']['ndcg@10']:.4f}, "
+                     f"popularity {c['popularity']['ndcg@10']:.4f}.")
+    lines += ["", f"Fit (ALS + content) on all {st['events']:,} events: {r['fit_seconds_all_events']} s "
+              f"(`recommend fit`, which also picks the blend on a validation split: "
+              f"{r['recommend_fit_command_seconds']} s); `recommend for` p50 {r['recommend_for_ms_p50']} ms, "
+              f"p95 {r['recommend_for_ms_p95']} ms (goal ≤ 20 ms). Store: CSV import {st['import_events_per_s']:,} "
+              f"events/s; single events, one transaction each, {st['single_event_writes_per_s']:,} events/s."]
     return lines
 
 

@@ -177,6 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     cli_mir.add_commands(sub)
     cli_mir.add_search_commands(sub)
     cli_mir.add_classify_command(sub)
+    from tunesmith import cli_store
+
+    cli_store.add_commands(sub)
     return p
 
 

@@ -83,9 +83,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser("generate", help="generate music with a bundled model or a checkpoint",
                        description="Controls a model's family cannot honour are refused (never dropped); "
                        "left out, each takes the model's own default.")
-    s.add_argument("--model", required=True, help="bundled model name (bach-chorales, folk, chorale-cnn, "
-                   "chorale-gan) or a run / checkpoint folder")
+    s.add_argument("--model", help="bundled model name (bach-chorales, folk, chorale-cnn, "
+                   "chorale-gan) or a run / checkpoint folder; with --for, a comma list (default bach-chorales,folk)")
     s.add_argument("--out", required=True, help="output folder")
+    s.add_argument("--for", dest="for_listener", metavar="LISTENER",
+                   help="personalised: generate --candidates pieces across models, keys and temperatures and keep "
+                   "the --num that this listener's taste model (the recommender) scores highest")
+    s.add_argument("--candidates", type=int, default=12, help="with --for: how many candidates (default 12)")
+    s.add_argument("--db-url", help="with --for: the store (default $TUNESMITH_DB_URL or SQLite under $TUNESMITH_HOME)")
     s.add_argument("--primer", help="token models: a MIDI/MusicXML/ABC/kern file whose notes open the piece")
     s.add_argument("--bars", type=int, default=8, help="bars of new music (1–256; default 8)")
     s.add_argument("--temperature", type=float, help="token models and cnn: divides the logits (default 1.0)")
@@ -219,6 +224,13 @@ def cmd_train(a: argparse.Namespace) -> int:
 def cmd_generate(a: argparse.Namespace) -> int:
     from tunesmith.generate.api import generate_to_files
 
+    if a.for_listener is not None:
+        return _generate_for(a)
+    if not a.model:
+        raise OptionError("--model", "give a model (or --for LISTENER for personalised pieces)")
+    if a.db_url or a.candidates != 12:
+        raise OptionError("--candidates" if a.candidates != 12 else "--db-url", "only applies with --for")
+
     results = generate_to_files(
         a.model, a.out, primer=a.primer, bars=a.bars, temperature=a.temperature, top_k=a.top_k,
         top_p=a.top_p, key=a.key, seed=a.seed, num=a.num, use_cache=False if a.no_cache else None,
@@ -227,6 +239,28 @@ def cmd_generate(a: argparse.Namespace) -> int:
     for r in results:
         repairs = f", {r['repairs']} repairs" if r["repairs"] else ""
         print(f"wrote {', '.join(r['files'])}  [key {r['key']}, {r['bars']} bars, {r['notes']} notes{repairs}]")
+    return 0
+
+
+def _generate_for(a: argparse.Namespace) -> int:
+    from tunesmith.recommend.personal import generate_for
+
+    fixed = {"--primer": a.primer, "--temperature": a.temperature, "--top-k": a.top_k, "--top-p": a.top_p,
+             "--key": a.key, "--iterations": a.iterations, "--latent-scale": a.latent_scale,
+             "--threshold": a.threshold, "--rules": a.rules}
+    for opt, v in fixed.items():
+        if v is not None:
+            raise OptionError(opt, "is chosen per candidate with --for (keys and temperatures vary)")
+    if a.device != "cpu" or a.no_cache:
+        raise OptionError("--device" if a.device != "cpu" else "--no-cache", "does not apply with --for")
+    models = [m.strip() for m in a.model.split(",")] if a.model else None
+    if models is not None and not all(models):
+        raise OptionError("--model", f"'{a.model}' has an empty name")
+    res = generate_for(a.for_listener, a.out, models=models, candidates=a.candidates, num=a.num, bars=a.bars,
+                       seed=a.seed, formats=a.formats, url=a.db_url, force=a.force)
+    for r in res:
+        print(f"wrote {', '.join(r['files'])}  [{r['settings']['model']}, key {r['key']}, taste score "
+              f"{r['taste_score']:+.2f}, best {r['rank_among_candidates']} of {r['candidates']} for {a.for_listener}]")
     return 0
 
 

@@ -72,13 +72,14 @@ def bench_personal(n_listeners: int = 2000, n_judged: int = 300, n_pool: int = 2
         px = np.array([c["features"] for c in pool])
         true_pref = like_probability(affinity(taste, attrs_of(world, px), 0.0))  # (listeners, pool)
         rng = np.random.default_rng(seed)
-        pers, unpers, pers_idx, unpers_idx = [], [], [], []
+        pers, unpers, oracle, pers_idx, unpers_idx = [], [], [], [], []
         for u in rng.choice(n_listeners, n_judged, replace=False):
             name = f"sim-{seed}-{int(u):05d}"
             sc = candidate_scores(svc, svc.listener_row(name), px)
             top = np.argsort(-sc)[:keep]
             rnd = rng.choice(n_pool, keep, replace=False)
             pers.append(true_pref[u, top].mean())
+            oracle.append(np.sort(true_pref[u])[-keep:].mean())
             unpers.append(true_pref[u, rnd].mean())
             pers_idx += list(top)
             unpers_idx += list(rnd)
@@ -92,6 +93,7 @@ def bench_personal(n_listeners: int = 2000, n_judged: int = 300, n_pool: int = 2
         return {"listeners_simulated": n_listeners, "listeners_judged": n_judged, "pool": n_pool, "keep": keep,
                 "preference_personalised": round(p, 4), "preference_unpersonalised": round(q, 4),
                 "lift": round(p / q - 1, 4),
+                "oracle_lift": round(float(np.mean(oracle)) / q - 1, 4),  # the best any choice from this pool gets
                 "quality_personalised": quality(pers_idx), "quality_unpersonalised": quality(unpers_idx),
                 "pool_models": {m: sum(c["model"] == m for c in pool) for m in ("bach-chorales", "folk")},
                 "seconds": round(time.perf_counter() - t0, 1)}

@@ -513,6 +513,24 @@ def recommend_lines(r: dict) -> list[str]:
               f"{r['recommend_fit_command_seconds']} s); `recommend for` p50 {r['recommend_for_ms_p50']} ms, "
               f"p95 {r['recommend_for_ms_p95']} ms (goal ≤ 20 ms). Store: CSV import {st['import_events_per_s']:,} "
               f"events/s; single events, one transaction each, {st['single_event_writes_per_s']:,} events/s."]
+    p = r.get("personal")
+    if p:
+        qp, qu = p["quality_personalised"], p["quality_unpersonalised"]
+        oracle = (f" The best any choice from this pool could do is {100 * p['oracle_lift']:+.1f}%."
+                  if "oracle_lift" in p else "")
+        lines += ["", f"**Personalised generation** (`generate --for`; {p['listeners_judged']} of {p['listeners_simulated']:,} "
+                  f"SIMULATED listeners, one pool of {p['pool']} generated 8-bar pieces: "
+                  f"{', '.join(f'{v} {k}' for k, v in p['pool_models'].items())}, random keys and temperatures). Each "
+                  f"listener gets the {p['keep']} pieces their taste model ranks highest, or {p['keep']} at random. The "
+                  "simulator's own taste, which the recommender never sees, judges both: the chance the "
+                  f"listener likes a piece they play is {p['preference_personalised']:.3f} against "
+                  f"{p['preference_unpersonalised']:.3f}, a lift of {100 * p['lift']:+.1f}% (goal ≥ +30%).{oracle}",
+                  "", "| pieces | scale consistency | pitch-class entropy | groove consistency | empty-beat rate |",
+                  "| --- | --- | --- | --- | --- |",
+                  f"| personalised | {qp['scale_consistency']:.4f} | {qp['pitch_class_entropy']:.4f} | "
+                  f"{qp['groove_consistency']:.4f} | {qp['empty_beat_rate']:.4f} |",
+                  f"| unpersonalised | {qu['scale_consistency']:.4f} | {qu['pitch_class_entropy']:.4f} | "
+                  f"{qu['groove_consistency']:.4f} | {qu['empty_beat_rate']:.4f} |"]
     return lines
 
 

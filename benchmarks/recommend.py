@@ -41,15 +41,14 @@ def bench_personal(n_listeners: int = 2000, n_judged: int = 300, n_pool: int = 2
     (the chance the listener likes a piece they play), which the recommender never sees.
     Quality figures of both sets sit beside."""
     from tunesmith.evaluate.metrics import all_metrics
-    from tunesmith.recommend.catalogue import DEFAULT_CORPORA, add_corpora, content_vectors
+    from tunesmith.recommend.catalogue import DEFAULT_CORPORA, add_corpora
     from tunesmith.recommend.personal import candidate_scores, generate_candidates
-    from tunesmith.recommend.service import Service, fit, load_catalogue
+    from tunesmith.recommend.service import Service, fit
     from tunesmith.recommend.simulate import (
         affinity,
         attrs_of,
-        build_world,
         like_probability,
-        simulate,
+        simulate_store,
         write_simulation,
     )
     from tunesmith.store import db
@@ -60,10 +59,7 @@ def bench_personal(n_listeners: int = 2000, n_judged: int = 300, n_pool: int = 2
         url = f"sqlite:///{tmp}/p.db"
         db.upgrade(url)
         add_corpora(list(DEFAULT_CORPORA), url=url, progress=False)
-        cat = load_catalogue(url)
-        x = content_vectors(cat.hashes, cat.paths, progress=False)
-        world = build_world(cat.keys, cat.corpus, x, np.array([m.get("seconds", np.nan) for m in cat.meta]), seed)
-        events, taste = simulate(world, n_listeners, seed=seed, progress=False)
+        events, taste, world = simulate_store(url, n_listeners, seed=seed, progress=False)
         write_simulation(Path(tmp) / "sim", events, taste, world, seed=seed)
         import_events(Path(tmp) / "sim" / "events.csv", url=url, source=f"simulated:seed={seed}")
         fit(url, Path(tmp) / "model", progress=False)
@@ -123,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         load_events,
         log_interactions,
     )
-    from tunesmith.recommend.simulate import build_world, simulate, write_simulation
+    from tunesmith.recommend.simulate import simulate_store, write_simulation
     from tunesmith.store import db
     from tunesmith.store.events import import_events, log_event
 
@@ -137,11 +133,9 @@ def main(argv: list[str] | None = None) -> int:
         res["catalogue_seconds"] = round(time.perf_counter() - t0, 1)
         cat = load_catalogue(url)
         x = content_vectors(cat.hashes, cat.paths, progress=False)
-        secs = np.array([m.get("seconds", np.nan) for m in cat.meta], float)
-        world = build_world(cat.keys, cat.corpus, x, secs, a.seed)
         t0 = time.perf_counter()
-        events, taste = simulate(world, a.listeners, events_per_listener=a.events_per_listener, seed=a.seed,
-                                 progress=False)
+        events, taste, world = simulate_store(url, a.listeners, events_per_listener=a.events_per_listener,
+                                              seed=a.seed, progress=False)
         res["simulate_seconds"] = round(time.perf_counter() - t0, 1)
         write_simulation(Path(tmp) / "sim", events, taste, world, seed=a.seed)
         t0 = time.perf_counter()

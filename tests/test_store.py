@@ -64,6 +64,7 @@ def url(request, tmp_path):
     with eng.begin() as c:
         c.execute(text("DROP SCHEMA public CASCADE"))
         c.execute(text("CREATE SCHEMA public"))
+    db._UPGRADED.discard(db.resolve_url(u))  # the schema is gone: the next session must migrate again
     return u
 
 

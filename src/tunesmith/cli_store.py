@@ -209,11 +209,7 @@ def cmd_rec_evaluate(a) -> int:
 
 
 def cmd_rec_simulate(a) -> int:
-    import numpy as np
-
-    from tunesmith.recommend.catalogue import content_vectors
-    from tunesmith.recommend.service import load_catalogue
-    from tunesmith.recommend.simulate import build_world, simulate, write_simulation
+    from tunesmith.recommend.simulate import simulate_store, write_simulation
 
     if not 1 <= a.listeners <= 1_000_000:
         raise OptionError("--listeners", f"must be between 1 and 1,000,000, got {a.listeners}")
@@ -222,15 +218,9 @@ def cmd_rec_simulate(a) -> int:
     out = Path(a.out)
     if (out / "events.csv").exists() and not a.force:
         raise OptionError("--out", f"'{out / 'events.csv'}' exists; choose another folder or add --force")
-    cat = load_catalogue(a.db_url)
-    if not cat.keys:
-        raise OptionError("--db-url", "the store has no pieces; run 'tunesmith db add-corpus' first")
-    x = content_vectors(cat.hashes, cat.paths, progress=not a.quiet)
-    secs = np.array([m.get("seconds", np.nan) for m in cat.meta], float)
-    world = build_world(cat.keys, cat.corpus, x, secs, a.seed)
-    events, taste = simulate(world, a.listeners, events_per_listener=a.events_per_listener, seed=a.seed,
-                             progress=not a.quiet)
+    events, taste, world = simulate_store(a.db_url, a.listeners, events_per_listener=a.events_per_listener,
+                                          seed=a.seed, progress=not a.quiet)
     for p in write_simulation(out, events, taste, world, seed=a.seed, force=a.force):
         print(f"wrote {p}")
-    print(f"{len(events)} SIMULATED events from {a.listeners} listeners over {len(cat.keys)} pieces")
+    print(f"{len(events)} SIMULATED events from {a.listeners} listeners over {len(world.keys)} pieces")
     return 0

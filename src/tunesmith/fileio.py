@@ -10,9 +10,11 @@ reject) become null.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -85,3 +87,43 @@ def tunesmith_home() -> Path:
     """Where tunesmith keeps datasets, the search index, the store and runs:
     ``$TUNESMITH_HOME``, by default ``~/.cache/tunesmith``."""
     return Path(os.environ.get("TUNESMITH_HOME", Path.home() / ".cache" / "tunesmith"))
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a folder's entries (a rename into it) durable; a no-op where folders cannot be opened."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+        os.fsync(fd)
+        os.close(fd)
+    except OSError:
+        pass
+
+
+@contextlib.contextmanager
+def replaced_folder(path: str | Path):
+    """Build a folder's new contents beside it and swap them in whole.
+
+    Yields ``path.tmp`` (emptied first) to fill. When the block ends, the files in it are
+    fsynced, the old folder is moved to ``path.old``, the new one renamed into place and the
+    old one deleted: a kill at any moment leaves the old folder or the new one, never a
+    torn one. If the block raises, nothing is swapped (the next call clears ``path.tmp``)."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    old = path.with_name(path.name + ".old")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    yield tmp
+    for f in tmp.iterdir():
+        if f.is_file():
+            with open(f, "rb") as fh:
+                os.fsync(fh.fileno())
+    fsync_dir(tmp)
+    if path.exists():
+        if old.exists():
+            shutil.rmtree(old)
+        os.rename(path, old)
+    os.rename(tmp, path)
+    fsync_dir(path.parent)
+    if old.exists():
+        shutil.rmtree(old)

@@ -29,7 +29,7 @@ import numpy as np
 
 from tunesmith.errors import BadInputError, OptionError
 from tunesmith.evaluate.fair import bar_count, crop
-from tunesmith.fileio import atomic_write_text, write_json
+from tunesmith.fileio import atomic_write_text, replaced_folder, write_json
 from tunesmith.mir.features import FEATURES, N_FEATURES, piece_features, simple_features
 from tunesmith.music.corpora import corpus_of
 from tunesmith.music.io import READABLE_EXTS, Limits, read_pieces
@@ -498,20 +498,10 @@ def train_task(task_name: str, out: str | Path, *, force: bool = False, folds: i
     clf.config = {"cv": report, "crop_bars": CROP_BARS, "max_crops": MAX_CROPS, "max_iter": MAX_ITER, "sources": list(task.sources),
                   "description": task.description, "seconds": round(seconds, 1),
                   "trained": time.strftime("%Y-%m-%d")}
-    # write into a fresh folder, then move into place: no half-written classifier
-    tmp = out.with_name(out.name + ".part")
-    if tmp.exists():
-        import shutil
-
-        shutil.rmtree(tmp)
-    clf.save(tmp)
-    save_confusion_png(report, tmp / "confusion.png", title=task.name)
-    atomic_write_text(tmp / "README.md", _card(task, report, seconds))
-    if out.exists():
-        import shutil
-
-        shutil.rmtree(out)
-    tmp.replace(out)
+    with replaced_folder(out) as tmp:  # no half-written classifier, ever
+        clf.save(tmp)
+        save_confusion_png(report, tmp / "confusion.png", title=task.name)
+        atomic_write_text(tmp / "README.md", _card(task, report, seconds))
     return report
 
 

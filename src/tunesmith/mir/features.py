@@ -35,6 +35,15 @@ _BEAT_POS = (0.0, 0.5, 0.25, 0.75, 1 / 3, 2 / 3)
 GROUPS = {"embedding": 62, "register": 7, "meter": len(METERS) + 1, "onsets": len(_BEAT_POS) + 2,
           "sonority": 7, "ngrams": DIM}
 N_FEATURES = sum(GROUPS.values())
+# Named columns (the 13 scalars close the embedding, in compare._EMBED_SCALARS order)
+_SCALARS = GROUPS["embedding"] - 13
+AVERAGE_IOI = _SCALARS + 2
+NOTES_PER_BAR = _SCALARS + 4
+MEAN_PITCH = GROUPS["embedding"]  # the register block: mean, spread, lowest, highest, voices, most at once, major
+PITCH_SPREAD = MEAN_PITCH + 1
+VOICES = MEAN_PITCH + 4
+MAJOR = MEAN_PITCH + 6
+METER = MEAN_PITCH + GROUPS["register"]  # one-hot over METERS, then "other"
 # The "simple-feature baseline" of classification: a handful of global statistics.
 SIMPLE = ("mean pitch", "pitch spread", "voices", "notes per bar", "average IOI")
 
@@ -120,7 +129,4 @@ def piece_features(score: Score) -> np.ndarray:
 def simple_features(x: np.ndarray) -> np.ndarray:
     """The baseline's columns of feature rows: mean pitch, pitch spread, voices, notes per
     bar and average IOI."""
-    emb_scalars = 62 - 13  # the 13 scalars close the embedding
-    notes_per_bar = emb_scalars + 4
-    ioi = emb_scalars + 2
-    return x[:, [62, 63, 66, notes_per_bar, ioi]]
+    return x[:, [MEAN_PITCH, PITCH_SPREAD, VOICES, NOTES_PER_BAR, AVERAGE_IOI]]

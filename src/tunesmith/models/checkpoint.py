@@ -7,8 +7,6 @@ here unpickles: safetensors and JSON only."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import time
 from pathlib import Path
 
@@ -16,51 +14,26 @@ import torch
 from safetensors.torch import load_file, load_model, save_file, save_model
 
 from tunesmith.errors import BadInputError
-from tunesmith.fileio import dumps
+from tunesmith.fileio import dumps, replaced_folder
 
 CHECKPOINT_VERSION = 1
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-        os.fsync(fd)
-        os.close(fd)
-    except OSError:
-        pass
 
 
 def write_checkpoint(path: str | Path, model: torch.nn.Module, config: dict,
                      optimizer: torch.optim.Optimizer | None = None, trainer: dict | None = None) -> Path:
     """Write atomically: build ``path.tmp``, move the old one to ``path.old``, rename, delete old."""
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    old = path.with_name(path.name + ".old")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    save_model(_unwrap(model), str(tmp / "model.safetensors"))
-    cfg = dict(config)
-    cfg["checkpoint_version"] = CHECKPOINT_VERSION
-    cfg["saved_at"] = time.strftime("%Y-%m-%dT%H:%M:%S")
-    (tmp / "config.json").write_text(dumps(cfg, indent=1))
-    if optimizer is not None:
-        tensors, meta = _flatten_optimizer(optimizer)
-        tensors["rng.torch"] = torch.get_rng_state()
-        save_file(tensors, str(tmp / "trainer.safetensors"))
-        (tmp / "trainer.json").write_text(dumps({"optimizer": meta, "state": trainer or {}}))
-    for f in tmp.iterdir():
-        with open(f, "rb") as fh:
-            os.fsync(fh.fileno())
-    _fsync_dir(tmp)
-    if path.exists():
-        if old.exists():
-            shutil.rmtree(old)
-        os.rename(path, old)
-    os.rename(tmp, path)
-    _fsync_dir(path.parent)
-    if old.exists():
-        shutil.rmtree(old)
+    with replaced_folder(path) as tmp:
+        save_model(_unwrap(model), str(tmp / "model.safetensors"))
+        cfg = dict(config)
+        cfg["checkpoint_version"] = CHECKPOINT_VERSION
+        cfg["saved_at"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+        (tmp / "config.json").write_text(dumps(cfg, indent=1))
+        if optimizer is not None:
+            tensors, meta = _flatten_optimizer(optimizer)
+            tensors["rng.torch"] = torch.get_rng_state()
+            save_file(tensors, str(tmp / "trainer.safetensors"))
+            (tmp / "trainer.json").write_text(dumps({"optimizer": meta, "state": trainer or {}}))
     return path
 
 

@@ -33,7 +33,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from tunesmith.errors import BadInputError, OptionError
-from tunesmith.fileio import tunesmith_home, write_json
+from tunesmith.fileio import replaced_folder, tunesmith_home, write_json
 from tunesmith.mir.features import GROUPS, N_FEATURES
 
 WEIGHTS = {"like": 4.0, "complete": 2.0, "skip": -1.5, "choice": 2.0, "choice_other": -1.0}
@@ -275,19 +275,13 @@ class Recommender:
         from safetensors.numpy import save_file
 
         out = Path(folder)
-        tmp = out.with_name(out.name + ".part")
-        tmp.mkdir(parents=True, exist_ok=True)
-        save_file({"item_factors": self.item_factors, "content": self.content,
-                   "popularity": self.popularity, "space_mean": self.space.mean.astype(np.float64),
-                   "space_scale": self.space.scale.astype(np.float64), "space_components": self.space.components},
-                  str(tmp / "model.safetensors"))
-        write_json(tmp / "config.json", self.config)
-        write_json(tmp / "items.json", self.keys, indent=None)
-        if out.exists():
-            import shutil
-
-            shutil.rmtree(out)
-        tmp.replace(out)
+        with replaced_folder(out) as tmp:
+            save_file({"item_factors": self.item_factors, "content": self.content,
+                       "popularity": self.popularity, "space_mean": self.space.mean.astype(np.float64),
+                       "space_scale": self.space.scale.astype(np.float64),
+                       "space_components": self.space.components}, str(tmp / "model.safetensors"))
+            write_json(tmp / "config.json", self.config)
+            write_json(tmp / "items.json", self.keys, indent=None)
         return out
 
     @classmethod

@@ -33,15 +33,12 @@ import numpy as np
 
 from tunesmith.errors import OptionError
 from tunesmith.fileio import atomic_write_text
-from tunesmith.mir.features import GROUPS, METERS
+from tunesmith.mir.features import MAJOR, MEAN_PITCH, METER, METERS, NOTES_PER_BAR
 
 CORPORA = ("bach-chorales", "essen", "oneills-1850", "ryans-mammoth", "palestrina", "monteverdi", "beethoven",
            "mozart")
 ATTRS = (*CORPORA, "major", "triple", "compound", "density", "register")
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)
-_REG = GROUPS["embedding"]  # register block starts after the 62-number embedding
-_METER = _REG + GROUPS["register"]
-_NOTES_PER_BAR = GROUPS["embedding"] - 13 + 4
 
 
 @dataclass
@@ -61,11 +58,11 @@ class World:
 def _raw_attrs(x: np.ndarray) -> np.ndarray:
     """major, triple, compound, log notes per bar, mean pitch (octaves) of feature rows."""
     x = np.atleast_2d(x)
-    meters = x[:, _METER:_METER + len(METERS)]
+    meters = x[:, METER:METER + len(METERS)]
     triple = meters[:, [METERS.index(m) for m in ("3/4", "3/8", "3/2")]].sum(1)
     compound = meters[:, [METERS.index(m) for m in ("6/8", "9/8", "12/8")]].sum(1)
-    density = np.log1p(np.nan_to_num(x[:, _NOTES_PER_BAR], nan=8.0))
-    return np.stack([np.nan_to_num(x[:, _REG + 6]), triple, compound, density, np.nan_to_num(x[:, _REG], nan=5.5)], 1)
+    density = np.log1p(np.nan_to_num(x[:, NOTES_PER_BAR], nan=8.0))
+    return np.stack([np.nan_to_num(x[:, MAJOR]), triple, compound, density, np.nan_to_num(x[:, MEAN_PITCH], nan=5.5)], 1)
 
 
 def build_world(keys: list[str], corpora: list[str | None], features: np.ndarray, seconds: np.ndarray,
@@ -162,6 +159,23 @@ def simulate(world: World, n_listeners: int, *, events_per_listener: float = 100
                 out.append((ts, name, key, "rating", r, ""))
     out.sort(key=lambda r: r[0])
     return out, taste
+
+
+def simulate_store(url: str | None, n_listeners: int, *, events_per_listener: float = 100.0, seed: int = 0,
+                   progress: bool = True) -> tuple[list[tuple], np.ndarray, World]:
+    """Simulate listeners over every piece in the store: (events, tastes, world)."""
+    from tunesmith.recommend.catalogue import content_vectors
+    from tunesmith.recommend.service import load_catalogue
+
+    cat = load_catalogue(url)
+    if not cat.keys:
+        raise OptionError("--db-url", "the store has no pieces; run 'tunesmith db add-corpus' first")
+    x = content_vectors(cat.hashes, cat.paths, progress=progress)
+    secs = np.array([m.get("seconds", np.nan) for m in cat.meta], float)
+    world = build_world(cat.keys, cat.corpus, x, secs, seed)
+    events, taste = simulate(world, n_listeners, events_per_listener=events_per_listener, seed=seed,
+                             progress=progress)
+    return events, taste, world
 
 
 def write_simulation(out_dir: str | Path, events: list[tuple], taste: np.ndarray, world: World, *, seed: int,

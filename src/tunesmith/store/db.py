@@ -69,6 +69,9 @@ def _alembic_config(url: str):
     return cfg
 
 
+_UPGRADED: set[str] = set()  # URLs this process has already brought to HEAD
+
+
 def upgrade(url: str | None = None) -> str:
     """Create or migrate the schema to the newest version; returns the version."""
     from alembic import command
@@ -82,6 +85,7 @@ def upgrade(url: str | None = None) -> str:
             command.upgrade(cfg, "head")
     except OperationalError as e:
         raise BadInputError(_shown(url), f"cannot open the database: {e.orig}") from None
+    _UPGRADED.add(url)
     return current_version(url)
 
 
@@ -120,7 +124,8 @@ def session(url: str | None = None, *, upgrade_first: bool = True):
     """A session on the store (the schema created or migrated first, by default); commits
     at the end, rolls back on any error."""
     if upgrade_first:
-        upgrade(url)
+        if resolve_url(url) not in _UPGRADED:  # migrate once per process, not on every write
+            upgrade(url)
     else:
         check_schema(url)
     maker = sessionmaker(engine(url), expire_on_commit=False)

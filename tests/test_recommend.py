@@ -155,3 +155,26 @@ def test_generate_for_a_listener_keeps_the_best_candidates_and_records_them(stor
     assert "exists" in capsys.readouterr().err
     assert main(argv[:-2] + ["--key", "C major", "--force"]) == 2
     assert "chosen per candidate" in capsys.readouterr().err
+
+
+def test_fine_tune_a_bundled_model_on_a_listeners_likes(store, capsys):
+    from tunesmith.fileio import tunesmith_home
+
+    url, _, tmp = store
+    out = tmp / "ft"
+    assert main(["train", "--from", "folk", "--data", "liked:l3", "--db-url", url, "--out", str(out),
+                 "--max-steps", "2", "--epochs", "1", "--quiet"]) == 0
+    liked = sorted((tunesmith_home() / "liked" / "l3").glob("*.mid"))
+    assert len(liked) == 8  # l3 liked eight waltzes; the skipped hymn is not training data
+    cfg = json.loads((out / "best" / "config.json").read_text())
+    assert cfg["family"] == "transformer" and cfg["fine_tuned_from"].endswith("folk")
+    assert main(["generate", "--model", str(out), "--out", str(tmp / "g"), "--bars", "2", "--formats", "mid"]) == 0
+    capsys.readouterr()
+    for argv, msg in ((["--from", "chorale-cnn", "--data", "liked:l3"], "fine-tunes token models"),
+                      (["--from", "folk", "--data", "liked:nobody"], "no listening events"),
+                      (["--from", "folk", "--layers", "2", "--data", "liked:l3"], "size comes from --from"),
+                      (["--data", "folk", "--db-url", url, "--family", "lstm"], "only applies with --data liked")):
+        extra = [] if "--db-url" in argv else ["--db-url", url]
+        assert main(["train", *argv, *extra, "--out", str(tmp / "x")]) == 2
+        err = capsys.readouterr().err
+        assert msg in err and len(err.strip().splitlines()) == 1

@@ -15,9 +15,15 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
     symbolic = [n for n, f in FAMILIES.items() if f.kind in ("tokens", "roll")]  # the rest: 'audio train'
     s = sub.add_parser("train", help="train a model on a corpus, dataset or folder of files")
-    s.add_argument("--family", required=True, choices=symbolic,
+    s.add_argument("--family", choices=symbolic,
                    help="model family: " + "; ".join(f"{n}: {FAMILIES[n].description}" for n in symbolic))
-    s.add_argument("--data", required=True, help="bundled corpus name, prepared dataset or folder of files")
+    s.add_argument("--from", dest="init_from", metavar="MODEL",
+                   help="fine-tune: start from this bundled model or checkpoint (token models; its family, size "
+                   "and tokens are kept)")
+    s.add_argument("--data", required=True, help="bundled corpus name, prepared dataset, folder of files, or "
+                   "liked:LISTENER (the pieces a listener likes in the store)")
+    s.add_argument("--db-url", help="with --data liked:LISTENER: the store (default $TUNESMITH_DB_URL or SQLite "
+                   "under $TUNESMITH_HOME)")
     s.add_argument("--out", required=True, help="run folder (checkpoints, curves, metrics)")
     s.add_argument("--size", default="small", choices=list(PRESETS), help="size preset")
     s.add_argument("--tokens", choices=["remi", "satb"], help="token models: remi (event tokens, any music; "
@@ -160,9 +166,55 @@ def cmd_train_rolls(a: argparse.Namespace) -> int:
     return 0
 
 
+def _fine_tune_base(a: argparse.Namespace) -> tuple[str, dict, object]:
+    """For --from: (family, saved config, checkpoint folder); size options are refused."""
+    from tunesmith.models.checkpoint import read_config
+    from tunesmith.models.registry import SEQUENCE_FAMILIES, resolve
+
+    path = resolve(a.init_from)
+    saved = read_config(path)
+    fam = saved.get("family")
+    if fam not in SEQUENCE_FAMILIES:
+        raise OptionError("--from", f"'{a.init_from}' is a {fam} model; --from fine-tunes token models "
+                          f"({', '.join(SEQUENCE_FAMILIES)})")
+    if a.family and a.family != fam:
+        raise OptionError("--family", f"'{a.init_from}' is a {fam} model, not {a.family}")
+    rep = (saved.get("representation") or {}).get("representation", "remi")
+    if a.tokens and a.tokens != rep:
+        raise OptionError("--tokens", f"'{a.init_from}' reads {rep} tokens")
+    for opt, v in (("--layers", a.n_layer), ("--embd", a.n_embd), ("--hidden", a.n_hidden), ("--heads", a.n_head),
+                   ("--block-size", a.block_size), ("--dropout", a.dropout)):
+        if v is not None:
+            raise OptionError(opt, "the model's size comes from --from")
+    a.family, a.tokens = fam, rep
+    return fam, saved, path
+
+
+def _training_data(a: argparse.Namespace) -> str:
+    """--data as the dataset layer reads it: liked:LISTENER becomes a folder of the listener's
+    liked pieces."""
+    from tunesmith.recommend.liked import PREFIX, export_liked
+
+    if not a.data.startswith(PREFIX):
+        if a.db_url:
+            raise OptionError("--db-url", "only applies with --data liked:LISTENER")
+        return a.data
+    who = a.data[len(PREFIX):]
+    if not who:
+        raise OptionError("--data", "liked: needs a listener name, e.g. liked:ann")
+    folder, n = export_liked(who, url=a.db_url)
+    if not a.quiet:
+        print(f"training data: {n} pieces {who} likes ({folder})")
+    return str(folder)
+
+
 def cmd_train(a: argparse.Namespace) -> int:
     import torch
 
+    base = _fine_tune_base(a) if a.init_from else None
+    if a.family is None:
+        raise OptionError("--family", "give a model family (or --from MODEL to fine-tune one)")
+    a.data = _training_data(a)
     if a.family in ("cnn", "gan"):
         if a.tokens is not None:
             raise OptionError("--tokens", f"a {a.family} model reads four-voice piano rolls, not tokens")
@@ -203,17 +255,26 @@ def cmd_train(a: argparse.Namespace) -> int:
         corpus = satb_corpus(ds, progress=not a.quiet and rank == 0)
         extra = {"tokenizer": satb.describe()}
     else:
-        tok = EventTokenizer()
+        tok = EventTokenizer.from_dict(base[1]["tokenizer"]) if base else EventTokenizer()
         corpus = event_corpus(ds, tok, progress=not a.quiet and rank == 0)
         extra = {"tokenizer": tok.to_dict(), "programs": corpus_programs(tok, corpus)}
-    cfg = make_config(a.family, corpus.vocab_size, a.size, n_layer=a.n_layer, n_embd=a.n_embd,
-                      n_hidden=a.n_hidden, n_head=a.n_head, block_size=a.block_size, dropout=a.dropout)
+    if base:
+        from tunesmith.models.registry import config_from_dict
+
+        cfg = config_from_dict(a.family, base[1]["model"])
+        if cfg.vocab_size != corpus.vocab_size:
+            raise OptionError("--from", f"'{a.init_from}' has {cfg.vocab_size} tokens, this data {corpus.vocab_size}")
+        extra["fine_tuned_from"] = str(base[2])
+    else:
+        cfg = make_config(a.family, corpus.vocab_size, a.size, n_layer=a.n_layer, n_embd=a.n_embd,
+                          n_hidden=a.n_hidden, n_head=a.n_head, block_size=a.block_size, dropout=a.dropout)
     if a.family == "transformer" and a.seq_len is None:
         tc.seq_len = min(tc.seq_len, cfg.block_size)
     if a.family == "transformer" and tc.seq_len > cfg.block_size:
         raise OptionError("--seq-len", f"{tc.seq_len} exceeds the model's --block-size {cfg.block_size}")
     summary = train(a.out, a.family, cfg, corpus, tc, resume=a.resume, progress=not a.quiet,
-                    extra={**extra, "dataset": {"name": ds.name, "manifest_sha256": ds.manifest_hash}})
+                    extra={**extra, "dataset": {"name": ds.name, "manifest_sha256": ds.manifest_hash}},
+                    init_from=base[2] if base and not a.resume else None)
     if rank == 0:
         print(f"trained {a.family} ({summary['n_params']:,} parameters) for {summary['steps']} steps "
               f"in {summary['seconds']:.0f} s ({summary['stop_reason']}); best valid NLL "

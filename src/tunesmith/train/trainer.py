@@ -149,8 +149,11 @@ def evaluate_nll(model, corpus: TokenCorpus, split: str, *, seq_len: int, batch_
 
 
 def train(run_dir: str | Path, family: str, model_config, corpus: TokenCorpus, tc: TrainConfig, *,
-          resume: bool = False, progress: bool = True, extra: dict | None = None) -> dict:
-    """Train (or resume) a sequence model; returns the final summary (also in metrics.json)."""
+          resume: bool = False, progress: bool = True, extra: dict | None = None,
+          init_from: str | Path | None = None) -> dict:
+    """Train (or resume) a sequence model; returns the final summary (also in metrics.json).
+    ``init_from``: a checkpoint folder whose weights start a new run (fine-tuning); its
+    architecture must be ``model_config``."""
     tc.check()
     run = Path(run_dir)
     rank, world, device = setup_distributed(tc.device)
@@ -188,6 +191,8 @@ def train(run_dir: str | Path, family: str, model_config, corpus: TokenCorpus, t
         state.update(load_trainer(opt, last))
         if state.get("best_valid") is None:  # strict JSON keeps "no score yet" as null
             state["best_valid"] = float("inf")
+    elif init_from is not None:
+        load_weights(model, init_from)
     ddp_model = model
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel as DDP

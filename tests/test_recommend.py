@@ -178,3 +178,18 @@ def test_fine_tune_a_bundled_model_on_a_listeners_likes(store, capsys):
         assert main(["train", *argv, *extra, "--out", str(tmp / "x")]) == 2
         err = capsys.readouterr().err
         assert msg in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_saved_recommender_embeds_new_pieces_as_it_embedded_its_catalogue(tmp_path):
+    import scipy.sparse as sp
+
+    from tunesmith.mir.features import N_FEATURES
+    from tunesmith.recommend.model import Interactions, Recommender
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, N_FEATURES)) @ rng.normal(size=(N_FEATURES, N_FEATURES)) * 0.1
+    keys = [f"p/{i}" for i in range(300)]
+    rec = Recommender.fit(keys, x, Interactions(["a"], sp.csr_matrix((1, 300), dtype=np.float32)))
+    back = Recommender.load(rec.save(tmp_path / "rec"))
+    assert np.allclose(back.space.embed(x[:20]), rec.content[:20], atol=1e-5)
+    assert np.allclose(back.content, rec.content) and back.keys == keys

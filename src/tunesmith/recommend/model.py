@@ -276,10 +276,12 @@ class Recommender:
 
         out = Path(folder)
         with replaced_folder(out) as tmp:
-            save_file({"item_factors": self.item_factors, "content": self.content,
-                       "popularity": self.popularity, "space_mean": self.space.mean.astype(np.float64),
-                       "space_scale": self.space.scale.astype(np.float64),
-                       "space_components": self.space.components}, str(tmp / "model.safetensors"))
+            arrays = {"item_factors": self.item_factors, "content": self.content, "popularity": self.popularity,
+                      "space_mean": self.space.mean.astype(np.float64), "space_scale": self.space.scale.astype(np.float64),
+                      "space_components": self.space.components}
+            # safetensors writes the raw buffer: a Fortran-ordered array (PCA's components) must be made
+            # C-contiguous first, or it loads transposed
+            save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(tmp / "model.safetensors"))
             write_json(tmp / "config.json", self.config)
             write_json(tmp / "items.json", self.keys, indent=None)
         return out

@@ -8,7 +8,7 @@ real content attributes of the pieces, read from their MIR features:
 - the corpus a piece belongs to (Bach chorales, Essen, O'Neill's, Ryan's, Palestrina,
   Monteverdi, Beethoven, Mozart) — log-weights from a Dirichlet(0.4), so most listeners
   love one or two styles; for a piece outside the catalogue (a generated one) the
-  corpus is the share of its 10 nearest catalogue pieces in feature space;
+  corpus comes from the bundled collection and composer classifiers;
 - major versus minor, triple versus duple meter, compound meter, note density (notes per
   bar) and register (mean pitch): one Gaussian preference each.
 
@@ -33,7 +33,7 @@ import numpy as np
 
 from tunesmith.errors import OptionError
 from tunesmith.fileio import atomic_write_text
-from tunesmith.mir.features import MAJOR, MEAN_PITCH, METER, METERS, NOTES_PER_BAR
+from tunesmith.mir.features import MAJOR, MEAN_PITCH, METER, METERS, NOTES_PER_BAR, VOICES
 
 CORPORA = ("bach-chorales", "essen", "oneills-1850", "ryans-mammoth", "palestrina", "monteverdi", "beethoven",
            "mozart")
@@ -52,7 +52,6 @@ class World:
     seconds: np.ndarray  # (items,)
     density_stats: tuple[float, float]
     register_stats: tuple[float, float]
-    features: np.ndarray  # raw feature rows, for the corpus of pieces outside the catalogue
 
 
 def _raw_attrs(x: np.ndarray) -> np.ndarray:
@@ -81,23 +80,37 @@ def build_world(keys: list[str], corpora: list[str | None], features: np.ndarray
     rank = rng.permutation(n) + 1
     pop = rank ** -0.8
     return World(list(keys), attrs, rng.normal(0, 0.3, n), pop / pop.sum(), np.nan_to_num(seconds, nan=60.0),
-                 dstat, rstat, features)
+                 dstat, rstat)
+
+
+def corpus_probabilities(x: np.ndarray) -> np.ndarray:
+    """How much a piece outside the catalogue belongs to each of :data:`CORPORA`, from the
+    bundled classifiers (independent of the recommender's content space): a single line is
+    a folk tune, split by the collection classifier; anything else is split by the composer
+    classifier (Bach → the chorales)."""
+    from tunesmith.mir.classify import load_classifier
+
+    x = np.atleast_2d(x)
+    out = np.zeros((len(x), len(CORPORA)))
+    coll, comp = load_classifier("collection"), load_classifier("composer")
+    composer_corpus = {"Bach": "bach-chorales", "Palestrina": "palestrina", "Monteverdi": "monteverdi",
+                       "Beethoven": "beethoven", "Mozart": "mozart"}
+    single = np.nan_to_num(x[:, VOICES], nan=1.0) * 4 <= 1.5  # the register block stores voices / 4
+    for rows, clf, names in ((single, coll, coll.classes), (~single, comp, [composer_corpus[c] for c in comp.classes])):
+        if rows.any():
+            p = np.exp(clf.log_proba(x[rows]))
+            for j, name in enumerate(names):
+                out[rows, CORPORA.index(name)] = p[:, j]
+    return out
 
 
 def attrs_of(world: World, x: np.ndarray) -> np.ndarray:
-    """Attributes of pieces outside the catalogue (e.g. generated): the corpus from their 10
-    nearest catalogue pieces (standardised features), the rest from their features."""
+    """Attributes of pieces outside the catalogue (e.g. generated): the corpus from
+    :func:`corpus_probabilities`, the rest from their features as for catalogue pieces."""
     x = np.atleast_2d(x)
-    f = world.features
-    mu = np.nanmean(f, 0)
-    sd = np.nanstd(f, 0)
-    sd = np.where(sd > 1e-6, sd, 1)
-    zc = np.nan_to_num((f - mu) / sd)
-    zq = np.nan_to_num((x - mu) / sd)
-    near = np.stack([np.argsort(((zc - q) ** 2).sum(1))[:10] for q in zq])
-    corp = world.attrs[:, :len(CORPORA)][near].mean(1)
     raw = _raw_attrs(x)
-    return np.hstack([corp, raw[:, :3], ((raw[:, 3] - world.density_stats[0]) / world.density_stats[1])[:, None],
+    return np.hstack([corpus_probabilities(x), raw[:, :3],
+                      ((raw[:, 3] - world.density_stats[0]) / world.density_stats[1])[:, None],
                       ((raw[:, 4] - world.register_stats[0]) / world.register_stats[1])[:, None]])
 
 

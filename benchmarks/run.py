@@ -524,7 +524,9 @@ def recommend_lines(r: dict) -> list[str]:
                   f"listener gets the {p['keep']} pieces their taste model ranks highest, or {p['keep']} at random. The "
                   "simulator's own taste, which the recommender never sees, judges both: the chance the "
                   f"listener likes a piece they play is {p['preference_personalised']:.3f} against "
-                  f"{p['preference_unpersonalised']:.3f}, a lift of {100 * p['lift']:+.1f}% (goal ≥ +30%).{oracle}",
+                  f"{p['preference_unpersonalised']:.3f}, a lift of {100 * p['lift']:+.1f}% (goal ≥ +30%).{oracle} "
+                  "(The simulator places a generated piece in a corpus with the bundled composer and collection "
+                  "classifiers, which read the same feature layer as the recommender.)",
                   "", "| pieces | scale consistency | pitch-class entropy | groove consistency | empty-beat rate |",
                   "| --- | --- | --- | --- | --- |",
                   f"| personalised | {qp['scale_consistency']:.4f} | {qp['pitch_class_entropy']:.4f} | "

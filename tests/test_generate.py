@@ -149,3 +149,78 @@ def test_bundled_models_generate(name, tmp_path):
         if g.report["n_relaxed"] == 0:
             assert vl["parallel_fifths"] == 0 and vl["parallel_octaves"] == 0 and vl["voice_crossing"] == 0
     save_midi(g.score, tmp_path / "x.mid")
+
+
+def _abc_tunes(n: int, origin: str | None, seed: int) -> str:
+    rng = np.random.default_rng(seed)
+    notes = "CDEFGABcdefg"
+    out = []
+    for i in range(n):
+        bars = " | ".join("".join(notes[j] for j in rng.integers(0, len(notes), 4)) for _ in range(8))
+        head = f"X:{i + 1}\nT: Tune {seed}-{i}\n" + (f"O: Europa, {origin}\n" if origin else "")
+        out.append(head + f"M: 2/4\nL: 1/8\nK: G\n{bars} |]\n")
+    return "\n".join(out)
+
+
+@pytest.fixture(scope="module")
+def style_model(tmp_path_factory):
+    """A debug Transformer trained with style tokens on constructed tunes from two collections
+    (the folders are named as in music21's corpus, which is how a piece's collection is known)."""
+    from tunesmith.cli import main
+
+    root = tmp_path_factory.mktemp("style")
+    (root / "data" / "essenFolksong").mkdir(parents=True)
+    (root / "data" / "oneills1850").mkdir(parents=True)
+    (root / "data" / "essenFolksong" / "a.abc").write_text(_abc_tunes(10, "Schlesien", 1))
+    (root / "data" / "oneills1850" / "b.abc").write_text(_abc_tunes(10, None, 2))
+    rc = main(["train", "--family", "transformer", "--size", "debug", "--data", str(root / "data"), "--styles",
+               "--out", str(root / "run"), "--epochs", "2", "--max-steps", "20", "--quiet"])
+    assert rc == 0
+    return root / "run"
+
+
+def test_style_vocabulary_and_ids():
+    from tunesmith.train.data import style_ids, style_vocabulary
+
+    class DS:
+        name = "folk"
+
+        def split(self, s):
+            return [{"source": "/x/essenFolksong/a.abc", "meta": {"tags": ["region:Schlesien"]}}] * 3 + [
+                {"source": "/x/essenFolksong/a.abc", "meta": {"tags": ["region:Baden"]}},
+                {"source": "/x/oneills1850/b.abc", "meta": {}}]
+
+    import tunesmith.train.data as data
+
+    old = data.MIN_STYLE_PIECES
+    data.MIN_STYLE_PIECES = 2
+    try:
+        v = style_vocabulary(DS())
+    finally:
+        data.MIN_STYLE_PIECES = old
+    assert v == ["collection:essen", "collection:oneills-1850", "region:Schlesien", "region:other", "region:none"]
+    rows = DS().split("train")
+    assert style_ids(rows[0], "folk", v, 100) == [100, 102]
+    assert style_ids(rows[3], "folk", v, 100) == [100, 103]  # a rare region: 'other'
+    assert style_ids(rows[4], "folk", v, 100) == [101, 104]
+
+
+def test_style_control(style_model, tiny_model, tmp_path):
+    from tunesmith.cli import main
+    from tunesmith.errors import ParameterError
+
+    mm = load_model(str(style_model))
+    assert "style" in mm.capabilities and set(mm.style_names()) == {"essen", "oneills-1850"}
+    g = mm.generate(bars=4, seed=3, style="oneills-1850")
+    assert g.report["style"] == ["collection:oneills-1850", "region:none"]
+    assert n_bar_tokens(mm, g.tokens) == 4 and all(t < mm.tokenizer.vocab_size for t in g.tokens)
+    free = mm.generate(bars=4, seed=3)  # no style asked: the model chooses one of each slot
+    assert free.report["style"][0].startswith("collection:") and free.report["style"][1].startswith("region:")
+    with pytest.raises(ParameterError, match="unknown style 'Bayern'"):
+        mm.generate(bars=4, style="Bayern")
+    with pytest.raises(ParameterError, match="style"):  # a model trained without style tokens refuses it
+        generate_to_files(str(tiny_model), tmp_path / "x", bars=2, style="essen", formats="mid")
+    assert main(["generate", "--model", str(style_model), "--style", "essen", "--bars", "2", "--formats", "mid",
+                 "--out", str(tmp_path / "o")]) == 0
+    info = __import__("json").loads(next((tmp_path / "o").glob("*.json")).read_text())
+    assert info["settings"]["style"] == "essen" and info["rules"]["style"][0] == "collection:essen"

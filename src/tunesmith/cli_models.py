@@ -28,6 +28,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--size", default="small", choices=list(PRESETS), help="size preset")
     s.add_argument("--tokens", choices=["remi", "satb"], help="token models: remi (event tokens, any music; "
                    "default) or satb (four voices on a sixteenth grid, one token per voice per step: chorales)")
+    s.add_argument("--styles", action="store_true", help="event tokens: condition on the data's style tags (its "
+                   "collection and Essen region), so that 'generate --style' can ask for one")
     g = s.add_argument_group("model size overrides")
     g.add_argument("--layers", type=int, dest="n_layer")
     g.add_argument("--embd", type=int, dest="n_embd")
@@ -112,6 +114,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--latent-scale", type=float, help="gan: multiplies the latent noise (default 1.0; below 1: "
                    "closer to the average phrase)")
     s.add_argument("--threshold", type=float, help="gan: least probability at which a voice sounds (default 0.2)")
+    s.add_argument("--style", help="models trained with --styles (the bundled folk model): a collection "
+                   "(essen, oneills-1850, ryans-mammoth) or an Essen region (e.g. Schlesien)")
     s.add_argument("--rules", choices=["strict", "soft", "off"], help="chorale models (SATB tokens, Coconet): rules "
                    "of four-part writing while sampling — strict masks what breaks them (default), soft only "
                    "penalises, off")
@@ -216,6 +220,8 @@ def cmd_train(a: argparse.Namespace) -> int:
         raise OptionError("--family", "give a model family (or --from MODEL to fine-tune one)")
     a.data = _training_data(a)
     if a.family in ("cnn", "gan"):
+        if a.styles:
+            raise OptionError("--styles", f"a {a.family} model has no style tokens (event-token models do)")
         if a.tokens is not None:
             raise OptionError("--tokens", f"a {a.family} model reads four-voice piano rolls, not tokens")
         if a.device != "cpu":  # refused, not silently ignored
@@ -230,7 +236,7 @@ def cmd_train(a: argparse.Namespace) -> int:
     from tunesmith.music.dataset import open_dataset
     from tunesmith.represent import satb
     from tunesmith.represent.tokens import EventTokenizer
-    from tunesmith.train.data import corpus_programs, event_corpus, satb_corpus
+    from tunesmith.train.data import corpus_programs, event_corpus, satb_corpus, style_vocabulary
     from tunesmith.train.trainer import TrainConfig, setup_distributed, train
 
     if a.threads is not None:
@@ -252,12 +258,19 @@ def cmd_train(a: argparse.Namespace) -> int:
     rank, _, _ = setup_distributed(a.device)
     ds = open_dataset(a.data, progress=not a.quiet and rank == 0)
     if a.tokens == "satb":
+        if a.styles:
+            raise OptionError("--styles", "style tokens go with event tokens (--tokens remi)")
         corpus = satb_corpus(ds, progress=not a.quiet and rank == 0)
         extra = {"tokenizer": satb.describe()}
     else:
         tok = EventTokenizer.from_dict(base[1]["tokenizer"]) if base else EventTokenizer()
-        corpus = event_corpus(ds, tok, progress=not a.quiet and rank == 0)
+        styles = base[1].get("styles") if base else (style_vocabulary(ds) if a.styles else None)
+        if a.styles and base and not styles:
+            raise OptionError("--styles", f"'{a.init_from}' was trained without style tokens")
+        corpus = event_corpus(ds, tok, progress=not a.quiet and rank == 0, styles=styles)
         extra = {"tokenizer": tok.to_dict(), "programs": corpus_programs(tok, corpus)}
+        if styles:
+            extra["styles"] = styles
     if base:
         from tunesmith.models.registry import config_from_dict
 
@@ -296,7 +309,7 @@ def cmd_generate(a: argparse.Namespace) -> int:
         a.model, a.out, primer=a.primer, bars=a.bars, temperature=a.temperature, top_k=a.top_k,
         top_p=a.top_p, key=a.key, seed=a.seed, num=a.num, use_cache=False if a.no_cache else None,
         formats=a.formats, device=a.device, iterations=a.iterations, latent_scale=a.latent_scale,
-        threshold=a.threshold, rules=a.rules, force=a.force)
+        threshold=a.threshold, rules=a.rules, style=a.style, force=a.force)
     for r in results:
         repairs = f", {r['repairs']} repairs" if r["repairs"] else ""
         print(f"wrote {', '.join(r['files'])}  [key {r['key']}, {r['bars']} bars, {r['notes']} notes{repairs}]")
@@ -308,7 +321,7 @@ def _generate_for(a: argparse.Namespace) -> int:
 
     fixed = {"--primer": a.primer, "--temperature": a.temperature, "--top-k": a.top_k, "--top-p": a.top_p,
              "--key": a.key, "--iterations": a.iterations, "--latent-scale": a.latent_scale,
-             "--threshold": a.threshold, "--rules": a.rules}
+             "--threshold": a.threshold, "--rules": a.rules, "--style": a.style}
     for opt, v in fixed.items():
         if v is not None:
             raise OptionError(opt, "is chosen per candidate with --for (keys and temperatures vary)")

@@ -44,6 +44,58 @@ class MusicModel:
         self.config = config
         self.name = name or config.get("name", "model")
         self.device = device
+        self.styles: list[str] = list(config.get("styles") or [])
+        if self.styles:  # a model trained with style tokens (train --styles) can be asked for one
+            self.capabilities = MusicModel.capabilities | {"style"}
+
+    def style_names(self) -> list[str]:
+        """The styles this model can be asked for: its collections and regions (without the
+        catch-all ``region:other`` / ``region:none``)."""
+        return [s.split(":", 1)[1] for s in self.styles if s not in ("region:other", "region:none")]
+
+    @torch.inference_mode()
+    def _choose_style(self, slots: list[np.ndarray], controls: SamplingControls, seed: int) -> list[int]:
+        """One token per style slot, drawn from the model among that slot's allowed ids."""
+        from tunesmith.generate.sampler import filter_logits
+
+        g = torch.Generator().manual_seed(seed + 7919)
+        seq = [self.tokenizer.bos_id]
+        for ids in slots:
+            if len(ids) == 1:
+                seq.append(int(ids[0]))
+                continue
+            logits, _ = self.model.step(torch.tensor([seq], device=self.device), None)
+            allowed = torch.zeros(logits.shape[-1], dtype=torch.bool)
+            allowed[torch.from_numpy(ids)] = True
+            probs = filter_logits(logits[0, -1].cpu(), SamplingControls(controls.temperature), allowed)
+            seq.append(int(torch.multinomial(probs, 1, generator=g)))
+        return seq[1:]
+
+    def _style_slots(self, style: str | None) -> list[np.ndarray]:
+        """For the two style tokens after BOS (collection, region), the ids allowed at each:
+        the one asked for, or every token of that slot (then the model chooses)."""
+        if style is not None and not self.styles:
+            raise ParameterError("style", f"the model '{self.name}' was trained without style tokens")
+        first = self.tokenizer.vocab_size
+        slots = []
+        for kind in ("collection", "region"):
+            names = [s for s in self.styles if s.startswith(kind + ":")]
+            slots.append(np.array([first + self.styles.index(n) for n in names]))
+        if style is None:
+            return slots
+        wanted = style if ":" in style else None
+        matches = [n for n in self.styles if n == wanted or n.split(":", 1)[1].lower() == style.lower()]
+        if not matches:
+            raise ParameterError("style", f"unknown style '{style}'; this model knows: "
+                                 f"{', '.join(self.style_names())}")
+        n = matches[0]
+        slot = 0 if n.startswith("collection:") else 1
+        slots[slot] = np.array([first + self.styles.index(n)])
+        if slot == 1:  # a region of the Essen collection
+            essen = "collection:essen"
+            if essen in self.styles:
+                slots[0] = np.array([first + self.styles.index(essen)])
+        return slots
 
     # -- persistence -----------------------------------------------------------
     @classmethod
@@ -73,14 +125,16 @@ class MusicModel:
     # -- generation ------------------------------------------------------------
     def generate(self, *, primer: Score | None = None, bars: int = 8, temperature: float = 1.0,
                  top_k: int = 0, top_p: float = 0.95, key: str | None = None, seed: int = 0,
-                 use_cache: bool = True, rules: str = "strict") -> Generated:
+                 use_cache: bool = True, rules: str = "strict", style: str | None = None) -> Generated:
         """Generate ``bars`` bars of new music (after ``primer`` if given).
 
         ``key`` transposes the result (and the primer) to that key; without a
-        primer, up to 8 draws are made until one is in the requested mode."""
+        primer, up to 8 draws are made until one is in the requested mode. ``style`` (models
+        trained with ``--styles``) names a collection or region of the training data."""
         controls = SamplingControls(temperature, top_k, top_p)
         controls.check()
         check_bars(bars)
+        self._slots = self._style_slots(style) if (style is not None or self.styles) else []
         from tunesmith.generate.rules import check_mode
 
         check_mode(rules)
@@ -141,7 +195,10 @@ class MusicModel:
                              end_on_tonic=rules != "off",
                              tonic=score_key(primer)[0] if primer is not None else None)
         con.observe_prompt(prompt[1:])
-        new = sample(self.model, prompt, con, controls, seed=seed, use_cache=use_cache, device=self.device)
+        # style tokens come right after BOS (given, or chosen by the model), then the music
+        style = self._choose_style(getattr(self, "_slots", []), controls, seed)
+        new = sample(self.model, prompt[:1] + style + prompt[1:], con, controls, seed=seed, use_cache=use_cache,
+                     device=self.device)
         full = tok.decode(prompt + new).music
         if primer is not None:
             music = _merge_primer(primer.music, tok.decode(prompt).music, full)
@@ -153,6 +210,7 @@ class MusicModel:
         meta = Meta(title=f"{self.name} #{seed}", composer=f"tunesmith ({self.name})", source="generated",
                     key=key_name(tonic, mode), time_signature=Score(music).time_signature())
         report = {"rules": rules, "end_on_tonic": con.end_on_tonic, "tonic": con.tonic,
+                  **({"style": [self.styles[t - tok.vocab_size] for t in style]} if style else {}),
                   "relaxed": {"end_on_tonic": con.relaxed} if con.relaxed else {}, "n_relaxed": con.relaxed}
         return Generated(Score(music, meta), meta.key, bars, con.forced_stops, len(new), new, report=report)
 
@@ -287,7 +345,8 @@ def generate_to_files(model: str, out: str | Path, *, primer: str | None = None,
                       key: str | None = None, seed: int = 0, num: int = 1, use_cache: bool | None = None,
                       formats: str = "mid,wav,musicxml,png", device: str = "cpu",
                       iterations: int | None = None, latent_scale: float | None = None,
-                      threshold: float | None = None, rules: str | None = None, force: bool = False) -> list[dict]:
+                      threshold: float | None = None, rules: str | None = None, style: str | None = None,
+                      force: bool = False) -> list[dict]:
     """Generate ``num`` pieces and write each as MIDI, WAV, MusicXML and a piano-roll PNG.
     A control left at None takes the model's own default; a control the model's family
     cannot honour is refused before any work (never dropped)."""
@@ -316,7 +375,7 @@ def generate_to_files(model: str, out: str | Path, *, primer: str | None = None,
     controls = check_controls(mm, {"primer": primer, "temperature": temperature, "top_k": top_k, "top_p": top_p,
                                    "key": key, "use_cache": None if use_cache in (None, True) else use_cache,
                                    "iterations": iterations, "latent_scale": latent_scale, "threshold": threshold,
-                                   "rules": rules})
+                                   "rules": rules, "style": style})
     if "primer" in controls:
         controls["primer"] = load_score(primer)
     out.mkdir(parents=True, exist_ok=True)

@@ -27,7 +27,7 @@ class Generated:
 # Each generation control and the capability a family must declare to take it.
 CONTROLS = {"primer": "primer", "key": "key", "temperature": "temperature", "top_k": "top_k", "top_p": "top_p",
             "iterations": "iterations", "latent_scale": "latent_scale", "threshold": "threshold",
-            "use_cache": "cache", "rules": "rules"}
+            "use_cache": "cache", "rules": "rules", "style": "style"}
 
 
 @runtime_checkable

@@ -75,6 +75,8 @@ def _sample(model, prompt: list[int], constraint, controls: SamplingControls, *,
     new: list[int] = []
     while True:
         allowed = torch.from_numpy(constraint.allowed())
+        if allowed.numel() < last.numel():  # tokens beyond the grammar's (style tokens) are never drawn here
+            allowed = torch.cat([allowed, torch.zeros(last.numel() - allowed.numel(), dtype=torch.bool)])
         if not allowed.any():  # cannot happen with a consistent grammar; stop rather than emit junk
             break
         probs = filter_logits(last.cpu(), controls, allowed)

@@ -31,7 +31,7 @@ from tunesmith.errors import BadInputError, OptionError
 from tunesmith.evaluate.fair import bar_count, crop
 from tunesmith.fileio import atomic_write_text, replaced_folder, write_json
 from tunesmith.mir.features import FEATURES, N_FEATURES, piece_features, simple_features
-from tunesmith.music.corpora import corpus_of
+from tunesmith.music.corpora import NO_REGION, style_of
 from tunesmith.music.io import READABLE_EXTS, Limits, read_pieces
 from tunesmith.music.score import Score
 
@@ -76,15 +76,11 @@ def label_of(task: Task, source: str, entry: dict) -> str | None:
     """The class of a dataset entry for a task, or None when it has none."""
     if task.name == "composer":
         return _COMPOSER[source]
-    corpus = corpus_of(entry["source"], source)
+    corpus, region = style_of(entry, source)
     if task.name == "collection":
         return corpus
     if task.name == "region":
-        if corpus != "essen":
-            return None
-        tags = (entry.get("meta") or {}).get("tags") or []
-        regions = [t.split(":", 1)[1] for t in tags if t.startswith("region:")]
-        return regions[0] if regions else None
+        return region if corpus == "essen" and region != NO_REGION else None
     raise OptionError("--task", f"no labels for task '{task.name}'")
 
 

@@ -91,6 +91,18 @@ def corpus_of(source_file: str, default: str) -> str:
     return default
 
 
+NO_REGION = "none"
+
+
+def style_of(entry: dict, default: str) -> tuple[str, str]:
+    """The style tags of a dataset entry: its collection (the bundled corpus it comes from) and
+    its region (the Essen collection's ``region:`` tag; :data:`NO_REGION` for pieces without one)."""
+    collection = corpus_of(entry["source"], default)
+    tags = (entry.get("meta") or {}).get("tags") or []
+    regions = [t.split(":", 1)[1] for t in tags if t.startswith("region:")]
+    return collection, (regions[0] if regions else NO_REGION)
+
+
 def readable_name(label: str, source_file: str, title: str, n_in_file: int = 1) -> str:
     """A name people can read for a piece of a dataset: ``corpus/file-stem``, with the tune's
     title where the file holds several tunes or the title says more (``essen/altdeu10: Herzog

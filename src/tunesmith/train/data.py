@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from tunesmith.errors import BadInputError
+
 
 @dataclass
 class TokenCorpus:
@@ -60,12 +62,48 @@ def write_split_cache(cache: Path, name: str, splits: dict[str, list[np.ndarray]
     tmp.replace(cache)
 
 
-def event_corpus(dataset, tokenizer, *, progress: bool = True) -> TokenCorpus:
-    """Tokenize a prepared dataset with an :class:`EventTokenizer`, cached beside it."""
+MIN_STYLE_PIECES = 60  # a region needs this many training pieces for a token of its own
+OTHER_REGION = "other"
+
+
+def style_vocabulary(dataset) -> list[str]:
+    """The style tokens of a dataset, in id order: ``collection:NAME`` for every collection in
+    its training split, then ``region:NAME`` for the regions with at least
+    :data:`MIN_STYLE_PIECES` training pieces, ``region:other`` and ``region:none``."""
+    from collections import Counter
+
+    from tunesmith.music.corpora import NO_REGION, style_of
+
+    tags = [style_of(e, dataset.name) for e in dataset.split("train")]
+    collections = sorted({c for c, _ in tags})
+    counts = Counter(r for _, r in tags if r != NO_REGION)
+    regions = sorted(r for r, n in counts.items() if n >= MIN_STYLE_PIECES and r != OTHER_REGION)
+    return ([f"collection:{c}" for c in collections] + [f"region:{r}" for r in regions]
+            + [f"region:{OTHER_REGION}", f"region:{NO_REGION}"])
+
+
+def style_ids(entry: dict, dataset_name: str, styles: list[str], first_id: int) -> list[int]:
+    """The two style tokens of a dataset entry (collection, region), as ids from ``first_id``;
+    a collection outside ``styles`` is refused, a rare region becomes ``region:other``."""
+    from tunesmith.music.corpora import style_of
+
+    collection, region = style_of(entry, dataset_name)
+    if f"collection:{collection}" not in styles:
+        raise BadInputError(dataset_name, f"collection '{collection}' is not among the model's styles")
+    r = f"region:{region}" if f"region:{region}" in styles else f"region:{OTHER_REGION}"
+    return [first_id + styles.index(f"collection:{collection}"), first_id + styles.index(r)]
+
+
+def event_corpus(dataset, tokenizer, *, progress: bool = True, styles: list[str] | None = None) -> TokenCorpus:
+    """Tokenize a prepared dataset with an :class:`EventTokenizer`, cached beside it.
+
+    With ``styles`` (see :func:`style_vocabulary`), every piece starts ``BOS, collection,
+    region`` with style tokens numbered after the tokenizer's vocabulary, so a model trained on
+    it can be asked for a style."""
     from tqdm import tqdm
 
     tok_json = json.dumps(tokenizer.to_dict(), sort_keys=True)
-    key = hashlib.sha256((tok_json + dataset.manifest_hash).encode()).hexdigest()[:16]
+    key = hashlib.sha256((tok_json + dataset.manifest_hash + json.dumps(styles)).encode()).hexdigest()[:16]
     cache = Path(dataset.path) / f"tokens-{key}.npz"
     tok_file = Path(dataset.path) / "tokenizer.json"  # the tokenizer's config, beside the dataset
     if not tok_file.is_file() or tok_file.read_text() != tok_json:
@@ -81,15 +119,20 @@ def event_corpus(dataset, tokenizer, *, progress: bool = True) -> TokenCorpus:
                           dynamic_ncols=True):
                 ids = tokenizer.encode(dataset.load(e))
                 if len(ids):
-                    seqs.append(np.concatenate([[tokenizer.bos_id], ids, [tokenizer.eos_id]]).astype(np.int16))
+                    head = [tokenizer.bos_id]
+                    if styles:
+                        head += style_ids(e, dataset.name, styles, tokenizer.vocab_size)
+                    seqs.append(np.concatenate([head, ids, [tokenizer.eos_id]]).astype(np.int16))
             splits[s] = seqs
         write_split_cache(cache, "tokens", splits, np.zeros(0, np.int16))
     vocab = tokenizer.tok.vocab
+    meta = {"representation": "remi", "dataset": dataset.name, "dataset_manifest_sha256": dataset.manifest_hash}
+    if styles:
+        meta["styles"] = list(styles)
     return TokenCorpus(
-        vocab_size=tokenizer.vocab_size, pad_id=tokenizer.pad_id, bos_id=tokenizer.bos_id,
+        vocab_size=tokenizer.vocab_size + len(styles or []), pad_id=tokenizer.pad_id, bos_id=tokenizer.bos_id,
         eos_id=tokenizer.eos_id, pitch_first_id=vocab["Pitch_21"], n_pitch_tokens=88,
-        splits=splits, meta={"representation": "remi", "dataset": dataset.name,
-                             "dataset_manifest_sha256": dataset.manifest_hash},
+        splits=splits, meta=meta,
     )
 
 
@@ -97,7 +140,7 @@ def corpus_programs(tok, corpus: TokenCorpus) -> list[int]:
     """The General MIDI programs that occur in an event-token corpus's training split
     (generation stays within them)."""
     ids = np.unique(np.concatenate(corpus.splits["train"])) if corpus.splits["train"] else []
-    names = [tok.names[int(i)] for i in ids]
+    names = [tok.names[int(i)] for i in ids if int(i) < len(tok.names)]  # style tokens lie beyond
     return sorted(int(n.split("_")[1]) for n in names if n.startswith("Program_"))
 
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from tunesmith.cli_common import add_renamed
 from tunesmith.errors import OptionError
-from tunesmith.fileio import write_json
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -339,69 +338,13 @@ def _generate_for(a: argparse.Namespace) -> int:
 
 
 def cmd_harmonize_infill(a: argparse.Namespace) -> int:
+    from tunesmith.generate.rework import rework_to_files
 
-    from tunesmith.generate.api import (
-        check_not_taken,
-        check_out_dir,
-        load_model,
-        output_path,
-        parse_formats,
-        write_formats,
-    )
-    from tunesmith.generate.chorale import ChoraleTokenModel
-    from tunesmith.generate.rollmodels import (
-        CoconetModel,
-        check_iterations,
-        parse_bars,
-        parse_voices,
-    )
-    from tunesmith.music.io import read_pieces
-
-    fmts = parse_formats(a.formats)
-    out = check_out_dir(a.out)
-    if a.iterations is not None:
-        check_iterations(a.iterations)
-    if not a.temperature > 0:
-        raise OptionError("--temperature", f"must be positive, got {a.temperature}")
-    bars = parse_bars(a.bars) if a.command == "infill" else None
-    voices = parse_voices(a.voices) if a.command == "infill" else None
-    pieces = read_pieces(a.file).scores
-    if not 1 <= a.piece <= len(pieces):
-        raise OptionError("--piece", f"{a.file} holds {len(pieces)} piece(s); got {a.piece}")
-    score = pieces[a.piece - 1]
-    base = out / f"{Path(a.file).stem}-{a.command}-{a.seed:03d}"
-    check_not_taken([base], fmts, a.force)
-    model = load_model(a.model)
-    rules = getattr(a, "rules", None)
-    if isinstance(model, ChoraleTokenModel) and a.command == "harmonize":
-        if a.iterations is not None:
-            raise OptionError("--iterations", f"'{a.model}' samples left to right; --iterations is for Coconet models")
-        g = model.harmonize(score, temperature=a.temperature, seed=a.seed, rules=rules or "strict")
-    elif not isinstance(model, CoconetModel):
-        raise OptionError("--model", f"'{a.model}' cannot {a.command}: use a Coconet (cnn) model such as "
-                          "chorale-cnn" + (" or an SATB token model" if a.command == "harmonize" else ""))
-    elif a.command == "harmonize":
-        g = model.harmonize(score, temperature=a.temperature, iterations=a.iterations or 96, seed=a.seed,
-                            rules=rules or "strict")
-    else:
-        g = model.infill(score, bars=bars, voices=voices, temperature=a.temperature,
-                         iterations=a.iterations or 96, seed=a.seed, rules=rules or "strict")
-    out.mkdir(parents=True, exist_ok=True)
-    files = write_formats(g.score, base, fmts)
-    from tunesmith import __version__
-
-    settings = {"command": a.command, "model": a.model, "source": str(a.file), "piece": a.piece,
-                "temperature": a.temperature, "iterations": a.iterations, "seed": a.seed}
-    if a.command == "infill":
-        settings.update(bars=a.bars, voices=a.voices or "all")
-    if rules is not None or g.report is not None:
-        settings["rules"] = (g.report or {}).get("rules", rules)
-    info = {"files": [str(f) for f in files], "key": g.key, "bars": g.bars, "notes": g.score.n_notes,
-            "seed": a.seed, "source": str(a.file), "settings": settings, "tunesmith": __version__}
-    if g.report is not None:
-        info["rules"] = g.report
-    write_json(output_path(base, ".json"), info)
-    print(f"wrote {', '.join(info['files'])}  [key {g.key}, {g.bars} bars, {g.score.n_notes} notes]")
+    info = rework_to_files(a.command, a.model, a.file, a.out, piece=a.piece, temperature=a.temperature,
+                           iterations=a.iterations, seed=a.seed, rules=getattr(a, "rules", None),
+                           bars=getattr(a, "bars", None), voices=getattr(a, "voices", None), formats=a.formats,
+                           force=a.force)
+    print(f"wrote {', '.join(info['files'])}  [key {info['key']}, {info['bars']} bars, {info['notes']} notes]")
     return 0
 
 

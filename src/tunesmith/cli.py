@@ -180,6 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
     from tunesmith import cli_store
 
     cli_store.add_commands(sub)
+    from tunesmith import cli_studio
+
+    cli_studio.add_commands(sub)
     return p
 
 

@@ -479,3 +479,23 @@ def _plot_originality(path: Path, o: dict) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)
+
+
+_TRAINING_INDEXES: dict[str, tuple[originality.TrainingIndex, list[str], str]] = {}
+
+
+def piece_originality(score: Score, training: str, *, progress: bool = False) -> dict:
+    """How original one piece is against a training set (a bundled corpus or prepared
+    dataset, its train split): the longest run it shares with a training piece, with that
+    piece's readable name, the nearest training piece and the shares of shared n-grams.
+    The training set is indexed once per process."""
+    if training not in _TRAINING_INDEXES:
+        train_set = load_set(training, split="train", limit=None, progress=progress, option="training")
+        idx = originality.TrainingIndex(_notes(train_set.scores, "index training set", progress))
+        _TRAINING_INDEXES[training] = (idx, train_set.names, train_set.description)
+    idx, names, what = _TRAINING_INDEXES[training]
+    o = idx.check(metrics.extract_notes(score))
+    return {**o.to_dict(), "training_set": what,
+            "copied_from_name": names[o.copied_from] if o.copied_from is not None else None,
+            "nearest_name": names[o.nearest] if o.nearest is not None else None,
+            "copy_rule": f"longest common run ≥ {originality.COPY_BARS:g} bars and ≥ {originality.COPY_MIN_ONSETS} onsets"}

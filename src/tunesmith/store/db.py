@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tunesmith.errors import BadInputError, OptionError
 from tunesmith.fileio import tunesmith_home
 
-HEAD = "0001"  # the newest migration
+HEAD = "0002"  # the newest migration
 
 
 def default_url() -> str:

@@ -1,0 +1,106 @@
+"""A studio piece on disk: one folder with the MIDI, the WAV (the project's synthesizer),
+the MusicXML, the engraved score as SVG (Verovio), the piano roll PNG and the analysis;
+built in a hidden folder and renamed into place whole, so a half-written piece is never
+served. And who may see which piece."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+from sqlalchemy import or_, select
+
+from tunesmith.fileio import tunesmith_home
+from tunesmith.music.score import Score
+from tunesmith.store.models import Piece
+
+FORMATS = {"mid": "audio/midi", "wav": "audio/wav", "musicxml": "application/vnd.recordare.musicxml+xml",
+           "png": "image/png", "svg": "image/svg+xml"}
+
+
+def studio_home() -> Path:
+    return tunesmith_home() / "studio"
+
+
+def pieces_dir() -> Path:
+    return studio_home() / "pieces"
+
+
+def engrave(musicxml: Path) -> str:
+    """The score as one SVG (Verovio; page height fitted to the music)."""
+    import verovio
+
+    tk = verovio.toolkit()
+    tk.setOptions({"pageWidth": 2100, "adjustPageHeight": True, "scale": 40, "footer": "none", "header": "none",
+                   "breaks": "auto"})
+    if not tk.loadData(musicxml.read_text()):
+        raise ValueError("Verovio could not read the MusicXML")
+    pages = [tk.renderToSVG(p) for p in range(1, tk.getPageCount() + 1)]
+    if len(pages) == 1:
+        return pages[0]
+    # several pages: stack them in one SVG document
+    return "<svg xmlns='http://www.w3.org/2000/svg' class='pages'>" + "".join(pages) + "</svg>"
+
+
+def summary(score: Score) -> dict:
+    """What the piece page shows of the analysis (the full analysis is in analysis.json)."""
+    from tunesmith.mir.analysis import analyze_score
+
+    a = analyze_score(score).to_dict()
+    key = a.get("key") or {}
+    chords = [c.get("roman") or c.get("chord") for c in a.get("chords", [])][:64]
+    short = {"key": key.get("key") or key.get("name"), "confidence": key.get("confidence"), "meter": a.get("meter"),
+             "tempo_qpm": a.get("tempo_qpm"), "bars": a.get("bars"), "texture": a.get("texture"),
+             "chords": chords, "cadences": a.get("cadences", [])[:12],
+             "melody": {k: v for k, v in (a.get("melody") or {}).items() if not isinstance(v, (list, dict))}}
+    return short, a
+
+
+def write_piece(score: Score, *, work: Path | None = None) -> tuple[Path, dict]:
+    """Write every file of a piece into a new folder under :func:`pieces_dir`; returns the
+    folder and the analysis summary."""
+    from tunesmith.generate.api import write_formats
+
+    root = pieces_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    name = uuid.uuid4().hex[:16]
+    tmp = work or root / f".tmp-{name}"
+    tmp.mkdir(parents=True, exist_ok=True)
+    try:
+        write_formats(score, tmp / "piece", ["mid", "wav", "musicxml", "png"])
+        (tmp / "piece.svg").write_text(engrave(tmp / "piece.musicxml"))
+        short, full = summary(score)
+        (tmp / "analysis.json").write_text(json.dumps(full, default=str))
+        final = root / name
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final, short
+
+
+def visible(listener_id: int | None):
+    """A WHERE clause: the pieces a listener may see (the corpus, public pieces, their own)."""
+    cond = or_(Piece.owner_id.is_(None), Piece.public.is_(True))
+    if listener_id is not None:
+        cond = or_(cond, Piece.owner_id == listener_id)
+    return cond
+
+
+def find_visible(session, piece_id: int, listener_id: int | None) -> Piece | None:
+    return session.scalar(select(Piece).where(Piece.id == piece_id, visible(listener_id)))
+
+
+def piece_file(piece: Piece, fmt: str) -> Path | None:
+    """The file of one of :data:`FORMATS` for a studio piece (None for corpus pieces and
+    missing files); the path is built from the piece's own folder, never from user input."""
+    if fmt not in FORMATS or not piece.path:
+        return None
+    folder = Path(piece.path).parent
+    if folder.parent != pieces_dir():
+        return None
+    f = folder / f"piece.{fmt}"
+    return f if f.is_file() else None

@@ -36,6 +36,8 @@ from tunesmith.studio import jobs as jobq
 from tunesmith.studio import security
 from tunesmith.studio.pieces import FORMATS, find_visible, piece_file, studio_home, visible
 from tunesmith.studio.schemas import (
+    ID,
+    INDEX,
     AbcBody,
     AnswerBody,
     Credentials,
@@ -201,7 +203,14 @@ def create_app(config: StudioConfig | None = None) -> FastAPI:
 
     @app.exception_handler(TunesmithError)
     async def _tunesmith_error(request: Request, e: TunesmithError):
-        return error_response(request, 400, str(e).splitlines()[0])
+        return error_response(request, 429 if isinstance(e, jobq.QueueFull) else 400, str(e).splitlines()[0])
+
+    @app.exception_handler(Exception)
+    async def _bug(request: Request, e: Exception):  # a bug: one line for the user, the traceback in the log
+        import logging
+
+        logging.getLogger("tunesmith.studio").exception("unhandled error on %s", request.url.path)
+        return error_response(request, 500, f"internal error ({type(e).__name__}); the studio log has the details")
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, e: RequestValidationError):
@@ -361,12 +370,12 @@ def create_app(config: StudioConfig | None = None) -> FastAPI:
         return {"job": rework_job(user, body)}
 
     @app.post("/api/pieces/{piece_id}/evaluate", tags=["pieces"], status_code=202)
-    def api_evaluate(request: Request, piece_id: int, user: User = Depends(need_user)):
+    def api_evaluate(request: Request, piece_id: ID, user: User = Depends(need_user)):
         """Check the piece's originality against its model's training set (a job)."""
         check_post(request, user)
         return {"job": evaluate_job(user, piece_id)}
 
-    def evaluate_job(user: User, piece_id: int) -> int:
+    def evaluate_job(user: User, piece_id: ID) -> int:
         with session() as s:
             p = find_visible(s, piece_id, user.id)
             if p is None:
@@ -385,12 +394,12 @@ def create_app(config: StudioConfig | None = None) -> FastAPI:
             return [job_dict(j, s) for j in rows]
 
     @app.get("/api/jobs/{job_id}", tags=["generate"])
-    def api_job(job_id: int, user: User = Depends(need_user)):
+    def api_job(job_id: ID, user: User = Depends(need_user)):
         with session() as s:
             return job_dict(own_job(s, job_id, user), s)
 
     @app.post("/api/jobs/{job_id}/cancel", tags=["generate"])
-    def api_cancel(request: Request, job_id: int, user: User = Depends(need_user)):
+    def api_cancel(request: Request, job_id: ID, user: User = Depends(need_user)):
         check_post(request, user)
         with session() as s:
             j = own_job(s, job_id, user)
@@ -464,7 +473,7 @@ def create_app(config: StudioConfig | None = None) -> FastAPI:
         """The listener's library: the pieces they generated or uploaded."""
         return library(user)
 
-    def get_piece(piece_id: int, user: User | None) -> tuple[Piece, str | None, dict]:
+    def get_piece(piece_id: ID, user: User | None) -> tuple[Piece, str | None, dict]:
         with session() as s:
             p = find_visible(s, piece_id, user.id if user else None)
             if p is None:
@@ -479,12 +488,12 @@ def create_app(config: StudioConfig | None = None) -> FastAPI:
             return p, owner, mine
 
     @app.get("/api/pieces/{piece_id}", tags=["pieces"])
-    def api_piece(piece_id: int, user: User | None = Depends(maybe_user)):
+    def api_piece(piece_id: ID, user: User | None = Depends(maybe_user)):
         p, owner, mine = get_piece(piece_id, user)
         return {**piece_dict(p, owner), "mine": mine}
 
     @app.get("/api/pieces/{piece_id}/files/{fmt}", tags=["pieces"])
-    def api_piece_file(piece_id: int, fmt: str, user: User | None = Depends(maybe_user)):
+    def api_piece_file(piece_id: ID, fmt: str, user: User | None = Depends(maybe_user)):
         p, _, _ = get_piece(piece_id, user)
         f = piece_file(p, fmt)
         if f is None:
@@ -492,7 +501,7 @@ def create_app(config: StudioConfig | None = None) -> FastAPI:
         stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in (p.title or "piece"))[:60] or "piece"
         return FileResponse(f, media_type=FORMATS[fmt], filename=f"{stem}.{fmt}" if fmt != "svg" else None)
 
-    def add_event(user: User, piece_id: int, kind: str, value: float | None) -> None:
+    def add_event(user: User, piece_id: ID, kind: str, value: float | None) -> None:
         if kind == "rating" and (value is None or not 1 <= value <= 5):
             raise StudioError(400, "value: a rating is 1 to 5")
         if kind == "play" and value is not None and not 0 <= value <= 36000:
@@ -504,13 +513,13 @@ def create_app(config: StudioConfig | None = None) -> FastAPI:
             log_event(s, user.name, p.key, kind, value=value if kind in ("rating", "play") else None)
 
     @app.post("/api/pieces/{piece_id}/events", tags=["pieces"], status_code=201)
-    def api_event(request: Request, piece_id: int, body: EventBody, user: User = Depends(need_user)):
+    def api_event(request: Request, piece_id: ID, body: EventBody, user: User = Depends(need_user)):
         """Like, rate (1–5), skip, or report a play (seconds) or a complete listen."""
         check_post(request, user)
         add_event(user, piece_id, body.kind, body.value)
         return {"ok": True}
 
-    def set_visibility(user: User, piece_id: int, public: bool) -> None:
+    def set_visibility(user: User, piece_id: ID, public: bool) -> None:
         with session() as s:
             p = s.get(Piece, piece_id)
             if p is None or p.owner_id != user.id:
@@ -518,7 +527,7 @@ def create_app(config: StudioConfig | None = None) -> FastAPI:
             p.public = public
 
     @app.post("/api/pieces/{piece_id}/visibility", tags=["pieces"])
-    def api_visibility(request: Request, piece_id: int, body: VisibilityBody, user: User = Depends(need_user)):
+    def api_visibility(request: Request, piece_id: ID, body: VisibilityBody, user: User = Depends(need_user)):
         check_post(request, user)
         set_visibility(user, piece_id, body.public)
         return {"public": body.public}
@@ -575,7 +584,7 @@ def create_app(config: StudioConfig | None = None) -> FastAPI:
                              .order_by(Piece.id.desc()).limit(50))
             return [piece_dict(p) for p in rows]
 
-    def similar(user: User | None, piece_id: int, n: int = 10) -> list[dict]:
+    def similar(user: User | None, piece_id: ID, n: int = 10) -> list[dict]:
         """Pieces like this one by content (the recommender's content space), among those the
         listener may see."""
         p, _, _ = get_piece(piece_id, user)
@@ -603,7 +612,7 @@ def create_app(config: StudioConfig | None = None) -> FastAPI:
         return search_pieces(user, q)
 
     @app.get("/api/pieces/{piece_id}/similar", tags=["discover"])
-    def api_similar(piece_id: int, user: User | None = Depends(maybe_user)):
+    def api_similar(piece_id: ID, user: User | None = Depends(maybe_user)):
         return similar(user, piece_id)
 
     @app.post("/api/admin/catalogue", tags=["discover"], status_code=202)
@@ -777,26 +786,26 @@ def create_app(config: StudioConfig | None = None) -> FastAPI:
         return my_tests(user)
 
     @app.get("/api/tests/{test_id}/next", tags=["listening tests"])
-    def api_next(test_id: int, user: User = Depends(need_user)):
+    def api_next(test_id: ID, user: User = Depends(need_user)):
         """The listener's next unanswered trial: unlabelled clips, in a random order."""
         return next_trial(user, test_id)
 
     @app.get("/api/tests/{test_id}/trials/{trial}/audio/{which}", tags=["listening tests"])
-    def api_trial_audio(test_id: int, trial: int, which: str, user: User = Depends(need_user)):
+    def api_trial_audio(test_id: ID, trial: INDEX, which: str, user: User = Depends(need_user)):
         return FileResponse(trial_audio(user, test_id, trial, which), media_type="audio/wav")
 
     @app.post("/api/tests/{test_id}/answers", tags=["listening tests"], status_code=201)
-    def api_answer(request: Request, test_id: int, body: AnswerBody, user: User = Depends(need_user)):
+    def api_answer(request: Request, test_id: ID, body: AnswerBody, user: User = Depends(need_user)):
         check_post(request, user)
         answer(user, test_id, body)
         return next_trial(user, test_id)
 
     @app.get("/api/tests/{test_id}/results", tags=["listening tests"])
-    def api_results(test_id: int, user: User = Depends(need_user)):
+    def api_results(test_id: ID, user: User = Depends(need_user)):
         return test_results(user, test_id)
 
     @app.get("/api/tests/{test_id}/export.csv", tags=["listening tests"])
-    def api_export(test_id: int, user: User = Depends(need_user)):
+    def api_export(test_id: ID, user: User = Depends(need_user)):
         return Response(export_csv(user, test_id), media_type="text/csv",
                         headers={"content-disposition": f'attachment; filename="listening-test-{test_id}.csv"'})
 

@@ -196,7 +196,8 @@ def _run_rework(url, job, progress, work):
                iterations=p.get("iterations"), seed=int(p.get("seed", 0)), rules=p.get("rules"),
                bars=parse_bars(p["bars"]) if p["command"] == "infill" else None,
                voices=parse_voices(p.get("voices")) if p["command"] == "infill" else None)
-    pid = _add_piece(url, job, g.score, kind="generated", title=f"{title} ({p['command']}ed by {p['model']})",
+    done = {"harmonize": "harmonized", "infill": "infilled"}[p["command"]]
+    pid = _add_piece(url, job, g.score, kind="generated", title=f"{title} ({done} by {p['model']})",
                      model=p["model"], settings={**p, "report": g.report}, work=work / "p")
     return {"pieces": [pid], "units": max(1, g.bars)}
 

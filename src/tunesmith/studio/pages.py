@@ -12,6 +12,7 @@ from tunesmith.studio import jobs as jobq
 from tunesmith.studio import security
 from tunesmith.studio.pieces import piece_file
 from tunesmith.studio.schemas import (
+    ID,
     AbcBody,
     AnswerBody,
     GenerateBody,
@@ -131,14 +132,14 @@ def add_pages(app, h) -> None:  # h: the helpers of create_app
         return go(f"/jobs/{h.generate_job(user, body)}")
 
     @app.get("/jobs/{job_id}", include_in_schema=False)
-    def job_page(request: Request, job_id: int):
+    def job_page(request: Request, job_id: ID):
         user = user_or_login(request)
         with h.session() as s:
             j = h.job_dict(h.own_job(s, job_id, user), s)
         return h.page(request, "job.html", user, job=j)
 
     @app.post("/jobs/{job_id}/cancel", include_in_schema=False)
-    def job_cancel(request: Request, job_id: int, csrf: str = Form("", max_length=200)):
+    def job_cancel(request: Request, job_id: ID, csrf: str = Form("", max_length=200)):
         user = user_or_login(request)
         h.check_post(request, user, csrf)
         with h.session() as s:
@@ -147,7 +148,7 @@ def add_pages(app, h) -> None:  # h: the helpers of create_app
 
     # -- pieces
     @app.get("/pieces/{piece_id}", include_in_schema=False)
-    def piece_page(request: Request, piece_id: int):
+    def piece_page(request: Request, piece_id: ID):
         user = h.maybe_user(request)
         p, owner, mine = h.get_piece(piece_id, user)
         d = h.piece_dict(p, owner)
@@ -159,7 +160,7 @@ def add_pages(app, h) -> None:  # h: the helpers of create_app
                       models=list(h.models().values()), is_owner=user is not None and p.owner_id == user.id)
 
     @app.post("/pieces/{piece_id}/event", include_in_schema=False)
-    def piece_event(request: Request, piece_id: int, kind: str = Form(..., max_length=16),
+    def piece_event(request: Request, piece_id: ID, kind: str = Form(..., max_length=16),
                     value: str = Form("", max_length=20), csrf: str = Form("", max_length=200)):
         user = user_or_login(request)
         h.check_post(request, user, csrf)
@@ -169,7 +170,7 @@ def add_pages(app, h) -> None:  # h: the helpers of create_app
         return go(f"/pieces/{piece_id}")
 
     @app.post("/pieces/{piece_id}/visibility", include_in_schema=False)
-    def piece_visibility(request: Request, piece_id: int, public: str = Form("0", max_length=5),
+    def piece_visibility(request: Request, piece_id: ID, public: str = Form("0", max_length=5),
                          csrf: str = Form("", max_length=200)):
         user = user_or_login(request)
         h.check_post(request, user, csrf)
@@ -177,7 +178,7 @@ def add_pages(app, h) -> None:  # h: the helpers of create_app
         return go(f"/pieces/{piece_id}")
 
     @app.post("/pieces/{piece_id}/rework", include_in_schema=False)
-    async def piece_rework(request: Request, piece_id: int):
+    async def piece_rework(request: Request, piece_id: ID):
         user = user_or_login(request)
         form = await request.form()
         f = {k: str(v)[:200] for k, v in form.items() if isinstance(v, str)}
@@ -198,7 +199,7 @@ def add_pages(app, h) -> None:  # h: the helpers of create_app
         return go(f"/jobs/{h.rework_job(user, body)}")
 
     @app.get("/pieces/{piece_id}/similar", include_in_schema=False)
-    def piece_similar(request: Request, piece_id: int):
+    def piece_similar(request: Request, piece_id: ID):
         user = h.maybe_user(request)
         p, owner, _ = h.get_piece(piece_id, user)
         try:
@@ -272,12 +273,12 @@ def add_pages(app, h) -> None:  # h: the helpers of create_app
         return go(f"/tests/{h.create_test(user, body)}/results")
 
     @app.get("/tests/{test_id}", include_in_schema=False)
-    def take_test(request: Request, test_id: int):
+    def take_test(request: Request, test_id: ID):
         user = user_or_login(request)
         return h.page(request, "take.html", user, t=h.next_trial(user, test_id))
 
     @app.post("/tests/{test_id}", include_in_schema=False)
-    def answer_post(request: Request, test_id: int, trial: int = Form(...), answer: str = Form(..., max_length=8),
+    def answer_post(request: Request, test_id: ID, trial: int = Form(...), answer: str = Form(..., max_length=8),
                     csrf: str = Form("", max_length=200)):
         user = user_or_login(request)
         h.check_post(request, user, csrf)
@@ -289,7 +290,7 @@ def add_pages(app, h) -> None:  # h: the helpers of create_app
         return go(f"/tests/{test_id}")
 
     @app.get("/tests/{test_id}/results", include_in_schema=False)
-    def results_page(request: Request, test_id: int):
+    def results_page(request: Request, test_id: ID):
         user = user_or_login(request)
         with h.session() as s:
             t = h.get_test(s, test_id)

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Annotated
 
+from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
+
+MAX_ID = 2**31 - 1  # ids and counts fit a 32-bit database integer
+ID = Annotated[int, PathParam(ge=1, le=MAX_ID)]
+INDEX = Annotated[int, PathParam(ge=0, le=MAX_ID)]
 
 
 @dataclass
@@ -58,12 +64,12 @@ class GenerateBody(BaseModel):
     iterations: int | None = Field(None, ge=1, le=1000)
     latent_scale: float | None = Field(None, gt=0, le=10)
     threshold: float | None = Field(None, gt=0, lt=1)
-    primer_piece: int | None = Field(None, ge=1)
+    primer_piece: int | None = Field(None, ge=1, le=MAX_ID)
 
 
 class ReworkBody(BaseModel):
     command: str = Field(pattern="^(harmonize|infill)$")
-    piece: int = Field(ge=1)
+    piece: int = Field(ge=1, le=MAX_ID)
     model: str = Field("chorale-cnn", max_length=200)
     bars: str | None = Field(None, max_length=20)
     voices: str | None = Field(None, max_length=40)
@@ -85,11 +91,11 @@ class VisibilityBody(BaseModel):
 class TestBody(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     kind: str = Field(pattern="^(mos|ab)$")
-    systems: dict[str, list[int]]
+    systems: dict[str, list[Annotated[int, Field(ge=1, le=MAX_ID)]]] = Field(max_length=3)
 
 
 class AnswerBody(BaseModel):
-    trial: int = Field(ge=0)
+    trial: int = Field(ge=0, le=MAX_ID)
     answer: str = Field(pattern="^([1-5]|a|b|tie)$")
 
 

@@ -2,7 +2,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.tunesmith-installed
 
-.PHONY: setup demo test bench lint clean
+.PHONY: setup demo test bench lint clean studio
 
 $(STAMP): pyproject.toml scripts/setup.sh
 	VENV=$(VENV) bash scripts/setup.sh
@@ -14,6 +14,9 @@ demo: $(STAMP)
 	$(VENV)/bin/tunesmith generate --model bach-chorales --bars 8 --seed 1 --out out/chorale --force
 	$(VENV)/bin/tunesmith generate --model folk --bars 16 --seed 1 --out out/folk --force
 	@echo "demo: open out/chorale and out/folk (MIDI, WAV, MusicXML, PNG)"
+
+studio: $(STAMP)
+	$(VENV)/bin/tunesmith studio
 
 test: $(STAMP)
 	$(PY) -m pytest -q -m "not slow" tests

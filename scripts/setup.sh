@@ -6,17 +6,28 @@ set -euo pipefail
 VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
 
-# Debian packages: FluidSynth (rendering) and PostgreSQL (the store's tests run against a
-# real server, started by the tests in a temporary directory).
+# Debian packages: FluidSynth (rendering), PostgreSQL (the store's tests run against a
+# real server, started by the tests in a temporary directory) and Chromium (the studio's
+# browser tests drive it through Playwright; no browser is downloaded).
 MISSING=""
 ldconfig -p 2>/dev/null | grep -q libfluidsynth.so || MISSING="$MISSING libfluidsynth3"
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || MISSING="$MISSING postgresql"
+OPTIONAL=""
+command -v chromium >/dev/null 2>&1 || OPTIONAL="chromium"
 if [ -n "$MISSING" ]; then
     echo "setup: installing$MISSING (Debian)"
     SUDO=""
     [ "$(id -u)" -eq 0 ] || SUDO="sudo"
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $MISSING >/dev/null
+fi
+if [ -n "$OPTIONAL" ]; then
+    echo "setup: installing $OPTIONAL (Debian; for the studio's browser tests)"
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    { [ -n "$MISSING" ] || $SUDO apt-get update -qq; } && \
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $OPTIONAL >/dev/null || \
+        echo "setup: $OPTIONAL could not be installed; the browser tests will be skipped"
 fi
 
 if [ ! -x "$VENV/bin/python" ]; then

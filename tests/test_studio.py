@@ -8,6 +8,7 @@ import re
 import time
 import wave
 
+import numpy as np
 import pytest
 
 pytest.importorskip("fastapi")
@@ -396,3 +397,47 @@ def test_schema_fuzz_never_answers_5xx(app, ann):
         run()
         tried += 1
     assert tried >= 20 and failures == []
+
+
+def test_continue_infill_and_similar(ann):
+    tune = upload_abc(ann, title="Continue me")
+    r = ann.post("/api/jobs/generate", json={"model": "folk", "bars": 4, "primer_piece": tune, "seed": 2})
+    assert r.status_code == 202, r.text
+    j = wait(ann, r.json()["job"])
+    assert j["status"] == "done", j
+    cont = ann.get(f"/api/pieces/{j['result']['pieces'][0]}").json()
+    assert "after Continue me" in cont["title"] and cont["meta"]["analysis"]["bars"] >= 8 + 4 - 1
+    # infill bars 2-3 of the alto and tenor of a harmonized chorale with Coconet
+    r = ann.post("/api/jobs/rework", json={"command": "harmonize", "piece": tune, "model": "chorale-cnn",
+                                           "iterations": 4})
+    chorale = wait(ann, r.json()["job"])["result"]["pieces"][0]
+    r = ann.post("/api/jobs/rework", json={"command": "infill", "piece": chorale, "model": "chorale-cnn",
+                                           "bars": "2-3", "voices": "alto,tenor", "iterations": 4})
+    assert r.status_code == 202, r.text
+    j = wait(ann, r.json()["job"])
+    assert j["status"] == "done", j
+    assert ann.post("/api/jobs/rework", json={"command": "infill", "piece": chorale, "model": "chorale-cnn",
+                                              "bars": "x"}).status_code == 400
+    # similar pieces: without a fitted recommender, by the MIR features saved with every piece
+    sims = ann.get(f"/api/pieces/{chorale}/similar").json()
+    assert sims and all(s["id"] != chorale for s in sims) and "sounds alike" in sims[0]["why"]
+
+
+@pytest.mark.slow
+def test_audio_upload_is_transcribed(ann, tmp_path):
+    sr = 22050
+    t = np.arange(int(sr * 0.5)) / sr
+    notes = [60, 64, 67, 72]
+    audio = np.concatenate([0.4 * np.sin(2 * np.pi * 440 * 2 ** ((m - 69) / 12) * t) * np.exp(-2 * t) for m in notes])
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(sr)
+        w.writeframes((audio * 32767).astype("<i2").tobytes())
+    r = ann.post("/api/pieces/upload", files={"file": ("take.bin", buf.getvalue(), "application/octet-stream")})
+    assert r.status_code == 202
+    j = wait(ann, r.json()["job"], 300)
+    assert j["status"] == "done", j
+    p = ann.get(f"/api/pieces/{j['result']['pieces'][0]}").json()
+    assert p["kind"] == "upload" and p["meta"]["voices"] >= 1

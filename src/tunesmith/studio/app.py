@@ -34,7 +34,7 @@ from tunesmith.store.models import (
 )
 from tunesmith.studio import jobs as jobq
 from tunesmith.studio import security
-from tunesmith.studio.pieces import FORMATS, find_visible, piece_file, studio_home, visible
+from tunesmith.studio.pieces import FORMATS, find_visible, piece_file, similar_by_features, studio_home, visible
 from tunesmith.studio.schemas import (
     ID,
     INDEX,
@@ -68,6 +68,7 @@ def create_app(config: StudioConfig | None = None) -> FastAPI:
     templates = Jinja2Templates(directory=str(HERE / "templates"))  # autoescapes every {{ value }}
     login_limit = security.RateLimiter(cfg.login_per_minute, 60)
     post_limit = security.RateLimiter(cfg.posts_per_minute, 60)
+    register_limit = security.RateLimiter(cfg.posts_per_minute, 60)
     model_info: dict[str, dict] = {}
     pool = jobq.WorkerPool(url, cfg.workers, cfg.worker_threads) if cfg.start_workers and cfg.workers else None
 
@@ -238,7 +239,9 @@ def create_app(config: StudioConfig | None = None) -> FastAPI:
             s.add(Account(listener_id=lid, password_hash=security.hash_password(password), is_admin=first))
 
     def login(request: Request, name: str, password: str) -> str:
-        if not login_limit.allow(f"ip{client_ip(request)}"):
+        # per address and name: guessing one listener's password is slowed down, a classroom
+        # behind one address is not
+        if not login_limit.allow(f"ip{client_ip(request)}:{name}"):
             raise StudioError(429, "too many login attempts; wait a minute")
         with session() as s:
             row = s.execute(select(Account, Listener).join(Listener, Listener.id == Account.listener_id)
@@ -284,6 +287,8 @@ def create_app(config: StudioConfig | None = None) -> FastAPI:
     @app.post("/api/register", tags=["accounts"], status_code=201)
     def api_register(request: Request, body: Credentials):
         check_pre(request, request.headers.get("x-csrf-token"))
+        if not register_limit.allow(f"ip{client_ip(request)}"):
+            raise StudioError(429, "too many new accounts from this address; wait a minute")
         register(body.name, body.password)
         return {"name": body.name}
 
@@ -588,19 +593,26 @@ def create_app(config: StudioConfig | None = None) -> FastAPI:
         """Pieces like this one by content (the recommender's content space), among those the
         listener may see."""
         p, _, _ = get_piece(piece_id, user)
-        try:
-            from tunesmith.recommend.service import Service
-
-            svc = Service(url)
-            recs = svc.similar(p.key, n=n * 4)
-        except (TunesmithError, FileNotFoundError, OSError, ValueError) as e:
-            raise StudioError(409, f"similar pieces need the catalogue and a fitted recommender "
-                              f"(an admin sets them up on the discover page): {e}") from None
         with session() as s:
             vis = {r[0]: (r[1], r[2]) for r in s.execute(select(Piece.key, Piece.id, Piece.title)
                                                           .where(visible(user.id if user else None)))}
-        return [{"id": vis[r.key][0], "title": vis[r.key][1] or r.key, "key": r.key, "why": r.reason}
-                for r in recs if r.key in vis][:n]
+        try:  # the recommender's content space, where the admin has set up the catalogue
+            from tunesmith.recommend.service import Service
+
+            recs = Service(url).similar(p.key, n=n * 4)
+            out = [{"id": vis[r.key][0], "title": vis[r.key][1] or r.key, "key": r.key, "why": r.reason}
+                   for r in recs if r.key in vis][:n]
+            if out:
+                return out
+        except (TunesmithError, FileNotFoundError, OSError, ValueError):
+            pass
+        # else: the MIR features saved with every studio piece, among the pieces this listener may see
+        with session() as s:
+            cands = list(s.scalars(select(Piece).where(visible(user.id if user else None),
+                                                       Piece.kind != "corpus").order_by(Piece.id.desc())
+                                   .limit(2000)))
+        return [{"id": q.id, "title": q.title or q.key, "key": q.key, "why": f"sounds alike (features {sim:.2f})"}
+                for q, sim in similar_by_features(p, cands, n)]
 
     @app.get("/api/recommendations", tags=["discover"])
     def api_recommendations(user: User = Depends(need_user)):

@@ -318,6 +318,10 @@ def run_one(url: str, job: Job, worker: str, work_root: Path) -> None:
 def worker_main(url: str, home: str, name: str, threads: int = 1) -> None:
     """A worker process: claim jobs and run them until killed."""
     os.environ["TUNESMITH_HOME"] = home
+    try:
+        os.nice(5)  # pages before batch work: a busy worker must not slow the server's answers
+    except OSError:
+        pass
     import torch
 
     torch.set_num_threads(threads)

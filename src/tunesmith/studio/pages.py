@@ -74,7 +74,7 @@ def add_pages(app, h) -> None:  # h: the helpers of create_app
     def register_post(request: Request, name: str = Form(..., max_length=64),
                       password: str = Form(..., max_length=200), csrf: str = Form("", max_length=200)):
         h.check_pre(request, csrf)
-        if not h.login_limit.allow(f"ip{h.client_ip(request)}"):
+        if not h.register_limit.allow(f"ip{h.client_ip(request)}"):
             raise StudioError(429, "too many attempts; wait a minute")
         try:
             h.register(name, password)

@@ -11,6 +11,7 @@ import shutil
 import uuid
 from pathlib import Path
 
+import numpy as np
 from sqlalchemy import or_, select
 
 from tunesmith.fileio import tunesmith_home
@@ -74,6 +75,9 @@ def write_piece(score: Score, *, work: Path | None = None) -> tuple[Path, dict]:
         (tmp / "piece.svg").write_text(engrave(tmp / "piece.musicxml"))
         short, full = summary(score)
         (tmp / "analysis.json").write_text(json.dumps(full, default=str))
+        from tunesmith.mir.features import piece_features
+
+        np.save(tmp / "features.npy", piece_features(score))  # for "similar pieces" (the MIR feature layer)
         final = root / name
         os.replace(tmp, final)
     except BaseException:
@@ -104,3 +108,28 @@ def piece_file(piece: Piece, fmt: str) -> Path | None:
         return None
     f = folder / f"piece.{fmt}"
     return f if f.is_file() else None
+
+
+def similar_by_features(target: Piece, candidates: list[Piece], n: int = 10) -> list[tuple[Piece, float]]:
+    """The candidates nearest to ``target`` by cosine similarity of their standardised MIR
+    feature vectors (the ones saved with each studio piece)."""
+    def feats(p: Piece):
+        if not p.path:
+            return None
+        f = Path(p.path).parent / "features.npy"
+        return np.load(f, allow_pickle=False) if f.is_file() else None
+
+    t = feats(target)
+    rows = [(p, feats(p)) for p in candidates if p.id != target.id]
+    rows = [(p, x) for p, x in rows if x is not None and x.shape == getattr(t, "shape", None)]
+    if t is None or not rows:
+        return []
+    x = np.vstack([t] + [x for _, x in rows]).astype(float)
+    mean = np.nanmean(np.where(np.isfinite(x), x, np.nan), axis=0)
+    x = np.where(np.isfinite(x), x, np.nan_to_num(mean))
+    sd = x.std(0)
+    z = (x - x.mean(0)) / np.where(sd > 1e-9, sd, 1.0)
+    z /= np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-9)
+    sims = z[1:] @ z[0]
+    order = np.argsort(-sims)[:n]
+    return [(rows[i][0], float(sims[i])) for i in order]

@@ -28,6 +28,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/audio.py
 	$(PY) benchmarks/mir.py
 	$(PY) benchmarks/recommend.py
+	$(PY) benchmarks/studio_load.py
 	$(PY) benchmarks/run.py
 
 lint: $(STAMP)

@@ -300,6 +300,9 @@ def extra_sections() -> list[str]:
     p = ROOT / "benchmarks" / "results-recommend.json"
     if p.is_file():
         lines += recommend_lines(json.loads(p.read_text()))
+    p = ROOT / "benchmarks" / "results-studio.json"
+    if p.is_file():
+        lines += studio_lines(json.loads(p.read_text()))
     p = ROOT / "benchmarks" / "results-eval.json"
     if p.is_file():
         r = json.loads(p.read_text())
@@ -534,6 +537,26 @@ def recommend_lines(r: dict) -> list[str]:
                   f"| unpersonalised | {qu['scale_consistency']:.4f} | {qu['pitch_class_entropy']:.4f} | "
                   f"{qu['groove_consistency']:.4f} | {qu['empty_beat_rate']:.4f} |"]
     return lines
+
+
+def studio_lines(r: dict) -> list[str]:
+    """The studio under load (benchmarks/studio_load.py, issue #17)."""
+    return ["", "## The studio under load", "",
+            f"From `python benchmarks/studio_load.py` ({r['date']}, {r['machine']}): a real `tunesmith studio` on "
+            f"loopback (SQLite store, 2 worker processes) and, in one asyncio client process on the same machine, "
+            f"{r['listeners']} listeners browsing (discover page, piece page, piece JSON) and rating while "
+            f"{r['generators']} others each generate an 8-bar folk tune. {r['requests']:,} requests in "
+            f"{r['wall_seconds']} s.", "",
+            "| figure | measured |", "| --- | --- |",
+            f"| page latency p50 / p95 / max | {r['latency_ms_p50']} / **{r['latency_ms_p95']}** / "
+            f"{r['latency_ms_max']} ms |",
+            f"| job wait (queued → started), median / max | {r['job_wait_s_median']} / {r['job_wait_s_max']} s |",
+            f"| job turnaround (submit → done), median / max | {r['job_turnaround_s_median']} / "
+            f"{r['job_turnaround_s_max']} s |",
+            f"| errors | **{r['errors']}** |",
+            f"| ratings sent / stored / lost | {r['ratings_sent']} / {r['ratings_stored']} / **{r['ratings_lost']}** |",
+            "", "The 2 cores serve the pages, run both workers' generation (niced) and the load client at once; "
+            "unloaded, a page takes 5–10 ms."]
 
 
 def quality_lines(r: dict) -> list[str]:

@@ -74,7 +74,7 @@ async def run(base: str, n_listeners: int, n_generators: int, requests_each: int
         c = httpx.AsyncClient(base_url=base, timeout=60, limits=limits)
         await login(c, f"listener{i}")
         rng = np.random.default_rng(i)
-        for k in range(requests_each // 4):
+        for _ in range(requests_each // 4):
             if time.monotonic() > deadline:
                 break
             pid = int(rng.choice(pieces))

@@ -34,7 +34,14 @@ from tunesmith.store.models import (
 )
 from tunesmith.studio import jobs as jobq
 from tunesmith.studio import security
-from tunesmith.studio.pieces import FORMATS, find_visible, piece_file, similar_by_features, studio_home, visible
+from tunesmith.studio.pieces import (
+    FORMATS,
+    find_visible,
+    piece_file,
+    similar_by_features,
+    studio_home,
+    visible,
+)
 from tunesmith.studio.schemas import (
     ID,
     INDEX,
@@ -74,18 +81,38 @@ def create_app(config: StudioConfig | None = None) -> FastAPI:
 
     from contextlib import asynccontextmanager
 
+    running = [0]  # lifespans entered and not left: a test client may enter one inside another
+
     @asynccontextmanager
     async def lifespan(app):
-        if pool:
+        running[0] += 1
+        if pool and running[0] == 1:
             pool.start()
-        yield
-        if pool:
-            pool.stop()
+        try:
+            yield
+        finally:
+            running[0] -= 1
+            if pool and running[0] == 0:
+                pool.stop()
 
     app = FastAPI(title="tunesmith studio", version=__version__, lifespan=lifespan,
                   description="Generate, listen, read, rate and discover music. Every page's action is here too.")
     app.state.config, app.state.url, app.state.pool = cfg, url, pool
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):
+        resp = await call_next(request)
+        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        resp.headers.setdefault("X-Frame-Options", "DENY")
+        resp.headers.setdefault("Referrer-Policy", "same-origin")
+        if request.url.path.startswith("/api/pieces/") and "/files/" in request.url.path:
+            # a piece's files (an SVG made from an upload included) never run scripts
+            resp.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
+        elif not request.url.path.startswith(("/docs", "/redoc")):
+            resp.headers.setdefault("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; "
+                                    "style-src 'self' 'unsafe-inline'; object-src 'none'; frame-ancestors 'none'")
+        return resp
 
     # ------------------------------------------------------------------ helpers
     def session():

@@ -371,23 +371,29 @@ class WorkerPool:
 
     def _watch(self) -> None:
         while not self._stop.wait(0.5):
-            for name, p in list(self.procs.items()):
-                if not p.is_alive():
-                    del self.procs[name]
-                    with db.session(self.url) as s:
-                        for job in s.scalars(select(Job).where(Job.worker == name, Job.status.in_(
-                                ("running", "cancelling")))):
-                            if job.status == "cancelling":
-                                job.status, job.message, job.finished_at = "cancelled", "cancelled", now()
-                            elif job.attempts >= MAX_ATTEMPTS:
-                                job.status, job.message, job.finished_at = "failed", "the worker died", now()
-                            else:
-                                job.status, job.message = "queued", "the worker stopped; queued again"
-                    for d in (Path(self.home) / "studio" / "pieces").glob(".tmp-*"):
-                        if not any(d.name.startswith(f".tmp-job{j}-") for j in self._running()):
-                            shutil.rmtree(d, ignore_errors=True)
-                    if not self._stop.is_set():
-                        self._spawn()
+            try:
+                self._replace_dead()
+            except Exception:  # a busy database: look again next time; the watcher must not die
+                continue
+
+    def _replace_dead(self) -> None:
+        for name, p in list(self.procs.items()):
+            if not p.is_alive():
+                del self.procs[name]
+                with db.session(self.url) as s:
+                    for job in s.scalars(select(Job).where(Job.worker == name, Job.status.in_(
+                            ("running", "cancelling")))):
+                        if job.status == "cancelling":
+                            job.status, job.message, job.finished_at = "cancelled", "cancelled", now()
+                        elif job.attempts >= MAX_ATTEMPTS:
+                            job.status, job.message, job.finished_at = "failed", "the worker died", now()
+                        else:
+                            job.status, job.message = "queued", "the worker stopped; queued again"
+                for d in (Path(self.home) / "studio" / "pieces").glob(".tmp-*"):
+                    if not any(d.name.startswith(f".tmp-job{j}-") for j in self._running()):
+                        shutil.rmtree(d, ignore_errors=True)
+                if not self._stop.is_set():
+                    self._spawn()
 
     def _running(self) -> list[int]:
         with db.session(self.url) as s:

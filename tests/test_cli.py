@@ -1,5 +1,6 @@
 """The CLI as a user runs it: listings, rendering, option errors, kill -9 and resume."""
 
+import json
 import os
 import shutil
 import signal
@@ -103,3 +104,46 @@ def test_top_level_help_is_a_clean_table_of_contents():
     assert r.returncode == 0 and "SUPPRESS" not in r.stdout and "%%" not in r.stdout
     for command in ("generate", "train", "harmonize", "infill", "evaluate", "audio", "bench", "data"):
         assert f"    {command}" in r.stdout
+
+
+def test_small_and_empty_datasets_are_explained(tmp_path, capsys, monkeypatch):
+    import symusic
+
+    monkeypatch.setenv("TUNESMITH_HOME", str(tmp_path / "home"))
+    only = tmp_path / "onlytext"
+    only.mkdir()
+    (only / "song.mid").write_text("not a midi file")
+    assert main(["data", "prepare", str(only), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "no readable pieces in 1 file(s)" in err and "Traceback" not in err
+    # a MIDI file without notes is no training piece, and info estimates no key for it
+    empty = tmp_path / "empty.mid"
+    s = symusic.Score(480)
+    s.tracks.append(symusic.Track(name="silence"))
+    s.dump_midi(str(empty))
+    assert main(["info", str(empty)]) == 0
+    out = capsys.readouterr().out
+    assert "major" not in out and "no notes" in out
+    few = tmp_path / "few"
+    few.mkdir()
+    shutil.copy(empty, few / "empty.mid")
+    for f in corpus_files("bach-chorales")[:3]:
+        shutil.copy(f, few / f.name)
+    assert main(["data", "prepare", str(few), "--quiet"]) == 0
+    cap = capsys.readouterr()
+    assert "3 pieces from 4 files" in cap.out and "1 skipped" in cap.out
+    info = json.loads(next((tmp_path / "home" / "datasets").glob("few-*/dataset.json")).read_text())
+    if not info["splits"]["test"] or not info["splits"]["valid"]:
+        assert "warning" in cap.err and "split" in cap.err
+    skipped = json.loads(next((tmp_path / "home" / "datasets").glob("few-*/skipped.json")).read_text())
+    assert [x["why"] for x in skipped] == ["no notes"]
+
+
+def test_an_unwritable_output_folder_is_one_line_before_any_work(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    for out in ("/proc/tunesmith-out", str(blocker / "sub"), str(blocker)):
+        assert main(["generate", "--model", "folk", "--bars", "2", "--out", out]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "--out" in err and "Traceback" not in err
+    assert not os.path.exists("/proc/tunesmith-out")

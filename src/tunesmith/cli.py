@@ -37,7 +37,7 @@ def cmd_info(a: argparse.Namespace) -> int:
                         "notes": len(t.notes)} for t in s.music.tracks],
             "notes": s.n_notes,
             "duration_seconds": round(s.duration_seconds(), 2),
-            "key": s.meta.key or f"{key_name(tonic, mode)} (estimated)",
+            "key": s.meta.key or (f"{key_name(tonic, mode)} (estimated)" if s.n_notes else None),
             "time_signature": s.time_signature(),
             "tempo_qpm": round(s.tempo(), 2) if s.tempo() else None,
             "tags": s.meta.tags,
@@ -55,6 +55,8 @@ def cmd_info(a: argparse.Namespace) -> int:
             print(f"    - {t['name'] or '(unnamed)'}: program {t['program']}{' (drums)' if t['drum'] else ''}, {t['notes']} notes")
         if info["tags"]:
             print(f"  {'tags':16} {', '.join(info['tags'])}")
+        if not s.n_notes:
+            print("  (no notes: no key to estimate)")
     if len(res.scores) > 1 and not a.all and not a.json:
         print(f"  ({len(res.scores)} pieces in this file; --all shows each)")
     return 0
@@ -99,6 +101,13 @@ def cmd_data_prepare(a: argparse.Namespace) -> int:
     print(f"dataset {r.path}: {r.n_pieces} pieces from {r.n_files} files "
           f"({r.n_parsed} parsed, {r.n_cached} cached) in {r.seconds:.1f} s; "
           f"{r.n_skipped} skipped (see {r.path / 'skipped.json'}), {r.n_duplicates} duplicates dropped")
+    empty = [k for k in ("valid", "test") if r.splits and not r.splits.get(k)]
+    if empty:
+        print(f"tunesmith: warning: the {' and '.join(empty)} split{'s are' if len(empty) > 1 else ' is'} empty "
+              f"({r.n_pieces} pieces; each piece goes to valid or test with 10% chance, by its content hash): "
+              "training cannot choose a checkpoint on held-out pieces and 'evaluate --model' has no test pieces; "
+              "add pieces", file=sys.stderr)
+    print(f"next: tunesmith train --family transformer --data {r.path} --out runs/NAME")
     return 0
 
 
@@ -202,4 +211,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except OSError as e:
+        if e.filename is None:
+            raise
+        # the machine, not tunesmith: a full disk, a read-only or vanished folder, no permission
+        print(f"tunesmith: error: {e.filename}: {e.strerror or e}", file=sys.stderr)
         return 1

@@ -124,10 +124,13 @@ def model_nll(model_arg: str, reference: PieceSet) -> dict:
     if isinstance(m, ChoraleTokenModel):
         corpus = satb_corpus(reference.dataset, progress=False)
     elif isinstance(m, MusicModel):
-        corpus = event_corpus(reference.dataset, m.tokenizer, progress=False)
+        corpus = event_corpus(reference.dataset, m.tokenizer, progress=False, styles=m.styles or None)
     else:
         raise OptionError("--model", f"'{model_arg}' is a {m.config.get('family')} model; --model reports the NLL "
                           "of the token models (rnn, gru, lstm, transformer)")
+    if not corpus.splits["test"]:
+        raise BadInputError(reference.dataset.path, f"the test split is empty ({len(reference.dataset.entries)} "
+                            "pieces in all): the NLL is measured on held-out pieces; prepare more pieces")
     seq_len = int(m.config.get("train", {}).get("seq_len", 512))
     with __import__("torch").no_grad():
         nll, n = evaluate_nll(m.model, corpus, "test", seq_len=seq_len)

@@ -281,10 +281,10 @@ def parse_formats(formats: str) -> list[str]:
 
 
 def check_out_dir(out: str | Path) -> Path:
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise OptionError("--out", f"'{out}' exists and is not a folder")
-    return out
+    """The output folder, checked before any work: it is (or can be made) a writable folder."""
+    from tunesmith.fileio import check_writable_dir
+
+    return check_writable_dir(out, "--out")
 
 
 EXTENSIONS = {"mid": ".mid", "wav": ".wav", "musicxml": ".musicxml", "png": ".png"}

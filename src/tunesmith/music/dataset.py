@@ -135,6 +135,7 @@ class PrepareReport:
     n_skipped: int
     n_duplicates: int
     seconds: float
+    splits: dict | None = None
 
 
 def prepare(source: str, out: str | Path | None = None, *, workers: int | None = None,
@@ -196,6 +197,10 @@ def prepare(source: str, out: str | Path | None = None, *, workers: int | None =
         rec = json.loads((shards / f"{h}.json").read_text())
         skipped.extend(rec["skipped"])
         for p in rec["pieces"]:
+            if not p.get("n_notes"):  # nothing to learn from, nothing to compare with
+                skipped.append([f"{f}" + (f" (piece {p['index'] + 1})" if len(rec["pieces"]) > 1 else ""),
+                                "no notes"])
+                continue
             if p["hash"] in seen:
                 n_dup += 1
                 continue
@@ -206,6 +211,9 @@ def prepare(source: str, out: str | Path | None = None, *, workers: int | None =
             e["shard"] = h
             e["split"] = split_of(p["hash"])
             entries.append(e)
+    if not entries:
+        why = "; ".join(f"{Path(w).name}: {y}" for w, y in skipped[:3]) + (" …" if len(skipped) > 3 else "")
+        raise BadInputError(source, f"no readable pieces in {len(files)} file(s)" + (f" ({why})" if why else ""))
     manifest = "".join(json.dumps(e, sort_keys=True) + "\n" for e in entries).encode()
     atomic_write_bytes(out / "manifest.jsonl", manifest)
     atomic_write_bytes(out / "skipped.json", json.dumps(
@@ -223,7 +231,7 @@ def prepare(source: str, out: str | Path | None = None, *, workers: int | None =
     }
     atomic_write_bytes(out / "dataset.json", json.dumps(info, indent=1).encode())
     return PrepareReport(out, len(files), len(todo), len(files) - len(todo), len(entries),
-                         len(skipped), n_dup, time.perf_counter() - t0)
+                         len(skipped), n_dup, time.perf_counter() - t0, info["splits"])
 
 
 def default_dataset_dir(source: str) -> Path:

@@ -224,3 +224,25 @@ def test_style_control(style_model, tiny_model, tmp_path):
                  "--out", str(tmp_path / "o")]) == 0
     info = __import__("json").loads(next((tmp_path / "o").glob("*.json")).read_text())
     assert info["settings"]["style"] == "essen" and info["rules"]["style"][0] == "collection:essen"
+
+
+def test_token_cap_is_reported_not_hidden(tiny_model, tmp_path, monkeypatch, capsys):
+    import json
+
+    import tunesmith.generate.api as api
+    from tunesmith.cli import main
+
+    class Capped(api.RemiConstraint):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, **kw)
+            self.max_tokens = 40
+
+    monkeypatch.setattr(api, "RemiConstraint", Capped)
+    g = load_model(str(tiny_model)).generate(bars=8, seed=1)
+    assert g.repairs == 1 and g.bars < 8
+    assert f"after {g.bars} of 8 bars" in g.report["stopped_early"]
+    assert main(["generate", "--model", str(tiny_model), "--bars", "8", "--seed", "1", "--formats", "mid",
+                 "--out", str(tmp_path)]) == 0
+    cap = capsys.readouterr()
+    assert "token cap" in cap.err and f"{g.bars} bars" in cap.out
+    assert json.loads(next(tmp_path.glob("*.json")).read_text())["bars"] == g.bars

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from tunesmith.cli_common import add_renamed
@@ -312,6 +313,8 @@ def cmd_generate(a: argparse.Namespace) -> int:
     for r in results:
         repairs = f", {r['repairs']} repairs" if r["repairs"] else ""
         print(f"wrote {', '.join(r['files'])}  [key {r['key']}, {r['bars']} bars, {r['notes']} notes{repairs}]")
+        if (r.get("rules") or {}).get("stopped_early"):
+            print(f"tunesmith: warning: {r['rules']['stopped_early']}", file=sys.stderr)
     return 0
 
 

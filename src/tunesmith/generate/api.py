@@ -212,7 +212,12 @@ class MusicModel:
         report = {"rules": rules, "end_on_tonic": con.end_on_tonic, "tonic": con.tonic,
                   **({"style": [self.styles[t - tok.vocab_size] for t in style]} if style else {}),
                   "relaxed": {"end_on_tonic": con.relaxed} if con.relaxed else {}, "n_relaxed": con.relaxed}
-        return Generated(Score(music, meta), meta.key, bars, con.forced_stops, len(new), new, report=report)
+        made = bars
+        if con.forced_stops:  # the token cap ended it: say how much music there is, never claim the bars asked
+            made = max(0, min(bars, _bars_covering(music) - n_prefix_bars))
+            report["stopped_early"] = (f"the token cap ({con.max_tokens} tokens) ended the piece after {made} of "
+                                       f"{bars} bars")
+        return Generated(Score(music, meta), meta.key, made, con.forced_stops, len(new), new, report=report)
 
 
 def _merge_primer(primer: symusic.Score, prompt_dec: symusic.Score, full_dec: symusic.Score) -> symusic.Score:

@@ -126,8 +126,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     for name, hlp in (("harmonize", "harmonize a melody as a four-voice chorale (Coconet)"),
                       ("infill", "regenerate chosen bars and voices of a four-voice piece (Coconet)")):
         s = sub.add_parser(name, help=hlp)
-        s.add_argument("file", help="a MIDI, MusicXML or ABC file" + (" (its top or only voice is the melody)"
+        s.add_argument("file", help="a MIDI, MusicXML or ABC file" + (" (see --melody-track)"
                                                                         if name == "harmonize" else ""))
+        if name == "harmonize":
+            s.add_argument("--melody-track", metavar="NAME|INDEX", help="the track that holds the melody, by name "
+                           "or number (default: a track named like a melody, else the most melodic line)")
         if name == "infill":
             s.add_argument("--bars", required=True, help="bars to regenerate, counted from 1: e.g. 3-4 or 5")
             s.add_argument("--voices", help="comma list of soprano, alto, tenor, bass (default: all)")
@@ -346,7 +349,9 @@ def cmd_harmonize_infill(a: argparse.Namespace) -> int:
     info = rework_to_files(a.command, a.model, a.file, a.out, piece=a.piece, temperature=a.temperature,
                            iterations=a.iterations, seed=a.seed, rules=getattr(a, "rules", None),
                            bars=getattr(a, "bars", None), voices=getattr(a, "voices", None), formats=a.formats,
-                           force=a.force)
+                           force=a.force, melody_track=getattr(a, "melody_track", None))
+    if (info.get("rules") or {}).get("melody"):
+        print(info["rules"]["melody"])
     print(f"wrote {', '.join(info['files'])}  [key {info['key']}, {info['bars']} bars, {info['notes']} notes]")
     return 0
 

@@ -113,11 +113,16 @@ class ChoraleTokenModel:
         return Generated(score, meta.key, bars, rl.report()["n_relaxed"], n_new, None, report=rl.report())
 
     def harmonize(self, melody: Score, *, seed: int = 0, temperature: float = 1.0, top_k: int = 0,
-                  top_p: float = 0.95, rules: str = "strict") -> Generated:
-        """Alto, tenor and bass under the melody's top voice, which stays exactly as written."""
+                  top_p: float = 0.95, rules: str = "strict", melody_track: str | int | None = None) -> Generated:
+        """Alto, tenor and bass under the melody (see :func:`~tunesmith.music.melody.melody_of`:
+        ``melody_track`` names or numbers it), which stays exactly as written."""
+        from tunesmith.music.melody import melody_of
+
         controls = SamplingControls(temperature, top_k, top_p)
         controls.check()
         check_mode(rules)
+        line = melody_of(melody, melody_track)
+        melody = line.score
         music = melody.music
         tracks = [t for t in music.tracks if len(t.notes) and not t.is_drum]
         if not tracks:
@@ -158,7 +163,7 @@ class ChoraleTokenModel:
         meta = Meta(title=f"{melody.meta.title or 'melody'} (harmonized)", composer=f"tunesmith ({self.name})",
                     source="generated", key=key_name(tonic, mode), time_signature=meter)
         return Generated(Score(out, meta), meta.key, bars, rl.report()["n_relaxed"], grid.size, None,
-                         report=rl.report())
+                         report={**rl.report(), "melody": line.describe()})
 
     # ------------------------------------------------------------------ the sampler
     def _frames(self, last, state, prompt, grid0, meter, bars, rl: FourPartRules, controls, g, use_cache, *,

@@ -25,7 +25,7 @@ COMMANDS = ("harmonize", "infill")
 
 def rework(model, command: str, score: Score, *, temperature: float = 1.0, iterations: int | None = None,
            seed: int = 0, rules: str | None = None, bars: tuple[int, int] | None = None,
-           voices: list[int] | None = None):
+           voices: list[int] | None = None, melody_track: str | int | None = None):
     """``command`` ('harmonize' or 'infill') applied to ``score`` by a loaded model."""
     if not temperature > 0:
         raise ParameterError("temperature", f"must be positive, got {temperature}")
@@ -35,13 +35,16 @@ def rework(model, command: str, score: Score, *, temperature: float = 1.0, itera
     if isinstance(model, ChoraleTokenModel) and command == "harmonize":
         if iterations is not None:
             raise ParameterError("iterations", f"'{name}' samples left to right; iterations are for Coconet models")
-        return model.harmonize(score, temperature=temperature, seed=seed, rules=rules or "strict")
+        return model.harmonize(score, temperature=temperature, seed=seed, rules=rules or "strict",
+                               melody_track=melody_track)
+    if melody_track is not None and command != "harmonize":
+        raise ParameterError("melody_track", "only harmonize takes a melody track")
     if not isinstance(model, CoconetModel):
         raise ParameterError("model", f"'{name}' cannot {command}: use a Coconet (cnn) model such as chorale-cnn"
                              + (" or an SATB token model" if command == "harmonize" else ""))
     if command == "harmonize":
         return model.harmonize(score, temperature=temperature, iterations=iterations or 96, seed=seed,
-                               rules=rules or "strict")
+                               rules=rules or "strict", melody_track=melody_track)
     if bars is None:
         raise ParameterError("bars", "infill needs the bars to regenerate, e.g. 3-4")
     return model.infill(score, bars=bars, voices=voices, temperature=temperature, iterations=iterations or 96,
@@ -51,7 +54,8 @@ def rework(model, command: str, score: Score, *, temperature: float = 1.0, itera
 def rework_to_files(command: str, model: str, source: str | Path, out: str | Path, *, piece: int = 1,
                     temperature: float = 1.0, iterations: int | None = None, seed: int = 0,
                     rules: str | None = None, bars: str | None = None, voices: str | None = None,
-                    formats: str = "mid,wav,musicxml,png", force: bool = False, stem: str | None = None) -> dict:
+                    formats: str = "mid,wav,musicxml,png", force: bool = False, stem: str | None = None,
+                    melody_track: str | None = None) -> dict:
     """Harmonize or infill piece ``piece`` (1-based) of ``source`` and write it beside a
     ``.json`` of every setting; every option is checked before any work. Returns that record."""
     if command not in COMMANDS:
@@ -71,7 +75,7 @@ def rework_to_files(command: str, model: str, source: str | Path, out: str | Pat
     check_not_taken([base], fmts, force)
     mm = load_model(model)
     g = rework(mm, command, pieces[piece - 1], temperature=temperature, iterations=iterations, seed=seed,
-               rules=rules, bars=bar_range, voices=voice_list)
+               rules=rules, bars=bar_range, voices=voice_list, melody_track=melody_track)
     out.mkdir(parents=True, exist_ok=True)
     files = write_formats(g.score, base, fmts)
     from tunesmith import __version__
@@ -80,6 +84,8 @@ def rework_to_files(command: str, model: str, source: str | Path, out: str | Pat
                 "temperature": temperature, "iterations": iterations, "seed": seed}
     if command == "infill":
         settings.update(bars=bars, voices=voices or "all")
+    if melody_track is not None:
+        settings["melody_track"] = melody_track
     if rules is not None or g.report is not None:
         settings["rules"] = (g.report or {}).get("rules", rules)
     info = {"files": [str(f) for f in files], "key": g.key, "bars": g.bars, "notes": g.score.n_notes,

@@ -127,8 +127,13 @@ class CoconetModel(RollModel):
         return out
 
     def harmonize(self, melody: Score, *, temperature: float = 1.0, iterations: int = 96, seed: int = 0,
-                  rules: str = "strict"):
-        """A four-voice chorale whose soprano is exactly ``melody``'s top voice."""
+                  rules: str = "strict", melody_track: str | int | None = None):
+        """A four-voice chorale whose soprano is exactly the melody (see
+        :func:`~tunesmith.music.melody.melody_of`: ``melody_track`` names or numbers it)."""
+        from tunesmith.music.melody import melody_of
+
+        line = melody_of(melody, melody_track)
+        melody = line.score
         music = melody.music
         tracks = [t for t in music.tracks if len(t.notes) and not t.is_drum]
         if not tracks:
@@ -165,7 +170,7 @@ class CoconetModel(RollModel):
         meta = Meta(title=f"{melody.meta.title or 'melody'} (harmonized by {self.name})",
                     composer=f"tunesmith ({self.name})", source="harmonized", time_signature=melody.time_signature())
         g = _generated(Score(out, meta), _bars(out))
-        g.report, g.repairs = report, report["n_relaxed"]
+        g.report, g.repairs = {**report, "melody": line.describe()}, report["n_relaxed"]
         return g
 
     def infill(self, score: Score, *, bars: tuple[int, int], voices: list[int] | None = None,

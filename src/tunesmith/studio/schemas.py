@@ -77,6 +77,7 @@ class ReworkBody(BaseModel):
     seed: int = Field(0, ge=0, le=2**31 - 1)
     rules: str | None = Field(None, pattern="^(strict|soft|off)$")
     iterations: int | None = Field(None, ge=1, le=1000)
+    melody_track: str | None = Field(None, max_length=100)
 
 
 class EventBody(BaseModel):

@@ -1,0 +1,110 @@
+"""Which line of a piece is its melody, reduced to one note at a time.
+
+``harmonize`` needs one monophonic line. A user may name it (``--melody-track NAME|INDEX``);
+by default a track named like a melody ("melody", "vocal", "voice", "lead", "soprano",
+"sing", "tune") is taken, else the most melodic line: among the tracks that are nearly
+monophonic (at most 10% of their notes overlap another of the same track), the one with the
+highest mean pitch; else the highest track. The chosen track is reduced to its top line
+(at each onset the highest pitch, cut where the next onset begins), and whole silent bars
+before its first note are dropped. :class:`Melody` says what was done, so the command can
+say it too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import symusic
+
+from tunesmith.errors import BadInputError, ParameterError
+from tunesmith.music.score import Score
+
+MELODY_NAMES = ("melody", "vocal", "voice", "lead", "soprano", "sing", "tune")
+MONOPHONIC_OVERLAP = 0.10
+
+
+@dataclass
+class Melody:
+    score: Score  # one track, one note at a time
+    track_index: int  # 1-based, as --melody-track counts
+    track_name: str
+    why: str  # "named", "given", "most melodic line", "highest line", "only line"
+    reduced: int  # notes dropped to make it one note at a time
+    skipped_bars: int  # silent bars dropped before the first note
+    bars: int
+
+    def describe(self) -> str:
+        name = f"'{self.track_name}'" if self.track_name else "(unnamed)"
+        out = f"melody: track {self.track_index} {name} ({self.why}), {self.bars} bars"
+        if self.reduced:
+            out += f"; {self.reduced} notes under the top line dropped"
+        if self.skipped_bars:
+            out += f"; {self.skipped_bars} silent bars before it left out"
+        return out
+
+
+def _overlap_share(notes) -> float:
+    if len(notes) < 2:
+        return 0.0
+    order = np.argsort(notes["time"], kind="stable")
+    start, end = notes["time"][order], (notes["time"] + notes["duration"])[order]
+    return float(np.mean(start[1:] < np.maximum.accumulate(end[:-1]) - 1))
+
+
+def _bar_ticks(music: symusic.Score) -> int:
+    tpq = music.ticks_per_quarter
+    if len(music.time_signatures):
+        ts = music.time_signatures[0]
+        return max(1, tpq * 4 * ts.numerator // max(1, ts.denominator))
+    return tpq * 4
+
+
+def melody_of(score: Score, track: str | int | None = None) -> Melody:
+    """The melody line of ``score`` (see the module's docstring)."""
+    music = score.music
+    tracks = [(i, t) for i, t in enumerate(music.tracks, 1) if len(t.notes) and not t.is_drum]
+    if not tracks:
+        raise BadInputError(score.meta.source or "melody", "the piece has no notes")
+    names = ", ".join(f"{i} '{t.name}'" if t.name else f"{i}" for i, t in tracks)
+    if track is not None:
+        key = str(track).strip()
+        hit = [(i, t) for i, t in enumerate(music.tracks, 1)
+               if (key.isdigit() and int(key) == i) or (t.name and t.name.lower() == key.lower())]
+        if not hit or not len(hit[0][1].notes):
+            raise ParameterError("melody_track", f"no track {key!r} with notes; the tracks with notes are: {names}")
+        (idx, chosen), why = hit[0], "given"
+    elif len(tracks) == 1:
+        (idx, chosen), why = tracks[0], "only line"
+    else:
+        named = [(i, t) for i, t in tracks if any(w in (t.name or "").lower() for w in MELODY_NAMES)]
+        if named:
+            (idx, chosen), why = named[0], "named"
+        else:
+            mono = [(i, t) for i, t in tracks if _overlap_share(t.notes.numpy()) <= MONOPHONIC_OVERLAP
+                    and len(t.notes) >= 8]
+            pool, why = (mono, "most melodic line") if mono else (tracks, "highest line")
+            idx, chosen = max(pool, key=lambda it: float(it[1].notes.numpy()["pitch"].mean()))
+    notes = chosen.notes.numpy()
+    order = np.lexsort((-notes["pitch"], notes["time"]))
+    t, d, p, v = (notes[k][order] for k in ("time", "duration", "pitch", "velocity"))
+    keep = np.ones(len(t), bool)
+    keep[1:] = t[1:] != t[:-1]  # at each onset, the highest pitch
+    t, d, p, v = t[keep], d[keep], p[keep], v[keep]
+    end = np.minimum(t + d, np.append(t[1:], np.iinfo(np.int64).max))  # cut where the next note starts
+    bar = _bar_ticks(music)
+    skip = int(t[0] // bar) if len(t) else 0
+    shift = skip * bar
+    out = symusic.Score(music.ticks_per_quarter)
+    for ts in music.time_signatures:
+        out.time_signatures.append(symusic.TimeSignature(max(0, ts.time - shift), ts.numerator, ts.denominator))
+    for tp in music.tempos:
+        out.tempos.append(symusic.Tempo(max(0, tp.time - shift), qpm=tp.qpm))
+    for ks in music.key_signatures:
+        out.key_signatures.append(symusic.KeySignature(max(0, ks.time - shift), ks.key, ks.tonality))
+    line = symusic.Track(name=chosen.name or "Melody", program=chosen.program)
+    for a, b, c, vel in zip(t, end, p, v):
+        line.notes.append(symusic.Note(int(a - shift), int(max(1, b - a)), int(c), int(vel)))
+    out.tracks.append(line)
+    n_bars = int(np.ceil((end[-1] - shift) / bar)) if len(t) else 0
+    return Melody(Score(out, score.meta), idx, chosen.name, why, int(len(notes["time"]) - keep.sum()), skip, n_bars)

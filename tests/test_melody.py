@@ -1,0 +1,61 @@
+"""Which line harmonize takes as the melody, and that it says so (issue #18 item 2)."""
+
+import symusic
+
+from tunesmith.cli import main
+from tunesmith.music.melody import melody_of
+from tunesmith.music.score import Score
+
+
+def song(names=("Piano", "Melody", "Bass"), lead_in_bars=2) -> symusic.Score:
+    """Piano chords high up, a monophonic tune in the middle, a bass; the tune starts after
+    ``lead_in_bars`` bars of accompaniment."""
+    m = symusic.Score(480)
+    m.time_signatures.append(symusic.TimeSignature(0, 4, 4))
+    piano, tune, bass = (symusic.Track(name=n, program=p) for n, p in zip(names, (0, 73, 33)))
+    for beat in range(4 * 10):
+        for pitch in (76, 79, 84):
+            piano.notes.append(symusic.Note(beat * 480, 480, pitch, 60))
+        bass.notes.append(symusic.Note(beat * 480, 480, 43, 70))
+    scale = [67, 69, 71, 72, 74, 72, 71, 69]
+    for k in range(4 * (10 - lead_in_bars)):
+        tune.notes.append(symusic.Note((4 * lead_in_bars + k) * 480, 480, scale[k % 8], 90))
+    tune.notes.append(symusic.Note(4 * lead_in_bars * 480, 240, 55, 50))  # a grace note under the first one
+    for t in (piano, tune, bass):
+        m.tracks.append(t)
+    return m
+
+
+def test_the_named_track_wins_and_is_reduced_to_one_line():
+    m = melody_of(Score(song()))
+    assert (m.track_index, m.why, m.skipped_bars, m.reduced) == (2, "named", 2, 1)
+    notes = m.score.music.tracks[0].notes.numpy()
+    assert notes["time"][0] == 0 and notes["pitch"][0] == 67 and m.bars == 8
+    assert "track 2 'Melody' (named)" in m.describe() and "2 silent bars" in m.describe()
+
+
+def test_without_names_the_monophonic_line_beats_the_higher_chords():
+    m = melody_of(Score(song(names=("A", "B", "C"))))
+    assert (m.track_index, m.why) == (2, "most melodic line")
+
+
+def test_a_chosen_track_by_name_or_number_and_a_wrong_one():
+    import pytest
+
+    from tunesmith.errors import ParameterError
+
+    assert melody_of(Score(song()), "piano").track_index == 1
+    assert melody_of(Score(song()), 3).track_name == "Bass"
+    with pytest.raises(ParameterError, match="no track 'Vocals'.*1 'Piano', 2 'Melody', 3 'Bass'"):
+        melody_of(Score(song()), "Vocals")
+
+
+def test_harmonize_says_which_track_it_used(tmp_path, capsys):
+    f = tmp_path / "Song. With dots.mid"
+    song().dump_midi(str(f))
+    assert main(["harmonize", str(f), "--iterations", "2", "--formats", "mid", "--out", str(tmp_path / "o")]) == 0
+    out = capsys.readouterr().out
+    assert "melody: track 2 'Melody' (named), 8 bars" in out
+    assert (tmp_path / "o" / "Song. With dots-harmonize-000.mid").is_file()
+    assert main(["harmonize", str(f), "--melody-track", "9", "--out", str(tmp_path / "p")]) == 2
+    assert "--melody-track: no track '9'" in capsys.readouterr().err

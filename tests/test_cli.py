@@ -147,3 +147,15 @@ def test_an_unwritable_output_folder_is_one_line_before_any_work(tmp_path, capsy
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "--out" in err and "Traceback" not in err
     assert not os.path.exists("/proc/tunesmith-out")
+
+
+def test_help_needs_no_heavy_library():
+    """Every command's help (and parsing) starts without loading PyTorch, music21, librosa,
+    matplotlib or scikit-learn: those load only when a command needs them."""
+    code = ("import sys\nfrom tunesmith.cli import build_parser\np = build_parser()\n"
+            "for argv in (['--help'], ['generate', '--help'], ['train', '--help'], ['studio', '--help']):\n"
+            "    try:\n        p.parse_args(argv)\n    except SystemExit:\n        pass\n"
+            "print(sorted(m for m in ('torch', 'music21', 'librosa', 'matplotlib', 'sklearn', 'fastapi') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"

@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-
-import torch
-from safetensors.torch import load_file, load_model, save_file, save_model
+from typing import TYPE_CHECKING
 
 from tunesmith.errors import BadInputError
 from tunesmith.fileio import dumps, replaced_folder
+
+if TYPE_CHECKING:  # torch is imported where weights are read or written, so that naming a model is quick
+    import torch
 
 CHECKPOINT_VERSION = 1
 
@@ -22,6 +23,9 @@ CHECKPOINT_VERSION = 1
 def write_checkpoint(path: str | Path, model: torch.nn.Module, config: dict,
                      optimizer: torch.optim.Optimizer | None = None, trainer: dict | None = None) -> Path:
     """Write atomically: build ``path.tmp``, move the old one to ``path.old``, rename, delete old."""
+    import torch
+    from safetensors.torch import save_file, save_model
+
     path = Path(path)
     with replaced_folder(path) as tmp:
         save_model(_unwrap(model), str(tmp / "model.safetensors"))
@@ -63,6 +67,8 @@ def read_config(path: str | Path) -> dict:
 
 
 def load_weights(model: torch.nn.Module, path: str | Path) -> None:
+    from safetensors.torch import load_model
+
     p = resolve_checkpoint(path) / "model.safetensors"
     try:
         missing, unexpected = load_model(model, str(p), strict=True)
@@ -71,6 +77,9 @@ def load_weights(model: torch.nn.Module, path: str | Path) -> None:
 
 
 def load_trainer(optimizer: torch.optim.Optimizer, path: str | Path) -> dict:
+    import torch
+    from safetensors.torch import load_file
+
     p = Path(path)
     tensors = load_file(str(p / "trainer.safetensors"))
     info = json.loads((p / "trainer.json").read_text())
@@ -84,6 +93,8 @@ def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
 
 
 def _flatten_optimizer(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+    import torch
+
     sd = opt.state_dict()
     tensors: dict[str, torch.Tensor] = {}
     scalars: dict[str, dict] = {}

@@ -124,3 +124,24 @@ def test_learning_rate_anneals_within_a_time_budget():
     assert lr_at(100, 10_000, timed, seconds=1500) == pytest.approx(5.5e-4)  # half the budget: cosine midpoint
     assert lr_at(100, 10_000, timed, seconds=3000) == pytest.approx(1e-4)  # budget spent: the floor
     assert lr_at(10_000, 10_000, timed, seconds=10) == pytest.approx(1e-4)  # steps done first
+
+
+def test_resume_with_another_family_is_refused(tmp_path, capsys):
+    import shutil
+
+    from tunesmith.cli import main
+    from tunesmith.music.corpora import corpus_files
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for f in corpus_files("bach-chorales")[:12]:
+        shutil.copy(f, src / f.name)
+    base = ["train", "--size", "debug", "--data", str(src), "--out", str(tmp_path / "run"), "--quiet"]
+    assert main([*base, "--family", "lstm", "--epochs", "1", "--max-steps", "4"]) == 0
+    capsys.readouterr()
+    assert main([*base, "--family", "gru", "--epochs", "2", "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "--family: the run in" in err and "is a lstm model, not gru" in err
+    assert main([*base, "--family", "lstm", "--epochs", "2", "--resume"]) == 0
+    summary = __import__("json").loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["best_valid_nll"] is not None and summary["best_valid_nll"] < 100

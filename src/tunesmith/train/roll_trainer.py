@@ -151,6 +151,11 @@ def _train_rolls(run_dir, family, model_cfg, data, tc, *, resume, progress, extr
         from tunesmith.train.trainer import check_same_data
 
         check_same_data(run, saved.get("dataset") or {}, (extra or {}).get("dataset") or {})
+        if saved["family"] != family:
+            from tunesmith.errors import OptionError
+
+            raise OptionError("--family", f"the run in {run} is a {saved['family']} model, not {family}: resume it "
+                              f"with --family {saved['family']}, or start a new run (another --out)")
         family, model_cfg = saved["family"], saved["model"]
         keep = {k: getattr(tc, k) for k in ("epochs", "max_minutes", "max_steps")}
         tc = RollTrainConfig(**{**saved["train"], **keep})

@@ -171,6 +171,9 @@ def train(run_dir: str | Path, family: str, model_config, corpus: TokenCorpus, t
             raise TunesmithError(f"{run}: nothing to resume (no checkpoint in {run / 'last'})")
         saved = read_config(last)
         check_same_data(run, saved.get("representation") or {}, corpus.meta)
+        if saved["family"] != family:
+            raise OptionError("--family", f"the run in {run} is a {saved['family']} model, not {family}: resume it "
+                              f"with --family {saved['family']}, or start a new run (another --out)")
         family = saved["family"]
         model_config = config_from_dict(family, saved["model"])
         saved_tc = dict(saved["train"])

@@ -246,3 +246,27 @@ def test_token_cap_is_reported_not_hidden(tiny_model, tmp_path, monkeypatch, cap
     cap = capsys.readouterr()
     assert "token cap" in cap.err and f"{g.bars} bars" in cap.out
     assert json.loads(next(tmp_path.glob("*.json")).read_text())["bars"] == g.bars
+
+
+def test_tempo_and_instruments(tiny_model, tmp_path, capsys):
+    import json
+
+    import symusic
+
+    from tunesmith.cli import main
+    from tunesmith.music.arrange import parse_instruments
+
+    assert parse_instruments("piano,Violin, 42,choir") == [0, 40, 42, 52]
+    with pytest.raises(OptionError, match="did you mean Cello"):
+        parse_instruments("cell")
+    assert main(["generate", "--model", str(tiny_model), "--bars", "2", "--formats", "mid", "--tempo", "72",
+                 "--instruments", "flute", "--out", str(tmp_path)]) == 0
+    mid = symusic.Score(str(next(tmp_path.glob("*.mid"))))
+    assert [round(t.qpm) for t in mid.tempos] == [72] and {t.program for t in mid.tracks} == {73}
+    info = json.loads(next(tmp_path.glob("*.json")).read_text())
+    assert info["settings"]["tempo"] == 72 and info["settings"]["instruments"] == "flute"
+    assert main(["generate", "--model", str(tiny_model), "--tempo", "1000", "--out", str(tmp_path / "x")]) == 2
+    assert "--tempo: quarter notes per minute" in capsys.readouterr().err
+    wav = tmp_path / "r.wav"
+    assert main(["render", str(next(tmp_path.glob("*.mid"))), "--out", str(wav), "--tempo", "144"]) == 0
+    assert wav.is_file()

@@ -73,7 +73,12 @@ def cmd_render(a: argparse.Namespace) -> int:
     out = Path(a.out) if a.out else Path(a.file).with_suffix(".wav")
     if out.suffix.lower() != ".wav":
         raise OptionError("--out", f"must end in .wav, got '{out}'")
-    score = load_score(a.file, index=a.piece - 1, limits=limits_from(a))
+    from tunesmith.music.arrange import arranged, check_tempo, parse_instruments
+
+    check_tempo(a.tempo)
+    programs = parse_instruments(a.instruments) if a.instruments else None
+    score = arranged(load_score(a.file, index=a.piece - 1, limits=limits_from(a)), tempo=a.tempo,
+                     instruments=programs)
     t0 = time.perf_counter()
     render_wav(score, out, sample_rate=a.sample_rate, soundfont=a.soundfont)
     dt = time.perf_counter() - t0
@@ -153,6 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--soundfont", help="a .sf2 SoundFont (default: pretty_midi's TimGM6mb.sf2)")
     s.add_argument("--sample-rate", type=int, default=44100)
     s.add_argument("--piece", type=int, default=1, help="which tune of a multi-tune file (1-based)")
+    s.add_argument("--tempo", type=float, help="quarter notes per minute (default: the file's)")
+    s.add_argument("--instruments", help="General MIDI names or programs per part, e.g. piano or 'flute,cello'")
     add_limits(s)
     s.set_defaults(func=cmd_render)
 

@@ -114,6 +114,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--latent-scale", type=float, help="gan: multiplies the latent noise (default 1.0; below 1: "
                    "closer to the average phrase)")
     s.add_argument("--threshold", type=float, help="gan: least probability at which a voice sounds (default 0.2)")
+    s.add_argument("--tempo", type=float, help="quarter notes per minute of the written piece (default: the model's)")
+    s.add_argument("--instruments", help="General MIDI names or programs per part, e.g. piano, or "
+                   "'violin,viola,cello,contrabass', or 40,41,42,43 (one name: every part)")
     s.add_argument("--style", help="models trained with --styles (the bundled folk model): a collection "
                    "(essen, oneills-1850, ryans-mammoth) or an Essen region (e.g. Schlesien)")
     s.add_argument("--rules", choices=["strict", "soft", "off"], help="chorale models (SATB tokens, Coconet): rules "
@@ -143,6 +146,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         s.add_argument("--seed", type=int, default=0)
         s.add_argument("--piece", type=int, default=1, help="which tune of a multi-tune file (1-based)")
         s.add_argument("--formats", default="mid,wav,musicxml,png", help="comma list of mid, wav, musicxml, png")
+        s.add_argument("--tempo", type=float, help="quarter notes per minute of the written piece (default: the model's)")
+        s.add_argument("--instruments", help="General MIDI names or programs per part, e.g. piano, or "
+                   "'violin,viola,cello,contrabass', or 40,41,42,43 (one name: every part)")
         s.add_argument("--force", action="store_true", help="replace a piece of the same name in --out")
         s.set_defaults(func=cmd_harmonize_infill)
 
@@ -312,7 +318,8 @@ def cmd_generate(a: argparse.Namespace) -> int:
         a.model, a.out, primer=a.primer, bars=a.bars, temperature=a.temperature, top_k=a.top_k,
         top_p=a.top_p, key=a.key, seed=a.seed, num=a.num, use_cache=False if a.no_cache else None,
         formats=a.formats, device=a.device, iterations=a.iterations, latent_scale=a.latent_scale,
-        threshold=a.threshold, rules=a.rules, style=a.style, force=a.force)
+        threshold=a.threshold, rules=a.rules, style=a.style, force=a.force, tempo=a.tempo,
+        instruments=a.instruments)
     for r in results:
         repairs = f", {r['repairs']} repairs" if r["repairs"] else ""
         print(f"wrote {', '.join(r['files'])}  [key {r['key']}, {r['bars']} bars, {r['notes']} notes{repairs}]")
@@ -349,7 +356,8 @@ def cmd_harmonize_infill(a: argparse.Namespace) -> int:
     info = rework_to_files(a.command, a.model, a.file, a.out, piece=a.piece, temperature=a.temperature,
                            iterations=a.iterations, seed=a.seed, rules=getattr(a, "rules", None),
                            bars=getattr(a, "bars", None), voices=getattr(a, "voices", None), formats=a.formats,
-                           force=a.force, melody_track=getattr(a, "melody_track", None))
+                           force=a.force, melody_track=getattr(a, "melody_track", None), tempo=a.tempo,
+                           instruments=a.instruments)
     if (info.get("rules") or {}).get("melody"):
         print(info["rules"]["melody"])
     print(f"wrote {', '.join(info['files'])}  [key {info['key']}, {info['bars']} bars, {info['notes']} notes]")

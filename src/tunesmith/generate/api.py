@@ -351,7 +351,7 @@ def generate_to_files(model: str, out: str | Path, *, primer: str | None = None,
                       formats: str = "mid,wav,musicxml,png", device: str = "cpu",
                       iterations: int | None = None, latent_scale: float | None = None,
                       threshold: float | None = None, rules: str | None = None, style: str | None = None,
-                      force: bool = False) -> list[dict]:
+                      force: bool = False, tempo: float | None = None, instruments: str | None = None) -> list[dict]:
     """Generate ``num`` pieces and write each as MIDI, WAV, MusicXML and a piano-roll PNG.
     A control left at None takes the model's own default; a control the model's family
     cannot honour is refused before any work (never dropped)."""
@@ -369,6 +369,10 @@ def generate_to_files(model: str, out: str | Path, *, primer: str | None = None,
         from tunesmith.generate.rules import check_mode
 
         check_mode(rules)
+    from tunesmith.music.arrange import arranged, check_tempo, parse_instruments
+
+    check_tempo(tempo)
+    programs = parse_instruments(instruments) if instruments else None
     fmts = parse_formats(formats)
     out = check_out_dir(out)
     stem = Path(model).name if Path(model).exists() else model
@@ -387,12 +391,13 @@ def generate_to_files(model: str, out: str | Path, *, primer: str | None = None,
     from tunesmith import __version__
 
     settings = {"model": str(model), "family": mm.config.get("family"), "bars": bars, "device": device,
+                **({"tempo": tempo} if tempo is not None else {}), **({"instruments": instruments} if instruments else {}),
                 **{k: (primer if k == "primer" else v) for k, v in controls.items()}}
     results = []
     for i in range(num):
         g = mm.generate(bars=bars, seed=seed + i, **controls)
         base = out / f"{stem}-{seed + i:03d}"
-        files = write_formats(g.score, base, fmts)
+        files = write_formats(arranged(g.score, tempo=tempo, instruments=programs), base, fmts)
         info = {"files": [str(f) for f in files], "key": g.key, "bars": g.bars, "notes": g.score.n_notes,
                 "tokens": g.n_tokens, "repairs": g.repairs, "seed": seed + i,
                 "settings": {**settings, "seed": seed + i}, "tunesmith": __version__}

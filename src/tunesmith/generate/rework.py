@@ -55,11 +55,16 @@ def rework_to_files(command: str, model: str, source: str | Path, out: str | Pat
                     temperature: float = 1.0, iterations: int | None = None, seed: int = 0,
                     rules: str | None = None, bars: str | None = None, voices: str | None = None,
                     formats: str = "mid,wav,musicxml,png", force: bool = False, stem: str | None = None,
-                    melody_track: str | None = None) -> dict:
+                    melody_track: str | None = None, tempo: float | None = None,
+                    instruments: str | None = None) -> dict:
     """Harmonize or infill piece ``piece`` (1-based) of ``source`` and write it beside a
     ``.json`` of every setting; every option is checked before any work. Returns that record."""
     if command not in COMMANDS:
         raise ParameterError("command", f"must be one of {', '.join(COMMANDS)}, got {command!r}")
+    from tunesmith.music.arrange import arranged, check_tempo, parse_instruments
+
+    check_tempo(tempo)
+    programs = parse_instruments(instruments) if instruments else None
     fmts = parse_formats(formats)
     out = check_out_dir(out)
     if iterations is not None:
@@ -77,7 +82,7 @@ def rework_to_files(command: str, model: str, source: str | Path, out: str | Pat
     g = rework(mm, command, pieces[piece - 1], temperature=temperature, iterations=iterations, seed=seed,
                rules=rules, bars=bar_range, voices=voice_list, melody_track=melody_track)
     out.mkdir(parents=True, exist_ok=True)
-    files = write_formats(g.score, base, fmts)
+    files = write_formats(arranged(g.score, tempo=tempo, instruments=programs), base, fmts)
     from tunesmith import __version__
 
     settings = {"command": command, "model": model, "source": str(source), "piece": piece,
@@ -86,6 +91,10 @@ def rework_to_files(command: str, model: str, source: str | Path, out: str | Pat
         settings.update(bars=bars, voices=voices or "all")
     if melody_track is not None:
         settings["melody_track"] = melody_track
+    if tempo is not None:
+        settings["tempo"] = tempo
+    if instruments:
+        settings["instruments"] = instruments
     if rules is not None or g.report is not None:
         settings["rules"] = (g.report or {}).get("rules", rules)
     info = {"files": [str(f) for f in files], "key": g.key, "bars": g.bars, "notes": g.score.n_notes,

@@ -46,7 +46,7 @@ def test_render_bad_soundfont_and_bad_out(tmp_path):
     fake.write_bytes(b"not a soundfont")
     r = run("render", str(f), "--out", str(tmp_path / "x.wav"), "--soundfont", str(fake))
     assert r.returncode == 2 and "not a SoundFont" in r.stderr and not (tmp_path / "x.wav").exists()
-    r = run("render", str(f), "--out", str(tmp_path / "x.mp3"))
+    r = run("render", str(f), "--out", str(tmp_path / "x.aiff"))  # mp3, flac and ogg are written since #18
     assert r.returncode == 2 and "--out" in r.stderr
 
 
@@ -159,3 +159,20 @@ def test_help_needs_no_heavy_library():
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
+
+
+def test_audio_formats_and_play(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("TUNESMITH_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("PATH", str(tmp_path / "nobin"))  # no audio player on the PATH
+    src = corpus_files("bach-chorales")[0]
+    for ext in ("flac", "ogg", "mp3"):
+        out = tmp_path / f"c.{ext}"
+        assert main(["render", str(src), "--out", str(out)]) == 0
+        data, sr = sf.read(str(out))
+        assert sr == 44100 and len(data) / sr > 10 and float(np.abs(data).max()) > 0.1
+        assert oct(out.stat().st_mode & 0o777) != "0o600"
+    assert main(["render", str(src), "--out", str(tmp_path / "c.aiff")]) == 2
+    capsys.readouterr()
+    assert main(["play", str(src)]) == 0
+    out = capsys.readouterr().out
+    assert "no audio player" in out and (tmp_path / "home" / "play").glob("*.wav")

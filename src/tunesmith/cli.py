@@ -66,13 +66,15 @@ def cmd_render(a: argparse.Namespace) -> int:
     import time
 
     from tunesmith.music.io import load_score
-    from tunesmith.music.render import render_wav
+    from tunesmith.music.render import render_audio
 
     if not 8000 <= a.sample_rate <= 192000:
         raise OptionError("--sample-rate", f"must be between 8000 and 192000, got {a.sample_rate}")
+    from tunesmith.music.render import AUDIO_FORMATS
+
     out = Path(a.out) if a.out else Path(a.file).with_suffix(".wav")
-    if out.suffix.lower() != ".wav":
-        raise OptionError("--out", f"must end in .wav, got '{out}'")
+    if out.suffix.lower() not in AUDIO_FORMATS:
+        raise OptionError("--out", f"must end in {', '.join(AUDIO_FORMATS)}, got '{out}'")
     from tunesmith.music.arrange import arranged, check_tempo, parse_instruments
 
     check_tempo(a.tempo)
@@ -80,10 +82,43 @@ def cmd_render(a: argparse.Namespace) -> int:
     score = arranged(load_score(a.file, index=a.piece - 1, limits=limits_from(a)), tempo=a.tempo,
                      instruments=programs)
     t0 = time.perf_counter()
-    render_wav(score, out, sample_rate=a.sample_rate, soundfont=a.soundfont)
+    render_audio(score, [out], sample_rate=a.sample_rate, soundfont=a.soundfont)
     dt = time.perf_counter() - t0
     dur = score.duration_seconds()
     print(f"wrote {out} ({dur:.1f} s of audio in {dt:.2f} s, {dur / max(dt, 1e-9):.0f}x real time)")
+    return 0
+
+
+PLAYERS = (("pw-play", []), ("paplay", []), ("aplay", ["-q"]), ("afplay", []), ("ffplay", ["-nodisp", "-autoexit",
+                                                                                             "-loglevel", "quiet"]))
+
+
+def cmd_play(a: argparse.Namespace) -> int:
+    """Render to a WAV under $TUNESMITH_HOME/play and hand it to the first audio player found;
+    where there is none (or no sound device), say where the WAV is."""
+    import shutil
+    import subprocess
+
+    from tunesmith.fileio import tunesmith_home
+    from tunesmith.music.arrange import arranged, check_tempo, parse_instruments
+    from tunesmith.music.io import load_score
+    from tunesmith.music.render import render_audio
+
+    check_tempo(a.tempo)
+    programs = parse_instruments(a.instruments) if a.instruments else None
+    score = arranged(load_score(a.file, index=a.piece - 1, limits=limits_from(a)), tempo=a.tempo,
+                     instruments=programs)
+    wav = tunesmith_home() / "play" / (Path(a.file).name + ".wav")
+    render_audio(score, [wav])
+    for exe, args in PLAYERS:
+        path = shutil.which(exe)
+        if path:
+            print(f"playing {a.file} ({score.duration_seconds():.0f} s) with {exe}; Ctrl-C stops")
+            r = subprocess.run([path, *args, str(wav)], stderr=subprocess.DEVNULL)
+            if r.returncode == 0:
+                return 0
+            break
+    print(f"no audio player or sound device here; the audio is in {wav}")
     return 0
 
 
@@ -152,9 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_limits(s)
     s.set_defaults(func=cmd_info)
 
-    s = sub.add_parser("render", help="render a music file to WAV with FluidSynth")
+    s = sub.add_parser("render", help="render a music file to audio (WAV, FLAC, OGG or MP3) with FluidSynth")
     s.add_argument("file")
-    s.add_argument("--out", help="WAV path (default: FILE with .wav)")
+    s.add_argument("--out", help="audio path: .wav, .flac, .ogg or .mp3 (default: FILE with .wav)")
     s.add_argument("--soundfont", help="a .sf2 SoundFont (default: pretty_midi's TimGM6mb.sf2)")
     s.add_argument("--sample-rate", type=int, default=44100)
     s.add_argument("--piece", type=int, default=1, help="which tune of a multi-tune file (1-based)")
@@ -162,6 +197,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--instruments", help="General MIDI names or programs per part, e.g. piano or 'flute,cello'")
     add_limits(s)
     s.set_defaults(func=cmd_render)
+
+    s = sub.add_parser("play", help="play a music file (rendered with FluidSynth) on this machine's speakers")
+    s.add_argument("file")
+    s.add_argument("--piece", type=int, default=1, help="which tune of a multi-tune file (1-based)")
+    s.add_argument("--tempo", type=float, help="quarter notes per minute (default: the file's)")
+    s.add_argument("--instruments", help="General MIDI names or programs per part")
+    add_limits(s)
+    s.set_defaults(func=cmd_play)
 
     d = sub.add_parser("data", help="bundled corpora and prepared datasets")
     dsub = d.add_subparsers(dest="data_command", required=True, metavar="ACTION")

@@ -109,7 +109,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--num", type=int, default=1, help="how many pieces (1–100)")
     s.add_argument("--no-cache", action="store_true", help="token models: recompute the full context each step "
                    "(slow; for checks)")
-    s.add_argument("--formats", default="mid,wav,musicxml,png", help="comma list of mid, wav, musicxml, png")
+    s.add_argument("--formats", default="mid,wav,musicxml,png", help="comma list of mid, wav, musicxml, png, flac, ogg, mp3")
     s.add_argument("--iterations", type=int, help="cnn: Gibbs sampling rounds (default 96)")
     s.add_argument("--latent-scale", type=float, help="gan: multiplies the latent noise (default 1.0; below 1: "
                    "closer to the average phrase)")
@@ -145,7 +145,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                        "voices written (default strict; see README)")
         s.add_argument("--seed", type=int, default=0)
         s.add_argument("--piece", type=int, default=1, help="which tune of a multi-tune file (1-based)")
-        s.add_argument("--formats", default="mid,wav,musicxml,png", help="comma list of mid, wav, musicxml, png")
+        s.add_argument("--formats", default="mid,wav,musicxml,png", help="comma list of mid, wav, musicxml, png, flac, ogg, mp3")
         s.add_argument("--tempo", type=float, help="quarter notes per minute of the written piece (default: the model's)")
         s.add_argument("--instruments", help="General MIDI names or programs per part, e.g. piano, or "
                    "'violin,viola,cello,contrabass', or 40,41,42,43 (one name: every part)")
@@ -301,6 +301,7 @@ def cmd_train(a: argparse.Namespace) -> int:
         print(f"trained {a.family} ({summary['n_params']:,} parameters) for {summary['steps']} steps "
               f"in {summary['seconds']:.0f} s ({summary['stop_reason']}); best valid NLL "
               f"{summary['best_valid_nll']:.4f} nats/token; checkpoints in {a.out}/best and {a.out}/last")
+        print(f"next: tunesmith generate --model {a.out} --bars 8 --out out/{Path(a.out).name}")
     return 0
 
 
@@ -325,6 +326,9 @@ def cmd_generate(a: argparse.Namespace) -> int:
         print(f"wrote {', '.join(r['files'])}  [key {r['key']}, {r['bars']} bars, {r['notes']} notes{repairs}]")
         if (r.get("rules") or {}).get("stopped_early"):
             print(f"tunesmith: warning: {r['rules']['stopped_early']}", file=sys.stderr)
+    if results:
+        first = results[0]["files"][0]
+        print(f"next: tunesmith play {first}  ·  tunesmith evaluate {a.out}  ·  tunesmith analyze {first}")
     return 0
 
 

@@ -279,9 +279,10 @@ def check_bars(bars: int) -> None:
 
 def parse_formats(formats: str) -> list[str]:
     fmts = [f.strip().lower() for f in formats.split(",") if f.strip()]
-    bad = [f for f in fmts if f not in ("mid", "wav", "musicxml", "png")]
+    bad = [f for f in fmts if f not in EXTENSIONS]
     if bad or not fmts:
-        raise OptionError("--formats", f"unknown format(s) {', '.join(bad) or '(none)'}; use mid, wav, musicxml, png")
+        raise OptionError("--formats", f"unknown format(s) {', '.join(bad) or '(none)'}; use "
+                          f"{', '.join(EXTENSIONS)}")
     return fmts
 
 
@@ -292,7 +293,8 @@ def check_out_dir(out: str | Path) -> Path:
     return check_writable_dir(out, "--out")
 
 
-EXTENSIONS = {"mid": ".mid", "wav": ".wav", "musicxml": ".musicxml", "png": ".png"}
+EXTENSIONS = {"mid": ".mid", "wav": ".wav", "musicxml": ".musicxml", "png": ".png", "flac": ".flac", "ogg": ".ogg",
+              "mp3": ".mp3"}
 
 
 def output_path(base: Path, ext: str) -> Path:
@@ -317,13 +319,14 @@ def write_formats(score: Score, base: Path, fmts: list[str]) -> list[Path]:
     """``base``.mid / .wav / .musicxml / .png, as asked (each written atomically)."""
     from tunesmith.music.io import save_midi, save_musicxml
     from tunesmith.music.plot import save_pianoroll_png
-    from tunesmith.music.render import render_wav
+    from tunesmith.music.render import render_audio
 
     files = []
     if "mid" in fmts:
         files.append(save_midi(score, output_path(base, ".mid")))
-    if "wav" in fmts:
-        files.append(render_wav(score, output_path(base, ".wav")))
+    audio = [output_path(base, EXTENSIONS[f]) for f in ("wav", "flac", "ogg", "mp3") if f in fmts]
+    if audio:
+        files.extend(render_audio(score, audio))
     if "musicxml" in fmts:
         files.append(save_musicxml(score, output_path(base, ".musicxml")))
     if "png" in fmts:

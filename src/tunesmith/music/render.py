@@ -46,19 +46,48 @@ def synthesize(score: Score, *, sample_rate: int = 44100, soundfont: str | Path 
     return audio.astype(np.float32)
 
 
-def write_wav(path: str | Path, audio: np.ndarray, sample_rate: int) -> Path:
-    """Write 16-bit PCM WAV atomically."""
+AUDIO_FORMATS = {".wav": ("WAV", "PCM_16"), ".flac": ("FLAC", "PCM_16"), ".ogg": ("OGG", "VORBIS"),
+                 ".mp3": ("MP3", "MPEG_LAYER_III")}
+
+
+def write_audio(path: str | Path, audio: np.ndarray, sample_rate: int) -> Path:
+    """Write WAV (16-bit PCM), FLAC, OGG Vorbis or MP3 (by the extension) atomically: through
+    a fresh temporary file in the same folder (never a predictable name that a planted link
+    could redirect), renamed into place."""
     import soundfile as sf
 
+    from tunesmith.fileio import fresh_temporary
+
     p = Path(path)
+    ext = p.suffix.lower()
+    if ext not in AUDIO_FORMATS:
+        raise ValueError(f"unknown audio format {ext!r}")
+    fmt, subtype = AUDIO_FORMATS[ext]
     p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(p.name + ".part")
-    sf.write(str(tmp), audio, sample_rate, subtype="PCM_16", format="WAV")
-    os.replace(tmp, p)
+    fd, tmp = fresh_temporary(p)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            sf.write(fh, audio, sample_rate, subtype=subtype, format=fmt)
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return p
+
+
+def write_wav(path: str | Path, audio: np.ndarray, sample_rate: int) -> Path:
+    """Write 16-bit PCM WAV atomically."""
+    return write_audio(path, audio, sample_rate)
 
 
 def render_wav(score: Score, path: str | Path, *, sample_rate: int = 44100,
                soundfont: str | Path | None = None) -> Path:
     """Render ``score`` to a WAV file at ``path``."""
     return write_wav(path, synthesize(score, sample_rate=sample_rate, soundfont=soundfont), sample_rate)
+
+
+def render_audio(score: Score, paths: list[Path], *, sample_rate: int = 44100,
+                 soundfont: str | Path | None = None) -> list[Path]:
+    """Render once, write every path (its extension names the format)."""
+    audio = synthesize(score, sample_rate=sample_rate, soundfont=soundfont)
+    return [write_audio(p, audio, sample_rate) for p in paths]

@@ -1,5 +1,6 @@
 """Reading and writing music, and every kind of bad input getting one clear error."""
 
+import os
 import struct
 import subprocess
 import sys
@@ -312,3 +313,29 @@ def test_a_pickup_bar_keeps_the_bar_lines_where_they_are_written(tmp_path):
     # no pickup: nothing moves
     (tmp_path / "plain.abc").write_text("X:1\nT:Plain\nM:4/4\nL:1/4\nK:C\nCDEF|G4|]\n")
     assert load_score(tmp_path / "plain.abc").music.tracks[0].notes[0].time < 480 // 16  # (abc2midi starts at tick 1)
+
+
+def test_third_party_messages_go_to_a_log(tmp_path, monkeypatch, capfd):
+    """C code writing to file descriptor 2 (FluidSynth) and Python code printing to stderr or
+    warning (music21) inside third_party_log reach the log, not the terminal; the terminal
+    gets one note per process."""
+    import warnings
+
+    import tunesmith.fileio as fileio
+
+    monkeypatch.setenv("TUNESMITH_HOME", str(tmp_path))
+    monkeypatch.delenv("TUNESMITH_VERBOSE", raising=False)
+    monkeypatch.setattr(fileio, "_NOTED", set())
+    for _ in range(2):
+        with fileio.third_party_log("synth"):
+            os.write(2, b"fluidsynth: error: Failed to allocate a synthesis process\n" * 100)
+            print("we are out of midi channels! help!", file=sys.stderr)
+            warnings.warn("MusicXML warning", stacklevel=1)
+    err = capfd.readouterr().err
+    assert err.count("\n") == 1 and "synth printed messages" in err
+    log = (tmp_path / "logs" / "synth.log").read_text()
+    assert log.count("Failed to allocate") == 200 and "out of midi channels" in log and "MusicXML warning" in log
+    monkeypatch.setenv("TUNESMITH_VERBOSE", "1")
+    with fileio.third_party_log("synth"):
+        os.write(2, b"shown\n")
+    assert capfd.readouterr().err == "shown\n"

@@ -153,3 +153,61 @@ def check_writable_dir(path: str | Path, option: str = "--out") -> Path:
     except OSError as e:
         raise OptionError(option, f"cannot write to '{p}' ({e.strerror or e})") from None
     return p
+
+
+_NOTED: set[str] = set()
+
+
+class third_party_log:
+    """Route what a library prints (C code on file descriptor 2 as well as Python's
+    ``sys.stderr`` and warnings) into ``$TUNESMITH_HOME/logs/NAME.log`` for the duration, and
+    say once per process where it went when anything was written. ``TUNESMITH_VERBOSE=1``
+    leaves the terminal alone."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __enter__(self):
+        import sys
+        import warnings
+
+        self.active = os.environ.get("TUNESMITH_VERBOSE") not in ("1", "true", "yes")
+        if not self.active:
+            return self
+        self.log = tunesmith_home() / "logs" / f"{self.name}.log"
+        try:
+            self.log.parent.mkdir(parents=True, exist_ok=True)
+            self.fh = open(self.log, "ab")
+        except OSError:
+            self.active = False
+            return self
+        self.before = self.fh.tell()
+        sys.stderr.flush()
+        self.saved_fd = os.dup(2)
+        os.dup2(self.fh.fileno(), 2)
+        self.saved_stderr = sys.stderr
+        sys.stderr = open(os.dup(self.fh.fileno()), "w", closefd=True)
+        self.warn = warnings.catch_warnings()
+        self.warn.__enter__()
+        warnings.simplefilter("always")
+        warnings.showwarning = lambda msg, cat, fn, ln, file=None, line=None: print(
+            f"{cat.__name__}: {msg}", file=sys.stderr)
+        return self
+
+    def __exit__(self, *exc):
+        import sys
+
+        if not self.active:
+            return False
+        self.warn.__exit__(*exc)
+        sys.stderr.flush()
+        sys.stderr.close()
+        sys.stderr = self.saved_stderr
+        os.dup2(self.saved_fd, 2)
+        os.close(self.saved_fd)
+        wrote = self.fh.tell() > self.before
+        self.fh.close()
+        if wrote and self.name not in _NOTED:
+            _NOTED.add(self.name)
+            print(f"tunesmith: note: {self.name} printed messages; they are in {self.log}", file=sys.stderr)
+        return False

@@ -425,24 +425,35 @@ def _mxl_rootfile(path: Path, data: bytes, limits: Limits) -> bytes:
 def _read_music21(path: Path, limits: Limits) -> ReadResult:
     from music21 import converter
 
+    from tunesmith.fileio import third_party_log
+
     data = _read_bytes(path, limits)
     ext = path.suffix.lower()
     try:
-        if ext in MXL_EXTS:
-            xml = _safe_xml_text(path, _mxl_rootfile(path, data, limits))
-            stream = converter.parseData(_xml_to_str(xml), format="musicxml")
-        elif ext in XML_EXTS:
-            xml = _safe_xml_text(path, data)
-            stream = converter.parseData(_xml_to_str(xml), format="musicxml")
-        else:  # Humdrum
-            if not _looks_like_text(data[:512]) and not _is_utf8(data):
-                raise BadInputError(path, "not a Humdrum (**kern) file: binary data")
-            stream = converter.parseData(data.decode("utf-8", "replace"), format="humdrum")
+        with third_party_log("music21"):
+            stream = _parse_music21(path, data, ext, limits, converter)
     except TunesmithError:
         raise
     except Exception as e:  # music21 raises many types on malformed input
         raise BadInputError(path, f"cannot parse {ext[1:]} file: {type(e).__name__}: {str(e)[:160]}") from None
-    score = music21_to_score(stream, source=str(path))
+    with third_party_log("music21"):
+        score = music21_to_score(stream, source=str(path))
+    return _finish_music21(path, score, limits)
+
+
+def _parse_music21(path: Path, data: bytes, ext: str, limits: Limits, converter):
+    if ext in MXL_EXTS:
+        xml = _safe_xml_text(path, _mxl_rootfile(path, data, limits))
+        return converter.parseData(_xml_to_str(xml), format="musicxml")
+    if ext in XML_EXTS:
+        xml = _safe_xml_text(path, data)
+        return converter.parseData(_xml_to_str(xml), format="musicxml")
+    if not _looks_like_text(data[:512]) and not _is_utf8(data):  # Humdrum
+        raise BadInputError(path, "not a Humdrum (**kern) file: binary data")
+    return converter.parseData(data.decode("utf-8", "replace"), format="humdrum")
+
+
+def _finish_music21(path: Path, score, limits: Limits):
     if score.n_notes == 0:
         raise BadInputError(path, "no notes in this file")
     if not score.meta.title:
@@ -513,16 +524,18 @@ def save_midi(score: Score, path: str | Path) -> Path:
 
 def save_musicxml(score: Score, path: str | Path) -> Path:
     """Write MusicXML that MuseScore opens (music21 does the notation: measures, ties, voices)."""
-    from tunesmith.fileio import fresh_temporary
+    from tunesmith.fileio import fresh_temporary, third_party_log
 
     p = Path(path)
-    stream = score_to_music21(score)
+    with third_party_log("music21"):
+        stream = score_to_music21(score)
     p.parent.mkdir(parents=True, exist_ok=True)
     # a fresh, unpredictable temporary name (O_EXCL) in the destination folder, then a rename
     fd, tmp = fresh_temporary(p, ".part.musicxml")
     os.close(fd)
     try:
-        written = stream.write("musicxml", fp=tmp)
+        with third_party_log("music21"):
+            written = stream.write("musicxml", fp=tmp)
         os.replace(written, p)
     finally:
         if os.path.exists(tmp):

@@ -39,7 +39,10 @@ def synthesize(score: Score, *, sample_rate: int = 44100, soundfont: str | Path 
     pm = pretty_midi.PrettyMIDI(io.BytesIO(bytes(score.music.dumps_midi())))
     if not pm.instruments or all(len(i.notes) == 0 for i in pm.instruments):
         return np.zeros(int(sample_rate * 0.5), dtype=np.float32)
-    audio = pm.fluidsynth(fs=sample_rate, sf2_path=str(sf2))
+    from tunesmith.fileio import third_party_log
+
+    with third_party_log("fluidsynth"):  # missing presets, "failed to allocate a synthesis process" …
+        audio = pm.fluidsynth(fs=sample_rate, sf2_path=str(sf2))
     peak = float(np.max(np.abs(audio))) if audio.size else 0.0
     if peak > 0:
         audio = audio * (0.9 / peak)

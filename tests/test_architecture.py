@@ -10,7 +10,7 @@ import pathlib
 import pytest
 
 SRC = pathlib.Path(__file__).resolve().parents[1] / "src" / "tunesmith"
-LAYERS = {"errors": 0, "fileio": 0, "music": 1, "store": 1, "represent": 2, "models": 3, "generate": 4, "train": 4,
+LAYERS = {"errors": 0, "fileio": 0, "progress": 0, "music": 1, "store": 1, "represent": 2, "models": 3, "generate": 4, "train": 4,
           "evaluate": 5, "mir": 6, "recommend": 7,
           "cli": 8, "cli_common": 8, "cli_models": 8, "cli_audio": 8, "cli_evaluate": 8, "cli_mir": 8, "cli_store": 8,
           "cli_studio": 8, "studio": 8,

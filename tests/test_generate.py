@@ -270,3 +270,20 @@ def test_tempo_and_instruments(tiny_model, tmp_path, capsys):
     wav = tmp_path / "r.wav"
     assert main(["render", str(next(tmp_path.glob("*.mid"))), "--out", str(wav), "--tempo", "144"]) == 0
     assert wav.is_file()
+
+
+def test_long_operations_report_progress(tiny_model):
+    from tunesmith.progress import reporting
+
+    seen = []
+    with reporting(lambda done, total, unit: seen.append((done, total, unit))):
+        load_model(str(tiny_model)).generate(bars=5, seed=2)
+    assert [d for d, _, u in seen if u == "bars"] == [1, 2, 3, 4, 5] and {t for _, t, _ in seen} == {5}
+    seen.clear()
+    with reporting(lambda done, total, unit: seen.append((done, total, unit))):
+        load_model("chorale-cnn").generate(bars=2, seed=1, iterations=3)
+    assert [d for d, _, u in seen if u == "Gibbs rounds"] == [0, 1, 2, 3]
+    seen.clear()
+    with reporting(lambda done, total, unit: seen.append((done, total, unit))):
+        load_model("bach-chorales").generate(bars=3, seed=1)
+    assert [d for d, _, u in seen if u == "bars"] == [0, 1, 2]

@@ -320,7 +320,7 @@ def cmd_generate(a: argparse.Namespace) -> int:
         top_p=a.top_p, key=a.key, seed=a.seed, num=a.num, use_cache=False if a.no_cache else None,
         formats=a.formats, device=a.device, iterations=a.iterations, latent_scale=a.latent_scale,
         threshold=a.threshold, rules=a.rules, style=a.style, force=a.force, tempo=a.tempo,
-        instruments=a.instruments)
+        instruments=a.instruments, progress=sys.stderr.isatty())
     for r in results:
         repairs = f", {r['repairs']} repairs" if r["repairs"] else ""
         print(f"wrote {', '.join(r['files'])}  [key {r['key']}, {r['bars']} bars, {r['notes']} notes{repairs}]")
@@ -361,7 +361,7 @@ def cmd_harmonize_infill(a: argparse.Namespace) -> int:
                            iterations=a.iterations, seed=a.seed, rules=getattr(a, "rules", None),
                            bars=getattr(a, "bars", None), voices=getattr(a, "voices", None), formats=a.formats,
                            force=a.force, melody_track=getattr(a, "melody_track", None), tempo=a.tempo,
-                           instruments=a.instruments)
+                           instruments=a.instruments, progress=sys.stderr.isatty())
     if (info.get("rules") or {}).get("melody"):
         print(info["rules"]["melody"])
     print(f"wrote {', '.join(info['files'])}  [key {info['key']}, {info['bars']} bars, {info['notes']} notes]")

@@ -354,7 +354,8 @@ def generate_to_files(model: str, out: str | Path, *, primer: str | None = None,
                       formats: str = "mid,wav,musicxml,png", device: str = "cpu",
                       iterations: int | None = None, latent_scale: float | None = None,
                       threshold: float | None = None, rules: str | None = None, style: str | None = None,
-                      force: bool = False, tempo: float | None = None, instruments: str | None = None) -> list[dict]:
+                      force: bool = False, tempo: float | None = None, instruments: str | None = None,
+                      progress: bool = False) -> list[dict]:
     """Generate ``num`` pieces and write each as MIDI, WAV, MusicXML and a piano-roll PNG.
     A control left at None takes the model's own default; a control the model's family
     cannot honour is refused before any work (never dropped)."""
@@ -396,9 +397,15 @@ def generate_to_files(model: str, out: str | Path, *, primer: str | None = None,
     settings = {"model": str(model), "family": mm.config.get("family"), "bars": bars, "device": device,
                 **({"tempo": tempo} if tempo is not None else {}), **({"instruments": instruments} if instruments else {}),
                 **{k: (primer if k == "primer" else v) for k, v in controls.items()}}
+    from tunesmith.progress import progress_bar
+
     results = []
-    for i in range(num):
-        g = mm.generate(bars=bars, seed=seed + i, **controls)
+    with progress_bar(f"generate {stem}", num, enabled=progress) as starting:
+        pieces = []
+        for i in range(num):
+            starting(i)
+            pieces.append(mm.generate(bars=bars, seed=seed + i, **controls))
+    for i, g in enumerate(pieces):
         base = out / f"{stem}-{seed + i:03d}"
         files = write_formats(arranged(g.score, tempo=tempo, instruments=programs), base, fmts)
         info = {"files": [str(f) for f in files], "key": g.key, "bars": g.bars, "notes": g.score.n_notes,

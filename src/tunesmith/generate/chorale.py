@@ -192,7 +192,11 @@ class ChoraleTokenModel:
                 lg, state = self.model.step(torch.tensor([seq], device=self.device), None)
             last = lg[0, -1]
 
+        from tunesmith.progress import report
+
         for f in range(n_frames):
+            if f % per_bar == 0:
+                report(f // per_bar, bars, "bars")
             feed(satb.POS0 + (start + f) % per_bar)
             # the tonic chord in the last bar, and on the first beat of a new piece in a given key
             final_bar = f >= n_frames - per_bar or (start == 0 and f == 0 and melody is None)

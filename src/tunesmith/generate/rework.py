@@ -56,7 +56,7 @@ def rework_to_files(command: str, model: str, source: str | Path, out: str | Pat
                     rules: str | None = None, bars: str | None = None, voices: str | None = None,
                     formats: str = "mid,wav,musicxml,png", force: bool = False, stem: str | None = None,
                     melody_track: str | None = None, tempo: float | None = None,
-                    instruments: str | None = None) -> dict:
+                    instruments: str | None = None, progress: bool = False) -> dict:
     """Harmonize or infill piece ``piece`` (1-based) of ``source`` and write it beside a
     ``.json`` of every setting; every option is checked before any work. Returns that record."""
     if command not in COMMANDS:
@@ -79,8 +79,11 @@ def rework_to_files(command: str, model: str, source: str | Path, out: str | Pat
     base = out / f"{stem or Path(source).stem}-{command}-{seed:03d}"
     check_not_taken([base], fmts, force)
     mm = load_model(model)
-    g = rework(mm, command, pieces[piece - 1], temperature=temperature, iterations=iterations, seed=seed,
-               rules=rules, bars=bar_range, voices=voice_list, melody_track=melody_track)
+    from tunesmith.progress import progress_bar
+
+    with progress_bar(command, 1, enabled=progress):
+        g = rework(mm, command, pieces[piece - 1], temperature=temperature, iterations=iterations, seed=seed,
+                   rules=rules, bars=bar_range, voices=voice_list, melody_track=melody_track)
     out.mkdir(parents=True, exist_ok=True)
     files = write_formats(arranged(g.score, tempo=tempo, instruments=programs), base, fmts)
     from tunesmith import __version__

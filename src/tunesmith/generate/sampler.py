@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 
 from tunesmith.errors import OptionError
+from tunesmith.progress import report
 
 
 @dataclass
@@ -85,6 +86,8 @@ def _sample(model, prompt: list[int], constraint, controls: SamplingControls, *,
             break
         new.append(t)
         seq.append(t)
+        if t == getattr(constraint.tok, "bar_id", None):
+            report(constraint.bars_done, constraint.bars, "bars")
         if use_cache and not (window and state["pos"] >= window):
             logits, state = model.step(torch.tensor([[t]], device=device), state)
         else:

@@ -24,6 +24,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from tunesmith.progress import report
 from tunesmith.represent.voices import N_CLASSES, N_VOICES
 
 # --------------------------------------------------------------------------- Coconet
@@ -135,6 +136,7 @@ def gibbs_sample(model: Coconet, x: torch.Tensor, free: torch.Tensor, *, iterati
     x = x.clone()
     mask = free.clone()
     for n in range(iterations + 1):
+        report(n, iterations + 1, "Gibbs rounds")
         if n > 0:
             alpha = max(alpha_min, alpha_max - n * (alpha_max - alpha_min) / max(1.0, eta * iterations))
             mask = free & (torch.rand(free.shape, generator=g) < alpha)

@@ -168,10 +168,17 @@ def _run_generate(url, job, progress, work):
             path, ptitle = primer.path, primer.title
         controls = check_controls(mm, {**p, "primer": path})
         controls["primer"] = load_score(path)
+    from tunesmith.progress import reporting
+
     ids = []
     for i in range(num):
         progress(i / num, f"piece {i + 1} of {num}", force=True)
-        g = mm.generate(bars=bars, seed=seed + i, **controls)
+
+        def inner(done, total, unit, i=i):
+            progress((i + done / total) / num, f"piece {i + 1} of {num}: {unit} {int(done)} of {int(total)}")
+
+        with reporting(inner):
+            g = mm.generate(bars=bars, seed=seed + i, **controls)
         title = f"{model_name} #{seed + i}" + (f" after {ptitle}" if primer_id is not None else "")
         settings = {"model": model_name, "bars": bars, "seed": seed + i, **job.params, "num": num}
         if g.report is not None:
@@ -191,12 +198,16 @@ def _run_rework(url, job, progress, work):
         src = _visible_piece(s, p["piece"], job.listener_id)
         path, title = src.path, src.title
     progress(0.0, f"{p['command']} with {p['model']}", force=True)
+    from tunesmith.progress import reporting
+
     mm = _model(p["model"])
-    g = rework(mm, p["command"], load_score(path), temperature=float(p.get("temperature", 1.0)),
-               iterations=p.get("iterations"), seed=int(p.get("seed", 0)), rules=p.get("rules"),
-               bars=parse_bars(p["bars"]) if p["command"] == "infill" else None,
-               voices=parse_voices(p.get("voices")) if p["command"] == "infill" else None,
-               melody_track=p.get("melody_track"))
+    with reporting(lambda done, total, unit: progress(done / total, f"{p['command']}: {unit} {int(done)} of "
+                                                                    f"{int(total)}")):
+        g = rework(mm, p["command"], load_score(path), temperature=float(p.get("temperature", 1.0)),
+                   iterations=p.get("iterations"), seed=int(p.get("seed", 0)), rules=p.get("rules"),
+                   bars=parse_bars(p["bars"]) if p["command"] == "infill" else None,
+                   voices=parse_voices(p.get("voices")) if p["command"] == "infill" else None,
+                   melody_track=p.get("melody_track"))
     done = {"harmonize": "harmonized", "infill": "infilled"}[p["command"]]
     pid = _add_piece(url, job, g.score, kind="generated", title=f"{title} ({done} by {p['model']})",
                      model=p["model"], settings={**p, "report": g.report}, work=work / "p")

@@ -129,32 +129,6 @@ def replaced_folder(path: str | Path):
         shutil.rmtree(old)
 
 
-def check_writable_dir(path: str | Path, option: str = "--out") -> Path:
-    """Check, before any work, that a folder can be created (if missing) and written: a temporary
-    folder is made and removed in the nearest existing ancestor. Raises an OptionError naming
-    the option and the reason; creates nothing that stays."""
-    import tempfile
-
-    from tunesmith.errors import OptionError
-
-    p = Path(path)
-    if p.exists() and not p.is_dir():
-        raise OptionError(option, f"'{p}' exists and is not a folder")
-    anc = p
-    while not anc.exists():
-        if anc.parent == anc:
-            break
-        anc = anc.parent
-    if not anc.is_dir():
-        raise OptionError(option, f"cannot create '{p}': '{anc}' is not a folder")
-    try:
-        probe = tempfile.mkdtemp(prefix=".tunesmith-probe-", dir=anc)
-        os.rmdir(probe)
-    except OSError as e:
-        raise OptionError(option, f"cannot write to '{p}' ({e.strerror or e})") from None
-    return p
-
-
 _NOTED: set[str] = set()
 
 

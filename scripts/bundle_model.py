@@ -71,6 +71,17 @@ def main() -> None:
         quality = ("\n\nOn the fair yardstick (`python benchmarks/quality.py`, " + q["date"] + f", {q['n']} pieces × "
                    f"{q['bars']} bars against as many crops of held-out chorales; BENCHMARKS.md has the whole table):\n\n"
                    + "\n".join(rows))
+    style = ""
+    sfile = Path(__file__).resolve().parents[1] / "benchmarks" / "results-style.json"
+    if cfg.get("styles") and sfile.is_file():
+        r = json.loads(sfile.read_text())
+        rows = ["| asked for | classified as asked | without a style |", "| --- | --- | --- |"]
+        for kind in ("collections", "regions"):
+            for name, e in r[kind].items():
+                rows.append(f"| {kind[:-1]} {name} | {e['asked_and_classified']:.2f} | {e['without_style']:.2f} |")
+        style = (f"\n\nStyle control (`--style`; trained with `--styles`: collection and Essen-region tokens after "
+                 f"BOS). From `python benchmarks/style.py` ({r['date']}, {r['n']} tunes × {r['bars']} bars per style, "
+                 f"judged by the bundled collection and region classifiers):\n\n" + "\n".join(rows))
     card = f"""# {a.name}
 
 {a.description}
@@ -82,7 +93,7 @@ def main() -> None:
 | data | `{a.data}` (music21 corpus), train split of `{cfg['dataset']['name']}`, manifest sha256 `{cfg['dataset']['manifest_sha256'][:16]}…` |
 | representation | {representation} |
 | training | {summary['steps']} steps ({summary['epochs']} full epochs), {summary['seconds']:.0f} s on 2 CPU cores; batch {t['batch_size']}, window {t['seq_len']}, peak lr {t['lr']}, transposition augmentation {'on' if t['augment_transpose'] else 'off'}; stopped by {summary['stop_reason']} |
-| validation | NLL {best['valid_nll']:.3f} nats/token, perplexity {best['valid_ppl']:.2f} (epoch {best['epoch']}) |{quality}
+| validation | NLL {best['valid_nll']:.3f} nats/token, perplexity {best['valid_ppl']:.2f} (epoch {best['epoch']}) |{quality}{style}
 
 Sample: `tunesmith generate --model {a.name} --bars 8 --seed 1 --out out/{a.name}`
 

@@ -170,8 +170,9 @@ def test_bench_training_resumes_with_the_runs_own_settings(tmp_path):
     base = ["bench", "nll", "--data", str(p), "--out", str(run), "--quiet", "--size", "debug", "--batch-size", "2"]
     assert main(base + ["--family", "gru", "--epochs", "1"]) == 0
     first = json.loads((run / "bench_nll.json").read_text())
-    # --model is ignored on resume: the run's own family and settings continue.
-    assert main(base + ["--family", "lstm", "--epochs", "3", "--resume"]) == 0
+    # another family than the run's is refused; without --family the run's own family and settings continue
+    assert main(base + ["--family", "lstm", "--epochs", "3", "--resume"]) == 2
+    assert main(base + ["--epochs", "3", "--resume"]) == 0
     second = json.loads((run / "bench_nll.json").read_text())
     assert first["family"] == second["family"] == "gru"
     assert second["steps"] == 3 * first["steps"]

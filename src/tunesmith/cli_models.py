@@ -65,7 +65,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     bsub = b.add_subparsers(dest="bench_command", required=True, metavar="BENCHMARK")
     s = bsub.add_parser("nll", help="polyphonic benchmark: test NLL in nats per frame (JSB, Nottingham)")
     s.add_argument("--data", required=True, help="a .mat file with traindata/validdata/testdata (T×88 rolls)")
-    s.add_argument("--family", default="lstm", choices=SEQUENCE_FAMILIES, help="model family (default lstm)")
+    s.add_argument("--family", choices=SEQUENCE_FAMILIES, help="model family (default lstm; with --resume, the run's)")
     s.add_argument("--size", default="small", choices=list(PRESETS))
     s.add_argument("--layers", type=int, dest="n_layer")
     s.add_argument("--embd", type=int, dest="n_embd")

@@ -135,7 +135,7 @@ def nll_per_frame(model, corpus: TokenCorpus, split: str, *, seq_len: int | None
     return total / max(n_frames, 1), n_frames
 
 
-def bench_nll(data: str | Path, *, checkpoint: str | None = None, family: str = "lstm", size: str = "small",
+def bench_nll(data: str | Path, *, checkpoint: str | None = None, family: str | None = None, size: str = "small",
               overrides: dict | None = None, train_minutes: float = 10.0, epochs: int = 200, batch_size: int = 16,
               lr: float = 2e-3, augment_transpose: bool = False, out: str | Path | None = None,
               resume: bool = False, seed: int = 0, progress: bool = True) -> tuple[dict, Path]:
@@ -173,7 +173,10 @@ def bench_nll(data: str | Path, *, checkpoint: str | None = None, family: str = 
         load_weights(model, ckpt)
         train_info = {"checkpoint": str(ckpt), "train_seconds": cfg.get("metrics", {}).get("train_seconds")}
     else:
-        run = Path(out or f"runs/bench-{name}-{family}")
+        run = Path(out or f"runs/bench-{name}-{family or 'lstm'}")
+        if family is None:  # the run's own family when resuming, else the default
+            last = run / "last" / "config.json"
+            family = read_config(run / "last")["family"] if resume and last.is_file() else "lstm"
         cfg = registry.make_config(family, frames.VOCAB_SIZE, size, **(overrides or {}))
         tc = TrainConfig(epochs=epochs, batch_size=batch_size, seq_len=512, lr=lr, max_minutes=train_minutes,
                          patience=10, augment_transpose=augment_transpose, seed=seed, checkpoint_every=500)

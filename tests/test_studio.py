@@ -457,3 +457,33 @@ def test_security_headers(ann, anns_piece):
     assert page.headers["x-frame-options"] == "DENY" and page.headers["x-content-type-options"] == "nosniff"
     svg = ann.get(f"/api/pieces/{anns_piece}/files/svg")
     assert "sandbox" in svg.headers["content-security-policy"]
+
+
+@pytest.mark.slow
+def test_originality_of_a_generated_piece(ann, anns_piece):
+    """The evaluation summary: the job indexes the model's training set (preparing the dataset
+    in the worker, which starts processes of its own) and names the nearest training piece."""
+    r = ann.post(f"/api/pieces/{anns_piece}/evaluate")
+    assert r.status_code == 202, r.text
+    j = wait(ann, r.json()["job"], 600)
+    assert j["status"] == "done", j
+    o = ann.get(f"/api/pieces/{anns_piece}").json()["meta"]["originality"]
+    assert o["training_set"].startswith("bach-chorales") and o["nearest_name"].startswith("bach-chorales/")
+    assert "Originality" in ann.get(f"/pieces/{anns_piece}").text
+
+
+def test_a_waveform_gan_plays_a_piece(ann, bob):
+    voices = ann.get("/api/voices").json()
+    assert "notes-gan" in voices and voices["notes-gan"]
+    pid = upload_abc(ann, title="For the GAN")
+    assert ann.post(f"/api/pieces/{pid}/voice", json={"model": "folk"}).status_code == 400
+    assert ann.post(f"/api/pieces/{pid}/voice", json={"instrument": "kazoo"}).status_code == 400
+    assert bob.post(f"/api/pieces/{pid}/voice", json={}).status_code == 404
+    r = ann.post(f"/api/pieces/{pid}/voice", json={"model": "notes-gan", "instrument": voices["notes-gan"][0]})
+    assert r.status_code == 202, r.text
+    j = wait(ann, r.json()["job"])
+    assert j["status"] == "done", j
+    wav = ann.get(f"/api/pieces/{pid}/files/gan.wav").content
+    with wave.open(io.BytesIO(wav)) as w:
+        assert w.getnframes() / w.getframerate() > 4
+    assert 'id="gan-player"' in ann.get(f"/pieces/{pid}").text

@@ -56,6 +56,7 @@ from tunesmith.studio.schemas import (
     TestBody,
     User,
     VisibilityBody,
+    VoiceBody,
 )
 
 HERE = Path(__file__).parent
@@ -163,7 +164,7 @@ def create_app(config: StudioConfig | None = None) -> FastAPI:
         return request.client.host if request.client else "?"
 
     def models() -> dict[str, dict]:
-        if not model_info:
+        if not [k for k in model_info if not k.startswith("_")]:
             from tunesmith.generate.api import bundled_models, load_model
             from tunesmith.generate.base import capabilities
 
@@ -177,7 +178,7 @@ def create_app(config: StudioConfig | None = None) -> FastAPI:
                                     "capabilities": sorted(caps),
                                     "styles": mm.style_names() if hasattr(mm, "style_names") else [],
                                     "dataset": (mm.config.get("representation") or {}).get("dataset")}
-        return model_info
+        return {k: v for k, v in model_info.items() if not k.startswith("_")}
 
     def piece_dict(p: Piece, owner: str | None = None) -> dict:
         return {"id": p.id, "key": p.key, "title": p.title, "kind": p.kind, "model": p.model, "public": p.public,
@@ -418,6 +419,46 @@ def create_app(config: StudioConfig | None = None) -> FastAPI:
                                   "compare it with")
             return jobq.submit(s, user.id, "evaluate", {"piece": piece_id, "training": ds},
                                limit=cfg.queue_limit).id
+
+    def voices() -> dict[str, list[str]]:
+        """The waveform GANs (notes as raw audio) and their instruments."""
+        if "_voices" not in model_info:
+            from tunesmith.generate.notes import NotesGAN
+            from tunesmith.models.registry import bundled
+
+            found = {}
+            for name in bundled("notes"):
+                try:
+                    found[name] = NotesGAN.load(name).instruments()
+                except TunesmithError:
+                    continue
+            model_info["_voices"] = found
+        return model_info["_voices"]
+
+    def voice_job(user: User, piece_id: int, body: VoiceBody) -> int:
+        insts = voices().get(body.model)
+        if insts is None:
+            raise StudioError(400, f"model: '{body.model}' is not a waveform GAN; these are: {', '.join(voices())}")
+        if body.instrument is not None and body.instrument not in insts:
+            raise StudioError(400, f"instrument: '{body.instrument}' is not one of {', '.join(insts)}")
+        with session() as s:
+            p = find_visible(s, piece_id, user.id)
+            if p is None or p.owner_id != user.id:
+                raise StudioError(404, "no such piece of yours")
+            return jobq.submit(s, user.id, "voice", {"piece": piece_id, "model": body.model,
+                                                    "instrument": body.instrument, "seed": body.seed},
+                               limit=cfg.queue_limit).id
+
+    @app.get("/api/voices", tags=["generate"])
+    def api_voices(user: User = Depends(need_user)):
+        """The waveform GANs that can play a piece, with their instruments."""
+        return voices()
+
+    @app.post("/api/pieces/{piece_id}/voice", tags=["generate"], status_code=202)
+    def api_voice(request: Request, piece_id: ID, body: VoiceBody, user: User = Depends(need_user)):
+        """Play one of your pieces with a waveform GAN (each note generated as raw audio)."""
+        check_post(request, user)
+        return {"job": voice_job(user, piece_id, body)}
 
     @app.get("/api/jobs", tags=["generate"])
     def api_jobs(user: User = Depends(need_user)):

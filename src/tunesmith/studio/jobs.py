@@ -27,7 +27,7 @@ from tunesmith.errors import BadInputError, ParameterError, TunesmithError
 from tunesmith.store import db
 from tunesmith.store.models import Job, Listener, Piece
 
-KINDS = ("generate", "rework", "import", "evaluate", "catalogue")
+KINDS = ("generate", "rework", "import", "evaluate", "catalogue", "voice")
 MAX_ATTEMPTS = 3
 ACTIVE = ("queued", "running", "cancelling")
 
@@ -266,8 +266,28 @@ def _run_catalogue(url, job, progress, work):
     return {"added": added, "units": 1}
 
 
+def _run_voice(url, job, progress, work):
+    """Play a piece with a waveform GAN (notes as raw audio): the WAV joins the piece's folder."""
+    from tunesmith.generate.notes import NotesGAN
+    from tunesmith.music.io import load_score
+    from tunesmith.music.render import write_audio
+
+    p = job.params
+    with db.session(url) as s:
+        piece = _visible_piece(s, p["piece"], job.listener_id)
+        path = piece.path
+    progress(0.1, f"{p['model']} plays every note", force=True)
+    gan = NotesGAN.load(p["model"])
+    audio = gan.play_score(load_score(path), p.get("instrument"), seed=int(p.get("seed", 0)))
+    write_audio(Path(path).parent / "piece.gan.wav", audio, gan.sample_rate)
+    with db.session(url) as s:
+        piece = s.get(Piece, int(p["piece"]))
+        piece.meta = {**(piece.meta or {}), "voiced_by": {"model": p["model"], "instrument": p.get("instrument")}}
+    return {"pieces": [int(p["piece"])], "units": 1}
+
+
 HANDLERS = {"generate": _run_generate, "rework": _run_rework, "import": _run_import, "evaluate": _run_evaluate,
-            "catalogue": _run_catalogue}
+            "catalogue": _run_catalogue, "voice": _run_voice}
 
 
 def claim(url: str, worker: str) -> Job | None:
@@ -341,7 +361,10 @@ def worker_main(url: str, home: str, name: str, threads: int = 1) -> None:
 
     work_root = pieces_dir()
     work_root.mkdir(parents=True, exist_ok=True)
+    parent = os.getppid()
     while True:
+        if os.getppid() != parent:  # the studio is gone (killed): a worker never outlives it
+            os._exit(0)
         job = claim(url, name)
         if job is None:
             time.sleep(0.3)
@@ -376,8 +399,10 @@ class WorkerPool:
 
     def _spawn(self) -> None:
         name = f"w{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        # not a daemon: a job may start processes of its own (preparing a dataset does); the worker
+        # ends with the studio (stop() kills it) or, if the studio is killed, by itself
         p = mp.get_context("spawn").Process(target=worker_main, args=(self.url, self.home, name, self.threads),
-                                            daemon=True)
+                                            daemon=False)
         p.start()
         self.procs[name] = p
 

@@ -20,6 +20,7 @@ from tunesmith.studio.schemas import (
     StudioError,
     TestBody,
     User,
+    VoiceBody,
 )
 
 
@@ -156,8 +157,18 @@ def add_pages(app, h) -> None:  # h: the helpers of create_app
         f = piece_file(p, "svg")
         if f is not None:
             svg = f"/api/pieces/{p.id}/files/svg"
-        return h.page(request, "piece.html", user, piece=d, mine=mine, svg=svg,
-                      models=list(h.models().values()), is_owner=user is not None and p.owner_id == user.id)
+        gan = f"/api/pieces/{p.id}/files/gan.wav" if piece_file(p, "gan.wav") is not None else None
+        return h.page(request, "piece.html", user, piece=d, mine=mine, svg=svg, gan=gan,
+                      models=list(h.models().values()), voices=h.voices() if user else {},
+                      is_owner=user is not None and p.owner_id == user.id)
+
+    @app.post("/pieces/{piece_id}/voice", include_in_schema=False)
+    def piece_voice(request: Request, piece_id: ID, voice: str = Form(..., max_length=300),
+                    csrf: str = Form("", max_length=200)):
+        user = user_or_login(request)
+        h.check_post(request, user, csrf)
+        model, _, instrument = voice.partition("|")
+        return go(f"/jobs/{h.voice_job(user, piece_id, VoiceBody(model=model, instrument=instrument or None))}")
 
     @app.post("/pieces/{piece_id}/event", include_in_schema=False)
     def piece_event(request: Request, piece_id: ID, kind: str = Form(..., max_length=16),

@@ -19,7 +19,7 @@ from tunesmith.music.score import Score
 from tunesmith.store.models import Piece
 
 FORMATS = {"mid": "audio/midi", "wav": "audio/wav", "musicxml": "application/vnd.recordare.musicxml+xml",
-           "png": "image/png", "svg": "image/svg+xml"}
+           "png": "image/png", "svg": "image/svg+xml", "gan.wav": "audio/wav"}
 
 
 def studio_home() -> Path:

@@ -80,6 +80,12 @@ class ReworkBody(BaseModel):
     melody_track: str | None = Field(None, max_length=100)
 
 
+class VoiceBody(BaseModel):
+    model: str = Field("notes-gan", max_length=200)
+    instrument: str | None = Field(None, max_length=60)
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+
+
 class EventBody(BaseModel):
     kind: str = Field(pattern="^(play|complete|skip|like|rating)$")
     value: float | None = None

@@ -6,13 +6,17 @@ tunesmith train --family lstm --tokens satb --data bach-chorales --out runs/chor
     --epochs 400 --patience 40 --augment-transpose --seq-len 768 --train-minutes 60 --checkpoint-every 50 --seed 1 --threads 2 --quiet
 python benchmarks/quality.py --chorale-model runs/chorale-satb16 \
     --only "bach-chorales (rules strict),bach-chorales (rules off),harmonized held-out sopranos (rules strict),harmonized held-out sopranos (rules off)"
-tunesmith train --family transformer --data folk --out runs/bundled-folk --size small --epochs 8 \
-    --patience 3 --augment-transpose --train-minutes 22 --seed 1 --quiet
+# issue 18: the folk model has style tokens (collection, Essen region); 50 minutes, then resumed to 95 in all
+tunesmith train --family transformer --data folk --styles --out runs/folk-style --size small --epochs 12 \
+    --patience 3 --augment-transpose --train-minutes 50 --seed 1 --threads 1 --quiet
+tunesmith train --family transformer --data folk --styles --out runs/folk-style --size small --epochs 12 \
+    --patience 3 --augment-transpose --train-minutes 95 --seed 1 --threads 1 --quiet --resume
+python benchmarks/style.py --model runs/folk-style/best -n 16
 python scripts/bundle_model.py runs/chorale-satb16 bach-chorales --data bach-chorales \
     --description "Four-voice chorales (SATB) in the style of J.S. Bach's chorale harmonisations, sampled voice by voice under the rules of four-part writing." \
     --quality "bach-chorales (rules strict)" "bach-chorales (rules off)" "harmonized held-out sopranos (rules strict)"
-python scripts/bundle_model.py runs/bundled-folk folk --data folk \
-    --description "Folk melodies from the Essen, O'Neill (1850) and Ryan's Mammoth collections."
+python scripts/bundle_model.py runs/folk-style folk --data folk \
+    --description "Folk melodies from the Essen, O'Neill (1850) and Ryan's Mammoth collections, with style control: generate --style COLLECTION|REGION."
 # issue 5: the chorale CNN (Coconet) and the piano-roll GAN
 tunesmith train --family cnn --data bach-chorales --out runs/chorale-cnn --epochs 24 --steps-per-epoch 100 \
     --train-minutes 42 --threads 1 --checkpoint-every 100 --quiet

@@ -365,7 +365,8 @@ def test_folk_tunes_end_on_the_tonic_under_the_rules():
         assert g.report["end_on_tonic"] and g.report["n_relaxed"] == 0
         assert g.report["tonic"] in {p % 12 for t, p in notes if t == end}  # the last onset sounds the tonic
     g = m.generate(bars=4, seed=0, rules="off")
-    assert g.report == {"rules": "off", "end_on_tonic": False, "tonic": None, "relaxed": {}, "n_relaxed": 0}
+    assert {k: v for k, v in g.report.items() if k != "style"} == {"rules": "off", "end_on_tonic": False, "tonic": None,
+                                                                   "relaxed": {}, "n_relaxed": 0}
 
 
 class RestfulModel(ParallelFifthModel):
@@ -420,3 +421,20 @@ def test_a_four_voice_primer_is_kept_note_for_note(chorale_like):
         out = [(n.time, n.duration, n.pitch) for n in g.score.music.tracks[v].notes]
         assert out[: len(mine) - 1] == mine[:-1]  # (the last may be held on by the model)
         assert all(t >= 8 * Q for t, _, _ in out[len(mine):])  # the rest is new, after the primer
+
+
+def test_folk_tunes_end_on_one_tonic_note_not_a_cluster():
+    """Under strict rules a tune ends on its tonic: one more note at a later onset, never notes
+    stacked on the last onset until one happens to be the tonic (which made clusters of up to
+    159 notes)."""
+    import numpy as np
+
+    from tunesmith.generate.api import load_model
+
+    mm = load_model("folk")
+    for seed in range(6):
+        g = mm.generate(bars=4, seed=seed)
+        t = np.concatenate([tr.notes.numpy()["time"] for tr in g.score.music.tracks])
+        p = np.concatenate([tr.notes.numpy()["pitch"] for tr in g.score.music.tracks])
+        assert (t == t.max()).sum() == 1
+        assert g.report["n_relaxed"] > 0 or p[t == t.max()][0] % 12 == g.report["tonic"] % 12

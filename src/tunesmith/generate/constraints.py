@@ -34,9 +34,14 @@ class RemiConstraint:
         self.eos = np.zeros(V, bool)
         self.eos[tok.eos_id] = True
         self.pos_value = np.full(V, -1)
+        self.pitch_class = np.full(V, -1)
         for i, n in enumerate(tok.names):
             if n.startswith("Position_"):
                 self.pos_value[i] = int(n.split("_")[1])
+            elif n.startswith("Pitch_"):
+                self.pitch_class[i] = int(n.split("_")[1]) % 12
+        self.force_tonic = False
+        self.tonic_pitch = np.zeros(V, bool)
         self.pitch_ok = self.mask_of["Pitch"].copy()
         if scale_pcs is not None:
             for i, n in enumerate(tok.names):
@@ -105,6 +110,8 @@ class RemiConstraint:
         if p == "Tempo":
             return self.program_ok.copy()
         if p == "Program":
+            if self.force_tonic and self.tonic is not None:  # the note that ends the tune lands on the tonic
+                return self.pitch_ok & self.tonic_pitch
             return self.pitch_ok.copy()
         if p == "Pitch":
             return m["Duration"].copy()
@@ -113,11 +120,13 @@ class RemiConstraint:
         if self.bars_done >= self.bars:
             out |= self.eos
             if self.end_on_tonic and self.tonic is not None and self.pitches and self.pitches[-1] % 12 != self.tonic % 12:
-                ending = self.eos | m["Bar"]
-                if (out & ~ending).any():
-                    out &= ~ending  # not yet: another note must come, until one lands on the tonic
-                else:
-                    self.relaxed += 1  # no room left in the bar: end anyway, and say so
+                later = self._later_positions()
+                if later.any():
+                    # not yet: one more note must come, at a later onset (never stacked on this one), on the tonic
+                    self.force_tonic = True
+                    self.tonic_pitch = self.mask_of["Pitch"] & (self.pitch_class == self.tonic % 12)
+                    return later
+                self.relaxed += 1  # no room left in the bar: end anyway, and say so
         return out
 
     def _later_positions(self) -> np.ndarray:

@@ -181,8 +181,10 @@ def create_app(config: StudioConfig | None = None) -> FastAPI:
         return {k: v for k, v in model_info.items() if not k.startswith("_")}
 
     def piece_dict(p: Piece, owner: str | None = None) -> dict:
+        from tunesmith.fileio import finite
+
         return {"id": p.id, "key": p.key, "title": p.title, "kind": p.kind, "model": p.model, "public": p.public,
-                "owner": owner, "corpus": p.corpus, "meta": p.meta or {}, "settings": p.settings or {},
+                "owner": owner, "corpus": p.corpus, "meta": finite(p.meta or {}), "settings": finite(p.settings or {}),
                 "created_at": p.created_at.isoformat() if p.created_at else None,
                 "files": {f: f"/api/pieces/{p.id}/files/{f}" for f in FORMATS} if p.kind != "corpus" else {}}
 

@@ -247,7 +247,9 @@ def _run_evaluate(url, job, progress, work):
     if not training:
         raise BadInputError(f"piece {job.params['piece']}", "no training set to compare with (give one)")
     progress(0.1, f"indexing the training set ({training}; the first time takes a while)", force=True)
-    res = piece_originality(load_score(path), training)
+    from tunesmith.fileio import finite
+
+    res = finite(piece_originality(load_score(path), training))  # an undefined share is null, never NaN
     with db.session(url) as s:
         piece = s.get(Piece, int(job.params["piece"]))
         piece.meta = {**(piece.meta or {}), "originality": res}

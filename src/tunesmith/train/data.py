@@ -17,8 +17,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tunesmith.errors import BadInputError
-
 
 @dataclass
 class TokenCorpus:
@@ -84,12 +82,13 @@ def style_vocabulary(dataset) -> list[str]:
 
 def style_ids(entry: dict, dataset_name: str, styles: list[str], first_id: int) -> list[int]:
     """The two style tokens of a dataset entry (collection, region), as ids from ``first_id``;
-    a collection outside ``styles`` is refused, a rare region becomes ``region:other``."""
+    a rare region becomes ``region:other``. A piece from outside the model's collections (a
+    listener's liked pieces when fine-tuning) gets none: it teaches the music, not a style."""
     from tunesmith.music.corpora import style_of
 
     collection, region = style_of(entry, dataset_name)
     if f"collection:{collection}" not in styles:
-        raise BadInputError(dataset_name, f"collection '{collection}' is not among the model's styles")
+        return []
     r = f"region:{region}" if f"region:{region}" in styles else f"region:{OTHER_REGION}"
     return [first_id + styles.index(f"collection:{collection}"), first_id + styles.index(r)]
 

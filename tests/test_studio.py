@@ -489,3 +489,26 @@ def test_a_waveform_gan_plays_a_piece(ann, bob):
     with wave.open(io.BytesIO(wav)) as w:
         assert w.getnframes() / w.getframerate() > 4
     assert 'id="gan-player"' in ann.get(f"/pieces/{pid}").text
+
+
+@pytest.mark.slow
+def test_a_catalogue_piece_is_made_listenable(app, ann):
+    """A recommended catalogue piece has no files until someone opens it: the render job makes
+    its audio, score and analysis once (the dataset is the one the originality test prepared)."""
+    from tunesmith.recommend.catalogue import corpus_rows
+    from tunesmith.store.events import add_pieces
+    from tunesmith.store.models import Piece
+
+    rows = corpus_rows("bach-chorales", progress=False)[:2]
+    with db.session(app.state.url) as s:
+        add_pieces(s, rows)
+        pid = s.scalar(select(Piece.id).where(Piece.key == rows[0]["key"]))
+    assert 'id="prepare"' in ann.get(f"/pieces/{pid}").text and ann.get(f"/api/pieces/{pid}/files/wav").status_code == 404
+    r = ann.post(f"/api/pieces/{pid}/render")
+    assert r.status_code == 202, r.text
+    j = wait(ann, r.json()["job"], 300)
+    assert j["status"] == "done", j
+    page = ann.get(f"/pieces/{pid}").text
+    assert 'id="player"' in page and "/files/svg" in page
+    assert ann.get(f"/api/pieces/{pid}/files/wav").content[:4] == b"RIFF"
+    assert ann.get(f"/api/pieces/{pid}").json()["key"] == rows[0]["key"]  # still the catalogue's piece

@@ -212,7 +212,8 @@ class Service:
                 break
             key = self.rec.keys[i]
             if reason_pop:
-                why = f"popular: liked by {int(self.rec.popularity[i])} listeners"
+                k = int(self.rec.popularity[i])
+                why = f"popular: liked by {k} listener{'s' if k != 1 else ''}" if k else "from the catalogue"
             elif liked:
                 sims = self.rec.content[liked] @ self.rec.content[i] + \
                     0.5 * _cos(self.rec.item_factors[liked], self.rec.item_factors[i])

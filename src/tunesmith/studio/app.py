@@ -186,7 +186,7 @@ def create_app(config: StudioConfig | None = None) -> FastAPI:
         return {"id": p.id, "key": p.key, "title": p.title, "kind": p.kind, "model": p.model, "public": p.public,
                 "owner": owner, "corpus": p.corpus, "meta": finite(p.meta or {}), "settings": finite(p.settings or {}),
                 "created_at": p.created_at.isoformat() if p.created_at else None,
-                "files": {f: f"/api/pieces/{p.id}/files/{f}" for f in FORMATS} if p.kind != "corpus" else {}}
+                "files": {f: f"/api/pieces/{p.id}/files/{f}" for f in FORMATS if piece_file(p, f) is not None}}
 
     def job_dict(j: Job, s) -> dict:
         d = {"id": j.id, "kind": j.kind, "status": j.status, "progress": round(j.progress, 3), "message": j.message,
@@ -450,6 +450,21 @@ def create_app(config: StudioConfig | None = None) -> FastAPI:
             return jobq.submit(s, user.id, "voice", {"piece": piece_id, "model": body.model,
                                                     "instrument": body.instrument, "seed": body.seed},
                                limit=cfg.queue_limit).id
+
+    def render_job(user: User, piece_id: int) -> int:
+        with session() as s:
+            p = find_visible(s, piece_id, user.id)
+            if p is None:
+                raise StudioError(404, "no such piece")
+            if p.kind != "corpus":
+                raise StudioError(400, "only catalogue pieces need preparing; this one has its files")
+            return jobq.submit(s, user.id, "render", {"piece": piece_id}, limit=cfg.queue_limit).id
+
+    @app.post("/api/pieces/{piece_id}/render", tags=["pieces"], status_code=202)
+    def api_render(request: Request, piece_id: ID, user: User = Depends(need_user)):
+        """A catalogue piece's audio, score and piano roll, made once (a job)."""
+        check_post(request, user)
+        return {"job": render_job(user, piece_id)}
 
     @app.get("/api/voices", tags=["generate"])
     def api_voices(user: User = Depends(need_user)):

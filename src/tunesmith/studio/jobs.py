@@ -27,7 +27,7 @@ from tunesmith.errors import BadInputError, ParameterError, TunesmithError
 from tunesmith.store import db
 from tunesmith.store.models import Job, Listener, Piece
 
-KINDS = ("generate", "rework", "import", "evaluate", "catalogue", "voice")
+KINDS = ("generate", "rework", "import", "evaluate", "catalogue", "voice", "render")
 MAX_ATTEMPTS = 3
 ACTIVE = ("queued", "running", "cancelling")
 
@@ -288,8 +288,43 @@ def _run_voice(url, job, progress, work):
     return {"pieces": [int(p["piece"])], "units": 1}
 
 
+def _run_render(url, job, progress, work):
+    """A catalogue piece made listenable: its audio, score, piano roll and analysis, written
+    once into a studio folder (the store row keeps its key, corpus and content hash)."""
+    from tunesmith.music.dataset import open_dataset
+    from tunesmith.studio.pieces import piece_file, write_piece
+
+    with db.session(url) as s:
+        piece = _visible_piece(s, job.params["piece"], job.listener_id)
+        if piece_file(piece, "wav") is not None:
+            return {"pieces": [piece.id], "units": 1}
+        corpus, digest = piece.corpus, piece.content_hash
+    if not corpus or not digest:
+        raise BadInputError(f"piece {job.params['piece']}", "not a catalogue piece")
+    progress(0.1, f"reading it from {corpus}", force=True)
+    from tunesmith.music.corpora import CORPORA
+
+    ds = None
+    for name in [corpus] + [n for n, c in CORPORA.items() if corpus in c.members]:
+        d = open_dataset(name, progress=False)
+        hit = [e for e in d.entries if (e.get("hash") or e["id"]) == digest]
+        if hit:
+            ds, entry = d, hit[0]
+            break
+    if ds is None:
+        raise BadInputError(f"piece {job.params['piece']}", f"not found in the prepared {corpus} data")
+    progress(0.4, "rendering the audio and engraving the score", force=True)
+    folder, short = write_piece(ds.load(entry), work=work / "p")
+    with db.session(url) as s:
+        piece = s.get(Piece, int(job.params["piece"]))
+        piece.path = str(folder / "piece.mid")
+        piece.files = sorted(f.name for f in folder.iterdir())
+        piece.meta = {**(piece.meta or {}), "analysis": short}
+    return {"pieces": [int(job.params["piece"])], "units": 1}
+
+
 HANDLERS = {"generate": _run_generate, "rework": _run_rework, "import": _run_import, "evaluate": _run_evaluate,
-            "catalogue": _run_catalogue, "voice": _run_voice}
+            "catalogue": _run_catalogue, "voice": _run_voice, "render": _run_render}
 
 
 def claim(url: str, worker: str) -> Job | None:

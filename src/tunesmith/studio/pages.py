@@ -158,9 +158,16 @@ def add_pages(app, h) -> None:  # h: the helpers of create_app
         if f is not None:
             svg = f"/api/pieces/{p.id}/files/svg"
         gan = f"/api/pieces/{p.id}/files/gan.wav" if piece_file(p, "gan.wav") is not None else None
+        d["playable"] = piece_file(p, "wav") is not None
         return h.page(request, "piece.html", user, piece=d, mine=mine, svg=svg, gan=gan,
                       models=list(h.models().values()), voices=h.voices() if user else {},
                       is_owner=user is not None and p.owner_id == user.id)
+
+    @app.post("/pieces/{piece_id}/render", include_in_schema=False)
+    def piece_render(request: Request, piece_id: ID, csrf: str = Form("", max_length=200)):
+        user = user_or_login(request)
+        h.check_post(request, user, csrf)
+        return go(f"/jobs/{h.render_job(user, piece_id)}")
 
     @app.post("/pieces/{piece_id}/voice", include_in_schema=False)
     def piece_voice(request: Request, piece_id: ID, voice: str = Form(..., max_length=300),

@@ -287,3 +287,17 @@ def test_long_operations_report_progress(tiny_model):
     with reporting(lambda done, total, unit: seen.append((done, total, unit))):
         load_model("bach-chorales").generate(bars=3, seed=1)
     assert [d for d, _, u in seen if u == "bars"] == [0, 1, 2]
+
+
+def test_seconds_instead_of_bars(tiny_model, tmp_path, capsys):
+    import json
+
+    from tunesmith.cli import main
+
+    assert main(["generate", "--model", str(tiny_model), "--seconds", "12", "--tempo", "120", "--formats", "mid",
+                 "--out", str(tmp_path)]) == 0
+    info = json.loads(next(tmp_path.glob("*.json")).read_text())
+    assert info["settings"]["bars"] == 6 and info["settings"]["tempo"] == 120  # 12 s of 4/4 at 120
+    assert main(["generate", "--model", str(tiny_model), "--seconds", "12", "--bars", "4", "--out",
+                 str(tmp_path / "x")]) == 2
+    assert "--seconds: give --bars or --seconds" in capsys.readouterr().err

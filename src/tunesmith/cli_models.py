@@ -100,7 +100,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--candidates", type=int, default=12, help="with --for: how many candidates (default 12)")
     s.add_argument("--db-url", help="with --for: the store (default $TUNESMITH_DB_URL or SQLite under $TUNESMITH_HOME)")
     s.add_argument("--primer", help="token models: a MIDI/MusicXML/ABC/kern file whose notes open the piece")
-    s.add_argument("--bars", type=int, default=8, help="bars of new music (1–256; default 8)")
+    s.add_argument("--bars", type=int, help="bars of new music (1–256; default 8)")
+    s.add_argument("--seconds", type=float, help="instead of --bars: about this many seconds, as bars of 4/4 at "
+                   "--tempo (default 100 quarter notes per minute)")
     s.add_argument("--temperature", type=float, help="token models and cnn: divides the logits (default 1.0)")
     s.add_argument("--top-k", type=int, help="token models: keep the k likeliest tokens (default 0: all)")
     s.add_argument("--top-p", type=float, help="token models: nucleus sampling mass in (0, 1] (default 0.95)")
@@ -308,12 +310,23 @@ def cmd_train(a: argparse.Namespace) -> int:
 def cmd_generate(a: argparse.Namespace) -> int:
     from tunesmith.generate.api import generate_to_files
 
+    if a.seconds is not None and a.bars is not None:
+        raise OptionError("--seconds", "give --bars or --seconds, not both")
+    if a.bars is None and a.seconds is None:
+        a.bars = 8
+
     if a.for_listener is not None:
         return _generate_for(a)
     if not a.model:
         raise OptionError("--model", "give a model (or --for LISTENER for personalised pieces)")
     if a.db_url or a.candidates != 12:
         raise OptionError("--candidates" if a.candidates != 12 else "--db-url", "only applies with --for")
+    if a.seconds is not None:
+        # length in time: bars of 4/4 at --tempo (default 100), and the piece is written at that tempo
+        if not 1 <= a.seconds <= 1800:
+            raise OptionError("--seconds", f"must be 1–1800, got {a.seconds:g}")
+        a.tempo = a.tempo or 100.0
+        a.bars = max(1, round(a.seconds * a.tempo / 60 / 4))
 
     results = generate_to_files(
         a.model, a.out, primer=a.primer, bars=a.bars, temperature=a.temperature, top_k=a.top_k,
@@ -337,7 +350,7 @@ def _generate_for(a: argparse.Namespace) -> int:
 
     fixed = {"--primer": a.primer, "--temperature": a.temperature, "--top-k": a.top_k, "--top-p": a.top_p,
              "--key": a.key, "--iterations": a.iterations, "--latent-scale": a.latent_scale,
-             "--threshold": a.threshold, "--rules": a.rules, "--style": a.style}
+             "--threshold": a.threshold, "--rules": a.rules, "--style": a.style, "--seconds": a.seconds}
     for opt, v in fixed.items():
         if v is not None:
             raise OptionError(opt, "is chosen per candidate with --for (keys and temperatures vary)")

@@ -1,4 +1,5 @@
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -9,17 +10,26 @@ from tunesmith.music.score import Meta, Score
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 
+@contextmanager
+def tunesmith_home_at(home: Path):
+    """TUNESMITH_HOME set to ``home`` for the duration (for fixtures wider than a function,
+    where monkeypatch cannot reach), the previous value restored after."""
+    old = os.environ.get("TUNESMITH_HOME")
+    os.environ["TUNESMITH_HOME"] = str(home)
+    try:
+        yield home
+    finally:
+        if old is None:
+            os.environ.pop("TUNESMITH_HOME", None)
+        else:
+            os.environ["TUNESMITH_HOME"] = old
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_home(tmp_path_factory):
     """Datasets prepared by tests go to a temporary TUNESMITH_HOME, not the user's cache."""
-    home = tmp_path_factory.mktemp("tunesmith-home")
-    old = os.environ.get("TUNESMITH_HOME")
-    os.environ["TUNESMITH_HOME"] = str(home)
-    yield home
-    if old is None:
-        os.environ.pop("TUNESMITH_HOME", None)
-    else:
-        os.environ["TUNESMITH_HOME"] = old
+    with tunesmith_home_at(tmp_path_factory.mktemp("tunesmith-home")) as home:
+        yield home
 
 
 def make_score(notes_by_track, *, tpq=480, time_sigs=((0, 4, 4),), tempos=((0, 120.0),), programs=None,

@@ -3,7 +3,6 @@ and real worker processes: accounts, CSRF, privacy, uploads, jobs (progress, can
 restart), pieces, events, discovery, listening tests, and a schema fuzz with no 5xx."""
 
 import io
-import os
 import re
 import time
 import wave
@@ -14,6 +13,7 @@ import pytest
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 from sqlalchemy import select  # noqa: E402
+from tests.conftest import tunesmith_home_at  # noqa: E402
 
 from tunesmith.store import db  # noqa: E402
 from tunesmith.store.models import Account, Event, Job  # noqa: E402
@@ -25,14 +25,8 @@ MELODY = "X:1\nT:Test tune\nM:4/4\nL:1/4\nK:G\nG A B c | d2 B2 | c B A G | A4 | 
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory):
-    h = tmp_path_factory.mktemp("studio-home")
-    old = os.environ.get("TUNESMITH_HOME")
-    os.environ["TUNESMITH_HOME"] = str(h)
-    yield h
-    if old is None:
-        del os.environ["TUNESMITH_HOME"]
-    else:
-        os.environ["TUNESMITH_HOME"] = old
+    with tunesmith_home_at(tmp_path_factory.mktemp("studio-home")) as h:
+        yield h
 
 
 @pytest.fixture(scope="module")

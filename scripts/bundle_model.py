@@ -24,6 +24,8 @@ def main() -> None:
     ap.add_argument("name")
     ap.add_argument("--data", required=True)
     ap.add_argument("--description", default="")
+    ap.add_argument("--playback-tempo", type=float, default=None,
+                    help="the tempo a new piece plays at (qpm), instead of the tokenizer's nearest grid step")
     ap.add_argument("--quality", nargs="*", default=[], help="entries of benchmarks/results-quality.json to quote")
     a = ap.parse_args()
     src = resolve_checkpoint(Path(a.run) / "best")
@@ -39,6 +41,8 @@ def main() -> None:
         cfg["tokenizer"] = tok.to_dict()  # the current serialisation of the same tokenizer
         cfg["programs"] = corpus_programs(tok, corpus)
     cfg["name"] = a.name
+    if a.playback_tempo:
+        cfg["playback"] = {"tempo": a.playback_tempo}
     (dst / "config.json").write_text(json.dumps(cfg, indent=1))
     hist = json.loads((Path(a.run) / "metrics.json").read_text())
     summary = json.loads((Path(a.run) / "summary.json").read_text())
@@ -82,6 +86,8 @@ def main() -> None:
         style = (f"\n\nStyle control (`--style`; trained with `--styles`: collection and Essen-region tokens after "
                  f"BOS). From `python benchmarks/style.py` ({r['date']}, {r['n']} tunes × {r['bars']} bars per style, "
                  f"judged by the bundled collection and region classifiers):\n\n" + "\n".join(rows))
+    playback = (f"\n(a new piece plays at {a.playback_tempo:g} quarter notes per minute, the tempo of the pieces it "
+                "learnt from; `--tempo` changes it)" if a.playback_tempo else "")
     card = f"""# {a.name}
 
 {a.description}
@@ -95,7 +101,7 @@ def main() -> None:
 | training | {summary['steps']} steps ({summary['epochs']} full epochs), {summary['seconds']:.0f} s on 2 CPU cores; batch {t['batch_size']}, window {t['seq_len']}, peak lr {t['lr']}, transposition augmentation {'on' if t['augment_transpose'] else 'off'}; stopped by {summary['stop_reason']} |
 | validation | NLL {best['valid_nll']:.3f} nats/token, perplexity {best['valid_ppl']:.2f} (epoch {best['epoch']}) |{quality}{style}
 
-Sample: `tunesmith generate --model {a.name} --bars 8 --seed 1 --out out/{a.name}`
+Sample: `tunesmith generate --model {a.name} --bars 8 --seed 1 --out out/{a.name}`{playback}
 
 Trained by `tunesmith train` in this repository (see `scripts/train_bundled.sh`); the
 numbers above are copied from the run's `metrics.json` and `summary.json` by

@@ -15,7 +15,7 @@ python benchmarks/style.py --model runs/folk-style/best -n 16
 python scripts/bundle_model.py runs/chorale-satb16 bach-chorales --data bach-chorales \
     --description "Four-voice chorales (SATB) in the style of J.S. Bach's chorale harmonisations, sampled voice by voice under the rules of four-part writing." \
     --quality "bach-chorales (rules strict)" "bach-chorales (rules off)" "harmonized held-out sopranos (rules strict)"
-python scripts/bundle_model.py runs/folk-style folk --data folk \
+python scripts/bundle_model.py runs/folk-style folk --data folk --playback-tempo 120 \
     --description "Folk melodies from the Essen, O'Neill (1850) and Ryan's Mammoth collections, with style control: generate --style COLLECTION|REGION."
 # issue 5: the chorale CNN (Coconet) and the piano-roll GAN
 tunesmith train --family cnn --data bach-chorales --out runs/chorale-cnn --epochs 24 --steps-per-epoch 100 \

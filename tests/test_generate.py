@@ -272,6 +272,14 @@ def test_tempo_and_instruments(tiny_model, tmp_path, capsys):
     assert wav.is_file()
 
 
+@pytest.mark.parametrize("name", ["bach-chorales", "chorale-cnn", "chorale-gan", "folk"])
+def test_bundled_models_play_at_a_declared_tempo(name):
+    """Defaults agree across models: chorales play at 90, folk at the 120 its card declares, never
+    at a step of the tokenizer's tempo grid (the folk model used to play at 121.29)."""
+    g = load_model(name).generate(bars=1, seed=3, **({"iterations": 2} if name == "chorale-cnn" else {}))
+    assert [round(t.qpm, 3) for t in g.score.music.tempos] == [120.0 if name == "folk" else 90.0]
+
+
 def test_long_operations_report_progress(tiny_model):
     from tunesmith.progress import reporting
 

@@ -204,6 +204,7 @@ class MusicModel:
             music = _merge_primer(primer.music, tok.decode(prompt).music, full)
         else:
             music = full.resample(480, min_dur=1)
+            _play_at(music, self.config.get("playback") or {})
         n_prefix_bars = _bars_covering(primer.music) if primer is not None else 0
         _clip_to_bars(music, n_prefix_bars + bars)
         tonic, mode = score_key(primer) if primer is not None else score_key(Score(music))
@@ -246,6 +247,14 @@ def _merge_primer(primer: symusic.Score, prompt_dec: symusic.Score, full_dec: sy
     for t in out.tracks:
         t.notes.sort()
     return out
+
+
+def _play_at(music: symusic.Score, playback: dict) -> None:
+    """A new piece plays at the tempo its model card declares (``config.json`` ``playback``),
+    not at the nearest step of the tokenizer's tempo grid (120 qpm is written as 121.29)."""
+    if playback.get("tempo"):
+        music.tempos.clear()
+        music.tempos.append(symusic.Tempo(0, qpm=float(playback["tempo"])))
 
 
 def _bars_covering(music: symusic.Score) -> int:

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -104,6 +105,56 @@ def test_top_level_help_is_a_clean_table_of_contents():
     assert r.returncode == 0 and "SUPPRESS" not in r.stdout and "%%" not in r.stdout
     for command in ("generate", "train", "harmonize", "infill", "evaluate", "audio", "bench", "data"):
         assert f"    {command}" in r.stdout
+
+
+def _parsers(parser, path=()):
+    """Every (command words, parser) of the CLI, sub-commands of sub-commands included."""
+    import argparse
+
+    yield path, parser
+    for act in parser._actions:
+        if isinstance(act, argparse._SubParsersAction):
+            for name, sp in act.choices.items():
+                yield from _parsers(sp, (*path, name))
+    for name, sp in getattr(parser, "_subcommands", {}).items():
+        yield from _parsers(sp, (*path, name))
+
+
+def test_every_help_shows_defaults_and_the_bundled_models():
+    import argparse
+
+    from tunesmith.cli import build_parser
+    from tunesmith.models.registry import bundled
+
+    seen = set()
+    for path, parser in _parsers(build_parser()):
+        seen.add(" ".join(path))
+        text = " ".join(parser.format_help().split())  # (fills in the help of options that have none)
+        for act in parser._actions:
+            d = act.default
+            if not act.option_strings or d is None or d is False or d == [] or d == argparse.SUPPRESS:
+                continue
+            if act.help == argparse.SUPPRESS:
+                continue
+            shown = " ".join(parser._get_formatter()._expand_help(act).split()) if act.help else ""
+            assert "default" in shown, f"tunesmith {' '.join(path)} {act.option_strings[0]}: no default in its help"
+        if path in (("generate",),):
+            assert all(m in text for m in bundled("tokens") + bundled("roll")), path
+        if path[:1] == ("audio",) and any("--model" in a.option_strings for a in parser._actions):
+            assert all(m in text for m in bundled("notes")), path
+    assert {"evaluate listening", "harmonize", "infill", "audio generate", "data prepare"} <= seen
+    harmonize = " ".join(dict(_parsers(build_parser()))[("harmonize",)].format_help().split())
+    assert "bach-chorales" in harmonize and "chorale-cnn" in harmonize
+
+
+def test_evaluate_listening_is_a_real_sub_command(tmp_path):
+    r = run("evaluate", "--help")
+    assert r.returncode == 0 and "tunesmith evaluate listening" in r.stdout
+    r = run("evaluate", "listening", "--help")
+    assert r.returncode == 0 and "usage: tunesmith evaluate listening" in r.stdout and "--reference" not in r.stdout
+    r = run("evaluate", "listening", "--temprature", "1", "x.csv")
+    assert r.returncode == 2 and "unknown option --temprature" in r.stderr
+    assert "evaluate-listening" not in (Path(__file__).parents[1] / "src/tunesmith/cli.py").read_text()
 
 
 def test_small_and_empty_datasets_are_explained(tmp_path, capsys, monkeypatch):

@@ -248,8 +248,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:2] == ["evaluate", "listening"]:  # a sub-command beside the positional GENERATED
-        argv = ["evaluate-listening", *argv[2:]]
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)

@@ -13,13 +13,56 @@ RENAMED = {"--max-minutes": ("train", "audio train", "--train-minutes (the train
            "--model": ("train", "bench nll", "--family (--model names a trained model elsewhere)")}
 
 
+class _Help(argparse.HelpFormatter):
+    """Every option's help ends with its default, unless the help already states it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        d = action.default
+        if (not action.option_strings or d is None or d is False or d == [] or d == argparse.SUPPRESS
+                or "default" in text or text == argparse.SUPPRESS):
+            return text
+        return f"{text} (default %(default)s)" if text else "default %(default)s"
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        """Wrapped line by line, so a description or epilog may keep its own line breaks."""
+        return "\n".join(super(_Help, self)._fill_text(line, width, indent) if line.strip() else ""
+                         for line in text.splitlines())
+
+
 class Parser(argparse.ArgumentParser):
-    """argparse without prefix matching (``--bar`` is not ``--bars``), and an unknown
-    option answered with the nearest known ones."""
+    """argparse without prefix matching (``--bar`` is not ``--bars``), an unknown option
+    answered with the nearest known ones, and defaults in every option's help.
+
+    A command may have sub-commands beside a positional argument of its own
+    (``evaluate FOLDER`` and ``evaluate listening CSV``): :meth:`add_subcommand` registers a
+    child parser that takes over when its name is the first word after the command."""
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("allow_abbrev", False)
+        kwargs.setdefault("formatter_class", _Help)
         super().__init__(*args, **kwargs)
+        self._subcommands: dict[str, argparse.ArgumentParser] = {}
+
+    def format_help(self) -> str:
+        for act in self._actions:  # argparse shows no help line (and so no default) for an option without help
+            if act.option_strings and not act.help and act.default is not None and act.default is not False:
+                act.help = "default %(default)s"
+        return super().format_help()
+
+    def add_subcommand(self, name: str, summary: str, **kwargs) -> Parser:
+        child = Parser(prog=f"{self.prog} {name}", **kwargs)
+        self._subcommands[name] = child
+        self._summaries = {**getattr(self, "_summaries", {}), name: summary}
+        listed = "\n".join(f"  {self.prog} {n} …: {h}" for n, h in self._summaries.items())
+        self.epilog = f"sub-commands:\n{listed}\n(each has its own --help)"
+        return child
+
+    def parse_known_args(self, args=None, namespace=None):
+        args = list(args or [])
+        if args and args[0] in self._subcommands:
+            return self._subcommands[args[0]].parse_known_args(args[1:], namespace)
+        return super().parse_known_args(args, namespace)
 
     def error(self, message: str):  # noqa: D401 - argparse's hook
         import difflib
@@ -43,6 +86,8 @@ def _all_options(parser: argparse.ArgumentParser) -> set[str]:
         if isinstance(act, argparse._SubParsersAction):
             for sp in act.choices.values():
                 out |= _all_options(sp)
+    for sp in getattr(parser, "_subcommands", {}).values():
+        out |= _all_options(sp)
     return out
 
 

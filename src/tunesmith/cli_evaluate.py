@@ -10,6 +10,8 @@ from tunesmith.fileio import dumps, write_json
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
+    from tunesmith.models.registry import bundled
+
     s = sub.add_parser(
         "evaluate", help="evaluate generated music against real music (or: evaluate listening CSV)",
         description="Compare a generated set with a reference set: per-piece metrics (mgeval, MusPy, tonal "
@@ -28,24 +30,21 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--no-fair", action="store_true", help="skip the fair comparison with same-length crops")
     s.add_argument("--max-reference", type=int, default=2000,
                    help="subsample a larger reference to this many pieces (fixed seed; default 2000)")
-    s.add_argument("--model", help="a model (bundled name or checkpoint) whose NLL on the reference's test "
-                   "split to report")
+    s.add_argument("--model", help="a token model whose NLL on the reference's test split to report: bundled "
+                   f"{', '.join(bundled('tokens'))}, or a run / checkpoint folder")
     s.add_argument("--out", help="report folder (default: runs/evaluate-NAME)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--json", action="store_true", help="print metrics.json's summary as JSON")
     s.add_argument("--quiet", action="store_true", help="no progress bars")
     s.set_defaults(func=cmd_evaluate)
 
-    s = sub.add_parser("evaluate-listening", help=argparse.SUPPRESS, prog="tunesmith evaluate listening",
-                       description="Listening-test statistics: MOS with 95% CIs, Bradley–Terry scores with "
-                       "significance tests, Krippendorff's alpha. CSV formats: rater,item,system,rating or "
-                       "rater,item,system_a,system_b,winner (winner: a, b, tie or a system name).")
+    s = s.add_subcommand("listening", "statistics of listening tests (ratings and preferences)", description="Listening-test statistics: MOS with 95% CIs, Bradley–Terry "
+                         "scores with significance tests, Krippendorff's alpha. CSV formats: rater,item,system,rating "
+                         "or rater,item,system_a,system_b,winner (winner: a, b, tie or a system name).")
     s.add_argument("csv", nargs="+", help="ratings and/or preference CSV files")
     s.add_argument("--out", help="write listening.json and listening.md into this folder")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_listening)
-    # reached as 'evaluate listening' (cli.main): keep it out of the command list
-    sub._choices_actions = [c for c in sub._choices_actions if c.dest != "evaluate-listening"]
 
 
 def cmd_evaluate(a: argparse.Namespace) -> int:

@@ -11,7 +11,7 @@ from tunesmith.errors import OptionError
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    from tunesmith.models.registry import FAMILIES, PRESETS, SEQUENCE_FAMILIES
+    from tunesmith.models.registry import FAMILIES, PRESETS, SEQUENCE_FAMILIES, bundled, bundled_for
 
     symbolic = [n for n, f in FAMILIES.items() if f.kind in ("tokens", "roll")]  # the rest: 'audio train'
     s = sub.add_parser("train", help="train a model on a corpus, dataset or folder of files")
@@ -91,8 +91,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser("generate", help="generate music with a bundled model or a checkpoint",
                        description="Controls a model's family cannot honour are refused (never dropped); "
                        "left out, each takes the model's own default.")
-    s.add_argument("--model", help="bundled model name (bach-chorales, folk, chorale-cnn, "
-                   "chorale-gan) or a run / checkpoint folder; with --for, a comma list (default bach-chorales,folk)")
+    s.add_argument("--model", help=f"bundled model name ({', '.join(bundled('tokens') + bundled('roll'))}) or a run / "
+                   "checkpoint folder; with --for, a comma list (default bach-chorales,folk)")
     s.add_argument("--out", required=True, help="output folder")
     s.add_argument("--for", dest="for_listener", metavar="LISTENER",
                    help="personalised: generate --candidates pieces across models, keys and temperatures and keep "
@@ -128,7 +128,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--force", action="store_true", help="replace pieces of the same name in --out")
     s.set_defaults(func=cmd_generate)
 
-    for name, hlp in (("harmonize", "harmonize a melody as a four-voice chorale (Coconet)"),
+    for name, hlp in (("harmonize", "harmonize a melody as a four-voice chorale (Coconet or SATB tokens)"),
                       ("infill", "regenerate chosen bars and voices of a four-voice piece (Coconet)")):
         s = sub.add_parser(name, help=hlp)
         s.add_argument("file", help="a MIDI, MusicXML or ABC file" + (" (see --melody-track)"
@@ -139,7 +139,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         if name == "infill":
             s.add_argument("--bars", required=True, help="bars to regenerate, counted from 1: e.g. 3-4 or 5")
             s.add_argument("--voices", help="comma list of soprano, alto, tenor, bass (default: all)")
-        s.add_argument("--model", default="chorale-cnn", help="a Coconet model (default: chorale-cnn)")
+        s.add_argument("--model", default="chorale-cnn", help=f"bundled {', '.join(bundled_for(name))}, or a run / "
+                       "checkpoint folder of a Coconet" + (" or SATB-token" if name == "harmonize" else "") + " model")
         s.add_argument("--out", required=True, help="output folder")
         s.add_argument("--temperature", type=float, default=1.0)
         s.add_argument("--iterations", type=int, help="Coconet: Gibbs sampling rounds (default 96)")

@@ -179,6 +179,18 @@ def bundled(kind: str | None = None) -> list[str]:
     return out
 
 
+def bundled_for(command: str) -> list[str]:
+    """Bundled models a command can use, read from their configs (no model is loaded):
+    ``harmonize`` takes Coconet and SATB-token models, ``infill`` Coconet ones."""
+    out = []
+    for name in bundled():
+        cfg = json.loads((BUNDLED_DIR / name / "config.json").read_text())
+        satb = (cfg.get("tokenizer") or {}).get("kind") == "satb"
+        if cfg.get("family") == "cnn" or (command == "harmonize" and satb):
+            out.append(name)
+    return out
+
+
 def shipped_benchmarks() -> list[str]:
     return _names(BENCHMARK_DIR)
 

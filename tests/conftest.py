@@ -59,3 +59,14 @@ def chorale_like():
     t = [(i * q, q, p) for i, p in enumerate([64, 65, 64, 65, 62, 65, 60, 64])]
     b = [(i * q, q, p) for i, p in enumerate([48, 47, 48, 41, 43, 41, 48, 48])]
     return make_score([s, a, t, b])
+
+
+@pytest.fixture(scope="session")
+def notes(tmp_path_factory):
+    """A tiny rendered note data set: piano and violin, pitches 60–62, two velocities."""
+    from tunesmith.music.notes import AudioDataParams, build
+
+    out = tmp_path_factory.mktemp("notes") / "ds"
+    build(out, AudioDataParams(programs=[0, 40], pitch_lo=60, pitch_hi=62, velocities=[60, 100], length=4096,
+                               hold=0.15), progress=False)
+    return out

@@ -23,14 +23,6 @@ from tunesmith.music.notes import AudioDataParams, build, load_split
 SMALL = {"d": 2, "length": 4096, "n_pitches": 3, "pitch_lo": 60, "n_instruments": 2, "sample_rate": 16000}
 
 
-@pytest.fixture(scope="module")
-def notes(tmp_path_factory):
-    out = tmp_path_factory.mktemp("notes") / "ds"
-    build(out, AudioDataParams(programs=[0, 40], pitch_lo=60, pitch_hi=62, velocities=[60, 100], length=4096,
-                               hold=0.15), progress=False)
-    return out
-
-
 def test_dataset_renders_the_asked_pitch_and_is_incremental(notes):
     import librosa
 

@@ -298,9 +298,17 @@ def test_the_gan_decodes_under_the_rules_and_a_bad_mode_is_refused(tmp_path):
 
 
 def test_options_a_trainer_cannot_honour_are_refused(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "tunesmith", "train", "--family", "cnn", "--data", "bach-chorales",
-                        "--out", str(tmp_path / "x"), "--device", "cuda"], capture_output=True, text=True)
-    assert r.returncode == 2 and "--device" in r.stderr and "CPU only" in r.stderr
+    # every family trains on --device through the one loop; a device this machine lacks is refused before any work
+    import torch
+
+    for cmd in (["train", "--family", "cnn", "--data", "bach-chorales"], ["audio", "train", "--data", "nowhere"],
+                ["audio", "train-classifier", "--data", "nowhere"]):
+        r = subprocess.run([sys.executable, "-m", "tunesmith", *cmd, "--out", str(tmp_path / "x"), "--device",
+                            "cuda:7" if torch.cuda.is_available() else "cuda"], capture_output=True, text=True)
+        assert r.returncode == 2 and "--device" in r.stderr and "CUDA" in r.stderr and "prepare" not in r.stderr
+        r = subprocess.run([sys.executable, "-m", "tunesmith", *cmd, "--out", str(tmp_path / "x"), "--device",
+                            "gpu"], capture_output=True, text=True)
+        assert r.returncode == 2 and "use cpu, cuda or cuda:N" in r.stderr
     r = subprocess.run([sys.executable, "-m", "tunesmith", "train", "--family", "gan", "--data", "bach-chorales",
                         "--out", str(tmp_path / "x"), "--tokens", "satb"], capture_output=True, text=True)
     assert r.returncode == 2 and "--tokens" in r.stderr
@@ -385,7 +393,7 @@ def test_a_new_chorale_opens_with_a_chord_on_its_first_beat():
 
 def test_a_second_training_process_on_the_same_run_is_refused(tmp_path):
     from tunesmith.errors import TunesmithError
-    from tunesmith.train.trainer import run_lock
+    from tunesmith.train.loop import run_lock
 
     run = tmp_path / "run"
     with run_lock(run):
@@ -399,7 +407,7 @@ def test_a_second_training_process_on_the_same_run_is_refused(tmp_path):
 
 def test_resuming_on_other_data_is_refused(tmp_path):
     from tunesmith.errors import OptionError
-    from tunesmith.train.trainer import check_same_data
+    from tunesmith.train.loop import check_same_data
 
     saved = {"representation": "satb", "dataset": "bach-chorales", "dataset_manifest_sha256": "aaaa"}
     check_same_data(tmp_path, saved, dict(saved))

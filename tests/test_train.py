@@ -83,47 +83,70 @@ def test_existing_run_needs_resume(tmp_path):
         train(tmp_path / "empty", "gru", cfg, toy_corpus(), tc(epochs=1), resume=True, progress=False)
 
 
-@pytest.mark.slow
-def test_two_process_ddp_keeps_replicas_identical(tmp_path):
+def _replicas_stay_identical(tmp_path, setup: str, port: int) -> None:
+    """Run ``setup`` (which trains and leaves the model in ``model``) on two torchrun ranks
+    (gloo on the CPU) and check that both ranks end with the same weights."""
     script = tmp_path / "ddp.py"
     script.write_text(
-        "import sys, torch, torch.distributed as dist\n"
-        "sys.path.insert(0, %r)\n"
-        "from tests.test_train import toy_corpus, tc\n"
-        "from tunesmith.models.registry import make_config\n"
-        "from tunesmith.train import trainer\n"
-        "out = %r\n"
+        "import sys, numpy as np, torch, torch.distributed as dist\n"
+        f"sys.path.insert(0, {os.getcwd()!r})\n"
+        f"out = {str(tmp_path / 'run')!r}\n"
         "captured = {}\n"
-        "orig = trainer.build_model\n"
-        "def spy(f, c):\n"
-        "    m = orig(f, c); captured['m'] = m; return m\n"
-        "trainer.build_model = spy\n"
-        "trainer.train(out, 'gru', make_config('gru', 30, 'debug'), toy_corpus(), tc(epochs=2), progress=False)\n"
+        "def spy(orig):\n"
+        "    def build(f, c):\n"
+        "        m = orig(f, c); captured['m'] = m; return m\n"
+        "    return build\n"
+        + setup +
         "flat = torch.cat([p.detach().flatten() for p in captured['m'].parameters()])\n"
-        "if not dist.is_initialized(): dist.init_process_group('gloo')\n"
         "lst = [torch.zeros_like(flat) for _ in range(dist.get_world_size())]\n"
         "dist.all_gather(lst, flat)\n"
-        "assert dist.get_world_size() == 2\n"
-        "assert torch.equal(lst[0], lst[1]), 'replicas differ'\n"
-        "print('REPLICAS-IDENTICAL')\n" % (os.getcwd(), str(tmp_path / "run"))
-    )
+        "assert dist.get_world_size() == 2 and torch.equal(lst[0], lst[1]), 'replicas differ'\n"
+        "print('REPLICAS-IDENTICAL')\n")
     r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port",
-                        "29533", str(script)], capture_output=True, text=True, timeout=300)
+                        str(port), str(script)], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stdout.count("REPLICAS-IDENTICAL") == 2
     assert (tmp_path / "run" / "best" / "model.safetensors").exists()
 
 
-def test_learning_rate_anneals_within_a_time_budget():
-    from tunesmith.train.trainer import TrainConfig, lr_at
+@pytest.mark.slow
+def test_two_process_ddp_keeps_replicas_identical(tmp_path):
+    _replicas_stay_identical(tmp_path, (
+        "from tests.test_train import toy_corpus, tc\n"
+        "from tunesmith.models.registry import make_config\n"
+        "from tunesmith.train import trainer\n"
+        "trainer.build_model = spy(trainer.build_model)\n"
+        "trainer.train(out, 'gru', make_config('gru', 30, 'debug'), toy_corpus(), tc(epochs=2), progress=False)\n"),
+        29533)
 
-    tc = TrainConfig(lr=1e-3, warmup_steps=10, min_lr_ratio=0.1)
-    assert lr_at(5, 10_000, tc) == pytest.approx(6e-4)  # warm-up
-    assert lr_at(100, 10_000, tc, seconds=3000) > 9.9e-4  # no budget: by steps only
-    timed = TrainConfig(lr=1e-3, warmup_steps=10, min_lr_ratio=0.1, max_minutes=50)
-    assert lr_at(100, 10_000, timed, seconds=1500) == pytest.approx(5.5e-4)  # half the budget: cosine midpoint
-    assert lr_at(100, 10_000, timed, seconds=3000) == pytest.approx(1e-4)  # budget spent: the floor
-    assert lr_at(10_000, 10_000, timed, seconds=10) == pytest.approx(1e-4)  # steps done first
+
+@pytest.mark.slow
+def test_two_process_data_parallel_gan_keeps_replicas_identical(tmp_path):
+    """The one loop's data parallelism serves a GAN's two updates per step too (every rank
+    draws its own batches: without averaged gradients the replicas would drift apart)."""
+    _replicas_stay_identical(tmp_path, (
+        "from tests.test_families import TINY\n"
+        "from tunesmith.represent.voices import N_CLASSES\n"
+        "from tunesmith.train import roll_trainer as rt\n"
+        "rng = np.random.default_rng(0)\n"
+        "data = {'train': [rng.integers(1, N_CLASSES, (4, 64)).astype(np.int8) for _ in range(6)], 'valid': []}\n"
+        "rt.build_roll_model = spy(rt.build_roll_model)\n"
+        "rt.train_rolls(out, 'gan', TINY['gan'], data, rt.RollTrainConfig(epochs=2, steps_per_epoch=2, "
+        "batch_size=2, n_critic=1), progress=False)\n"), 29534)
+
+
+def test_one_learning_rate_policy_and_budget_planning():
+    from tunesmith.train.loop import lr_at, planned_steps
+
+    assert lr_at(4, 1000, 1e-3, warmup_steps=10, min_lr_ratio=0.1) == pytest.approx(5e-4)  # warm-up
+    assert lr_at(10, 1000, 1e-3, warmup_steps=10, min_lr_ratio=0.1) == pytest.approx(1e-3)  # the peak
+    assert lr_at(505, 1000, 1e-3, warmup_steps=10, min_lr_ratio=0.1) == pytest.approx(5.5e-4)  # cosine midpoint
+    assert lr_at(1000, 1000, 1e-3, warmup_steps=10, min_lr_ratio=0.1) == pytest.approx(1e-4)  # the floor
+    assert lr_at(700, 1000, 2e-4) == 2e-4  # min_lr_ratio 1: constant (the note GANs)
+    # 20 steps took 40 s: a 10-minute budget holds 300 steps, unless the plan has fewer
+    assert planned_steps(20, 40.0, 10, 10_000) == 300
+    assert planned_steps(20, 40.0, 10, 120) == 120
+    assert planned_steps(20, 4000.0, 10, 10_000) == 21  # already over: one more step, then stop
 
 
 def test_resume_with_another_family_is_refused(tmp_path, capsys):
@@ -145,3 +168,15 @@ def test_resume_with_another_family_is_refused(tmp_path, capsys):
     assert main([*base, "--family", "lstm", "--epochs", "2", "--resume"]) == 0
     summary = __import__("json").loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["best_valid_nll"] is not None and summary["best_valid_nll"] < 100
+
+
+def test_a_run_stopped_inside_its_first_epoch_still_has_metrics_and_curves(tmp_path):
+    cfg = make_config("gru", V, "debug")
+    s = train(tmp_path / "r", "gru", cfg, toy_corpus(), tc(epochs=1, max_steps=2), progress=False)
+    assert s["steps"] == 2 and s["stop_reason"] == "max steps"
+    hist = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert [r["step"] for r in hist] == [2] and np.isfinite(hist[0]["valid_nll"])
+    assert (tmp_path / "r" / "metrics.csv").read_text().splitlines()[0].startswith("epoch,step,lr")
+    assert (tmp_path / "r" / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    assert json.loads((tmp_path / "r" / "summary.json").read_text())["best_valid_nll"] == pytest.approx(
+        hist[0]["valid_nll"], abs=1e-4)

@@ -75,6 +75,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--checkpoint-every", type=int, default=25)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--threads", type=int)
+    s.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (several GPUs: launch with torchrun)")
     s.add_argument("--resume", action="store_true")
     s.add_argument("--quiet", action="store_true")
     add_renamed(s, "--max-minutes")
@@ -82,14 +83,18 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
     s = asub.add_parser("train-classifier", help="train the pitch/instrument classifier used for evaluation")
     s.add_argument("--data", required=True)
-    s.add_argument("--out", required=True, help="checkpoint folder")
+    s.add_argument("--out", required=True, help="run folder (best/, last/, metrics, curves)")
     s.add_argument("--epochs", type=int, default=30)
     s.add_argument("--segments", type=int, default=4, help="stretches of time the spectrum is averaged over "
                    "(default 4: onset, sustain, release; more see more of the envelope)")
     s.add_argument("--family-weight", type=float, default=0.5, help="weight of the instrument-family loss "
                    "beside the pitch loss (default 0.5)")
+    s.add_argument("--train-minutes", type=float, help="training time budget (minutes)")
+    s.add_argument("--max-steps", type=int)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--threads", type=int)
+    s.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (several GPUs: launch with torchrun)")
+    s.add_argument("--resume", action="store_true")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_train_classifier)
 
@@ -149,8 +154,10 @@ FAMILY_OPTIONS = {"wavegan": ("--width", "--n-critic"), "ddsp-gan": ("--hidden",
 
 
 def cmd_train(a: argparse.Namespace) -> int:
+    from tunesmith.train.loop import check_device
     from tunesmith.train.notes import WaveTrainConfig, train_notes
 
+    check_device(a.device)  # before any work
     _threads(a.threads)
     if a.family is None:
         a.family = "ddsp-gan"
@@ -177,7 +184,7 @@ def cmd_train(a: argparse.Namespace) -> int:
     tc = WaveTrainConfig(epochs=a.epochs, steps_per_epoch=a.steps_per_epoch,
                          batch_size=a.batch_size or (16 if ddsp else 32), lr=a.lr or (2e-4 if ddsp else 1e-4),
                          n_critic=a.n_critic or 5, warmup_steps=a.warmup_steps or 0, max_minutes=a.train_minutes,
-                         max_steps=a.max_steps, checkpoint_every=a.checkpoint_every, seed=a.seed)
+                         max_steps=a.max_steps, checkpoint_every=a.checkpoint_every, seed=a.seed, device=a.device)
     tc.check()
     s = train_notes(a.out, a.data, overrides, tc, family=a.family, resume=a.resume, progress=not a.quiet)
     print(f"trained {a.family} ({s['n_params']:,} parameters) for {s['steps']} steps in {s['seconds']:.0f} s "
@@ -186,33 +193,28 @@ def cmd_train(a: argparse.Namespace) -> int:
 
 
 def cmd_train_classifier(a: argparse.Namespace) -> int:
-    from dataclasses import asdict
+    from tunesmith.train.loop import check_device
 
-    from tunesmith.models.checkpoint import write_checkpoint
+    check_device(a.device)  # before any work
     from tunesmith.models.note_classifier import ClassifierConfig
-    from tunesmith.music.notes import dataset_info, load_split
-    from tunesmith.train.notes import train_classifier
+    from tunesmith.music.notes import dataset_info
+    from tunesmith.train.notes import ClassifierTrainConfig, train_classifier
 
     _threads(a.threads)
-    if a.epochs < 1:
-        raise OptionError("--epochs", f"must be at least 1, got {a.epochs}")
     info = dataset_info(a.data)
     prm = info["params"]
     if not 1 <= a.segments <= 64:
         raise OptionError("--segments", f"must be between 1 and 64, got {a.segments}")
-    if not a.family_weight > 0:
-        raise OptionError("--family-weight", f"must be positive, got {a.family_weight}")
     cfg = ClassifierConfig(n_pitches=prm["pitch_hi"] - prm["pitch_lo"] + 1, pitch_lo=prm["pitch_lo"],
                            families=sorted({p // 8 for p in info["programs"]}), sample_rate=prm["sample_rate"],
                            segments=a.segments)
-    train, valid = load_split(a.data, "train"), load_split(a.data, "valid")
-    m, acc = train_classifier(train, valid, cfg, epochs=a.epochs, seed=a.seed, progress=not a.quiet,
-                              family_weight=a.family_weight)
-    write_checkpoint(a.out, m, {"family": "note-classifier", "model": asdict(cfg), "valid": acc,
-                                "train": {"epochs": a.epochs, "seed": a.seed, "family_weight": a.family_weight},
-                                "data": {"render": info["render"], "programs": info["programs"]}})
-    print(f"classifier: valid pitch accuracy {acc['pitch_accuracy']:.3f}, family accuracy "
-          f"{acc['family_accuracy']:.3f}; saved in {a.out}")
+    tc = ClassifierTrainConfig(epochs=a.epochs, family_weight=a.family_weight, max_minutes=a.train_minutes,
+                               max_steps=a.max_steps, seed=a.seed, device=a.device)
+    s = train_classifier(a.out, a.data, cfg, tc, resume=a.resume, progress=not a.quiet)
+    acc = s.get("valid")
+    told = (f"valid pitch accuracy {acc['pitch_accuracy']:.3f}, family accuracy {acc['family_accuracy']:.3f}"
+            if acc else "no valid clips to score")
+    print(f"classifier: {told} ({s['steps']} steps, {s['stop_reason']}); checkpoints in {a.out}/best and {a.out}/last")
     return 0
 
 

@@ -163,7 +163,7 @@ def cmd_train_rolls(a: argparse.Namespace) -> int:
     tc = RollTrainConfig(epochs=a.epochs, steps_per_epoch=a.steps_per_epoch, batch_size=a.batch_size,
                          lr=a.lr if a.lr is not None else (1e-3 if a.family == "cnn" else 1e-4),
                          max_minutes=a.train_minutes, max_steps=a.max_steps, checkpoint_every=a.checkpoint_every,
-                         n_critic=a.n_critic, seed=a.seed)
+                         n_critic=a.n_critic, seed=a.seed, device=a.device)
     tc.check()
     if a.channels is not None and a.channels < 4:
         raise OptionError("--channels", f"must be at least 4, got {a.channels}")
@@ -176,7 +176,8 @@ def cmd_train_rolls(a: argparse.Namespace) -> int:
     data = voice_corpus(ds, progress=not a.quiet)
     summary = train_rolls(a.out, a.family, cfg, data, tc, resume=a.resume, progress=not a.quiet,
                           extra={"dataset": {"name": ds.name, "manifest_sha256": ds.manifest_hash}})
-    best = f"; best valid loss {summary['best_valid']:.4f} nats/cell" if summary["best_valid"] is not None else ""
+    score = next((k[5:] for k in summary if k.startswith("best_valid_")), None)
+    best = f"; best {score} {summary['best_valid']:.4f}" if score and summary["best_valid"] is not None else ""
     print(f"trained {a.family} ({summary['n_params']:,} parameters) for {summary['steps']} steps in "
           f"{summary['seconds']:.0f} s ({summary['stop_reason']}){best}; checkpoints in {a.out}/best and {a.out}/last")
     return 0
@@ -227,6 +228,9 @@ def _training_data(a: argparse.Namespace) -> str:
 def cmd_train(a: argparse.Namespace) -> int:
     import torch
 
+    from tunesmith.train.loop import check_device
+
+    check_device(a.device)  # before any work
     base = _fine_tune_base(a) if a.init_from else None
     if a.family is None:
         raise OptionError("--family", "give a model family (or --from MODEL to fine-tune one)")
@@ -236,8 +240,6 @@ def cmd_train(a: argparse.Namespace) -> int:
             raise OptionError("--styles", f"a {a.family} model has no style tokens (event-token models do)")
         if a.tokens is not None:
             raise OptionError("--tokens", f"a {a.family} model reads four-voice piano rolls, not tokens")
-        if a.device != "cpu":  # refused, not silently ignored
-            raise OptionError("--device", f"the {a.family} trainer runs on the CPU only (its models are small)")
         if a.threads is not None:
             if a.threads < 1:
                 raise OptionError("--threads", f"must be at least 1, got {a.threads}")

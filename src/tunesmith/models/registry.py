@@ -49,12 +49,16 @@ class Family:
     model: str  # "module:Class" of the torch module
     wrapper: str | None  # "module:Class" of the generation wrapper; None for models that do not generate
     capabilities: frozenset[str]
+    step: str = ""  # "module:Class" of its training step for the one loop (tunesmith.train.loop.fit)
 
     def config_class(self):
         return _import(self.config)
 
     def model_class(self):
         return _import(self.model)
+
+    def step_class(self):
+        return _import(self.step)
 
     def wrapper_class(self):
         if self.wrapper is None:
@@ -63,33 +67,35 @@ class Family:
 
 
 _TOKENS = frozenset({"primer", "key", "temperature", "top_k", "top_p", "cache", "device"})
+_SEQ_STEP = "tunesmith.train.trainer:SequenceStep"
 FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("rnn", "tokens", "Elman RNN (tanh) over event tokens", "tunesmith.models.rnn:RNNConfig",
-           "tunesmith.models.rnn:RNNModel", "tunesmith.generate.api:MusicModel", _TOKENS),
+           "tunesmith.models.rnn:RNNModel", "tunesmith.generate.api:MusicModel", _TOKENS, _SEQ_STEP),
     Family("gru", "tokens", "GRU over event tokens", "tunesmith.models.rnn:RNNConfig",
-           "tunesmith.models.rnn:RNNModel", "tunesmith.generate.api:MusicModel", _TOKENS),
+           "tunesmith.models.rnn:RNNModel", "tunesmith.generate.api:MusicModel", _TOKENS, _SEQ_STEP),
     Family("lstm", "tokens", "LSTM over event tokens", "tunesmith.models.rnn:RNNConfig",
-           "tunesmith.models.rnn:RNNModel", "tunesmith.generate.api:MusicModel", _TOKENS),
+           "tunesmith.models.rnn:RNNModel", "tunesmith.generate.api:MusicModel", _TOKENS, _SEQ_STEP),
     Family("transformer", "tokens", "decoder-only Transformer (rotary positions, KV cache) over event tokens",
            "tunesmith.models.transformer:TransformerConfig", "tunesmith.models.transformer:TransformerModel",
-           "tunesmith.generate.api:MusicModel", _TOKENS),
+           "tunesmith.generate.api:MusicModel", _TOKENS, _SEQ_STEP),
     Family("cnn", "roll", "Coconet: a convolutional network over SATB piano rolls, sampled by blocked Gibbs",
            "tunesmith.models.rollnets:CoconetConfig", "tunesmith.models.rollnets:Coconet",
            "tunesmith.generate.rollmodels:CoconetModel",
-           frozenset({"key", "temperature", "iterations", "harmonize", "infill", "batch", "rules"})),
+           frozenset({"key", "temperature", "iterations", "harmonize", "infill", "batch", "rules"}),
+           "tunesmith.train.roll_trainer:CoconetStep"),
     Family("gan", "roll", "MuseGAN-style WGAN-GP over SATB piano rolls", "tunesmith.models.rollnets:GanConfig",
            "tunesmith.models.rollnets:RollGAN", "tunesmith.generate.rollmodels:GanModel",
-           frozenset({"key", "latent_scale", "threshold", "rules"})),
+           frozenset({"key", "latent_scale", "threshold", "rules"}), "tunesmith.train.roll_trainer:RollGANStep"),
     Family("ddsp-gan", "notes", "DDSP GAN: a harmonic-plus-noise synthesizer driven by a GRU, pitch exact by "
            "construction, trained against waveform and spectrogram critics",
            "tunesmith.models.ddsp:DDSPGANConfig", "tunesmith.models.ddsp:DDSPGAN", "tunesmith.generate.notes:NotesGAN",
-           frozenset({"audio", "velocity", "duration", "batch"})),
+           frozenset({"audio", "velocity", "duration", "batch"}), "tunesmith.train.notes:DDSPStep"),
     Family("wavegan", "notes", "WaveGAN: transposed 1-D convolutions writing the waveform (WGAN-GP)",
            "tunesmith.models.wavegan:WaveGANConfig", "tunesmith.models.wavegan:WaveGAN",
-           "tunesmith.generate.notes:NotesGAN", frozenset({"audio", "batch"})),
+           "tunesmith.generate.notes:NotesGAN", frozenset({"audio", "batch"}), "tunesmith.train.notes:WaveGANStep"),
     Family("note-classifier", "classifier", "pitch and instrument-family classifier for evaluating notes",
            "tunesmith.models.note_classifier:ClassifierConfig", "tunesmith.models.note_classifier:NoteClassifier", None,
-           frozenset()),
+           frozenset(), "tunesmith.train.notes:ClassifierStep"),
 )}
 
 

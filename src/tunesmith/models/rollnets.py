@@ -279,7 +279,7 @@ class RollGAN(nn.Module):
 
 def gradient_penalty(D: nn.Module, real: torch.Tensor, fake: torch.Tensor, g: torch.Generator | None = None) -> torch.Tensor:
     """WGAN-GP: E[(‖∇D(x̂)‖ − 1)²] on random interpolates x̂ of real and fake."""
-    eps = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), generator=g)
+    eps = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), generator=g).to(real.device)
     xh = (eps * real + (1 - eps) * fake).requires_grad_(True)
     grad, = torch.autograd.grad(D(xh).sum(), xh, create_graph=True)
     return ((grad.reshape(grad.shape[0], -1).norm(dim=1) - 1) ** 2).mean()

@@ -45,7 +45,7 @@ def phase_shuffle(x: torch.Tensor, n: int, g: torch.Generator | None = None) -> 
     ks = torch.randint(-n, n + 1, (B,), generator=g)
     padded = F.pad(x, (n, n), mode="reflect")  # (B, C, T + 2n)
     # sample b reads padded[..., n - k_b : n - k_b + T]: a shift right by k_b, reflected at the edge
-    idx = (torch.arange(T).unsqueeze(0) + (n - ks).unsqueeze(1)).unsqueeze(1).expand(B, C, T)
+    idx = (torch.arange(T).unsqueeze(0) + (n - ks).unsqueeze(1)).unsqueeze(1).expand(B, C, T).to(x.device)
     return torch.gather(padded, 2, idx)
 
 
@@ -132,7 +132,7 @@ def receptive_field(kernel: int = 25, stride: int = 4, layers: int = 5) -> int:
 
 
 def wave_gradient_penalty(D: WaveCritic, real, fake, pitch, inst, g=None) -> torch.Tensor:
-    eps = torch.rand(real.shape[0], 1, generator=g)
+    eps = torch.rand(real.shape[0], 1, generator=g).to(real.device)
     xh = (eps * real + (1 - eps) * fake).requires_grad_(True)
     grad, = torch.autograd.grad(D(xh, pitch, inst, g).sum(), xh, create_graph=True)
     return ((grad.norm(dim=1) - 1) ** 2).mean()

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
-import os
-import time
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -24,9 +22,7 @@ import torch
 
 from tunesmith import __version__
 from tunesmith.errors import OptionError, TunesmithError
-from tunesmith.fileio import write_json
 from tunesmith.models import registry
-from tunesmith.models.checkpoint import load_trainer, load_weights, read_config, write_checkpoint
 from tunesmith.models.rollnets import (
     RollGAN,
     gan_roll_to_classes,
@@ -36,7 +32,14 @@ from tunesmith.models.rollnets import (
 )
 from tunesmith.represent.voices import N_CLASSES, score_to_voices
 from tunesmith.train.data import read_split_cache, write_split_cache
-from tunesmith.train.trainer import fit_bar_to_budget
+from tunesmith.train.loop import (
+    begin,
+    check_settings,
+    fit,
+    run_lock,
+    setup_distributed,
+    sync_gradients,
+)
 
 ROLL_FAMILIES = ("cnn", "gan")
 REPRESENTATION = {"representation": "satb-16th", "steps_per_quarter": 4, "pitch_lo": 36, "n_classes": N_CLASSES}
@@ -54,17 +57,13 @@ class RollTrainConfig:
     augment_transpose: bool = True
     n_critic: int = 5
     gp_weight: float = 10.0
+    warmup_steps: int = 100
+    min_lr_ratio: float = 0.1
     seed: int = 0
+    device: str = "cpu"
 
     def check(self) -> None:
-        for name, v in (("--epochs", self.epochs), ("--batch-size", self.batch_size),
-                        ("--checkpoint-every", self.checkpoint_every), ("--steps-per-epoch", self.steps_per_epoch)):
-            if v < 1:
-                raise OptionError(name, f"must be at least 1, got {v}")
-        if not self.lr > 0:
-            raise OptionError("--lr", f"must be positive, got {self.lr}")
-        if self.max_minutes is not None and self.max_minutes <= 0:
-            raise OptionError("--train-minutes", f"must be positive, got {self.max_minutes}")
+        check_settings(self, "steps_per_epoch")
 
 
 def build_roll_model(family: str, cfg: dict | None = None):
@@ -125,143 +124,127 @@ def crop_batch(seqs: list[np.ndarray], crop: int, batch: int, g: np.random.Gener
     return torch.from_numpy(out)
 
 
-# --------------------------------------------------------------------------- the loop
+# --------------------------------------------------------------------------- the steps
 
 
 def train_rolls(run_dir: str | Path, family: str, model_cfg: dict, data: dict[str, list[np.ndarray]],
                 tc: RollTrainConfig, *, resume: bool = False, progress: bool = True,
                 extra: dict | None = None) -> dict:
-    """Train (or resume) Coconet or the piano-roll GAN; one process per run folder."""
-    from tunesmith.train.trainer import run_lock
-
-    with run_lock(Path(run_dir)):
-        return _train_rolls(run_dir, family, model_cfg, data, tc, resume=resume, progress=progress, extra=extra)
-
-
-def _train_rolls(run_dir, family, model_cfg, data, tc, *, resume, progress, extra) -> dict:
-    from tqdm import tqdm
-
+    """Train (or resume) Coconet or the piano-roll GAN through the one loop."""
+    tc.check()
     run = Path(run_dir)
-    state = {"epoch": 0, "step": 0, "history": [], "train_seconds": 0.0, "best_valid": float("inf")}
-    if resume:
-        last = run / "last"
-        if not (last / "config.json").is_file():
-            raise TunesmithError(f"{run}: nothing to resume (no checkpoint in {last})")
-        saved = read_config(last)
-        from tunesmith.train.trainer import check_same_data
+    rank, world, device = setup_distributed(tc.device)
+    with run_lock(run) if rank == 0 else nullcontext():
+        tc, saved = begin(run, family, tc, resume=resume, data=(extra or {}).get("dataset"), data_key="dataset")
+        if saved is not None:
+            model_cfg = saved["model"]
+        if family not in STEPS:
+            raise OptionError("--family", f"unknown piano-roll family '{family}'")
+        torch.manual_seed(tc.seed)
+        model = build_roll_model(family, model_cfg).to(device)
+        step = STEPS[family](model, data, tc, device)
+        meta = {"family": family, "model": asdict(model.cfg), "representation": REPRESENTATION,
+                "code_version": __version__, "n_params": model.n_params(), **(extra or {})}
+        after = (lambda r, e: _sample_grid(model, r / "samples" / f"epoch-{e:03d}.png")) if family == "gan" else None
+        return fit(run, step, tc, meta, resume=resume, progress=progress, after_epoch=after, rank=rank, world=world)
 
-        check_same_data(run, saved.get("dataset") or {}, (extra or {}).get("dataset") or {})
-        if saved["family"] != family:
-            from tunesmith.errors import OptionError
 
-            raise OptionError("--family", f"the run in {run} is a {saved['family']} model, not {family}: resume it "
-                              f"with --family {saved['family']}, or start a new run (another --out)")
-        family, model_cfg = saved["family"], saved["model"]
-        keep = {k: getattr(tc, k) for k in ("epochs", "max_minutes", "max_steps")}
-        tc = RollTrainConfig(**{**saved["train"], **keep})
-    elif (run / "last" / "config.json").exists():
-        raise TunesmithError(f"{run}: a run is already here; pass --resume to continue it or choose another --out")
-    torch.manual_seed(tc.seed)
-    model = build_roll_model(family, model_cfg)
-    model_cfg = asdict(model.cfg)
-    if family == "gan":
-        opt = torch.optim.Adam([{"params": model.D.parameters()}, {"params": model.G.parameters()}],
-                               lr=tc.lr, betas=(0.5, 0.9))
-    else:
-        opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=1e-4)
-    if resume:
-        load_weights(model, run / "last")
-        state.update(load_trainer(opt, run / "last"))
-        if state.get("best_valid") is None:  # strict JSON keeps "no score yet" as null
-            state["best_valid"] = float("inf")
-    crop = model.cfg.crop if family == "cnn" else model.cfg.n_bars * model.cfg.steps_per_bar
-    meta = {"family": family, "model": model_cfg, "train": asdict(tc), "representation": REPRESENTATION,
-            "code_version": __version__, "n_params": model.n_params(), **(extra or {})}
+class CoconetStep:
+    """Coconet: random beat-aligned crops (transposed at random), random masks of the four
+    voices, and the loss of the masked cells. Held-out score: that loss on fixed crops
+    and masks of the validation pieces."""
 
-    def save(name: str, with_trainer: bool) -> None:
-        m = dict(meta, metrics={"step": state["step"], "epoch": state["epoch"], "best_valid": state["best_valid"]})
-        write_checkpoint(run / name, model, m, optimizer=opt if with_trainer else None,
-                         trainer=state if with_trainer else None)
+    def __init__(self, model, data: dict[str, list[np.ndarray]], tc: RollTrainConfig, device: str = "cpu"):
+        self.model, self.data, self.tc, self.device = model, data, tc, device
+        self.opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=1e-4)
+        self.steps_per_epoch = tc.steps_per_epoch
+        self.crop = model.cfg.crop
+        valid = data.get("valid") or data["train"]
+        self.fixed = crop_batch(valid, self.crop, 32, np.random.default_rng(1234), transpose=False).to(device)
+        self.fixed_mask = random_masks(32, 4, self.crop, torch.Generator().manual_seed(1234)).to(device)
 
-    run.mkdir(parents=True, exist_ok=True)
-    total = tc.epochs * tc.steps_per_epoch
-    if tc.max_steps:
-        total = min(total, tc.max_steps)
-    bar = tqdm(total=total, initial=min(state["step"], total), desc=f"train {family}", unit="step",
-               disable=not progress, dynamic_ncols=True)
-    t_start = time.perf_counter() - state["train_seconds"]
-    crash_at = int(os.environ.get("TUNESMITH_CRASH_AT_STEP", "0"))
-    valid = data.get("valid") or data["train"]
-    fixed = crop_batch(valid, crop, 32, np.random.default_rng(1234), transpose=False)
-    fixed_mask = random_masks(32, 4, crop, torch.Generator().manual_seed(1234))
-    stop = "epochs done"
-    window: list[float] = []
-    model.train()
-    while state["step"] < total:
-        # linear warm-up over 100 steps, then cosine decay to a tenth of the peak by the last step
-        warm = min(1.0, (state["step"] + 1) / 100)
-        frac = min(1.0, state["step"] / max(1, total))
-        for group in opt.param_groups:
-            group["lr"] = tc.lr * warm * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
-        g = np.random.default_rng([tc.seed, state["step"]])
-        tg = torch.Generator().manual_seed(int(g.integers(2**62)))
-        if family == "cnn":
-            x = crop_batch(data["train"], crop, tc.batch_size, g, tc.augment_transpose)
-            mask = random_masks(tc.batch_size, 4, crop, tg)
-            loss = model.loss(x, mask)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            logs = {"loss": loss.item()}
-        else:
-            logs = _gan_step(model, opt, data["train"], crop, tc, g, tg)
-        state["step"] += 1
-        window = (window + [logs["loss"] if family == "cnn" else logs["d_loss"]])[-50:]
-        bar.update(1)
-        bar.set_postfix({k: f"{v:.3f}" for k, v in logs.items()})
-        state["train_seconds"] = time.perf_counter() - t_start
-        fit_bar_to_budget(bar, state["step"], total, state["train_seconds"], tc.max_minutes)
-        if crash_at and state["step"] == crash_at:
-            os._exit(137)
-        if state["step"] % tc.checkpoint_every == 0:
-            save("last", True)
-        end_of_epoch = state["step"] % tc.steps_per_epoch == 0
-        timed_out = tc.max_minutes is not None and state["train_seconds"] > tc.max_minutes * 60
-        if end_of_epoch or timed_out or state["step"] >= total:
-            state["epoch"] = math.ceil(state["step"] / tc.steps_per_epoch)
-            row = {"epoch": state["epoch"], "step": state["step"], "seconds": round(state["train_seconds"], 1),
-                   **{k: round(v, 4) for k, v in logs.items()}}
-            model.eval()
+    def __call__(self, step: int, g: np.random.Generator, tg: torch.Generator) -> dict[str, float]:
+        tc = self.tc
+        x = crop_batch(self.data["train"], self.crop, tc.batch_size, g, tc.augment_transpose).to(self.device)
+        mask = random_masks(tc.batch_size, 4, self.crop, tg).to(self.device)
+        loss = self.model.loss(x, mask)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        sync_gradients(self.model.parameters())
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+        self.opt.step()
+        return {"loss": loss.item()}
+
+    @torch.no_grad()
+    def validate(self, progress: bool) -> dict[str, float]:
+        self.model.eval()
+        try:
+            return {"valid_loss": float(self.model.loss(self.fixed, self.fixed_mask))}
+        finally:
+            self.model.train()
+
+
+class RollGANStep:
+    """The piano-roll WGAN-GP: ``n_critic`` critic updates with the gradient penalty, then
+    one generator update. A critic's loss is no held-out score: ``best/`` is the epoch
+    whose samples' voice statistics come closest to the validation crops'."""
+
+    def __init__(self, model: RollGAN, data: dict[str, list[np.ndarray]], tc: RollTrainConfig, device: str = "cpu"):
+        self.model, self.data, self.tc, self.device = model, data, tc, device
+        self.opt = torch.optim.Adam([{"params": model.D.parameters()}, {"params": model.G.parameters()}],
+                                    lr=tc.lr, betas=(0.5, 0.9))
+        self.steps_per_epoch = tc.steps_per_epoch
+        self.crop = model.cfg.n_bars * model.cfg.steps_per_bar
+        valid = data.get("valid") or data["train"]
+        self.fixed = crop_batch(valid, self.crop, 32, np.random.default_rng(1234), transpose=False)
+
+    def _latents(self, n: int, tg: torch.Generator):
+        zs, zp = self.model.sample_latents(n, tg)
+        return zs.to(self.device), zp.to(self.device)
+
+    def __call__(self, step: int, g: np.random.Generator, tg: torch.Generator) -> dict[str, float]:
+        model, tc, opt = self.model, self.tc, self.opt
+        G, D, cfg = model.G, model.D, model.cfg
+        for _ in range(tc.n_critic):
+            real = to_gan_roll(crop_batch(self.data["train"], self.crop, tc.batch_size, g, tc.augment_transpose),
+                               cfg).to(self.device)
+            zs, zp = self._latents(tc.batch_size, tg)
             with torch.no_grad():
-                if family == "cnn":
-                    row["valid_loss"] = round(float(model.loss(fixed, fixed_mask)), 4)
-                    improved = row["valid_loss"] < state["best_valid"]
-                    if improved:
-                        state["best_valid"] = row["valid_loss"]
-                else:
-                    zs, zp = model.sample_latents(32, torch.Generator().manual_seed(99))
-                    fake = model.G(zs, zp)
-                    row["valid_wasserstein"] = round(float(model.D(to_gan_roll(fixed, model.cfg)).mean()
-                                                           - model.D(fake).mean()), 4)
-                    # no likelihood to select on: best/ is the epoch whose samples' voice statistics
-                    # come closest to the validation crops'
-                    row["valid_stats"] = round(roll_stat_distance(gan_roll_to_classes(fake, 0.2), fixed), 4)
-                    improved = row["valid_stats"] < state["best_valid"]
-                    if improved:
-                        state["best_valid"] = row["valid_stats"]
-                    _sample_grid(model, run / "samples" / f"epoch-{state['epoch']:03d}.png")
+                fake = G(zs, zp)
+            d_real, d_fake = D(real).mean(), D(fake).mean()
+            gp = gradient_penalty(D, real, fake, tg)
+            d_loss = d_fake - d_real + tc.gp_weight * gp
+            opt.zero_grad(set_to_none=True)
+            d_loss.backward()
+            sync_gradients(D.parameters())
+            opt.step()  # only D has gradients: Adam skips parameters without one
+        zs, zp = self._latents(tc.batch_size, tg)
+        g_loss = -D(G(zs, zp)).mean()
+        opt.zero_grad(set_to_none=True)
+        g_loss.backward()
+        for p in D.parameters():
+            p.grad = None
+        sync_gradients(G.parameters())
+        opt.step()
+        return {"d_loss": d_loss.item(), "g_loss": g_loss.item(), "wasserstein": (d_real - d_fake).item(),
+                "gp": gp.item()}
+
+    @torch.no_grad()
+    def validate(self, progress: bool) -> dict[str, float]:
+        model = self.model
+        model.eval()
+        try:
+            zs, zp = model.sample_latents(32, torch.Generator().manual_seed(99))
+            fake = model.G(zs.to(self.device), zp.to(self.device)).cpu()
+            stats = roll_stat_distance(gan_roll_to_classes(fake, 0.2), self.fixed)
+            real = to_gan_roll(self.fixed, model.cfg).to(self.device)
+            wass = float(model.D(real).mean() - model.D(fake.to(self.device)).mean())
+            return {"valid_stats": stats, "valid_wasserstein": wass}
+        finally:
             model.train()
-            close_epoch(run, state, row, save, improved, bar)
-            if timed_out:
-                stop = "time limit"
-                break
-    bar.close()
-    summary = {"family": family, "n_params": model.n_params(), "steps": state["step"], "epochs": state["epoch"],
-               "seconds": round(state["train_seconds"], 1), "stop_reason": stop,
-               "best_valid": state["best_valid"] if np.isfinite(state["best_valid"]) else None}
-    write_json(run / "summary.json", summary)
-    return summary
+
+
+STEPS = {"cnn": CoconetStep, "gan": RollGANStep}
 
 
 def roll_stat_distance(fake: torch.Tensor, real: torch.Tensor) -> float:
@@ -284,68 +267,6 @@ def roll_stat_distance(fake: torch.Tensor, real: torch.Tensor) -> float:
         (mf, sf, of, hf), (mr, sr, orr, hr) = stats(fake, v), stats(real, v)
         d += float((mf - mr).abs() + (sf - sr).abs() + 4 * (of - orr).abs() + 0.5 * (hf - hr).abs().sum())
     return d
-
-
-def _gan_step(model: RollGAN, opt, train, crop, tc: RollTrainConfig, g, tg) -> dict:
-    """n_critic critic updates with the gradient penalty, then one generator update."""
-    G, D, cfg = model.G, model.D, model.cfg
-    for _ in range(tc.n_critic):
-        real = to_gan_roll(crop_batch(train, crop, tc.batch_size, g, tc.augment_transpose), cfg)
-        zs, zp = model.sample_latents(tc.batch_size, tg)
-        with torch.no_grad():
-            fake = G(zs, zp)
-        d_real, d_fake = D(real).mean(), D(fake).mean()
-        gp = gradient_penalty(D, real, fake, tg)
-        d_loss = d_fake - d_real + tc.gp_weight * gp
-        opt.zero_grad(set_to_none=True)
-        d_loss.backward()
-        opt.step()  # only D has gradients: Adam skips parameters without one
-    zs, zp = model.sample_latents(tc.batch_size, tg)
-    g_loss = -D(G(zs, zp)).mean()
-    opt.zero_grad(set_to_none=True)
-    g_loss.backward()
-    for p in D.parameters():
-        p.grad = None
-    opt.step()
-    return {"d_loss": d_loss.item(), "g_loss": g_loss.item(), "wasserstein": (d_real - d_fake).item(), "gp": gp.item()}
-
-
-def close_epoch(run: Path, state: dict, row: dict, save, improved: bool, bar) -> None:
-    """The end of an epoch, shared by the roll and note trainers: record the row, write
-    best/ (when it improved) and last/, metrics and curves, and say it on the bar."""
-    state["history"].append(row)
-    if improved:
-        save("best", False)
-    save("last", True)
-    _write_metrics(run, state["history"])
-    bar.write(f"epoch {state['epoch']}: " + ", ".join(f"{k} {v}" for k, v in row.items()
-                                                      if k not in ("epoch", "step")))
-
-
-def _write_metrics(run: Path, hist: list[dict]) -> None:
-    from tunesmith.train.trainer import write_history
-
-    write_history(run, hist)
-    _plot(run / "curves.png", hist)
-
-
-def _plot(path: Path, hist: list[dict]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    keys = [k for k in hist[-1] if k not in ("epoch", "step", "seconds")]
-    fig, ax = plt.subplots(figsize=(7, 4))
-    steps = [r["step"] for r in hist]
-    for k in keys:
-        ax.plot(steps, [r.get(k, np.nan) for r in hist], marker=".", label=k)
-    ax.set_xlabel("step")
-    ax.legend()
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
 
 
 def _sample_grid(model: RollGAN, path: Path, n: int = 4) -> None:

@@ -37,15 +37,14 @@ def step_seconds(gan, data, repeats: int = 3) -> float:
     tc = WaveTrainConfig(**{k: trained[k] for k in ("batch_size", "lr", "n_critic") if k in trained})
     torch.manual_seed(0)
     m = build_note_model(gan.family, gan.config["model"])
-    step = STEPS[gan.family](m, tc)
     from tunesmith.music.notes import load_split
 
-    batch = _Batches(load_split(data, "train"), conditioning(data))
+    step = STEPS[gan.family](m, tc, _Batches(load_split(data, "train"), conditioning(data)))
     g = np.random.default_rng(0)
-    step(batch, g, torch.Generator().manual_seed(0), 10**6)
+    step(10**6, g, torch.Generator().manual_seed(0))
     t0 = time.perf_counter()
     for k in range(repeats):
-        step(batch, g, torch.Generator().manual_seed(k), 10**6)
+        step(10**6, g, torch.Generator().manual_seed(k))
     return (time.perf_counter() - t0) / repeats
 
 

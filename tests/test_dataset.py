@@ -77,3 +77,73 @@ def test_prepare_bundled_corpus_in_parallel_and_info(tmp_path):
     assert s["pieces"] > 300 and s["splits"]["train"] > s["splits"]["test"] > 0
     r = subprocess.run([sys.executable, "-m", "tunesmith", "data", "info", str(out)], capture_output=True, text=True)
     assert "pitch range" in r.stdout and "4/4" in r.stdout
+
+
+def _folder(tmp_path, n=8):
+    src = tmp_path / "src"
+    src.mkdir(exist_ok=True)
+    for f in corpus_files("bach-chorales")[:n]:
+        shutil.copy(f, src / f.name)
+    return src
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fault", ["kill", "hang"])
+def test_a_worker_that_dies_or_hangs_costs_one_file_not_the_run(tmp_path, monkeypatch, fault):
+    """A worker killed on a file (here: kill -9 from inside) or stuck past the time limit is
+    noticed: that file is skipped with the reason, the rest is prepared, and the next
+    prepare tries the file again."""
+    from tunesmith.music.io import Limits
+
+    src = _folder(tmp_path)
+    victim = sorted(src.iterdir())[3].name
+    monkeypatch.setenv("TUNESMITH_FAULT_FILE", f"{fault}:{victim}")
+    r = prepare(str(src), tmp_path / "ds", workers=2, progress=False, limits=Limits(max_parse_seconds=2))
+    assert r.n_pieces == 7 and r.n_skipped == 1
+    why = json.loads((tmp_path / "ds" / "skipped.json").read_text())[0]
+    assert why["where"].endswith(victim)
+    assert ("died" in why["why"]) if fault == "kill" else ("still parsing after 9 s" in why["why"])
+    monkeypatch.delenv("TUNESMITH_FAULT_FILE")
+    again = prepare(str(src), tmp_path / "ds", workers=2, progress=False, limits=Limits(max_parse_seconds=2))
+    assert again.n_pieces == 8 and again.n_parsed == 1 and again.n_skipped == 0
+
+
+def test_an_unreadable_file_is_skipped_with_its_reason(tmp_path, monkeypatch):
+    from tunesmith.music import dataset
+
+    src = _folder(tmp_path, 3)
+    locked = sorted(src.iterdir())[1]
+    real = dataset.sha256_file
+
+    def no_permission(path):
+        if path == locked:  # as root, chmod 000 does not stop a read: refuse it here as the OS would
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)
+
+    monkeypatch.setattr(dataset, "sha256_file", no_permission)
+    r = prepare(str(src), tmp_path / "ds", workers=1, progress=False)
+    assert r.n_pieces == 2 and r.n_skipped == 1
+    assert json.loads((tmp_path / "ds" / "skipped.json").read_text()) == [
+        {"where": str(locked), "why": "cannot read: Permission denied"}]
+
+
+@pytest.mark.slow
+def test_two_prepares_of_one_dataset_at_once(tmp_path):
+    """Two real processes prepare the same dataset folder at the same moment: both succeed
+    (the second waits for the first and reuses its shards) and the dataset is whole."""
+    import os
+    import subprocess
+    import sys
+
+    src = _folder(tmp_path, 12)
+    env = dict(os.environ, TUNESMITH_HOME=str(tmp_path / "home"))
+    cmd = [sys.executable, "-m", "tunesmith", "data", "prepare", str(src), "--out", str(tmp_path / "ds"), "--quiet",
+           "--workers", "2"]
+    procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [o[1][-2000:] for o in outs]
+    assert all("12 pieces from 12 files" in o[0] for o in outs)
+    assert sum("waiting for it to finish" in o[1] for o in outs) <= 1
+    ds = Dataset(tmp_path / "ds")
+    assert len(ds.entries) == 12 and all(len(ds.load(e).music.tracks) == 4 for e in ds.entries)

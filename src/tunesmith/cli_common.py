@@ -106,12 +106,16 @@ def add_limits(p: argparse.ArgumentParser) -> None:
     g.add_argument("--max-notes", type=int, default=500_000, help="most notes in one piece")
     g.add_argument("--max-minutes", type=float, default=180.0,
                    help="longest piece (minutes); audio is also refused over 30 minutes")
+    g.add_argument("--max-parse-seconds", type=float, default=300.0,
+                   help="longest time reading one MusicXML or kern file may take")
 
 
 def limits_from(a: argparse.Namespace):
     from tunesmith.music.io import Limits
 
-    for opt, v in (("--max-file-mb", a.max_file_mb), ("--max-notes", a.max_notes), ("--max-minutes", a.max_minutes)):
+    for opt, v in (("--max-file-mb", a.max_file_mb), ("--max-notes", a.max_notes), ("--max-minutes", a.max_minutes),
+                   ("--max-parse-seconds", a.max_parse_seconds)):
         if v <= 0:
             raise OptionError(opt, f"must be positive, got {v}")
-    return Limits(max_bytes=int(a.max_file_mb * 2**20), max_notes=a.max_notes, max_minutes=a.max_minutes)
+    return Limits(max_bytes=int(a.max_file_mb * 2**20), max_notes=a.max_notes, max_minutes=a.max_minutes,
+                  max_parse_seconds=a.max_parse_seconds)

@@ -340,8 +340,9 @@ def cmd_generate(a: argparse.Namespace) -> int:
     for r in results:
         repairs = f", {r['repairs']} repairs" if r["repairs"] else ""
         print(f"wrote {', '.join(r['files'])}  [key {r['key']}, {r['bars']} bars, {r['notes']} notes{repairs}]")
-        if (r.get("rules") or {}).get("stopped_early"):
-            print(f"tunesmith: warning: {r['rules']['stopped_early']}", file=sys.stderr)
+        for said in ("primer", "stopped_early"):
+            if (r.get("rules") or {}).get(said):
+                print(f"tunesmith: warning: {r['rules'][said]}", file=sys.stderr)
     if results:
         first = results[0]["files"][0]
         print(f"next: tunesmith play {first}  ·  tunesmith evaluate {a.out}  ·  tunesmith analyze {first}")
@@ -378,6 +379,8 @@ def cmd_harmonize_infill(a: argparse.Namespace) -> int:
                            bars=getattr(a, "bars", None), voices=getattr(a, "voices", None), formats=a.formats,
                            force=a.force, melody_track=getattr(a, "melody_track", None), tempo=a.tempo,
                            instruments=a.instruments, progress=sys.stderr.isatty())
+    if (info.get("rules") or {}).get("input"):
+        print(f"tunesmith: warning: {info['rules']['input']}", file=sys.stderr)
     if (info.get("rules") or {}).get("melody"):
         print(info["rules"]["melody"])
     print(f"wrote {', '.join(info['files'])}  [key {info['key']}, {info['bars']} bars, {info['notes']} notes]")

@@ -181,7 +181,8 @@ class third_party_log:
         os.close(self.saved_fd)
         wrote = self.fh.tell() > self.before
         self.fh.close()
-        if wrote and self.name not in _NOTED:
+        failed = exc and exc[0] is not None  # the error will be the one line; the log is still there
+        if wrote and not failed and self.name not in _NOTED:
             _NOTED.add(self.name)
             print(f"tunesmith: note: {self.name} printed messages; they are in {self.log}", file=sys.stderr)
         return False

@@ -10,7 +10,14 @@ import torch
 
 from tunesmith.errors import BadInputError, OptionError, ParameterError
 from tunesmith.fileio import write_json
-from tunesmith.generate.base import Generated, Generator, capabilities, check_controls
+from tunesmith.generate.base import (
+    PRIMER_BARS,
+    Generated,
+    Generator,
+    capabilities,
+    check_controls,
+    first_bars,
+)
 from tunesmith.generate.constraints import RemiConstraint
 from tunesmith.generate.sampler import SamplingControls, sample
 from tunesmith.models import registry
@@ -140,7 +147,11 @@ class MusicModel:
         check_mode(rules)
         want = parse_key(key) if key else None
         if primer is not None:
-            return self._continue(primer, bars, controls, want, seed, use_cache, rules)
+            primer, note = first_bars(primer, PRIMER_BARS, "primer")
+            g = self._continue(primer, bars, controls, want, seed, use_cache, rules)
+            if note and g.report is not None:
+                g.report["primer"] = note
+            return g
         tries = 8 if want else 1
         best = None
         for attempt in range(tries):

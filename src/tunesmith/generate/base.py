@@ -64,3 +64,17 @@ def check_controls(generator, controls: dict) -> dict:
             raise ParameterError(k, f"the {generator.config['family']} model '{generator.name}' does not take this "
                                  f"control; it takes: {', '.join(takes) or 'bars and seed only'}")
     return given
+
+
+PRIMER_BARS = 16  # a primer longer than this is cut to its first PRIMER_BARS bars
+INPUT_BARS = 64  # harmonize / infill read at most this many bars of their input
+
+
+def first_bars(score, n: int, what: str):
+    """``score`` cut to its first ``n`` bars, and a sentence saying so (None when it is not
+    longer): the models' cost grows with what they read, so a long primer or melody is
+    bounded, and the user told what was used."""
+    cut, total = score.first_bars(n)
+    if cut is score:
+        return score, None
+    return cut, f"the {what} has {total} bars: the first {n} were used"

@@ -18,7 +18,7 @@ import symusic
 import torch
 
 from tunesmith.errors import BadInputError, OptionError, ParameterError
-from tunesmith.generate.base import Generated
+from tunesmith.generate.base import PRIMER_BARS, Generated, first_bars
 from tunesmith.generate.rules import (
     CANDIDATE_PITCHES,
     HOLD_I,
@@ -72,7 +72,9 @@ class ChoraleTokenModel:
         grid0 = np.zeros((4, 0), np.int64)
         meter = None
         shift = 0
+        primer_note = None
         if primer is not None:
+            primer, primer_note = first_bars(primer, PRIMER_BARS, "primer")
             ids = satb.encode(primer)
             if ids is None:
                 raise ParameterError("primer", f"{primer.meta.source or 'the primer'} needs exactly four voices "
@@ -110,7 +112,8 @@ class ChoraleTokenModel:
         if primer is not None:
             score = _keep_primer_notes(primer, score, grid0.shape[1], shift)
         n_new = new.shape[1] * satb.FRAME
-        return Generated(score, meta.key, bars, rl.report()["n_relaxed"], n_new, None, report=rl.report())
+        report = {**rl.report(), **({"primer": primer_note} if primer_note else {})}
+        return Generated(score, meta.key, bars, rl.report()["n_relaxed"], n_new, None, report=report)
 
     def harmonize(self, melody: Score, *, seed: int = 0, temperature: float = 1.0, top_k: int = 0,
                   top_p: float = 0.95, rules: str = "strict", melody_track: str | int | None = None) -> Generated:

@@ -15,6 +15,7 @@ from tunesmith.generate.api import (
     parse_formats,
     write_formats,
 )
+from tunesmith.generate.base import INPUT_BARS, first_bars
 from tunesmith.generate.chorale import ChoraleTokenModel
 from tunesmith.generate.rollmodels import CoconetModel, check_iterations, parse_bars, parse_voices
 from tunesmith.music.io import read_pieces
@@ -32,6 +33,18 @@ def rework(model, command: str, score: Score, *, temperature: float = 1.0, itera
     if iterations is not None:
         check_iterations(iterations)
     name = getattr(model, "name", "model")
+    score, note = first_bars(score, INPUT_BARS, "melody" if command == "harmonize" else "piece")
+    if note and bars is not None and bars[1] > INPUT_BARS:
+        raise ParameterError("bars", f"infill reads the first {INPUT_BARS} bars of a piece; bars {bars[0]}-{bars[1]} "
+                             "are beyond them")
+    g = _rework(model, name, command, score, temperature=temperature, iterations=iterations, seed=seed,
+                rules=rules, bars=bars, voices=voices, melody_track=melody_track)
+    if note:
+        g.report = {**(g.report or {}), "input": note}
+    return g
+
+
+def _rework(model, name, command, score, *, temperature, iterations, seed, rules, bars, voices, melody_track):
     if isinstance(model, ChoraleTokenModel) and command == "harmonize":
         if iterations is not None:
             raise ParameterError("iterations", f"'{name}' samples left to right; iterations are for Coconet models")

@@ -14,6 +14,7 @@ or changed files, and an interrupted run resumes where it stopped.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import multiprocessing as mp
@@ -62,6 +63,11 @@ def sha256_file(path: Path) -> str:
 def _parse_file(args: tuple[str, str, Limits]) -> dict:
     """Parse one source file into a shard record (runs in a worker process)."""
     path, file_hash, limits = args
+    fault = os.environ.get("TUNESMITH_FAULT_FILE", "")  # fault injection for tests: kill:NAME or hang:NAME
+    if fault and fault.split(":", 1)[1] == Path(path).name:
+        if fault.startswith("kill:"):
+            os.kill(os.getpid(), 9)
+        time.sleep(3600)
     rec: dict = {"file_hash": file_hash, "parser_version": PARSER_VERSION,
                  "limits": asdict(limits), "pieces": [], "skipped": []}
     blobs: list[bytes] = []
@@ -96,6 +102,19 @@ def _parse_file(args: tuple[str, str, Limits]) -> dict:
         blobs.append(blob)
         offset += len(blob)
     return {"rec": rec, "blob": b"".join(blobs)}
+
+
+def _skipped(task: tuple[str, str, Limits], why: str) -> dict:
+    path, file_hash, limits = task
+    # "retry": the next prepare parses the file again (the fault may have been the machine's)
+    return {"rec": {"file_hash": file_hash, "parser_version": PARSER_VERSION, "limits": asdict(limits),
+                    "pieces": [], "skipped": [[path, why]], "retry": True}, "blob": b""}
+
+
+def file_time_limit(limits: Limits) -> float:
+    """How long one file may take in a worker before it is stopped: the parse limit (which
+    stops music21 from inside) with room to spare, for parsers in C that cannot be."""
+    return 2 * limits.max_parse_seconds + 5
 
 
 def _quiet_worker() -> None:
@@ -141,23 +160,59 @@ class PrepareReport:
 def prepare(source: str, out: str | Path | None = None, *, workers: int | None = None,
             limits: Limits | None = None, progress: bool = True) -> PrepareReport:
     """Parse ``source`` (corpus name, folder or file) into a dataset folder (see module doc)."""
-    from tqdm import tqdm
 
     t0 = time.perf_counter()
     limits = limits or Limits()
     name, files = resolve_source(source)
     out = Path(out) if out else default_dataset_dir(source)
+    out.mkdir(parents=True, exist_ok=True)
+    with _prepare_lock(out):
+        return _prepare(source, name, files, out, workers, limits, progress, t0)
+
+
+@contextlib.contextmanager
+def _prepare_lock(out: Path):
+    """One prepare per dataset folder at a time: a second one waits (and says so), then finds
+    the first one's shards cached. Shards and manifest are also written whole-file-then-rename,
+    so a reader never sees half of one."""
+    import fcntl
+    import sys
+
+    with open(out / ".prepare.lock", "w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"tunesmith: another 'data prepare' is writing {out}; waiting for it to finish", file=sys.stderr)
+            fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _prepare(source, name, files, out: Path, workers, limits: Limits, progress: bool, t0: float) -> PrepareReport:
+    from tqdm import tqdm
+
     shards = out / "shards"
     shards.mkdir(parents=True, exist_ok=True)
 
-    hashes = [sha256_file(f) for f in files]
+    hashes, unreadable = [], []
+    for f in files:
+        try:
+            hashes.append(sha256_file(f))
+        except OSError as e:  # permission denied, vanished: skip it, say why, keep the rest
+            hashes.append(None)
+            unreadable.append([str(f), f"cannot read: {e.strerror or e}"])
     todo = []
     for f, h in zip(files, hashes):
+        if h is None:
+            continue
         js = shards / f"{h}.json"
         if js.exists() and (shards / f"{h}.bin").exists():
             try:
                 rec = json.loads(js.read_text())
-                if rec.get("parser_version") == PARSER_VERSION and rec.get("limits") == asdict(limits):
+                if (rec.get("parser_version") == PARSER_VERSION and rec.get("limits") == asdict(limits)
+                        and not rec.get("retry")):
                     continue
             except (OSError, json.JSONDecodeError):
                 pass  # corrupt shard (killed mid-write is impossible, but be safe): re-parse
@@ -175,11 +230,24 @@ def prepare(source: str, out: str | Path | None = None, *, workers: int | None =
         bar.update(1)
 
     if n_workers > 1 and len(todo) > 4:
-        # Biggest files first, so no worker is left with one long file at the end.
+        # Biggest files first, so no worker is left with one long file at the end. pebble's pool
+        # (not multiprocessing's, which waits forever for a worker that died) turns a worker
+        # killed on a file, or stuck in C code past the time limit, into a skipped file.
+        from concurrent.futures import TimeoutError as Timeout
+
+        from pebble import ProcessExpired, ProcessPool
+
         todo.sort(key=lambda t: -os.path.getsize(t[0]))
-        ctx = mp.get_context("spawn")
-        with ctx.Pool(n_workers, initializer=_quiet_worker) as pool:
-            for result in pool.imap_unordered(_parse_file, todo, chunksize=1):
+        per_file = file_time_limit(limits)
+        with ProcessPool(n_workers, initializer=_quiet_worker, context=mp.get_context("spawn")) as pool:
+            futures = [(t, pool.schedule(_parse_file, args=(t,), timeout=per_file)) for t in todo]
+            for t, fut in futures:
+                try:
+                    result = fut.result()
+                except Timeout:
+                    result = _skipped(t, f"still parsing after {per_file:g} s: stopped")
+                except ProcessExpired as e:
+                    result = _skipped(t, f"the parser process died on this file (exit code {e.exitcode})")
                 save(result)
     else:
         from tunesmith.music.io import quiet_c_output
@@ -191,9 +259,11 @@ def prepare(source: str, out: str | Path | None = None, *, workers: int | None =
     bar.close()
 
     # Assemble the manifest in source order; drop exact duplicates (same content hash).
-    entries, skipped, seen = [], [], set()
+    entries, skipped, seen = [], list(unreadable), set()
     n_dup = 0
     for f, h in zip(files, hashes):
+        if h is None:
+            continue
         rec = json.loads((shards / f"{h}.json").read_text())
         skipped.extend(rec["skipped"])
         for p in rec["pieces"]:

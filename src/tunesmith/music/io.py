@@ -45,6 +45,9 @@ class Limits:
     max_minutes: float = 180.0
     # Audio is decoded whole (22 050 Hz mono float32: 5.3 MB a minute), so it has its own bound.
     max_audio_minutes: float = 30.0
+    # music21 (MusicXML, kern) parses a few hundred notes a second: a wall-clock bound on one parse
+    max_parse_seconds: float = 300.0
+    max_parts: int = 64  # parts (tracks, voices, spines) with notes in one piece
 
     def check_size(self, path: Path, size: int) -> None:
         if size == 0:
@@ -56,7 +59,25 @@ class Limits:
                 f"{self.max_bytes / 2**20:.1f} MiB (raise it with --max-file-mb)",
             )
 
+    def check_measures(self, path: Path | str, measures: int) -> None:
+        """A bar lasts at least a second (4/4 at 240 quarter notes a minute): more bars in
+        one part than seconds in ``max_minutes`` is over the limit at any sane tempo."""
+        if measures > self.max_minutes * 60:
+            raise BadInputError(path, f"{measures:,} bars in one part: longer than the limit of "
+                                f"{self.max_minutes:.0f} minutes at any tempo (raise it with --max-minutes)")
+
+    def check_counts(self, path: Path | str, *, notes: int = 0, parts: int = 0) -> None:
+        """Counts found by a cheap pre-scan of the text, before the expensive parse."""
+        if notes > self.max_notes:
+            raise BadInputError(path, f"about {notes:,} notes, over the limit of {self.max_notes:,} "
+                                "(raise it with --max-notes)")
+        if parts > self.max_parts:
+            raise BadInputError(path, f"{parts:,} parts, over the limit of {self.max_parts}")
+
     def check_score(self, path: Path | str, score: Score) -> None:
+        sounding = sum(1 for t in score.music.tracks if len(t.notes))
+        if sounding > self.max_parts:
+            raise BadInputError(path, f"{sounding:,} tracks with notes, over the limit of {self.max_parts}")
         n = score.n_notes
         if n > self.max_notes:
             raise BadInputError(
@@ -99,6 +120,38 @@ def quiet_c_output():
         os.dup2(saved[1], 2)
         for fd in (*saved, devnull):
             os.close(fd)
+
+
+class _OutOfTime(BaseException):
+    """Raised by the parse timer; a BaseException, so that no ``except Exception`` inside a
+    parser swallows it."""
+
+
+@contextlib.contextmanager
+def parse_time_limit(path: Path | str, seconds: float):
+    """Stop a Python-level parse (music21) after ``seconds`` of wall-clock time with one clear
+    error. Works in the main thread of a process (the CLI, data-prepare workers, studio
+    workers); elsewhere the pre-scan bounds are the only guard."""
+    import signal
+    import threading
+
+    if seconds <= 0 or threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGALRM"):
+        yield
+        return
+
+    def expired(signum, frame):
+        raise _OutOfTime()
+
+    old = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    except _OutOfTime:
+        raise BadInputError(path, f"parsing took longer than the limit of {seconds:g} s (raise it with "
+                            "--max-parse-seconds)") from None
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
 
 
 def _read_bytes(path: Path, limits: Limits) -> bytes:
@@ -164,7 +217,52 @@ def check_midi_bytes(path: Path | str, data: bytes) -> None:
                 f"truncated MIDI file: track {i + 1} declares {clen:,} bytes, "
                 f"only {len(data) - pos - 8:,} remain",
             )
+        if chunk == b"MTrk":
+            ticks = track_ticks(data, pos + 8, pos + 8 + clen)
+            if ticks > 2**31 - 1:
+                days = ticks / division / 2 / 86400  # at 120 quarter notes a minute
+                raise BadInputError(path, f"track {i + 1} runs to tick {ticks:,} (about {days:,.0f} days at 120 "
+                                    "quarter notes a minute), past the 2^31 ticks a MIDI reader can hold")
         pos += 8 + clen
+
+
+def _vlq(data: bytes, pos: int, end: int) -> tuple[int, int]:
+    n = 0
+    while pos < end:
+        b = data[pos]
+        pos += 1
+        n = (n << 7) | (b & 0x7F)
+        if b < 0x80:
+            break
+    return n, pos
+
+
+def track_ticks(data: bytes, start: int, end: int) -> int:
+    """The sum of a track chunk's delta times (its length in ticks), walking its events with
+    running status: symusic keeps times in 32 bits, so a longer track must be refused
+    before it is read (its times would be clamped or wrap without a word). About a
+    second for a 15 MB file."""
+    pos, total, running = start, 0, 0
+    while pos < end:
+        delta, pos = _vlq(data, pos, end)
+        total += delta
+        if pos >= end:
+            break
+        status = running  # a data byte here: running status (of channel messages only)
+        if data[pos] >= 0x80:
+            status = data[pos]
+            pos += 1
+            if status < 0xF0:
+                running = status
+        if status == 0xFF:  # meta: type, length, data
+            n, pos = _vlq(data, pos + 1, end)
+            pos += n
+        elif status in (0xF0, 0xF7):  # sysex: length, data
+            n, pos = _vlq(data, pos, end)
+            pos += n
+        else:  # channel messages: program change and channel pressure have one data byte
+            pos += 1 if 0xC0 <= status < 0xE0 else 2
+    return total
 
 
 def _read_midi(path: Path, limits: Limits) -> ReadResult:
@@ -176,6 +274,11 @@ def _read_midi(path: Path, limits: Limits) -> ReadResult:
         msg = str(e).replace("MiniMidi: ", "").replace(": iostream error", "")
         raise BadInputError(path, f"corrupt MIDI file: {msg}") from None
     normalize_meta_events(music)
+    if len(music.tracks) > limits.max_parts:  # e.g. 65,535 tracks: keep those that sound
+        sounding = [t.copy() for t in music.tracks if len(t.notes)]
+        music.tracks.clear()
+        for t in sounding:
+            music.tracks.append(t)
     score = Score(music, Meta(title=path.stem, source=str(path)))
     fill_meta_from_music(score)
     limits.check_score(path, score)
@@ -327,9 +430,16 @@ def _read_abc(path: Path, limits: Limits) -> ReadResult:
     tunes = split_abc_tunes(text)
     if not tunes:
         raise BadInputError(path, "not an ABC file: no tune (no 'X:' line)")
+    if len(tunes) > MAX_ABC_TUNES:
+        raise BadInputError(path, f"{len(tunes):,} tunes in one file, over the limit of {MAX_ABC_TUNES:,}")
     out = ReadResult([])
     for line, tune in tunes:
         where = f"{path}:{line}"
+        try:
+            prescan_abc(where, tune, limits)
+        except BadInputError as e:
+            out.skipped.append((where, e.problem))
+            continue
         try:
             with quiet_c_output():
                 music = symusic.Score.from_abc(tune)
@@ -355,6 +465,74 @@ def _read_abc(path: Path, limits: Limits) -> ReadResult:
     return out
 
 
+MAX_ABC_TUNES = 5_000  # the largest file of the bundled folk corpus holds 720
+
+
+def prescan_abc(where: str, tune: str, limits: Limits) -> None:
+    """Counts of one ABC tune's text, before abc2midi reads it: voices, notes (note letters
+    outside header and comment lines) and bars."""
+    voices, notes, bars = set(), 0, 0
+    for line in tune.splitlines():
+        head = line[:2]
+        if head == "V:":
+            voices.add(line[2:].strip().split(" ")[0])
+            continue
+        if len(head) == 2 and head[1] == ":" and head[0].isalpha() or line.startswith("%"):
+            continue
+        body = re.sub(r'"[^"]*"|![^!]*!|\[[A-Za-z]:[^\]]*\]', "", line)  # chord names, decorations, inline fields
+        notes += sum(1 for c in body if c in "ABCDEFGabcdefg")
+        bars += body.count("|")
+    limits.check_counts(where, notes=notes, parts=len(voices))
+    limits.check_measures(where, bars // max(1, len(voices)))
+
+
+def prescan_kern(path: Path | str, text: str, limits: Limits) -> None:
+    """Counts of a Humdrum text before music21 parses it: spines, notes, bars."""
+    spines, notes, bars = 0, 0, 0
+    for line in text.splitlines():
+        if not line or line.startswith("!"):
+            continue
+        fields = line.split("\t")
+        spines = max(spines, len(fields))
+        if line.startswith("="):
+            bars += 1
+        elif not line.startswith("*"):
+            notes += sum(1 for f in fields for tok in f.split(" ") if re.search(r"[A-Ga-g]", tok) and "r" not in tok)
+    limits.check_counts(path, notes=notes, parts=spines)
+    limits.check_measures(path, bars)
+
+
+def prescan_musicxml(path: Path | str, root, limits: Limits) -> None:
+    """Counts of a parsed MusicXML tree (defusedxml's, cheap beside music21's parse): parts,
+    notes, bars per part, nesting depth."""
+    depth, stack = 0, [(root, 1)]
+    while stack:
+        el, d = stack.pop()
+        depth = max(depth, d)
+        if depth > MAX_XML_DEPTH:
+            raise BadInputError(path, f"XML nested deeper than {MAX_XML_DEPTH} levels: not a MusicXML score")
+        stack.extend((c, d + 1) for c in el)
+
+    def local(tag) -> str:
+        return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
+
+    notes = sum(1 for el in root.iter() if local(el.tag) == "note")
+    if local(root.tag) == "score-timewise":  # measures hold parts
+        ids = {p.get("id") for m in root if local(m.tag) == "measure" for p in m if local(p.tag) == "part"}
+        n_parts, bars = len(ids), sum(1 for m in root if local(m.tag) == "measure")
+    else:
+        parts = [p for p in root if local(p.tag) == "part"]
+        n_parts = len(parts)
+        bars = max((sum(1 for m in p if local(m.tag) == "measure") for p in parts), default=0)
+    if n_parts == 0:
+        raise BadInputError(path, "MusicXML score with no parts")
+    limits.check_counts(path, notes=notes, parts=n_parts)
+    limits.check_measures(path, bars)
+
+
+MAX_XML_DEPTH = 64  # MusicXML nests about ten deep
+
+
 def _is_utf8(data: bytes) -> bool:
     try:
         data.decode("utf-8")
@@ -366,13 +544,14 @@ def _is_utf8(data: bytes) -> bool:
 # --------------------------------------------------------------------------- MusicXML / Humdrum
 
 
-def _safe_xml_text(path: Path, data: bytes) -> bytes:
-    """Reject DTD entity declarations (XXE, billion laughs) before music21 sees the XML."""
+def _safe_xml_text(path: Path, data: bytes, limits: Limits | None = None) -> bytes:
+    """Reject DTD entity declarations (XXE, billion laughs) before music21 sees the XML;
+    with ``limits``, also a score over them (:func:`prescan_musicxml`)."""
     from defusedxml import DefusedXmlException
     from defusedxml.ElementTree import fromstring
 
     try:
-        fromstring(data, forbid_dtd=False, forbid_entities=True, forbid_external=True)
+        root = fromstring(data, forbid_dtd=False, forbid_entities=True, forbid_external=True)
     except DefusedXmlException as e:
         kind = type(e).__name__.replace("Forbidden", "")
         raise BadInputError(
@@ -380,6 +559,8 @@ def _safe_xml_text(path: Path, data: bytes) -> bytes:
         ) from None
     except Exception as e:  # ParseError
         raise BadInputError(path, f"not well-formed XML: {e}") from None
+    if limits is not None:
+        prescan_musicxml(path, root, limits)
     return data
 
 
@@ -429,28 +610,36 @@ def _read_music21(path: Path, limits: Limits) -> ReadResult:
 
     data = _read_bytes(path, limits)
     ext = path.suffix.lower()
-    try:
-        with third_party_log("music21"):
-            stream = _parse_music21(path, data, ext, limits, converter)
-    except TunesmithError:
-        raise
-    except Exception as e:  # music21 raises many types on malformed input
-        raise BadInputError(path, f"cannot parse {ext[1:]} file: {type(e).__name__}: {str(e)[:160]}") from None
-    with third_party_log("music21"):
-        score = music21_to_score(stream, source=str(path))
+    with parse_time_limit(path, limits.max_parse_seconds):
+        try:
+            with third_party_log("music21"):
+                stream = _parse_music21(path, data, ext, limits, converter)
+        except TunesmithError:
+            raise
+        except (Exception, RecursionError) as e:  # music21 raises many types on malformed input
+            raise BadInputError(path, f"cannot parse {ext[1:]} file: {type(e).__name__}: {str(e)[:160]}") from None
+        try:
+            with third_party_log("music21"):
+                score = music21_to_score(stream, source=str(path))
+        except (TypeError, ValueError, OverflowError) as e:  # e.g. a duration the C++ layer cannot hold
+            why = ("a time or duration out of range" if "incompatible function arguments" in str(e)
+                   else f"{type(e).__name__}: {str(e).splitlines()[0][:160]}")
+            raise BadInputError(path, f"cannot convert this {ext[1:]} score: {why}") from None
     return _finish_music21(path, score, limits)
 
 
 def _parse_music21(path: Path, data: bytes, ext: str, limits: Limits, converter):
     if ext in MXL_EXTS:
-        xml = _safe_xml_text(path, _mxl_rootfile(path, data, limits))
+        xml = _safe_xml_text(path, _mxl_rootfile(path, data, limits), limits)
         return converter.parseData(_xml_to_str(xml), format="musicxml")
     if ext in XML_EXTS:
-        xml = _safe_xml_text(path, data)
+        xml = _safe_xml_text(path, data, limits)
         return converter.parseData(_xml_to_str(xml), format="musicxml")
     if not _looks_like_text(data[:512]) and not _is_utf8(data):  # Humdrum
         raise BadInputError(path, "not a Humdrum (**kern) file: binary data")
-    return converter.parseData(data.decode("utf-8", "replace"), format="humdrum")
+    text = data.decode("utf-8", "replace")
+    prescan_kern(path, text, limits)
+    return converter.parseData(text, format="humdrum")
 
 
 def _finish_music21(path: Path, score, limits: Limits):

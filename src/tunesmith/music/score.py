@@ -88,6 +88,21 @@ class Score:
     def copy(self) -> Score:
         return Score(self.music.copy(), Meta.from_dict(self.meta.to_dict()))
 
+    def bars(self) -> int:
+        """Bars that hold music (by the score's own bar lines)."""
+        down = self.music.get_downbeats()
+        return int(np.searchsorted(down, self.music.end(), side="left")) if len(down) else 0
+
+    def first_bars(self, n: int) -> tuple[Score, int]:
+        """(a copy holding only the first ``n`` bars, notes ringing past them shortened; the
+        bars the whole score has). The score itself when it is no longer."""
+        total = self.bars()
+        if total <= n:
+            return self, total
+        down = self.music.get_downbeats()
+        end = int(down[n])
+        return Score(self.music.clip(0, end, clip_end=True), Meta.from_dict(self.meta.to_dict())), total
+
     def transpose(self, semitones: int) -> Score:
         """A copy shifted by ``semitones`` (drum tracks are left alone)."""
         out = self.copy()

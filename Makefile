@@ -2,7 +2,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.tunesmith-installed
 
-.PHONY: setup demo test bench lint clean studio
+.PHONY: setup demo test bench lint clean studio fuzz
 
 $(STAMP): pyproject.toml scripts/setup.sh
 	VENV=$(VENV) bash scripts/setup.sh
@@ -30,6 +30,15 @@ bench: $(STAMP)
 	$(PY) benchmarks/recommend.py
 	$(PY) benchmarks/studio_load.py
 	$(PY) benchmarks/run.py
+
+# coverage-guided fuzzing of the readers (issue #19); FUZZ_SECONDS=600 by default
+FUZZ_SECONDS ?= 600
+fuzz: $(STAMP)
+	$(PY) -m pip install -q "atheris>=2.3"
+	$(PY) -m pytest -q tests/test_fuzz.py tests/test_hostile.py
+	mkdir -p fuzz/corpus/new
+	$(PY) fuzz/fuzz_readers.py fuzz/corpus/new fuzz/corpus/midi fuzz/corpus/musicxml fuzz/corpus/abc fuzz/corpus/kern -max_total_time=$(FUZZ_SECONDS) -timeout=60 \
+		-rss_limit_mb=2048 -max_len=65536
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -51,9 +51,26 @@ FILE_MODE = 0o666 & ~_umask()  # what open() would have made: mkstemp's own 0600
 
 def fresh_temporary(path: Path, suffix: str = ".part") -> tuple[int, str]:
     """A new temporary file beside ``path`` (random name, O_EXCL) with the usual file mode."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    # a short prefix: a name near the file system's limit must not fail only for its temporary
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:32]}.", suffix=suffix, dir=path.parent)
     os.fchmod(fd, FILE_MODE)
     return fd, tmp
+
+
+def check_output_name(path: str | Path, option: str = "--out") -> Path:
+    """Refuse, before any work, an output file name the file system cannot hold (too long)."""
+    from tunesmith.errors import OptionError
+
+    p = Path(path)
+    folder = p.parent if str(p.parent) else Path(".")
+    try:
+        limit = os.pathconf(folder if folder.exists() else "/", "PC_NAME_MAX")
+    except (OSError, ValueError):
+        limit = 255
+    if len(os.fsencode(p.name)) > limit:
+        raise OptionError(option, f"the file name is {len(os.fsencode(p.name))} bytes, longer than the "
+                          f"{limit} this file system allows")
+    return p
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:

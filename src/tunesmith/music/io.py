@@ -621,7 +621,7 @@ def _read_music21(path: Path, limits: Limits) -> ReadResult:
         try:
             with third_party_log("music21"):
                 score = music21_to_score(stream, source=str(path))
-        except (TypeError, ValueError, OverflowError) as e:  # e.g. a duration the C++ layer cannot hold
+        except Exception as e:  # a duration the C++ layer cannot hold, a stream music21 built oddly, …
             why = ("a time or duration out of range" if "incompatible function arguments" in str(e)
                    else f"{type(e).__name__}: {str(e).splitlines()[0][:160]}")
             raise BadInputError(path, f"cannot convert this {ext[1:]} score: {why}") from None

@@ -181,26 +181,28 @@ def render_audio(score: Score, paths: list[Path], *, sample_rate: int = 44100,
             raise ValueError(f"unknown audio format {p.suffix!r}")
         p.parent.mkdir(parents=True, exist_ok=True)
     fd, scratch = fresh_temporary(paths[0], ".render.wav")
-    os.close(fd)
     peak = 0.0
     try:
-        with sf.SoundFile(scratch, "w", samplerate=sample_rate, channels=1, subtype="FLOAT", format="WAV") as out:
-            for block in render_blocks(score, sample_rate=sample_rate, soundfont=soundfont):
-                out.write(block)
-                peak = max(peak, float(np.max(np.abs(block))) if block.size else 0.0)
-        gain = 0.9 / peak if peak > 0 else 1.0
-        for p in paths:
-            fmt, subtype = AUDIO_FORMATS[p.suffix.lower()]
-            fd, tmp = fresh_temporary(p)
-            try:
-                with os.fdopen(fd, "wb") as fh, sf.SoundFile(fh, "w", samplerate=sample_rate, channels=1,
-                                                             subtype=subtype, format=fmt) as dst:
-                    for block in sf.blocks(scratch, blocksize=BLOCK * 4, dtype="float32"):
-                        dst.write(block * gain)
-                os.replace(tmp, p)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+        # open file objects, not names: soundfile cannot encode a name that is not UTF-8
+        with os.fdopen(fd, "w+b") as raw:
+            with sf.SoundFile(raw, "w", samplerate=sample_rate, channels=1, subtype="FLOAT", format="WAV") as out:
+                for block in render_blocks(score, sample_rate=sample_rate, soundfont=soundfont):
+                    out.write(block)
+                    peak = max(peak, float(np.max(np.abs(block))) if block.size else 0.0)
+            gain = 0.9 / peak if peak > 0 else 1.0
+            for p in paths:
+                fmt, subtype = AUDIO_FORMATS[p.suffix.lower()]
+                fd, tmp = fresh_temporary(p)
+                try:
+                    raw.seek(0)
+                    with os.fdopen(fd, "wb") as fh, sf.SoundFile(fh, "w", samplerate=sample_rate, channels=1,
+                                                                 subtype=subtype, format=fmt) as dst:
+                        for block in sf.blocks(raw, blocksize=BLOCK * 4, dtype="float32"):
+                            dst.write(block * gain)
+                    os.replace(tmp, p)
+                except BaseException:
+                    Path(tmp).unlink(missing_ok=True)
+                    raise
     finally:
         Path(scratch).unlink(missing_ok=True)
     return paths

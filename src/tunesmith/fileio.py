@@ -92,6 +92,18 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     return path
 
 
+def write_npz(path: str | Path, *, compressed: bool = False, **arrays) -> Path:
+    """NumPy arrays as one .npz, written whole through a fresh temporary (never a predictable
+    name) and renamed into place."""
+    import io
+
+    import numpy as np
+
+    buf = io.BytesIO()
+    (np.savez_compressed if compressed else np.savez)(buf, **arrays)
+    return atomic_write_bytes(path, buf.getvalue())
+
+
 def atomic_write_text(path: str | Path, text: str) -> Path:
     return atomic_write_bytes(path, text.encode())
 

@@ -134,9 +134,9 @@ def dataset_features(source: str, *, progress: bool = True) -> tuple[list[dict],
             which.append(i)
     x = np.asarray(rows, np.float32).reshape(-1, N_FEATURES)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".part.npz")
-    np.savez_compressed(tmp, x=x, entry=np.asarray(which, np.int64))
-    tmp.replace(path)
+    from tunesmith.fileio import write_npz
+
+    write_npz(path, compressed=True, x=x, entry=np.asarray(which, np.int64))
     return ds.entries, np.asarray(which, np.int64), x
 
 

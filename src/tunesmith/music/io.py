@@ -712,23 +712,26 @@ def save_midi(score: Score, path: str | Path) -> Path:
 
 
 def save_musicxml(score: Score, path: str | Path) -> Path:
-    """Write MusicXML that MuseScore opens (music21 does the notation: measures, ties, voices)."""
-    from tunesmith.fileio import fresh_temporary, third_party_log
+    """Write MusicXML that MuseScore opens (music21 does the notation: measures, ties, voices).
+    music21 names parts and instruments with random ids; they are renumbered (P1, I1, …) so
+    the same score always gives the same file."""
+    from music21.musicxml.m21ToXml import GeneralObjectExporter
 
-    p = Path(path)
+    from tunesmith.fileio import atomic_write_bytes, third_party_log
+
     with third_party_log("music21"):
         stream = score_to_music21(score)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    # a fresh, unpredictable temporary name (O_EXCL) in the destination folder, then a rename
-    fd, tmp = fresh_temporary(p, ".part.musicxml")
-    os.close(fd)
-    try:
-        with third_party_log("music21"):
-            written = stream.write("musicxml", fp=tmp)
-        os.replace(written, p)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return p
+        data = GeneralObjectExporter(stream).parse()
+    names: dict[bytes, bytes] = {}
+
+    def stable(m: re.Match) -> bytes:
+        old = m.group(0)
+        if old not in names:
+            kind = old[:1]
+            names[old] = kind + str(1 + sum(1 for k in names if k[:1] == kind)).encode()
+        return names[old]
+
+    data = re.sub(rb"\b[PI][0-9a-f]{32}\b", stable, data)
+    return atomic_write_bytes(path, data)
 
 

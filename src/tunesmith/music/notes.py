@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from tunesmith.errors import BadInputError, OptionError
+from tunesmith.fileio import atomic_write_text, write_npz
 
 GM_FAMILIES = ["piano", "chromatic percussion", "organ", "guitar", "bass", "strings", "ensemble", "brass",
                "reed", "pipe", "synth lead", "synth pad", "synth effects", "ethnic", "percussive", "sound effects"]
@@ -138,9 +138,7 @@ def build(out: str | Path, p: AudioDataParams, *, soundfont: str | Path | None =
     for prog in tqdm(todo, desc="render programs", unit="program", disable=not progress or not todo,
                      dynamic_ncols=True):
         clips = render_program(prog, p, sf2)
-        tmp = out / "programs" / f"{prog:03d}.part.npz"
-        np.savez(tmp, audio=(clips * 32767).astype(np.int16))
-        os.replace(tmp, out / "programs" / f"{prog:03d}.npz")
+        write_npz(out / "programs" / f"{prog:03d}.npz", audio=(clips * 32767).astype(np.int16))
         rendered += 1
     per: dict[str, dict[str, list]] = {s: {"audio": [], "program": [], "family": [], "pitch": [], "velocity": []}
                                        for s in SPLITS}
@@ -163,19 +161,13 @@ def build(out: str | Path, p: AudioDataParams, *, soundfont: str | Path | None =
         arrays = {k: np.asarray(v, np.int16 if k == "audio" else np.int64) for k, v in d.items()}
         if not d["audio"]:
             arrays["audio"] = np.zeros((0, p.length), np.int16)
-        tmp = out / f"{s}.part.npz"
-        np.savez(tmp, **arrays)
-        os.replace(tmp, out / f"{s}.npz")
-    tmp = out / "manifest.jsonl.part"
-    tmp.write_text("".join(json.dumps(m) + "\n" for m in manifest))
-    os.replace(tmp, out / "manifest.jsonl")
+        write_npz(out / f"{s}.npz", **arrays)
+    atomic_write_text(out / "manifest.jsonl", "".join(json.dumps(m) + "\n" for m in manifest))
     info = {"kind": "tunesmith-audio-notes", "render": key, "programs": p.programs, "soundfont": str(sf2),
-            "counts": {s: len(per[s]["audio"]) for s in SPLITS}, "rendered_programs": rendered,
-            "params": asdict(p)}
-    tmp = out / "dataset.json.part"
-    tmp.write_text(json.dumps(info, indent=1))
-    os.replace(tmp, info_path)
-    return info
+            "counts": {s: len(per[s]["audio"]) for s in SPLITS}, "params": asdict(p)}
+    atomic_write_text(info_path, json.dumps(info, indent=1))
+    # what this run did is the caller's to say, not the data set's: a resumed build writes the same files
+    return {**info, "rendered_programs": rendered}
 
 
 @dataclass

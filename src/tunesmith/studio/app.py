@@ -516,9 +516,9 @@ def create_app(config: StudioConfig | None = None) -> FastAPI:
         import uuid
 
         path = folder / f"{uuid.uuid4().hex[:16]}{security.KINDS[kind]}"
-        tmp = path.with_name("." + path.name + ".part")
-        tmp.write_bytes(data)
-        tmp.replace(path)
+        from tunesmith.fileio import atomic_write_bytes
+
+        atomic_write_bytes(path, data)
         with session() as s:
             return jobq.submit(s, user.id, "import", {"file": str(path), "kind": kind, "name": name[:200],
                                                      "title": title[:200]}, limit=cfg.queue_limit).id

@@ -55,9 +55,9 @@ def write_split_cache(cache: Path, name: str, splits: dict[str, list[np.ndarray]
         seqs = splits.get(s, [])
         arrays[f"{s}_{name}"] = np.concatenate(seqs, axis=-1) if seqs else empty
         arrays[f"{s}_offsets"] = np.cumsum([0] + [x.shape[-1] for x in seqs])
-    tmp = cache.with_name(cache.stem + ".part.npz")
-    np.savez(tmp, **arrays)
-    tmp.replace(cache)
+    from tunesmith.fileio import write_npz
+
+    write_npz(cache, **arrays)
 
 
 MIN_STYLE_PIECES = 60  # a region needs this many training pieces for a token of its own

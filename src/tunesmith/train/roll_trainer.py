@@ -296,7 +296,11 @@ def _sample_grid(model: RollGAN, path: Path, n: int = 4) -> None:
         ax.set_yticks([])
     fig.suptitle(path.stem)
     fig.tight_layout()
-    tmp = path.with_suffix(".part.png")
-    fig.savefig(tmp, dpi=70)
+    import io
+
+    from tunesmith.fileio import atomic_write_bytes
+
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=70)
     plt.close(fig)
-    tmp.replace(path)
+    atomic_write_bytes(path, png.getvalue())

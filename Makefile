@@ -29,6 +29,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/mir.py
 	$(PY) benchmarks/recommend.py
 	$(PY) benchmarks/studio_load.py
+	$(PY) benchmarks/hardening.py
 	$(PY) benchmarks/run.py
 
 # coverage-guided fuzzing of the readers (issue #19); FUZZ_SECONDS=600 by default

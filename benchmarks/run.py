@@ -320,6 +320,9 @@ def extra_sections() -> list[str]:
     p = ROOT / "benchmarks" / "results-studio.json"
     if p.is_file():
         lines += studio_lines(json.loads(p.read_text()))
+    p = ROOT / "benchmarks" / "results-hardening.json"
+    if p.is_file():
+        lines += hardening_lines(json.loads(p.read_text()))
     p = ROOT / "benchmarks" / "results-eval.json"
     if p.is_file():
         r = json.loads(p.read_text())
@@ -554,6 +557,53 @@ def recommend_lines(r: dict) -> list[str]:
                   f"| unpersonalised | {qu['scale_consistency']:.4f} | {qu['pitch_class_entropy']:.4f} | "
                   f"{qu['groove_consistency']:.4f} | {qu['empty_beat_rate']:.4f} |"]
     return lines
+
+
+def hardening_lines(r: dict) -> list[str]:
+    """Hardening (benchmarks/hardening.py, issue #19)."""
+    lines = ["", "## Hardening: odd and hostile input, faults, concurrency", "",
+             f"From `python benchmarks/hardening.py` ({r['date']}, {r['machine']}); every command in its own process.",
+             "", "| figure | measured | goal |", "| --- | --- | --- |"]
+    c = r.get("crafted")
+    if c:
+        lines += [f"| crafted cases × commands that read a file (info, render, data prepare, generate --primer, "
+                  f"harmonize, infill, evaluate, audio play-score) | {c['cases']} × 8 = {c['runs']} runs | – |",
+                  f"| tracebacks | **{c['tracebacks']}** | 0 |",
+                  f"| hangs past {LIMIT_HANG} s | **{c['hangs']}** | 0 |",
+                  f"| exit status other than 0 or 2 / errors of more than one line | {c['bad_exit']} / "
+                  f"{c['errors_not_one_line']} | 0 / 0 |",
+                  f"| refusals where the file must be refused | {c['refused_as_expected']} of {c['expected_refusals']} "
+                  "| all |",
+                  f"| peak memory, worst case | **{c['peak_rss_mb']:.0f} MB** ({c['peak_case']}) | ≤ 1 GB |",
+                  f"| slowest run | {c['slowest_s']:.1f} s | – |"]
+    f = r.get("fuzz")
+    if f:
+        lines.append(f"| coverage-guided fuzzing of the readers (atheris, `make fuzz`) | {f['runs']:,} inputs in "
+                     f"{f['seconds']} s, **{f['findings']} findings** | 0 |")
+    k = r.get("kill")
+    if k:
+        lines.append(f"| kill -9 points tried (data prepare, generate, evaluate, audio dataset), runs differing from "
+                     f"an uninterrupted one after a rerun | {k['kill_points']} points, **{k['runs_differing']} "
+                     "differing** | 0 |")
+    cc = r.get("concurrent")
+    if cc:
+        lines.append(f"| two `data prepare` of one dataset at once | {cc['trials']} trials, **{cc['errors']} errors** "
+                     "| 0 |")
+    rm = r.get("render")
+    if rm:
+        lines += ["", "`tunesmith render` of 8 tracks (a note per beat each, 120 qpm), peak resident memory of "
+                  "the process; before: the whole-array rendering it replaced (pretty_midi's fluidsynth, one "
+                  "float64 array per instrument):", "",
+                  "| minutes of music | peak memory | seconds | before: peak memory | before: seconds |",
+                  "| --- | --- | --- | --- | --- |"]
+        for m, e in rm.items():
+            before = (f"{e['before_rss_mb']:.0f} MB | {e['before_seconds']:.1f}" if e.get("before_rss_mb")
+                      else "– | –")
+            lines.append(f"| {m} | **{e['rss_mb']:.0f} MB** | {e['seconds']:.1f} | {before} |")
+    return lines
+
+
+LIMIT_HANG = 300
 
 
 def studio_lines(r: dict) -> list[str]:

@@ -49,10 +49,15 @@ def step_seconds(gan, data, repeats: int = 3) -> float:
 
 
 def main() -> None:
-    from tunesmith.evaluate.notes import concat, evaluate_generator, save_comparison, z_variety
+    from tunesmith.evaluate.notes import (
+        concat,
+        evaluate_generator,
+        evaluate_with_floor,
+        save_comparison,
+        z_variety,
+    )
     from tunesmith.generate.notes import NotesGAN, load_classifier
     from tunesmith.music.notes import AudioDataParams, build, load_split
-    from tunesmith.train.notes import build_note_model
 
     res: dict = {"threads": torch.get_num_threads()}
     data = Path(tempfile.mkdtemp(prefix="tunesmith-notes-")) / "notes"
@@ -74,11 +79,8 @@ def main() -> None:
         dt = time.perf_counter() - t0
         r["generate_notes_per_s"] = len(clips) / dt
         r["generate_realtime_factor"] = len(clips) * clips.shape[1] / gan.sample_rate / dt
-        ev = evaluate_generator(gan.model, clf, train, test, gan.programs, pyin=True)
-        torch.manual_seed(0)
-        floor = evaluate_generator(build_note_model(gan.family, gan.config["model"]), clf, train, test, gan.programs,
-                                   pyin=True, ceiling=False)
-        r["eval"] = {"generated": ev["generated"], "at_init": floor["generated"]}
+        ev = evaluate_with_floor(gan, clf, train, test, pyin=True)
+        r["eval"] = {"generated": ev["generated"], "at_init": ev["at_init"]}
         res["real_heldout"] = ev["real"]
         r["z_variety"] = float(np.mean([z_variety(gan.model, p, i) for p in (48, 60, 72)
                                         for i in range(len(gan.programs))]))

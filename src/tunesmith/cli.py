@@ -75,7 +75,7 @@ def cmd_render(a: argparse.Namespace) -> int:
     out = Path(a.out) if a.out else Path(a.file).with_suffix(".wav")
     if out.suffix.lower() not in AUDIO_FORMATS:
         raise OptionError("--out", f"must end in {', '.join(AUDIO_FORMATS)}, got '{out}'")
-    from tunesmith.fileio import check_output_name
+    from tunesmith.cli_common import check_output_name
 
     check_output_name(out)
     from tunesmith.music.arrange import arranged, check_tempo, parse_instruments

@@ -219,12 +219,9 @@ def cmd_train_classifier(a: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(a: argparse.Namespace) -> int:
-    import torch
-
-    from tunesmith.evaluate.notes import concat, evaluate_generator, save_comparison
+    from tunesmith.evaluate.notes import concat, evaluate_with_floor, save_comparison
     from tunesmith.generate.notes import NotesGAN, load_classifier
     from tunesmith.music.notes import load_split
-    from tunesmith.train.notes import build_note_model
 
     _threads(a.threads)
     gan = NotesGAN.load(a.model)
@@ -236,13 +233,9 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     missing = sorted({int(p) for p in test.program} - set(gan.programs))
     if missing:
         raise OptionError("--data", f"the model was not trained on program(s) {missing} of this data set")
-    res = evaluate_generator(gan.model, clf, train, test, gan.programs, seed=a.seed, pyin=not a.no_pyin)
-    torch.manual_seed(a.seed)
-    init = build_note_model(gan.family, gan.config["model"])
-    floor = evaluate_generator(init, clf, train, test, gan.programs, seed=a.seed, pyin=not a.no_pyin,
-                               ceiling=False)
+    res = evaluate_with_floor(gan, clf, train, test, seed=a.seed, pyin=not a.no_pyin)
     out = {"model": a.model, "family": gan.family, "classifier": a.classifier, "generated": res["generated"],
-           "real_heldout": res["real"], "at_init": floor["generated"]}
+           "real_heldout": res["real"], "at_init": res["at_init"]}
     rows = [("generated", out["generated"]), ("real training clips (ceiling)", out["real_heldout"]),
             (f"{gan.family} at init (floor)", out["at_init"])]
     pyin = "" if a.no_pyin else f" {'pYIN ±1st':>9s}"

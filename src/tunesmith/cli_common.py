@@ -4,6 +4,8 @@ for unknown options) and the hint for renamed flags."""
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
 
 from tunesmith.errors import OptionError
 
@@ -119,3 +121,17 @@ def limits_from(a: argparse.Namespace):
             raise OptionError(opt, f"must be positive, got {v}")
     return Limits(max_bytes=int(a.max_file_mb * 2**20), max_notes=a.max_notes, max_minutes=a.max_minutes,
                   max_parse_seconds=a.max_parse_seconds)
+
+
+def check_output_name(path: str | Path, option: str = "--out") -> Path:
+    """Refuse, before any work, an output file name the file system cannot hold (too long)."""
+    p = Path(path)
+    folder = p.parent if str(p.parent) else Path(".")
+    try:
+        limit = os.pathconf(folder if folder.exists() else "/", "PC_NAME_MAX")
+    except (OSError, ValueError):
+        limit = 255
+    if len(os.fsencode(p.name)) > limit:
+        raise OptionError(option, f"the file name is {len(os.fsencode(p.name))} bytes, longer than the "
+                          f"{limit} this file system allows")
+    return p

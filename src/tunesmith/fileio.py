@@ -57,22 +57,6 @@ def fresh_temporary(path: Path, suffix: str = ".part") -> tuple[int, str]:
     return fd, tmp
 
 
-def check_output_name(path: str | Path, option: str = "--out") -> Path:
-    """Refuse, before any work, an output file name the file system cannot hold (too long)."""
-    from tunesmith.errors import OptionError
-
-    p = Path(path)
-    folder = p.parent if str(p.parent) else Path(".")
-    try:
-        limit = os.pathconf(folder if folder.exists() else "/", "PC_NAME_MAX")
-    except (OSError, ValueError):
-        limit = 255
-    if len(os.fsencode(p.name)) > limit:
-        raise OptionError(option, f"the file name is {len(os.fsencode(p.name))} bytes, longer than the "
-                          f"{limit} this file system allows")
-    return p
-
-
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -138,6 +138,21 @@ def evaluate_generator(model, clf: NoteClassifier, train: NoteData, heldout: Not
     return res
 
 
+def evaluate_with_floor(gan, clf: NoteClassifier, train: NoteData, heldout: NoteData, *, seed: int = 0,
+                        pyin: bool = False) -> dict:
+    """A note GAN beside its floor and ceiling: ``generated`` (the trained model), ``real``
+    (real training clips: the ceiling) and ``at_init`` (the same architecture untrained,
+    seeded by ``seed``: the floor), all against the held-out clips; ``fake_audio`` too."""
+    from tunesmith.models import registry
+
+    res = evaluate_generator(gan.model, clf, train, heldout, gan.programs, seed=seed, pyin=pyin)
+    torch.manual_seed(seed)
+    init = registry.build(gan.family, gan.config["model"])
+    res["at_init"] = evaluate_generator(init, clf, train, heldout, gan.programs, seed=seed, pyin=pyin,
+                                        ceiling=False)["generated"]
+    return res
+
+
 def z_variety(model, pitch: int, inst: int, velocity: float = 80.0, *, n: int = 8, seed: int = 0) -> float:
     """How much a note changes with z: the mean log-spectral distance between the
     notes of ``n`` latents for one (pitch, instrument, velocity). 0 means one fixed

@@ -84,10 +84,29 @@ def test_every_crafted_case_through_every_command(name, corpus, tmp_path, capsys
     made, ref = corpus
     f, expect = made[name]
     for command, argv in _commands(f, tmp_path, ref).items():
-        if command in ("info", "render"):
+        if command in ("info", "render", "evaluate"):  # evaluate: every case at once, below
             continue
         rc, err = _run(argv, capsys)
         _check(name, command, expect, rc, err)
+
+
+@pytest.mark.slow
+def test_evaluate_skips_every_crafted_case_and_keeps_the_rest(corpus, tmp_path, capsys):
+    """Every crafted file in one folder beside two good pieces: evaluate reads them all, skips
+    each unreadable one with one warning naming it, and evaluates the rest."""
+    made, ref = corpus
+    folder = tmp_path / "all"
+    folder.mkdir()
+    for f, _ in made.values():  # one stem per file (a stem written in two formats is one piece)
+        shutil.copy(f, folder / f"{f.suffix[1:]}-{f.name}")
+    for f in corpus_files("bach-chorales")[5:7]:
+        shutil.copy(f, folder / f.name)
+    rc, err = _run(["evaluate", str(folder), "--reference", str(ref), "--no-fair", "--quiet", "--out",
+                    str(tmp_path / "e")], capsys)
+    assert rc == 0 and "Traceback" not in err, err
+    for name, (f, expect) in made.items():
+        if expect == "refused":
+            assert sum(f"{f.suffix[1:]}-{f.name}" in ln and "skipped" in ln for ln in err.splitlines()) == 1, name
 
 
 def test_output_names_that_are_not_utf8_or_too_long(corpus, tmp_path):

@@ -69,7 +69,8 @@ def _commands(src: Path, gen: Path, out: Path) -> dict[str, tuple[list[str], lis
     prepare = ["data", "prepare", str(src), "--out", str(out), "--workers", "2", "--quiet"]
     generate = ["generate", "--model", "bach-chorales", "--num", "3", "--bars", "4", "--formats",
                 "mid,musicxml,wav,png", "--out", str(out)]
-    evaluate = ["evaluate", str(gen), "--reference", str(src), "--no-fair", "--quiet", "--out", str(out)]
+    evaluate = ["evaluate", str(gen), "--reference", str(src), "--max-reference", "8", "--no-fair", "--quiet",
+                "--out", str(out)]
     notes = ["audio", "dataset", "--out", str(out), "--programs", "0,24,40,73,56,19", "--pitches", "36-84", "--quiet"]
     return {"data prepare": (prepare, prepare, ()),
             "generate": (generate, [*generate, "--force"], ()),

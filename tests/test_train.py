@@ -101,7 +101,9 @@ def _replicas_stay_identical(tmp_path, setup: str, port: int) -> None:
         "lst = [torch.zeros_like(flat) for _ in range(dist.get_world_size())]\n"
         "dist.all_gather(lst, flat)\n"
         "assert dist.get_world_size() == 2 and torch.equal(lst[0], lst[1]), 'replicas differ'\n"
-        "print('REPLICAS-IDENTICAL')\n")
+        "print('REPLICAS-IDENTICAL')\n"
+        "dist.barrier()\n"
+        "dist.destroy_process_group()\n")
     r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port",
                         str(port), str(script)], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]

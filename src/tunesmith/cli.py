@@ -253,7 +253,11 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        rc = int(args.func(args) or 0)
+        dist = sys.modules.get("torch.distributed")  # a torchrun training: leave its process group cleanly
+        if dist is not None and dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
+        return rc
     except TunesmithError as e:
         print(f"tunesmith: error: {e.cli_message() if isinstance(e, ParameterError) else e}", file=sys.stderr)
         return 2

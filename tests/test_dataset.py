@@ -147,3 +147,19 @@ def test_two_prepares_of_one_dataset_at_once(tmp_path):
     assert sum("waiting for it to finish" in o[1] for o in outs) <= 1
     ds = Dataset(tmp_path / "ds")
     assert len(ds.entries) == 12 and all(len(ds.load(e).music.tracks) == 4 for e in ds.entries)
+
+
+def test_a_manifest_cannot_send_reads_outside_the_dataset(tmp_path):
+    from tunesmith.errors import BadInputError
+
+    src = _folder(tmp_path, 3)
+    prepare(str(src), tmp_path / "ds", workers=1, progress=False)
+    (tmp_path / "secret.bin").write_bytes(b"MThd-not-yours")
+    m = tmp_path / "ds" / "manifest.jsonl"
+    lines = [json.loads(x) for x in m.read_text().splitlines()]
+    lines[0]["shard"] = "../../secret"
+    m.write_text("".join(json.dumps(e) + "\n" for e in lines))
+    ds = Dataset(tmp_path / "ds")
+    with pytest.raises(BadInputError, match="names a shard"):
+        ds.load(ds.entries[0])
+    assert ds.load(ds.entries[1]).n_notes > 0

@@ -285,3 +285,25 @@ def test_a_piece_written_in_several_formats_counts_once(tmp_path):
     s = load_set(str(tmp_path), split=None, limit=None, progress=False)
     assert sorted(s.names) == ["one.mid", "three.musicxml", "two.mid"]
     assert "2 other format(s) of the same pieces not counted again" in s.description
+
+
+def test_report_html_escapes_every_name(tmp_path):
+    """A folder named like markup must appear as text in report.html, never run as markup."""
+    import shutil
+
+    from tunesmith.cli import main
+    from tunesmith.music.corpora import corpus_files
+
+    gen = tmp_path / "<img src=x onerror=alert(1)>"
+    gen.mkdir()
+    for f in corpus_files("bach-chorales")[:3]:
+        shutil.copy(f, gen / f"<b>{f.name}")
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    for f in corpus_files("bach-chorales")[3:6]:
+        shutil.copy(f, ref / f.name)
+    assert main(["evaluate", str(gen), "--reference", str(ref), "--no-fair", "--quiet", "--out",
+                 str(tmp_path / "r")]) == 0
+    page = (tmp_path / "r" / "report.html").read_text()
+    assert "<img src=x" not in page and "<b>" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+    assert "<table>" in page

@@ -257,6 +257,8 @@ def _fmt(v, nd=3) -> str:
 
 
 def write_report(out: Path, res: dict, per_feature: dict, gen_m: list[dict], ref_m: list[dict]) -> None:
+    from html import escape
+
     import markdown
 
     from tunesmith.music.io import atomic_write_bytes
@@ -268,7 +270,9 @@ def write_report(out: Path, res: dict, per_feature: dict, gen_m: list[dict], ref
         _plot_originality(out / "originality.png", res["originality"])
     md = format_report(res)
     atomic_write_bytes(out / "report.md", md.encode())
-    html = markdown.markdown(md, extensions=["tables"])
+    # every name in the report (folders, files, titles) is the user's: markdown passes raw HTML
+    # through, so escape it first (the report itself writes no HTML of its own)
+    html = markdown.markdown(escape(md, quote=False), extensions=["tables"])
     page = ("<!doctype html><html><head><meta charset='utf-8'><title>tunesmith evaluation</title><style>"
             "body{font-family:system-ui,sans-serif;max-width:60em;margin:2em auto;padding:0 1em}"
             "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .5em}"

@@ -19,6 +19,7 @@ import hashlib
 import json
 import multiprocessing as mp
 import os
+import re
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -343,13 +344,19 @@ class Dataset:
         return [e for e in self.entries if e["split"] == name]
 
     def _blob(self, shard: str) -> bytes:
+        if not (isinstance(shard, str) and re.fullmatch(r"[0-9a-f]{64}", shard)):
+            # a manifest names shards by content hash; anything else (../x) would read outside the dataset
+            raise BadInputError(self.path, f"corrupt dataset: the manifest names a shard {str(shard)[:40]!r}")
         if shard not in self._blobs:
             self._blobs[shard] = (self.path / "shards" / f"{shard}.bin").read_bytes()
         return self._blobs[shard]
 
     def load(self, entry: dict) -> Score:
         b = self._blob(entry["shard"])[entry["offset"] : entry["offset"] + entry["length"]]
-        return Score(symusic.Score.from_midi(b), Meta.from_dict(entry["meta"]))
+        try:
+            return Score(symusic.Score.from_midi(b), Meta.from_dict(entry["meta"]))
+        except (RuntimeError, TypeError, KeyError) as e:
+            raise BadInputError(self.path, f"corrupt dataset: piece {entry.get('id')}: {e}") from None
 
     def scores(self, split: str | None = None) -> Iterator[tuple[dict, Score]]:
         for e in self.entries:

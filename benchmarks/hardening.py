@@ -87,15 +87,19 @@ def fuzz(seconds: int) -> dict | None:
         import atheris  # noqa: F401
     except ImportError:
         return None
+    findings = ROOT / "fuzz" / "findings"  # kept (not committed) so that a finding can be reproduced
+    findings.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as new:
         corpus = [str(ROOT / "fuzz" / "corpus" / k) for k in ("midi", "musicxml", "abc", "kern")]
         r = subprocess.run([sys.executable, str(ROOT / "fuzz" / "fuzz_readers.py"), new, *corpus,
-                            f"-max_total_time={seconds}", "-timeout=60", "-rss_limit_mb=2048", "-max_len=65536"],
-                           capture_output=True, text=True, cwd=new)
-        m = re.search(r"Done (\d+) runs in (\d+) second", r.stderr)
-        crashes = len(list(Path(new).glob("crash-*"))) + len(list(Path(new).glob("timeout-*")))
-    return {"seconds": seconds, "runs": int(m.group(1)) if m else None, "findings": crashes,
-            "exit": r.returncode}
+                            f"-max_total_time={seconds}", "-timeout=60", "-rss_limit_mb=2048", "-max_len=65536",
+                            f"-artifact_prefix={findings}/"], capture_output=True, text=True, cwd=new)
+    runs = [int(x) for x in re.findall(r"^#(\d+)\s", r.stderr, re.M)]
+    m = re.search(r"Done (\d+) runs in (\d+) second", r.stderr)
+    kinds = re.findall(r"ERROR: libFuzzer: ([\w-]+)", r.stderr) + re.findall(r"(Uncaught Python exception): ", r.stderr)
+    return {"seconds": seconds, "runs": int(m.group(1)) if m else (max(runs) if runs else None),
+            "findings": 0 if r.returncode == 0 else 1, "finding": kinds[:2], "exit": r.returncode,
+            "tail": r.stderr[-1500:] if r.returncode else ""}
 
 
 def long_piece(minutes: float, path: Path, tracks: int = 8) -> Path:

@@ -59,7 +59,7 @@ def _setup(tmp_path: Path) -> tuple[dict, Path, Path]:
         shutil.copy(f, src / f.name)
     gen = tmp_path / "gen"
     gen.mkdir()
-    for f in corpus_files("bach-chorales")[30:36]:
+    for f in corpus_files("bach-chorales")[30:33]:
         shutil.copy(f, gen / f.name)
     return env, src, gen
 
@@ -67,7 +67,7 @@ def _setup(tmp_path: Path) -> tuple[dict, Path, Path]:
 def _commands(src: Path, gen: Path, out: Path) -> dict[str, tuple[list[str], list[str], tuple[str, ...]]]:
     """name → (first command, the same command run again after a kill, file names not compared)."""
     prepare = ["data", "prepare", str(src), "--out", str(out), "--workers", "2", "--quiet"]
-    generate = ["generate", "--model", "bach-chorales", "--num", "3", "--bars", "4", "--formats",
+    generate = ["generate", "--model", "bach-chorales", "--num", "2", "--bars", "3", "--formats",
                 "mid,musicxml,wav,png", "--out", str(out)]
     evaluate = ["evaluate", str(gen), "--reference", str(src), "--max-reference", "8", "--no-fair", "--quiet",
                 "--out", str(out)]

@@ -45,6 +45,7 @@ def _summary(d: dict, n_chords: int) -> list[str]:
     cands = ", ".join(f"{c['key']} {c['score']:.2f}" for c in k["candidates"][1:])
     lines = [f"{d['file']}" + (" (transcribed from audio)" if d.get("transcribed") else ""),
              f"  key          {k['key']} (confidence {k['confidence']:.2f}; next: {cands})"
+             + (f"; its signature reads {k['notated']}" if k.get("notated") and k["notated"] != k["key"] else "")
              + (f"; the file states {k['stated']}" if k["stated"] else "")]
     if len(d["key_regions"]) > 1:
         lines.append("  key regions  " + ", ".join(f"bars {r['start_bar']}–{r['end_bar']} {r['key']}"
@@ -156,7 +157,7 @@ def cmd_index(a: argparse.Namespace) -> int:
         print(f"indexed {src}: {len(part.ids)} pieces ({added} new)")
     idx = SearchIndex.load()
     size = sum(f.stat().st_size for f in index_home().iterdir())
-    print(f"index {index_home()}: {len(idx)} pieces, {idx.faiss.ntotal} windows, {size / 2**20:.1f} MiB, "
+    print(f"index {index_home()}: {len(idx)} pieces, {idx.n_windows} windows, {size / 2**20:.1f} MiB, "
           f"{time.perf_counter() - t0:.1f} s")
     return 0
 

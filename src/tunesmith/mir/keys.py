@@ -64,11 +64,12 @@ class KeyResult:
     candidates: list[tuple[str, float]]  # the best three with their scores
     stated: str | None  # the key the file states (metadata / key signature), if any
     signature: int | None  # sharps (+) or flats (−) of the first key signature, if any
+    notated: str | None = None  # the key the signature spells, in the mode the notes choose
 
     def to_dict(self) -> dict:
         return {"key": self.key, "confidence": round(self.confidence, 3),
                 "candidates": [{"key": k, "score": round(s, 3)} for k, s in self.candidates],
-                "stated": self.stated, "signature": self.signature}
+                "stated": self.stated, "signature": self.signature, "notated": self.notated}
 
 
 def _hist(n: Notes, mask: np.ndarray | None = None) -> np.ndarray:
@@ -104,9 +105,23 @@ def rank_keys(s: np.ndarray) -> tuple[int, float, list[tuple[str, float]]]:
     return best, float(p[best]), [(KEY_NAMES[int(i)], float(s[i])) for i in order[:3]]
 
 
+def notated_key(n: Notes, signature: int) -> str:
+    """The key as a score would state it: the signature's major or its relative minor, the
+    mode chosen by the notes alone (the mode of the best of the 24 keys without the signature).
+
+    This is the reading an editor writes above a score, and it differs from the sounding key
+    where the notation does: a minor tune written with one flat fewer (a 'Dorian' signature)
+    sounds in G minor but its signature spells D minor or F major, and the notes' minor mode
+    picks D minor."""
+    major, minor = signature_keys(signature)
+    return KEY_NAMES[major if int(np.argmax(key_scores(n))) < 12 else minor]
+
+
 def find_key(n: Notes, *, signature: int | None = None, stated: str | None = None) -> KeyResult:
     best, conf, cands = rank_keys(key_scores(n, signature=signature))
-    return KeyResult(KEY_NAMES[best], best % 12, "major" if best < 12 else "minor", conf, cands, stated, signature)
+    notated = notated_key(n, signature) if signature is not None and n.pitched.any() else None
+    return KeyResult(KEY_NAMES[best], best % 12, "major" if best < 12 else "minor", conf, cands, stated, signature,
+                     notated)
 
 
 def key_over_time(n: Notes, *, window_bars: int = 4, change_penalty: float = 0.25) -> list[dict]:

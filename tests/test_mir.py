@@ -14,7 +14,7 @@ from tunesmith.cli import main
 from tunesmith.evaluate.metrics import extract_notes
 from tunesmith.mir.analysis import analyze_score, chords, label_chord
 from tunesmith.mir.keys import find_key, key_over_time
-from tunesmith.mir.search import Melody, SearchIndex, _align_py, align, build_part, query_melody
+from tunesmith.mir.search import Melody, SearchIndex, _rank_py, align, build_part, query_melody
 from tunesmith.music.corpora import corpus_files
 from tunesmith.music.io import load_score, save_midi
 from tunesmith.music.render import render_wav
@@ -164,20 +164,37 @@ def test_bad_audio_gets_one_line(tmp_path, kind):
 
 
 def test_alignment_numba_equals_python_and_tolerates_an_ornament():
-    rng = np.random.default_rng(0)
-    for _ in range(20):
-        q = rng.integers(-5, 6, rng.integers(3, 12))
-        t = rng.integers(-5, 6, rng.integers(3, 40))
-        from tunesmith.mir import search
+    from tunesmith.mir import search
 
-        qr, tr = rng.integers(-1, 2, len(q)), rng.integers(-1, 2, len(t))
-        assert search._align(q, t, qr, tr) == _align_py(q, t, qr, tr)
+    rng = np.random.default_rng(0)
+    for _ in range(10):  # the compiled ranking is the Python reference, candidate by candidate
+        m = int(rng.integers(3, 12))
+        qp = rng.integers(55, 70, m)
+        qt = np.cumsum(rng.choice([0.5, 1.0, 2.0], m))
+        sizes = rng.integers(3, 40, 4)
+        tp = rng.integers(55, 70, sizes.sum())
+        tt = np.cumsum(rng.choice([0.5, 1.0, 2.0], sizes.sum()))
+        seg = np.r_[0, np.cumsum(sizes)].astype(np.int64)
+        qph, tph = (qt % 4) / 4, (tt % 4) / 4
+        a, b = np.zeros((4, 3)), np.zeros((4, 3))
+        search._rank(qp, qt, qph, tp, tt, tph, seg, 0.5, a)
+        _rank_py(qp, qt, qph, tp, tt, tph, seg, 0.5, b)
+        assert np.allclose(a, b, atol=1e-4)
     mel = np.array([60, 62, 64, 65, 67, 65, 64, 62, 60])
-    assert align(mel, np.r_[[50, 55], mel + 5, [40]])[0] == 1.0
-    on = np.arange(len(mel), dtype=float)
-    assert align(mel, mel, on, on)[0] > align(mel, mel, on, on ** 1.5)[0] >= 1.0  # the rhythm agrees too
-    orn = np.array([60, 62, 64, 66, 65, 67, 65, 64, 62, 60])  # an upper neighbour before the 4th note
-    assert 0.75 <= align(orn, mel)[0] < 1.0
+    on = np.array([0, 1, 2, 2.5, 3, 4, 5, 5.5, 6.0])
+    # another key, another tempo, inside a longer piece: an exact match
+    s, a, b = align(mel, np.r_[[50, 55], mel + 5, [40]], on * 1.3, np.r_[[-2, -1], on, [8]])
+    assert s == pytest.approx(1.0) and (a, b) == (2, 10)
+    assert align(mel, mel, on, on)[0] > align(mel, mel, on, on ** 1.5)[0]  # the rhythm counts
+    assert align(mel, mel, on, on, q_bar=4, t_bar=4)[0] > align(mel, mel, on, on + 1, q_bar=4, t_bar=4)[0]  # the bar
+    # an upper neighbour before the 4th note, taking half of the 3rd note's time: stepped over
+    orn = np.r_[mel[:3], [66], mel[3:]]
+    orn_on = np.r_[on[:3], [2.25], on[3:]]
+    assert 0.8 <= align(orn, mel, orn_on, on)[0] < 1.0
+    # a wrong note costs more than an ornament
+    wrong = mel.copy()
+    wrong[3] = 70
+    assert align(wrong, mel, on, on)[0] < align(orn, mel, orn_on, on)[0]
 
 
 @pytest.fixture(scope="module")
@@ -207,9 +224,9 @@ def test_transposed_snippet_finds_its_source_and_bars(small_index):
     _, home, part, _ = small_index
     idx = SearchIndex.load(home)
     q = query_melody(next(f for f in corpus_files("bach-chorales") if f.name.startswith("bwv10.7.")), bars=(3, 7))
-    q = Melody(q.pitches - 5, q.onsets * 1.3, q.bar_quarters)  # another key, another tempo
+    q = Melody(q.pitches - 5, q.onsets * 1.3, q.bar_quarters * 1.3)  # another key, longer note values
     hits = idx.search(q, top=3)
-    assert hits[0].name.endswith("/bwv10.7") and hits[0].score >= 1.0
+    assert hits[0].name.endswith("/bwv10.7") and hits[0].score == pytest.approx(1.0)
     assert hits[0].bars[0] in (3, 4) and hits[0].bars[1] == 7 and hits[1].score < hits[0].score
 
 

@@ -453,14 +453,20 @@ def mir_lines(r: dict) -> list[str]:
     if k:
         lines += [f"**Key** of the {k['pieces']} Bach chorales against the key their scores state (goal ≥ 95% exact):", "",
                   "| key finder | exact | MIREX weighted |", "| --- | --- | --- |"]
-        for name, label in (("ours_notes_only", "tunesmith, notes only (Aarden profile + final/first bass)"),
-                            ("ours_with_signature", "tunesmith, notes + the file's key signature"),
+        for name, label in (("ours_notes_only", "tunesmith, notes only: the sounding key (Aarden profile + final/first bass)"),
+                            ("ours_notated", "tunesmith, the notated key: the file's key signature, the mode chosen by the notes"),
                             ("music21_krumhansl", "music21 `analyze('key')` (Krumhansl–Schmuckler)")):
-            lines.append(f"| {label} | {k[name]['exact']:.3f} | {k[name]['mirex_weighted']:.3f} |")
+            if name in k:
+                lines.append(f"| {label} | {k[name]['exact']:.3f} | {k[name]['mirex_weighted']:.3f} |")
+        best = max(v["exact"] for n, v in k.items() if isinstance(v, dict) and n.startswith("ours"))
         lines += ["", f"In {k['stated_minor_ending_a_fourth_higher']} chorales the stated key is a minor key whose music ends "
                   "a fourth higher (a minor tune notated with one flat fewer, a 'Dorian' signature): the score states "
                   "the signature's reading, the notes say the key of the final. Leaving those out, the notes-only "
-                  f"finder is exact on {k['ours_notes_only']['exact_excluding_those']:.3f}. The 95% goal is not met."]
+                  f"finder is exact on {k['ours_notes_only']['exact_excluding_those']:.3f}. The notated-key reading "
+                  "takes the pitch collection from the signature and only the mode from the notes; where it still "
+                  "disagrees, the file's stated mode mostly contradicts its own first and last bass notes (e.g. "
+                  "bwv166.6 states B♭ major and begins and ends on G in a G-minor texture). "
+                  + ("The 95% goal is met." if best >= 0.95 else f"The 95% goal is not met (best {best:.3f}).")]
     a = r.get("audio")
     if a:
         by = ", ".join(f"{i} {v:.3f}" for i, v in a["transcription_f1_by_instrument"].items() if v is not None)
@@ -473,16 +479,28 @@ def mir_lines(r: dict) -> list[str]:
                   f"| analysis + transcription time | {a['seconds_per_minute_of_audio']:.2f} s per minute of audio | |"]
     s = r.get("search")
     if s:
+        load = f", loaded in {s['index_load_seconds']} s" if "index_load_seconds" in s else ""
         lines += ["", f"**Search** over {s['pieces']:,} indexed pieces ({s['windows']:,} windows; index {s['index_mib']} MiB, "
-                  f"built in {s['index_build_seconds']} s from prepared datasets): snippets of 2–4 bars, randomly transposed, "
+                  f"built from scratch in {s['index_build_seconds']} s from prepared datasets{load}): snippets of 2–4 bars, randomly transposed, "
                   "tempo changed, one ornament or changed rhythm in every bar; the audio queries were rendered with the "
                   "SoundFont and transcribed. A hit counts when it is the piece or a piece with the identical melody "
                   "(many chorales harmonise one tune).", "",
                   "| queries | n | top-1 | top-10 | MRR |", "| --- | --- | --- | --- | --- |"]
-        for key, label in (("symbolic", "symbolic"), ("audio", "rendered + transcribed"), ("all", "all")):
+        for key, label in (("symbolic", "symbolic"), ("audio", "rendered + transcribed"), ("all", "all"),
+                           ("all_counting_the_snippet_elsewhere", "all, also counting a piece that holds the unaltered "
+                            "snippet note for note (in the misses we read, mostly the same tune in another collection)")):
+            if key not in s:
+                continue
             x = s[key]
             lines.append(f"| {label} | {x['queries']} | {x['top1']:.3f} | {x['top10']:.3f} | {x['mrr']:.3f} |")
-        lines += ["", f"Latency per query: p50 {s['latency_ms_p50']} ms, p95 {s['latency_ms_p95']} ms (goal ≤ 50 ms)."]
+        top1 = s["all"]["top1"]
+        lines += ["", f"Latency per query: p50 {s['latency_ms_p50']} ms, p95 {s['latency_ms_p95']} ms (goal ≤ 50 ms). "
+                  + ("The top-1 goal (≥ 0.90) is met." if top1 >= 0.9 else
+                     f"The top-1 goal (≥ 0.90) is not met: {top1:.3f}."
+                     + (f" Of the {round((1 - top1) * s['all']['queries'])} top-1 misses, "
+                        f"{round((s['all_counting_the_snippet_elsewhere']['top1'] - top1) * s['all']['queries'])} "
+                        "put first another piece that holds the unaltered snippet note for note."
+                        if "all_counting_the_snippet_elsewhere" in s else ""))]
     c = r.get("classify")
     if c:
         lines += ["", "**Classification** (`tunesmith classify`; 5-fold cross-validation with folds grouped by piece, "
@@ -643,7 +661,7 @@ def quality_lines(r: dict) -> list[str]:
              "training piece. Rows made by an earlier model stay until re-measured."]
     for corpus, title in (("bach-chorales", "Chorales"), ("folk", "Folk")):
         names = sorted((n for n, e in ents.items() if (e["model"] == "folk") == (corpus == "folk")),
-                       key=lambda n: ("v1" in n, "harmonized" in n, n))
+                       key=lambda n: ("previous default" in n, "harmonized" in n, n))
         if not names:
             continue
         first = ents[names[0]]

@@ -27,6 +27,7 @@ def main() -> None:
     ap.add_argument("--playback-tempo", type=float, default=None,
                     help="the tempo a new piece plays at (qpm), instead of the tokenizer's nearest grid step")
     ap.add_argument("--quality", nargs="*", default=[], help="entries of benchmarks/results-quality.json to quote")
+    ap.add_argument("--threads", type=int, default=2, help="CPU threads the run trained on (for the card)")
     a = ap.parse_args()
     src = resolve_checkpoint(Path(a.run) / "best")
     dst = ASSETS / a.name
@@ -54,6 +55,22 @@ def main() -> None:
         v = summary["best_valid_nll"]
         best = {"valid_nll": v, "valid_ppl": math.exp(v), "epoch": "end of run"}
     m, t = cfg["model"], cfg["train"]
+    test = ""
+    if satb:  # the held-out test split's NLL, measured here
+        import torch
+
+        from tunesmith.models.checkpoint import load_weights
+        from tunesmith.models.registry import build
+        from tunesmith.train.data import satb_corpus
+        from tunesmith.train.trainer import evaluate_nll
+
+        model = build(cfg["family"], cfg["model"])
+        load_weights(model, dst)
+        model.eval()
+        with torch.no_grad():
+            nll, n_tok = evaluate_nll(model, satb_corpus(open_dataset(a.data, progress=False), progress=False), "test",
+                                      seq_len=t["seq_len"])
+        test = f"\n| test | NLL {nll:.3f} nats/token over {n_tok:,} tokens of the test split |"
     size_mb = (dst / "model.safetensors").stat().st_size / 2**20
     representation = (f"SATB frame tokens (four voices on a sixteenth-note grid, bar position per frame), vocabulary "
                        f"{m['vocab_size']}" if satb else f"REMI event tokens (miditok), vocabulary {m['vocab_size']}")
@@ -98,8 +115,8 @@ def main() -> None:
 | parameters | {cfg['n_params']:,} ({size_mb:.1f} MiB of float32 weights) |
 | data | `{a.data}` (music21 corpus), train split of `{cfg['dataset']['name']}`, manifest sha256 `{cfg['dataset']['manifest_sha256'][:16]}…` |
 | representation | {representation} |
-| training | {summary['steps']} steps ({summary['epochs']} full epochs), {summary['seconds']:.0f} s on 2 CPU cores; batch {t['batch_size']}, window {t['seq_len']}, peak lr {t['lr']}, transposition augmentation {'on' if t['augment_transpose'] else 'off'}; stopped by {summary['stop_reason']} |
-| validation | NLL {best['valid_nll']:.3f} nats/token, perplexity {best['valid_ppl']:.2f} (epoch {best['epoch']}) |{quality}{style}
+| training | {summary['steps']} steps ({summary['epochs']} full epochs), {summary['seconds']:.0f} s on {a.threads} CPU thread{'s' if a.threads > 1 else ''}; batch {t['batch_size']}, window {t['seq_len']}, peak lr {t['lr']}, transposition augmentation {'on' if t['augment_transpose'] else 'off'}; stopped by {summary['stop_reason']} |
+| validation | NLL {best['valid_nll']:.3f} nats/token, perplexity {best['valid_ppl']:.2f} (epoch {best['epoch']}) |{test}{quality}{style}
 
 Sample: `tunesmith generate --model {a.name} --bars 8 --seed 1 --out out/{a.name}`{playback}
 

@@ -36,6 +36,21 @@ def test_key_of_known_chorales_from_the_notes_alone(stem, key):
     assert r.candidates[0][1] > r.candidates[1][1] > r.candidates[2][1]
 
 
+def test_notated_key_takes_the_signature_and_the_notes_mode():
+    # a G-minor tune (ends on G, B-flat and E-flat, F-sharp leading tone) written with one flat: it
+    # sounds in G minor; its signature spells F major or D minor, and the minor mode picks D minor
+    tune = [67, 70, 72, 74, 75, 74, 72, 70, 69, 66, 67, 62, 67]
+    n = extract_notes(make_score([[(i * Q, Q * (2 if i == len(tune) - 1 else 1), p) for i, p in enumerate(tune)],
+                                  [(0, Q * 4, 43), (Q * 4, Q * 4, 51), (Q * 8, Q * 3, 50), (Q * 11, Q * 3, 43)]]))
+    r = find_key(n, signature=-1)
+    assert (r.key, r.notated) == ("G minor", "D minor")
+    assert find_key(n, signature=-2).notated == "G minor"  # the usual signature: both readings agree
+    assert find_key(n).notated is None  # no signature, no notated key
+    major = [60, 64, 67, 72, 71, 67, 65, 62, 60]
+    m = extract_notes(make_score([[(i * Q, Q, p) for i, p in enumerate(major)]]))
+    assert find_key(m, signature=0).notated == "C major"
+
+
 def test_label_chord_exact():
     w = np.zeros(12)
     w[[7, 11, 2, 5]] = 1.0  # G B D F

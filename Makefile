@@ -25,6 +25,8 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/polyphonic.py
 	$(PY) benchmarks/eval_suite.py
+	$(PY) benchmarks/quality.py
+	$(PY) benchmarks/style.py
 	$(PY) benchmarks/audio.py
 	$(PY) benchmarks/mir.py
 	$(PY) benchmarks/recommend.py

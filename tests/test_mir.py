@@ -133,6 +133,26 @@ def test_transcription_of_a_rendered_known_piece(tmp_path, chorale_like):
     assert f1 >= 0.8, (p, r, f1)
 
 
+@pytest.mark.parametrize("tracker_factor", [1.0, 2.0, 1.5, 0.5])
+def test_tempo_estimate_undoes_a_beat_trackers_octave_and_three_halves_readings(tracker_factor):
+    from tunesmith.mir.audio import estimate_tempo
+
+    qpm = 84.0
+    beat = 60 / qpm
+    # a chorale-like texture: quarters, some eighths, a half note at each phrase end
+    pattern = [1, 1, 0.5, 0.5, 1, 2, 1, 0.5, 0.5, 1, 1, 2]
+    onsets = np.cumsum([0.0] + pattern * 3)[:-1] * beat + 0.004 * np.sin(np.arange(36))  # a little jitter
+    # the tracker's reading, off its grid by 3%
+    got = estimate_tempo(onsets, qpm * tracker_factor * 1.03)
+    assert abs(got - qpm) / qpm < 0.02, got
+
+
+def test_tempo_estimate_keeps_a_reading_it_cannot_check():
+    from tunesmith.mir.audio import estimate_tempo
+
+    assert estimate_tempo(np.array([0.0, 0.5]), 97.0) == 97.0  # too few onsets to judge
+
+
 def test_analyze_audio_from_the_cli(tmp_path, chorale_like, capsys):
     wav = _rendered(chorale_like, tmp_path / "c.wav")
     assert main(["analyze", str(wav), "--json", "--png", str(tmp_path / "pics")]) == 0

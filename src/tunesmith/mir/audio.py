@@ -11,11 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from tunesmith.mir.keys import KEY_NAMES, correlations, rank_keys
-from tunesmith.music.audio import ANALYSIS_SR, load_audio
+from tunesmith.music.audio import ANALYSIS_SR, estimate_tempo, load_audio
 
 HOP = 512
-
-
 @dataclass
 class AudioAnalysis:
     path: str
@@ -61,9 +59,12 @@ def analyze_audio(path: str | Path, *, max_minutes: float = 30.0, pitch_track: b
     y = load_audio(path, max_minutes=max_minutes)
     sr = ANALYSIS_SR
     onset_env = librosa.onset.onset_strength(y=y, sr=sr, hop_length=HOP)
-    tempo, beat_frames = librosa.beat.beat_track(onset_envelope=onset_env, sr=sr, hop_length=HOP)
-    tempo = float(np.atleast_1d(tempo)[0])
+    tracked, beat_frames = librosa.beat.beat_track(onset_envelope=onset_env, sr=sr, hop_length=HOP)
+    tracked = float(np.atleast_1d(tracked)[0])
     onsets = librosa.onset.onset_detect(onset_envelope=onset_env, sr=sr, hop_length=HOP, units="time")
+    tempo = estimate_tempo(onsets, tracked)
+    if abs(tempo - tracked) / max(tracked, 1e-9) > 0.1:  # another reading: beats at that tempo
+        _, beat_frames = librosa.beat.beat_track(onset_envelope=onset_env, sr=sr, hop_length=HOP, bpm=tempo)
     chroma = librosa.feature.chroma_cqt(y=y, sr=sr, hop_length=HOP)
     key, conf, cands = audio_key(chroma)
     rms = librosa.feature.rms(y=y, hop_length=HOP)[0]

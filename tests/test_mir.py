@@ -179,6 +179,14 @@ def test_transcribe_writes_midi_and_refuses_overwrite(tmp_path, chorale_like, ca
     r = subprocess.run([sys.executable, "-m", "tunesmith", "transcribe", str(wav), "--out", str(tmp_path / "t.mid")],
                        capture_output=True, text=True)
     assert r.returncode == 2 and "exists" in r.stderr and "Traceback" not in r.stderr
+    # the thresholds: a stricter onset threshold keeps fewer notes; outside (0, 1) is refused
+    assert main(["transcribe", str(wav), "--out", str(tmp_path / "lo.mid"), "--onset-threshold", "0.2",
+                 "--frame-threshold", "0.1"]) == 0
+    assert main(["transcribe", str(wav), "--out", str(tmp_path / "hi.mid"), "--onset-threshold", "0.95"]) == 0
+    assert load_score(tmp_path / "hi.mid").n_notes < load_score(tmp_path / "lo.mid").n_notes
+    r = subprocess.run([sys.executable, "-m", "tunesmith", "transcribe", str(wav), "--out", str(tmp_path / "x.mid"),
+                        "--onset-threshold", "1.5"], capture_output=True, text=True)
+    assert r.returncode == 2 and "--onset-threshold" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize("kind", ["silent", "too long", "not audio"])

@@ -7,8 +7,9 @@ import sys
 from pathlib import Path
 
 from tunesmith.cli_common import add_limits, limits_from
-from tunesmith.errors import OptionError
+from tunesmith.errors import BadInputError, OptionError
 from tunesmith.fileio import dumps
+from tunesmith.music.audio import FRAME_THRESHOLD, ONSET_THRESHOLD
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -36,6 +37,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("audio")
     s.add_argument("--out", help="MIDI path (default: AUDIO with .mid)")
     s.add_argument("--force", action="store_true", help="replace an existing --out file")
+    s.add_argument("--onset-threshold", type=float, default=ONSET_THRESHOLD,
+                   help="how sure basic-pitch must be that a note starts (0–1; basic-pitch's own default is 0.5)")
+    s.add_argument("--frame-threshold", type=float, default=FRAME_THRESHOLD,
+                   help="how sure it must be that a note sounds on (0–1; basic-pitch's own default is 0.3)")
     add_limits(s)
     s.set_defaults(func=cmd_transcribe)
 
@@ -103,8 +108,8 @@ def cmd_analyze(a: argparse.Namespace) -> int:
 
 
 def cmd_transcribe(a: argparse.Namespace) -> int:
-    from tunesmith.music.audio import AUDIO_EXTS
-    from tunesmith.music.io import load_score, save_midi
+    from tunesmith.music.audio import AUDIO_EXTS, transcribe
+    from tunesmith.music.io import save_midi
 
     src = Path(a.audio)
     if src.suffix.lower() not in AUDIO_EXTS:
@@ -114,7 +119,15 @@ def cmd_transcribe(a: argparse.Namespace) -> int:
         raise OptionError("--out", f"must end in .mid, got '{out}'")
     if out.exists() and not a.force:
         raise OptionError("--out", f"'{out}' exists; use --force to replace it")
-    score = load_score(src, limits=limits_from(a))
+    for name, v in (("--onset-threshold", a.onset_threshold), ("--frame-threshold", a.frame_threshold)):
+        if not 0 < v < 1:
+            raise OptionError(name, f"must be between 0 and 1, got {v}")
+    if not src.is_file():
+        raise BadInputError(src, "no such file")
+    lim = limits_from(a)
+    score = transcribe(src, max_minutes=min(lim.max_minutes, lim.max_audio_minutes), onset_threshold=a.onset_threshold,
+                       frame_threshold=a.frame_threshold)
+    lim.check_score(src, score)
     save_midi(score, out)
     print(f"wrote {out}: {score.n_notes} notes, {score.duration_seconds():.1f} s")
     return 0

@@ -143,11 +143,18 @@ def _basic_pitch_model():
         return Model(build_icassp_2022_model_path(FilenameSuffix.onnx))
 
 
-def transcribe(path: str | Path, *, max_minutes: float = 30.0, onset_threshold: float = 0.5,
-               frame_threshold: float = 0.3, min_note_ms: float = 58.0):
+ONSET_THRESHOLD, FRAME_THRESHOLD = 0.7, 0.4
+
+
+def transcribe(path: str | Path, *, max_minutes: float = 30.0, onset_threshold: float = ONSET_THRESHOLD,
+               frame_threshold: float = FRAME_THRESHOLD, min_note_ms: float = 58.0):
     """Transcribe an audio file to a :class:`~tunesmith.music.score.Score` (one piano track).
 
-    Thresholds are basic-pitch's defaults. The tempo is the recording's (librosa's beat
+    The thresholds on basic-pitch's note-onset and note-frame activations are higher than
+    its defaults (0.5, 0.3): on SoundFont renders of training pieces they raise note F1 from
+    0.61 to 0.68 (``scripts/tune_transcription.py``), mostly by dropping spurious short
+    notes. Recordings with more noise may want lower ones (``transcribe --onset-threshold``).
+    The tempo is the recording's (librosa's beat
     tracker, checked against the notes' onsets by :func:`estimate_tempo`), so a quarter note
     in the score is a quarter note of the recording; the meter is 4/4
     (the transcription does not know where bars begin)."""

@@ -6,7 +6,7 @@ their test splits with `tunesmith bench nll --checkpoint`, and record the figure
 Runs given with --runs that were not shipped (the weaker families) are added from the
 bench_nll.json their training wrote, marked as such; rows from an earlier call are
 kept for runs no longer on disk. Writes benchmarks/results-polyphonic.json (BENCHMARKS.md is rebuilt by benchmarks/run.py);
-tests/test_bench_nll.py checks the shipped JSB figure against that file.
+tests/test_bench_nll.py re-scores the first test pieces with each shipped checkpoint against that file.
 """
 
 from __future__ import annotations
@@ -60,6 +60,7 @@ def main() -> None:
                                  f"{run.get('hardware', '2 CPU threads')}", "shipped": True,
                      "valid_nll_per_frame": res["valid_nll_per_frame"], "test_nll_per_frame": res["test_nll_per_frame"],
                      "test_frames": res["test_frames"], "eval_seconds": res["eval_seconds"],
+                     "test_first_pieces": res["test_first_pieces"],
                      "best_published": f"{best[1]:.2f} ({best[0]})", "data_sha256": res["data_sha256"]})
         print(rows[-1])
     for d in map(Path, a.runs):

@@ -135,6 +135,16 @@ def nll_per_frame(model, corpus: TokenCorpus, split: str, *, seq_len: int | None
     return total / max(n_frames, 1), n_frames
 
 
+FIRST_PIECES = 8  # the fixed subset a test re-scores (the whole split is make bench's)
+
+
+def nll_first_test_pieces(model, corpus: TokenCorpus, n: int = FIRST_PIECES) -> tuple[float, int]:
+    """:func:`nll_per_frame` over the first ``n`` pieces of the test split only."""
+    import dataclasses
+
+    return nll_per_frame(model, dataclasses.replace(corpus, splits={"test": corpus.splits["test"][:n]}), "test")
+
+
 def bench_nll(data: str | Path, *, checkpoint: str | None = None, family: str | None = None, size: str = "small",
               overrides: dict | None = None, train_minutes: float = 10.0, epochs: int = 200, batch_size: int = 16,
               lr: float = 2e-3, augment_transpose: bool = False, out: str | Path | None = None,
@@ -195,9 +205,11 @@ def bench_nll(data: str | Path, *, checkpoint: str | None = None, family: str | 
     t0 = time.perf_counter()  # evaluation only, not training
     valid, nv = nll_per_frame(model, corpus, "valid")
     test, nt = nll_per_frame(model, corpus, "test")
+    first, nf = nll_first_test_pieces(model, corpus)
     saved = read_config(ckpt)
     result = {"data": str(data), "data_sha256": sha, "family": fam, "model": saved["model"],
               "valid_nll_per_frame": valid, "test_nll_per_frame": test, "valid_frames": nv, "test_frames": nt,
+              "test_first_pieces": {"pieces": FIRST_PIECES, "nll_per_frame": first, "frames": nf},
               "eval_seconds": round(time.perf_counter() - t0, 1),
               "augment_transpose": saved.get("train", {}).get("augment_transpose"), **train_info}
     run.mkdir(parents=True, exist_ok=True)

@@ -307,6 +307,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"unknown part {part}", file=sys.stderr)
             return 2
         res[part]["bench_seconds"] = round(time.perf_counter() - t0, 1)
+        res[part]["load_average_after"] = round(__import__("os").getloadavg()[0], 2)  # how busy the machine was
         print(part, json.dumps(res[part]))
         OUT.write_text(json.dumps(res, indent=1) + "\n")
     return 0

@@ -660,7 +660,7 @@ def quality_lines(r: dict) -> list[str]:
              "real' is the same test between two halves of the real crops, split by piece. Voice leading per 100 beats "
              "over the four-voice pieces; chords: share of four-voice beats that form a triad or seventh chord; "
              "OA: overlapping area with the real crops; copies: pieces sharing ≥ 2 bars and ≥ 8 onsets with a "
-             "training piece. Rows made by an earlier model stay until re-measured."]
+             "training piece. Rows made by an earlier model stay until re-measured; their generation times come from another day and are not comparable (this shared machine's speed varies several-fold from day to day)."]
     for corpus, title in (("bach-chorales", "Chorales"), ("folk", "Folk")):
         names = sorted((n for n, e in ents.items() if (e["model"] == "folk") == (corpus == "folk")),
                        key=lambda n: ("previous default" in n, "harmonized" in n, n))

@@ -273,6 +273,30 @@ def test_transposed_snippet_finds_its_source_and_bars(small_index):
     assert hits[0].bars[0] in (3, 4) and hits[0].bars[1] == 7 and hits[1].score < hits[0].score
 
 
+def test_a_whole_long_piece_as_query_finds_itself_from_its_first_notes(tmp_path):
+    from tunesmith.mir.search import MAX_QUERY_NOTES
+
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "lib"
+    folder.mkdir()
+    for stem in ("bwv269", "bwv10.7", "bwv126.6"):
+        f = next(f for f in corpus_files("bach-chorales") if f.name.startswith(stem + "."))
+        shutil.copy(f, folder / f.name)
+    for k in range(2):  # two long tunes of 400 notes
+        pitches = np.cumsum(rng.choice([-2, -1, 1, 2, 3, -3], 400)) % 24 + 60
+        durs = rng.choice([1, 2], 400) * Q // 2
+        starts = np.r_[0, np.cumsum(durs)[:-1]]
+        save_midi(make_score([[(int(a), int(d), int(p)) for a, d, p in zip(starts, durs, pitches)]]),
+                  folder / f"long{k}.mid")
+    build_part(str(folder), progress=False, home=tmp_path / "index")
+    idx = SearchIndex.load(tmp_path / "index")
+    q = query_melody(folder / "long1.mid")
+    assert len(q.pitches) > MAX_QUERY_NOTES
+    hits = idx.search(q, top=2)
+    assert hits[0].name.endswith("long1") and hits[0].score == pytest.approx(1.0) and hits[0].bars[0] == 1
+    assert hits[1].score < 0.5
+
+
 def test_near_duplicates_names_the_copy(small_index):
     from tunesmith.mir.search import near_duplicates
 

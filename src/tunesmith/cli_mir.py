@@ -192,7 +192,15 @@ def cmd_search(a: argparse.Namespace) -> int:
     import json
     import tempfile
 
-    from tunesmith.mir.search import SearchIndex, build_part, near_duplicates, query_melody
+    import numpy as np
+
+    from tunesmith.mir.search import (
+        MAX_QUERY_NOTES,
+        SearchIndex,
+        build_part,
+        near_duplicates,
+        query_melody,
+    )
 
     if not 1 <= a.top <= 1000:
         raise OptionError("--top", f"must be between 1 and 1000, got {a.top}")
@@ -212,6 +220,10 @@ def cmd_search(a: argparse.Namespace) -> int:
     if not a.query:
         raise OptionError("QUERY", "give a file or ABC text to search with (or --near-duplicates FOLDER)")
     q = query_melody(a.query, bars=_bar_range(a.bars), piece=a.piece, limits=limits_from(a))
+    distinct = int(np.count_nonzero(np.r_[True, q.pitches[1:] != q.pitches[:-1]])) if len(q.pitches) else 0
+    if distinct > MAX_QUERY_NOTES:
+        print(f"note: the query has {distinct} notes; searching with its first {MAX_QUERY_NOTES} "
+              "(choose others with --bars)", file=sys.stderr)
     hits = SearchIndex.load().search(q, top=a.top)
     if a.json:
         print(json.dumps([h.to_dict() for h in hits], indent=1))

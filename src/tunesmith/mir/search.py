@@ -64,6 +64,9 @@ N_GRAMS = N_LONG + _B * _B * _RB  # and of three notes: two intervals and their 
 INDEX_GAPS = ((1, 1, 1), (1, 1))
 QUERY_GAPS = tuple((a, b, c) for a in (1, 2) for b in (1, 2) for c in (1, 2)) + ((1, 1), (1, 2), (2, 1), (2, 2))
 CANDIDATES = 200
+# A longer query is searched with its first notes: the alignment costs grow with the square
+# of its length (a 3,657-note movement took 22 s), and 128 notes name a piece as surely.
+MAX_QUERY_NOTES = 4 * WINDOW
 # alignment scores per step (see _align_segment)
 MATCH, NEAR, MISMATCH = 2.0, 0.5, -1.0
 RHYTHM, RHYTHM_NEAR, RHYTHM_MISS = 1.0, 0.3, -0.5
@@ -185,7 +188,9 @@ def _align_segment_py(qp, qt, qph, tp, tt, tph, tau, place) -> tuple[float, int,
     MATCH if the two pitch intervals agree (NEAR within a semitone or an octave, else MISMATCH),
     RHYTHM if log2 of the ratio of the two inter-onset intervals is within 0.2 of ``tau``
     (RHYTHM_NEAR within 0.45, else RHYTHM_MISS), ``place`` if the notes fall on the same place in
-    the bar (``qph``/``tph``: fractions of a bar); skipping a query note costs nothing if it is a
+    the bar (``qph``/``tph``: fractions of a bar) — rhythm and place only where the intervals agree
+    (within a semitone or an octave), so that a long run of wrong notes in the right rhythm does not
+    add up; skipping a query note costs nothing if it is a
     neighbour (±1–2 semitones) of the next one — an ornament — else SKIP_QUERY, and skipping a
     piece's note SKIP_TARGET."""
     m, n = len(qp), len(tp)
@@ -214,17 +219,16 @@ def _align_segment_py(qp, qt, qph, tp, tt, tph, tau, place) -> tuple[float, int,
                     if jp < 0:
                         continue
                     diff = (qp[i] - qp[ip]) - (tp[j] - tp[jp])
-                    if diff == 0:
-                        s = MATCH
-                    elif diff == 1 or diff == -1 or diff == 12 or diff == -12:
-                        s = NEAR
+                    if diff == 0 or diff == 1 or diff == -1 or diff == 12 or diff == -12:
+                        s = MATCH if diff == 0 else NEAR
+                        # rhythm and place corroborate agreeing pitches; alone they earn nothing
+                        qi = max(qt[i] - qt[ip], 1e-3)
+                        ti = max(tt[j] - tt[jp], 1e-3)
+                        e = abs(np.log2(qi / ti) - tau)
+                        s += (RHYTHM if e < 0.2 else (RHYTHM_NEAR if e < 0.45 else RHYTHM_MISS)) + at_place
                     else:
                         s = MISMATCH
-                    qi = max(qt[i] - qt[ip], 1e-3)
-                    ti = max(tt[j] - tt[jp], 1e-3)
-                    e = abs(np.log2(qi / ti) - tau)
-                    s += RHYTHM if e < 0.2 else (RHYTHM_NEAR if e < 0.45 else RHYTHM_MISS)
-                    v = H[ip, jp] + s + at_place - skipq - (SKIP_TARGET if dj == 2 else 0.0)
+                    v = H[ip, jp] + s - skipq - (SKIP_TARGET if dj == 2 else 0.0)
                     if v > h:
                         h, st = v, S[ip, jp]
             H[i, j] = h
@@ -541,6 +545,9 @@ class SearchIndex:
         if len(query.pitches) < 3:
             raise BadInputError("query", f"a melody of {len(query.pitches)} distinct notes is too short to search "
                                 "with (at least 3)")
+        if len(query.pitches) > MAX_QUERY_NOTES:
+            query = Melody(query.pitches[:MAX_QUERY_NOTES], query.onsets[:MAX_QUERY_NOTES], query.bar_quarters,
+                           metric=query.metric)
         if candidates is None:
             candidates = int(CANDIDATES * min(3.0, max(1.0, 12 / len(query.pitches))))
         cand = self._recall(query, candidates, exclude)

@@ -238,27 +238,30 @@ def _align_segment_py(qp, qt, qph, tp, tt, tph, tau, place) -> tuple[float, int,
     return float(best), int(bs), int(bj)
 
 
+def _two_tempi_py(v: np.ndarray) -> tuple[int, int]:
+    """The two best bins of a tempo vote (smoothed over neighbours), at least three bins apart;
+    the second is −1 when no other bin got a vote."""
+    sm = v.copy()
+    sm[1:] += v[:-1]
+    sm[:-1] += v[1:]
+    first = int(np.argmax(sm))
+    rest = sm.copy()
+    rest[max(first - 2, 0):first + 3] = -1.0
+    second = int(np.argmax(rest))
+    return first, (second if rest[second] > 0 else -1)
+
+
 def _rank_py(qp, qt, qph, tp, tt, tph, seg, place, out) -> None:
     """Align the query against every segment ``seg[k]:seg[k+1]`` of the concatenated pieces,
     at the two best-voted tempi; ``out[k]`` = (score, start, end)."""
     for k in range(len(seg) - 1):
         a, b = seg[k], seg[k + 1]
-        v = _tempo_votes_py(qp, qt, tp[a:b], tt[a:b])
-        sm = v.copy()
-        sm[1:] += v[:-1]
-        sm[:-1] += v[1:]
-        first = int(np.argmax(sm))
-        taus = [first]
-        rest = sm.copy()
-        rest[max(first - 2, 0):first + 3] = -1.0
-        second = int(np.argmax(rest))
-        if rest[second] > 0:
-            taus.append(second)
         out[k, 0] = 0.0
-        for c in taus:
-            s, st, en = _align_segment_py(qp, qt, qph, tp[a:b], tt[a:b], tph[a:b], -2.0 + 0.1 * c, place)
-            if s > out[k, 0]:
-                out[k, 0], out[k, 1], out[k, 2] = s, st, en
+        for c in _two_tempi_py(_tempo_votes_py(qp, qt, tp[a:b], tt[a:b])):
+            if c >= 0:
+                s, st, en = _align_segment_py(qp, qt, qph, tp[a:b], tt[a:b], tph[a:b], -2.0 + 0.1 * c, place)
+                if s > out[k, 0]:
+                    out[k, 0], out[k, 1], out[k, 2] = s, st, en
 
 
 try:  # numba ships with librosa; the pure-Python versions are the reference and the fallback
@@ -266,26 +269,18 @@ try:  # numba ships with librosa; the pure-Python versions are the reference and
 
     _tempo_votes = njit(cache=True, nogil=True)(_tempo_votes_py)
     _align_segment = njit(cache=True, nogil=True)(_align_segment_py)
+    _two_tempi = njit(cache=True, nogil=True)(_two_tempi_py)
 
     @njit(cache=True, nogil=True, parallel=True)
-    def _rank(qp, qt, qph, tp, tt, tph, seg, place, out):  # _rank_py, candidates in parallel
+    def _rank(qp, qt, qph, tp, tt, tph, seg, place, out):  # _rank_py, the candidates in parallel
         for k in prange(len(seg) - 1):
             a, b = seg[k], seg[k + 1]
-            v = _tempo_votes(qp, qt, tp[a:b], tt[a:b])
-            sm = v.copy()
-            sm[1:] += v[:-1]
-            sm[:-1] += v[1:]
-            first = int(np.argmax(sm))
-            rest = sm.copy()
-            rest[max(first - 2, 0):first + 3] = -1.0
-            second = int(np.argmax(rest))
             out[k, 0] = 0.0
-            for c in (first, second):
-                if c == second and rest[second] <= 0:
-                    continue
-                s, st, en = _align_segment(qp, qt, qph, tp[a:b], tt[a:b], tph[a:b], -2.0 + 0.1 * c, place)
-                if s > out[k, 0]:
-                    out[k, 0], out[k, 1], out[k, 2] = s, st, en
+            for c in _two_tempi(_tempo_votes(qp, qt, tp[a:b], tt[a:b])):
+                if c >= 0:
+                    s, st, en = _align_segment(qp, qt, qph, tp[a:b], tt[a:b], tph[a:b], -2.0 + 0.1 * c, place)
+                    if s > out[k, 0]:
+                        out[k, 0], out[k, 1], out[k, 2] = s, st, en
 except Exception:  # noqa: BLE001 - any numba problem: fall back to Python
     _rank = _rank_py
 

@@ -81,7 +81,9 @@ IOI_WEIGHT, TRACKER_BONUS = 0.5, 0.45
 TEMPO_FACTORS = (0.5, 2 / 3, 1.0, 1.5, 2.0)
 
 
+@cache
 def _ioi_prior() -> tuple[np.ndarray, np.ndarray]:
+    """The note-value prior (scripts/ioi_prior.py), read once."""
     import json
 
     d = json.loads((Path(__file__).resolve().parents[1] / "assets" / "ioi_prior.json").read_text())

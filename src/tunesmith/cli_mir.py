@@ -192,8 +192,6 @@ def cmd_search(a: argparse.Namespace) -> int:
     import json
     import tempfile
 
-    import numpy as np
-
     from tunesmith.mir.search import (
         MAX_QUERY_NOTES,
         SearchIndex,
@@ -220,9 +218,8 @@ def cmd_search(a: argparse.Namespace) -> int:
     if not a.query:
         raise OptionError("QUERY", "give a file or ABC text to search with (or --near-duplicates FOLDER)")
     q = query_melody(a.query, bars=_bar_range(a.bars), piece=a.piece, limits=limits_from(a))
-    distinct = int(np.count_nonzero(np.r_[True, q.pitches[1:] != q.pitches[:-1]])) if len(q.pitches) else 0
-    if distinct > MAX_QUERY_NOTES:
-        print(f"note: the query has {distinct} notes; searching with its first {MAX_QUERY_NOTES} "
+    if len(q.pitches) > MAX_QUERY_NOTES:  # a query's melody has its repeated notes merged already
+        print(f"note: the query has {len(q.pitches)} notes; searching with its first {MAX_QUERY_NOTES} "
               "(choose others with --bars)", file=sys.stderr)
     hits = SearchIndex.load().search(q, top=a.top)
     if a.json:

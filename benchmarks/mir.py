@@ -206,6 +206,7 @@ def bench_audio(n_pieces: int, seed: int = 0) -> dict:
     from tunesmith.evaluate.metrics import extract_notes
     from tunesmith.mir.audio import analyze_audio
     from tunesmith.mir.keys import find_key
+    from tunesmith.music.audio import basic_pitch_notes
     from tunesmith.music.dataset import open_dataset
     from tunesmith.music.io import load_score
     from tunesmith.music.render import render_wav
@@ -246,9 +247,15 @@ def bench_audio(n_pieces: int, seed: int = 0) -> dict:
             ep = np.array([440 * 2 ** ((n.pitch - 69) / 12) for t in est.tracks for n in t.notes])
             _, _, f1, _ = mir_eval.transcription.precision_recall_f1_overlap(ri, rp, ei, ep, onset_tolerance=0.05,
                                                                              offset_ratio=None)
+            raw = basic_pitch_notes(wav, refine=False)  # the same notes, basic-pitch's own onsets
+            f1_raw = 0.0
+            if raw:
+                f1_raw = mir_eval.transcription.precision_recall_f1_overlap(
+                    ri, rp, np.array([[n[0], n[1]] for n in raw]), np.array([440 * 2 ** ((n[2] - 69) / 12) for n in raw]),
+                    onset_tolerance=0.05, offset_ratio=None)[2]
             rows.append({"instrument": inst, "tempo_ok": abs(a.tempo_bpm - qpm) / qpm <= 0.04,
                          "tempo_ok_octave": min(abs(a.tempo_bpm * f - qpm) / qpm for f in (0.5, 1, 2)) <= 0.04,
-                         "key_ok": a.key == sym_key, "f1": float(f1), "seconds": a.seconds, "work": dt})
+                         "key_ok": a.key == sym_key, "f1": float(f1), "f1_raw": float(f1_raw), "seconds": a.seconds, "work": dt})
     by = {}
     for inst in programs:
         r = [x for x in rows if x["instrument"] == inst]
@@ -257,6 +264,7 @@ def bench_audio(n_pieces: int, seed: int = 0) -> dict:
             "tempo_within_4pct_octave_ok": round(float(np.mean([r["tempo_ok_octave"] for r in rows])), 4),
             "audio_key_equals_symbolic": round(float(np.mean([r["key_ok"] for r in rows])), 4),
             "transcription_f1": round(float(np.mean([r["f1"] for r in rows])), 4), "transcription_f1_by_instrument": by,
+            "transcription_f1_raw_onsets": round(float(np.mean([r["f1_raw"] for r in rows])), 4),
             "seconds_per_minute_of_audio": round(sum(r["work"] for r in rows) / (sum(r["seconds"] for r in rows) / 60), 2)}
 
 

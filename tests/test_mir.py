@@ -133,6 +133,37 @@ def test_transcription_of_a_rendered_known_piece(tmp_path, chorale_like):
     assert f1 >= 0.8, (p, r, f1)
 
 
+def _note_f1(score, notes):
+    import mir_eval
+
+    ref = score.music.to("second")
+    ri = np.array([[n.time, n.time + n.duration] for tr in ref.tracks for n in tr.notes])
+    rp = np.array([440 * 2 ** ((n.pitch - 69) / 12) for tr in ref.tracks for n in tr.notes])
+    ei = np.array([[a, b] for a, b, _, _ in notes])
+    ep = np.array([440 * 2 ** ((q - 69) / 12) for _, _, q, _ in notes])
+    return mir_eval.transcription.precision_recall_f1_overlap(ri, rp, ei, ep, onset_tolerance=0.05,
+                                                              offset_ratio=None)[2]
+
+
+def test_onset_refiner_moves_slow_attacks_back_and_leaves_sharp_ones(tmp_path, chorale_like):
+    """Bowed strings sound 50-200 ms after basic-pitch's onset peak; the refiner moves their onsets
+    to where the attack began, and leaves a piano's (already on time) where they are."""
+    from tunesmith.music.audio import basic_pitch_notes
+
+    f1 = {}
+    for name, program in (("strings", 48), ("piano", 0)):
+        s = chorale_like.copy()
+        for t in s.music.tracks:
+            t.program = program
+        wav = _rendered(s, tmp_path / f"{name}.wav")
+        raw, refined = basic_pitch_notes(wav, refine=False), basic_pitch_notes(wav)
+        assert [n[2] for n in raw] == [n[2] for n in refined]  # the same notes, only onsets move
+        assert all(b[0] <= a[0] + 0.031 for a, b in zip(raw, refined))
+        f1[name] = (_note_f1(s, raw), _note_f1(s, refined))
+    assert f1["strings"][1] >= f1["strings"][0] + 0.08, f1
+    assert f1["piano"][1] >= f1["piano"][0] - 0.03, f1
+
+
 @pytest.mark.parametrize("tracker_factor", [1.0, 2.0, 1.5, 0.5])
 def test_tempo_estimate_undoes_a_beat_trackers_octave_and_three_halves_readings(tracker_factor):
     from tunesmith.mir.audio import estimate_tempo

@@ -41,6 +41,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="how sure basic-pitch must be that a note starts (0–1; basic-pitch's own default is 0.5)")
     s.add_argument("--frame-threshold", type=float, default=FRAME_THRESHOLD,
                    help="how sure it must be that a note sounds on (0–1; basic-pitch's own default is 0.3)")
+    s.add_argument("--raw-onsets", action="store_true",
+                   help="keep basic-pitch's onset times instead of moving each to where its attack began "
+                   "(the onset refiner, trained on SoundFont renders; default: refined)")
     add_limits(s)
     s.set_defaults(func=cmd_transcribe)
 
@@ -126,7 +129,7 @@ def cmd_transcribe(a: argparse.Namespace) -> int:
         raise BadInputError(src, "no such file")
     lim = limits_from(a)
     score = transcribe(src, max_minutes=min(lim.max_minutes, lim.max_audio_minutes), onset_threshold=a.onset_threshold,
-                       frame_threshold=a.frame_threshold)
+                       frame_threshold=a.frame_threshold, raw_onsets=a.raw_onsets)
     lim.check_score(src, score)
     save_midi(score, out)
     print(f"wrote {out}: {score.n_notes} notes, {score.duration_seconds():.1f} s")

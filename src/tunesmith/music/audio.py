@@ -146,16 +146,103 @@ def _basic_pitch_model():
 
 
 ONSET_THRESHOLD, FRAME_THRESHOLD = 0.7, 0.4
+REFINER_BEFORE, REFINER_AFTER = 24, 8  # activation frames before and after a note's onset frame
+REFINER_SHIFT = (-0.3, 0.03)  # seconds a refined onset may move
+REFINER_FILE = Path(__file__).resolve().parents[1] / "assets" / "onset_refiner.safetensors"
+
+
+def onset_features(model_output: dict, events) -> np.ndarray:
+    """(n_notes, 64): for each note event (start, end, pitch, …) of basic-pitch, the note and
+    onset activations of its pitch from 24 frames before its onset frame to 8 after (zero
+    outside the recording) — the shape of its attack, which :func:`refine_onsets` reads."""
+    from basic_pitch.note_creation import model_frames_to_time
+
+    na, oa = model_output["note"], model_output["onset"]
+    n_frames = na.shape[0]
+    w = REFINER_BEFORE + REFINER_AFTER
+    out = np.zeros((len(events), 2 * w), np.float32)
+    if not len(events):
+        return out
+    times = model_frames_to_time(n_frames)
+    frames = np.clip(np.searchsorted(times, [float(e[0]) for e in events]), 0, n_frames - 1)
+    for i, (f, e) in enumerate(zip(frames, events)):
+        k = int(e[2]) - 21
+        lo, hi = max(0, f - REFINER_BEFORE), min(n_frames, f + REFINER_AFTER)
+        a = REFINER_BEFORE - (f - lo)
+        out[i, a : a + hi - lo] = na[lo:hi, k]
+        out[i, w + a : w + a + hi - lo] = oa[lo:hi, k]
+    return out
+
+
+@cache
+def _refiner() -> list[tuple[np.ndarray, np.ndarray]]:
+    from safetensors.numpy import load_file
+
+    t = load_file(str(REFINER_FILE))
+    return [(t[f"w{i}"], t[f"b{i}"]) for i in range(len(t) // 2)]
+
+
+def refine_onsets(model_output: dict, events) -> np.ndarray:
+    """Onset times (seconds) of basic-pitch's note events, moved to where the notes begin.
+
+    basic-pitch places an onset where its onset activation peaks; for instruments with a
+    slow attack (bowed strings, organ pipes, voices) that peak comes 40–200 ms after the
+    note began, past the 50 ms a transcription is judged by. A small network (64→64→32→1,
+    ``assets/onset_refiner.safetensors``, trained by ``scripts/train_onset_refiner.py``
+    on SoundFont renders of *train* pieces played by 22 instruments) reads the attack's
+    shape in the activations and predicts how far back the note began. It was fitted on
+    one SoundFont's attacks; on renders of other pieces its gain is measured
+    (BENCHMARKS.md), on recordings it is not, so ``transcribe --raw-onsets`` turns it off.
+
+    The forward pass is written with NumPy (two matrix products): the weights are a
+    scikit-learn MLP's, stored as safetensors so that nothing is unpickled."""
+    starts = np.array([float(e[0]) for e in events])
+    if not len(events):
+        return starts
+    h = onset_features(model_output, events).astype(np.float64)
+    layers = _refiner()
+    for i, (w, b) in enumerate(layers):
+        h = h @ w + b
+        if i < len(layers) - 1:
+            h = np.maximum(h, 0.0)
+    shift = np.clip(h[:, 0], *REFINER_SHIFT)
+    new = np.maximum(starts + shift, 0.0)
+    # a note never moves back over the previous note of its own pitch
+    pitch = np.array([int(e[2]) for e in events])
+    end = np.array([float(e[1]) for e in events])
+    for p in np.unique(pitch):
+        idx = np.flatnonzero(pitch == p)
+        idx = idx[np.argsort(starts[idx])]
+        for a, b in zip(idx[:-1], idx[1:]):
+            new[b] = max(new[b], min(end[a], starts[b]))
+    return new
+
+
+def basic_pitch_notes(path: str | Path, *, onset_threshold: float = ONSET_THRESHOLD,
+                      frame_threshold: float = FRAME_THRESHOLD, min_note_ms: float = 58.0,
+                      refine: bool = True) -> list[tuple[float, float, int, float]]:
+    """basic-pitch's notes of an audio file as (start s, end s, MIDI pitch, amplitude 0–1),
+    onsets refined by :func:`refine_onsets` unless ``refine`` is False."""
+    model = _basic_pitch_model()
+    with _quiet():
+        from basic_pitch.inference import predict
+
+        out, _, events = predict(str(path), model, onset_threshold=onset_threshold,
+                                 frame_threshold=frame_threshold, minimum_note_length=min_note_ms)
+    starts = refine_onsets(out, events) if refine else np.array([float(e[0]) for e in events])
+    return [(float(s), max(float(e[1]), float(s) + 0.01), int(e[2]), float(e[3])) for s, e in zip(starts, events)]
 
 
 def transcribe(path: str | Path, *, max_minutes: float = 30.0, onset_threshold: float = ONSET_THRESHOLD,
-               frame_threshold: float = FRAME_THRESHOLD, min_note_ms: float = 58.0):
+               frame_threshold: float = FRAME_THRESHOLD, min_note_ms: float = 58.0, raw_onsets: bool = False):
     """Transcribe an audio file to a :class:`~tunesmith.music.score.Score` (one piano track).
 
     The thresholds on basic-pitch's note-onset and note-frame activations are higher than
     its defaults (0.5, 0.3): on SoundFont renders of training pieces they raise note F1 from
     0.61 to 0.68 (``scripts/tune_transcription.py``), mostly by dropping spurious short
     notes. Recordings with more noise may want lower ones (``transcribe --onset-threshold``).
+    Onsets are then moved to where each note's attack began (:func:`refine_onsets`;
+    ``raw_onsets=True`` keeps basic-pitch's).
     The tempo is the recording's (librosa's beat
     tracker, checked against the notes' onsets by :func:`estimate_tempo`), so a quarter note
     in the score is a quarter note of the recording; the meter is 4/4
@@ -168,13 +255,9 @@ def transcribe(path: str | Path, *, max_minutes: float = 30.0, onset_threshold: 
     p = Path(path)
     y = load_audio(p, max_minutes=max_minutes)  # the checks (size, length, silence) before the model
     tracked, _ = librosa.beat.beat_track(y=y, sr=ANALYSIS_SR)
-    model = _basic_pitch_model()
-    with _quiet():
-        from basic_pitch.inference import predict
-
-        _, pm, _ = predict(str(p), model, onset_threshold=onset_threshold,
-                           frame_threshold=frame_threshold, minimum_note_length=min_note_ms)
-    starts = np.unique(np.round([n.start for inst in pm.instruments for n in inst.notes], 2))
+    notes = basic_pitch_notes(p, onset_threshold=onset_threshold, frame_threshold=frame_threshold,
+                              min_note_ms=min_note_ms, refine=not raw_onsets)
+    starts = np.unique(np.round([n[0] for n in notes], 2))
     qpm = float(np.clip(estimate_tempo(starts, float(np.atleast_1d(tracked)[0])), 30, 300)) or 120.0
     tpq = DEFAULT_TPQ
     music = symusic.Score(tpq)
@@ -182,11 +265,10 @@ def transcribe(path: str | Path, *, max_minutes: float = 30.0, onset_threshold: 
     music.time_signatures.append(symusic.TimeSignature(0, 4, 4))
     track = symusic.Track("Transcription", 0, False)
     per_sec = tpq * qpm / 60
-    for inst in pm.instruments:
-        for n in sorted(inst.notes, key=lambda n: (n.start, n.pitch)):
-            s = int(round(n.start * per_sec))
-            d = max(1, int(round((n.end - n.start) * per_sec)))
-            track.notes.append(symusic.Note(s, d, int(n.pitch), int(min(127, max(1, n.velocity)))))
+    for start, end, pitch, amp in sorted(notes, key=lambda n: (n[0], n[2])):
+        s = int(round(start * per_sec))
+        d = max(1, int(round((end - start) * per_sec)))
+        track.notes.append(symusic.Note(s, d, pitch, int(min(127, max(1, round(127 * amp))))))
     if not len(track.notes):
         raise BadInputError(p, "no notes were heard in this recording")
     music.tracks.append(track)

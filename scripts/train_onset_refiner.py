@@ -18,8 +18,6 @@ score note's. Model: scikit-learn's MLPRegressor (64, 32), early stopping. It is
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
 import logging
 import os
@@ -35,9 +33,8 @@ DEV_PROGRAMS = {"piano": 0, "strings": 48, "organ": 19, "flute": 73, "guitar": 2
 def renders(n_per_corpus: int, seed: int, programs) -> list:
     """[(instrument, basic-pitch output, note events, reference onsets, reference pitches)]."""
     import symusic
-    from basic_pitch.inference import predict
 
-    from tunesmith.music.audio import FRAME_THRESHOLD, ONSET_THRESHOLD, _basic_pitch_model, _quiet
+    from tunesmith.music.audio import basic_pitch_output
     from tunesmith.music.dataset import open_dataset
     from tunesmith.music.render import render_wav
 
@@ -47,7 +44,6 @@ def renders(n_per_corpus: int, seed: int, programs) -> list:
         ds = open_dataset(corpus, progress=False)
         train = ds.split("train")
         pieces += [ds.load(train[int(k)]) for k in rng.choice(len(train), n_per_corpus, replace=False)]
-    model = _basic_pitch_model()
     out = []
     with tempfile.TemporaryDirectory() as tmp:
         for k, s in enumerate(pieces):
@@ -59,9 +55,7 @@ def renders(n_per_corpus: int, seed: int, programs) -> list:
                 t.program = prog
             wav = Path(tmp) / f"p{k}.wav"
             render_wav(s, wav, sample_rate=22050)
-            with _quiet(), contextlib.redirect_stdout(io.StringIO()):
-                mo, _, ev = predict(str(wav), model, onset_threshold=ONSET_THRESHOLD,
-                                    frame_threshold=FRAME_THRESHOLD, minimum_note_length=58.0)
+            mo, ev = basic_pitch_output(wav)  # tunesmith's thresholds, as transcribe uses them
             ref = s.music.to("second")
             ri = np.array([[n.time, n.time + n.duration] for t in ref.tracks for n in t.notes])
             rp = np.array([n.pitch for t in ref.tracks for n in t.notes])

@@ -194,7 +194,7 @@ def refine_onsets(model_output: dict, events) -> np.ndarray:
     one SoundFont's attacks; on renders of other pieces its gain is measured
     (BENCHMARKS.md), on recordings it is not, so ``transcribe --raw-onsets`` turns it off.
 
-    The forward pass is written with NumPy (two matrix products): the weights are a
+    The forward pass is written with NumPy (three matrix products): the weights are a
     scikit-learn MLP's, stored as safetensors so that nothing is unpickled."""
     starts = np.array([float(e[0]) for e in events])
     if not len(events):
@@ -218,17 +218,26 @@ def refine_onsets(model_output: dict, events) -> np.ndarray:
     return new
 
 
-def basic_pitch_notes(path: str | Path, *, onset_threshold: float = ONSET_THRESHOLD,
-                      frame_threshold: float = FRAME_THRESHOLD, min_note_ms: float = 58.0,
-                      refine: bool = True) -> list[tuple[float, float, int, float]]:
-    """basic-pitch's notes of an audio file as (start s, end s, MIDI pitch, amplitude 0–1),
-    onsets refined by :func:`refine_onsets` unless ``refine`` is False."""
+def basic_pitch_output(path: str | Path, *, onset_threshold: float = ONSET_THRESHOLD,
+                       frame_threshold: float = FRAME_THRESHOLD, min_note_ms: float = 58.0) -> tuple[dict, list]:
+    """basic-pitch run on an audio file: its activations (``note``, ``onset``, ``contour``) and
+    its note events (start s, end s, MIDI pitch, amplitude, pitch bends)."""
     model = _basic_pitch_model()
     with _quiet():
         from basic_pitch.inference import predict
 
         out, _, events = predict(str(path), model, onset_threshold=onset_threshold,
                                  frame_threshold=frame_threshold, minimum_note_length=min_note_ms)
+    return out, events
+
+
+def basic_pitch_notes(path: str | Path, *, onset_threshold: float = ONSET_THRESHOLD,
+                      frame_threshold: float = FRAME_THRESHOLD, min_note_ms: float = 58.0,
+                      refine: bool = True) -> list[tuple[float, float, int, float]]:
+    """basic-pitch's notes of an audio file as (start s, end s, MIDI pitch, amplitude 0–1),
+    onsets refined by :func:`refine_onsets` unless ``refine`` is False."""
+    out, events = basic_pitch_output(path, onset_threshold=onset_threshold, frame_threshold=frame_threshold,
+                                     min_note_ms=min_note_ms)
     starts = refine_onsets(out, events) if refine else np.array([float(e[0]) for e in events])
     return [(float(s), max(float(e[1]), float(s) + 0.01), int(e[2]), float(e[3])) for s, e in zip(starts, events)]
 

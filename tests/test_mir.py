@@ -178,6 +178,20 @@ def test_tempo_estimate_undoes_a_beat_trackers_octave_and_three_halves_readings(
     assert abs(got - qpm) / qpm < 0.02, got
 
 
+@pytest.mark.parametrize("pattern, qpm", [
+    ([1, 1, 0.5, 0.5, 1, 2, 1, 0.5, 0.5, 1, 1, 2], 76.0),  # a slow chorale
+    ([1, 0.5, 0.5, 0.5, 0.5, 1, 0.5, 1.5] * 2, 118.0),  # 6/8: quarter-eighth, eighth runs, dotted quarters
+    ([0.5] * 6 + [1] + [0.5] * 4 + [2], 88.0),  # 2/4: an eighth-note tune
+])
+def test_tempo_estimate_reads_the_notated_tempo_where_a_tracker_reads_four_thirds(pattern, qpm):
+    from tunesmith.mir.audio import estimate_tempo
+
+    beat = 60 / qpm
+    onsets = np.cumsum([0.0] + pattern * 3)[:-1] * beat + 0.004 * np.sin(np.arange(len(pattern) * 3))
+    got = estimate_tempo(onsets, qpm * 4 / 3)  # librosa's reading of slow pieces, pulled towards 120
+    assert abs(got - qpm) / qpm <= 0.04, got
+
+
 def test_tempo_estimate_keeps_a_reading_it_cannot_check():
     from tunesmith.mir.audio import estimate_tempo
 

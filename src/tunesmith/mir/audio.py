@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from tunesmith.mir.keys import KEY_NAMES, correlations, rank_keys
-from tunesmith.music.audio import ANALYSIS_SR, estimate_tempo, load_audio
+from tunesmith.music.audio import ANALYSIS_SR, basic_pitch_notes, estimate_tempo, load_audio
 
 HOP = 512
 @dataclass
@@ -62,7 +62,10 @@ def analyze_audio(path: str | Path, *, max_minutes: float = 30.0, pitch_track: b
     tracked, beat_frames = librosa.beat.beat_track(onset_envelope=onset_env, sr=sr, hop_length=HOP)
     tracked = float(np.atleast_1d(tracked)[0])
     onsets = librosa.onset.onset_detect(onset_envelope=onset_env, sr=sr, hop_length=HOP, units="time")
-    tempo = estimate_tempo(onsets, tracked)
+    # the tempo from the transcription's onsets (sharper than an onset envelope's peaks for
+    # slow attacks; the transcription is kept, so analyze's own transcription reuses it)
+    note_onsets = np.array([n[0] for n in basic_pitch_notes(path)])
+    tempo = estimate_tempo(note_onsets if len(note_onsets) >= 4 else onsets, tracked)
     if abs(tempo - tracked) / max(tracked, 1e-9) > 0.1:  # another reading: beats at that tempo
         _, beat_frames = librosa.beat.beat_track(onset_envelope=onset_env, sr=sr, hop_length=HOP, bpm=tempo)
     chroma = librosa.feature.chroma_cqt(y=y, sr=sr, hop_length=HOP)

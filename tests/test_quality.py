@@ -122,6 +122,30 @@ def test_strict_masks_soft_penalises_off_leaves():
     assert fell and np.isfinite(x[3])
 
 
+def test_strict_gives_up_what_bach_breaks_most_before_a_parallel():
+    R = {r: i for i, r in enumerate(RULES)}
+    valid = np.ones(N_CAND, bool)
+    viol = np.zeros((N_CAND, len(RULES)), bool)
+    viol[3, R["parallel_fifths"]] = True
+    viol[4, R["spacing"]] = True
+    viol[5:, R["range"]] = True
+    logits = np.full(N_CAND, -30.0)
+    logits[3], logits[4] = 0.0, -3.0  # the model wants the parallel; the wide spacing is its second choice
+    x, fell = FourPartRules("strict").adjust(logits, viol, valid)
+    assert fell and x[3] == -np.inf and np.isfinite(x[4])  # spacing (Bach: 3.8 per 100 beats) goes first
+    assert not np.isfinite(x[5:]).any()  # while range, which Bach breaks less often, still holds
+    # a confident model (99.7% on the parallel) still does not get it while another note has 0.3%
+    viol = np.zeros((N_CAND, len(RULES)), bool)
+    viol[3, R["parallel_octaves"]] = True
+    logits = np.full(N_CAND, -30.0)
+    logits[3], logits[6] = 0.0, -5.8
+    x, fell = FourPartRules("strict").adjust(logits, viol, valid)
+    assert fell and x[3] == -np.inf and np.isfinite(x[6])
+    # with the same distribution and no parallel on offer nothing is relaxed
+    x, fell = FourPartRules("strict").adjust(logits, np.zeros_like(viol), valid)
+    assert not fell and np.isfinite(x[3])
+
+
 class ParallelFifthModel(torch.nn.Module):
     """A stand-in model that offers parallel fifths: after the soprano's note it prefers a
     fifth below it in every lower voice, and the soprano climbs a step every frame."""

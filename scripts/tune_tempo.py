@@ -71,13 +71,14 @@ def main() -> None:
     rows = []
     for w in itertools.product([2, 3, 4, 6], [0, 0.5, 1, 2], [0, 0.25, 0.5, 1], [1, 2, 3, 4, 6]):
         w = np.array(w, float)
-        rows.append((accuracy(fit, w) + accuracy(check, w), accuracy(fit, w), accuracy(check, w), tuple(w)))
+        rows.append((accuracy(fit, w) + accuracy(check, w), accuracy(fit, w), accuracy(check, w),
+                     tuple(float(x) for x in w)))
     rows.sort(key=lambda r: -r[0])
     print("weights (eighth grid, quarter grid, note values, tempo prior): fit set, second set")
     for r in rows[:8]:
         print(f"  {r[3]}: {r[1]:.3f}, {r[2]:.3f}")
     now = np.array(list(TEMPO_WEIGHTS.values()))
-    print(f"the shipped weights {tuple(now)}: {accuracy(fit, now):.3f}, {accuracy(check, now):.3f}")
+    print(f"the shipped weights {tuple(float(x) for x in now)}: {accuracy(fit, now):.3f}, {accuracy(check, now):.3f}")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,8 @@ pitches at the last onset, exactly as :mod:`tunesmith.evaluate.theory` counts):
 - ``range``: a new note outside the voice's range (S C4–G5, A G3–D5, T C3–G4, B E2–C4);
 - ``key``: a new note outside the key's scale and the chromatic tones the style uses
   (raised 6th and 7th in minor; the raised 4th — leading tone of the dominant — in
-  major);
+  major), unless it is a semitone from the voice's previous note (a chromatic passing
+  or neighbour tone, or the leading tone of a tonicized chord approached by step);
 - ``cadence``: in the last bar (and on the first beat of a new piece whose key is
   given), only notes of the tonic triad, the bass on the tonic.
 
@@ -149,7 +150,9 @@ class FourPartRules:
             out[:n, R["voice_overlap"]] |= P < last_slice[v + 1]
         lo, hi = RANGES[v]
         out[:n, R["range"]] = (P < lo) | (P > hi)
-        out[:n, R["key"]] = ~self._in_key
+        # a chromatic note a semitone from the voice's previous one is a chromatic passing or
+        # neighbour tone, or the leading tone of a tonicized chord: the style's own chromaticism
+        out[:n, R["key"]] = ~self._in_key & ~((a_v >= 0) & (np.abs(P - a_v) == 1))
         if final_bar and self.key is not None:
             out[:n, R["cadence"]] = ~(self._tonic if v == 3 else self._triad)
         return out
@@ -300,7 +303,8 @@ class RollRules:
             pcs = self._key_mask(xp)  # (B, 12)
             pc = (self.cand_pitch % 12).clamp(min=0)
             bad_key = ~pcs[:, pc] & (self.cand_pitch >= 0)  # (B, C)
-            out["key"][:, v] = bad_key[:, None, :].expand(B, T, -1)
+            by_semitone = (own_prev >= 0) & ((P[:, 0] - own_prev).abs() == 1)  # (B, T, C), as above
+            out["key"][:, v] = bad_key[:, None, :].expand(B, T, -1) & ~by_semitone
         return out
 
     def __call__(self, x, mask, logits):

@@ -125,3 +125,43 @@ def test_grammar_stops_at_the_token_cap_and_counts_the_repair(tok):
         assert con.feed(t)
     assert not con.feed(tok.tok.vocab["Program_0"]) and con.forced_stops == 1
     assert math.isfinite(con.n_new)
+
+
+# --------------------------------------------------------------------------- the originality guard
+
+TUNE = [67, 69, 71, 72, 74, 72, 71, 69, 67, 66, 67]  # a training tune, in eighths (6/8)
+
+
+def test_copy_guard_masks_the_note_that_would_complete_eight_notes_of_a_training_tune(tok):
+    from tunesmith.generate.copyguard import CopyGuard
+
+    guard = CopyGuard.from_melodies([(np.array(TUNE), np.arange(len(TUNE)) * 0.5)])
+    con = RemiConstraint(tok, bars=2, time_signature="6/8", programs={0}, guard=guard)
+    vocab = tok.tok.vocab
+    con.feed(tok.bar_id)
+    con.feed(vocab["TimeSig_6/8"])
+    res = con.res  # positions per eighth (the 6/8 beat)
+    shift = 5  # transposed: the guard hears intervals and rhythm, not pitches
+    for k, p in enumerate(TUNE[:7]):
+        con.feed(vocab[f"Position_{k * res}"])
+        con.feed(vocab["Program_0"])
+        con.feed(vocab[f"Pitch_{p + shift}"])
+        con.feed(vocab[next(n for n in vocab if n.startswith("Duration_"))])
+    con.feed(vocab[f"Position_{7 * res}"])
+    con.feed(vocab["Program_0"])
+    allowed = _names(tok, con.allowed())
+    assert f"Pitch_{TUNE[7] + shift}" not in allowed  # the eighth note of the copy
+    assert f"Pitch_{TUNE[7] + shift + 1}" in allowed and f"Pitch_{TUNE[7] + shift - 2}" in allowed
+    assert con.copy_masked == 1 and con.copy_relaxed == 0
+
+
+def test_copy_guard_leaves_other_rhythms_and_short_runs_alone():
+    from tunesmith.generate.copyguard import CopyGuard
+
+    on = np.arange(len(TUNE)) * 0.5
+    guard = CopyGuard.from_melodies([(np.array(TUNE), on)])
+    cand = np.array([TUNE[7], TUNE[7] + 2])
+    assert list(guard.copies(TUNE[:7], list(on[:7]), on[7], cand)) == [True, False]
+    assert not guard.copies(TUNE[:7], list(on[:7]), on[7] + 0.25, cand).any()  # a dotted rhythm: not the tune
+    assert not guard.copies(TUNE[1:7], list(on[1:7]), on[7], cand).any()  # seven notes are not a copy yet
+    assert not guard.copies(TUNE[:7], list(on[:7] * 2), on[7] * 2, cand).any()  # twice as slow in the score

@@ -19,6 +19,7 @@ from tunesmith.generate.base import (
     first_bars,
 )
 from tunesmith.generate.constraints import RemiConstraint
+from tunesmith.generate.copyguard import guard_for_dataset
 from tunesmith.generate.sampler import SamplingControls, sample
 from tunesmith.models import registry
 from tunesmith.models.checkpoint import write_checkpoint
@@ -202,9 +203,13 @@ class MusicModel:
         programs = set(self.config.get("programs") or [])
         if primer is not None:
             programs = {int(t.program) for t in primer.music.tracks if not t.is_drum} or programs
+        guard = None
+        data = self.config.get("dataset") or {}
+        if rules != "off" and data.get("name"):
+            guard = guard_for_dataset(str(data["name"]), data.get("manifest_sha256"))
         con = RemiConstraint(tok, bars=bars, time_signature=ts, scale_pcs=scale, programs=programs or None,
                              end_on_tonic=rules != "off",
-                             tonic=score_key(primer)[0] if primer is not None else None)
+                             tonic=score_key(primer)[0] if primer is not None else None, guard=guard)
         con.observe_prompt(prompt[1:])
         # style tokens come right after BOS (given, or chosen by the model), then the music
         style = self._choose_style(getattr(self, "_slots", []), controls, seed)
@@ -224,6 +229,9 @@ class MusicModel:
         report = {"rules": rules, "end_on_tonic": con.end_on_tonic, "tonic": con.tonic,
                   **({"style": [self.styles[t - tok.vocab_size] for t in style]} if style else {}),
                   "relaxed": {"end_on_tonic": con.relaxed} if con.relaxed else {}, "n_relaxed": con.relaxed}
+        if rules != "off":
+            report["copy_guard"] = (guard.report(con.copy_masked, con.copy_relaxed) if guard is not None else
+                                    "not applied: the model's training data is not on this machine")
         made = bars
         if con.forced_stops:  # the token cap ended it: say how much music there is, never claim the bars asked
             made = max(0, min(bars, _bars_covering(music) - n_prefix_bars))

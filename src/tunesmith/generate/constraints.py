@@ -17,8 +17,19 @@ from tunesmith.represent.tokens import EventTokenizer
 class RemiConstraint:
     def __init__(self, tok: EventTokenizer, *, bars: int, time_signature: str | None = None,
                  scale_pcs: set[int] | None = None, programs: set[int] | None = None,
-                 max_tokens: int | None = None, end_on_tonic: bool = False, tonic: int | None = None):
+                 max_tokens: int | None = None, end_on_tonic: bool = False, tonic: int | None = None,
+                 guard=None):
         self.tok = tok
+        # the originality guard (generate/copyguard.py), or None: no pitch that would complete
+        # eight notes of a training piece
+        self.guard = guard
+        self.onsets: list[float] = []  # of every note so far, in quarters from the first bar
+        self.bar_start_q = 0.0
+        self.bar_q = 4.0
+        self.beat_q = 1.0  # quarters per position beat (the time signature's denominator)
+        self.seen_bar = False
+        self.copy_masked = 0  # pitch choices where the guard masked a candidate
+        self.copy_relaxed = 0  # choices where every allowed pitch would have copied: left alone
         # the melodic rule (``--rules strict`` for event-token models): the piece may only end —
         # with EOS, or the Bar that would open one bar too many — right after a note on the
         # tonic (given, or estimated from the notes so far when the last bar begins)
@@ -35,11 +46,13 @@ class RemiConstraint:
         self.eos[tok.eos_id] = True
         self.pos_value = np.full(V, -1)
         self.pitch_class = np.full(V, -1)
+        self.pitch_value = np.full(V, -1)
         for i, n in enumerate(tok.names):
             if n.startswith("Position_"):
                 self.pos_value[i] = int(n.split("_")[1])
             elif n.startswith("Pitch_"):
-                self.pitch_class[i] = int(n.split("_")[1]) % 12
+                self.pitch_value[i] = int(n.split("_")[1])
+                self.pitch_class[i] = self.pitch_value[i] % 12
         self.force_tonic = False
         self.tonic_pitch = np.zeros(V, bool)
         self.pitch_ok = self.mask_of["Pitch"].copy()
@@ -80,16 +93,23 @@ class RemiConstraint:
         if typ == "Bar":
             self.bars_done += 1
             self.cur_pos = -1
+            if self.seen_bar:
+                self.bar_start_q += self.bar_q
+            self.seen_bar = True
             if self.end_on_tonic and self.tonic is None and self.bars_done == self.bars and self.pitches:
                 from tunesmith.music.keys import estimate_key
 
                 self.tonic = estimate_key(np.array(self.pitches))[0]
         elif typ == "Pitch":
             self.pitches.append(int(name.split("_")[1]))
+            self.onsets.append(self._onset_q())
         elif typ == "Position":
             self.cur_pos = int(self.pos_value[t])
         elif typ == "TimeSig":
-            self.bar_positions = int(name.split("_")[1].split("/")[0]) * self.res
+            num, den = (int(x) for x in name.split("_")[1].split("/"))
+            self.bar_positions = num * self.res
+            self.beat_q = 4.0 / den
+            self.bar_q = num * self.beat_q
             # One meter per piece: the first time signature (the primer's, or the first sampled) holds.
             self.timesig_ok[:] = False
             self.timesig_ok[t] = True
@@ -111,8 +131,8 @@ class RemiConstraint:
             return self.program_ok.copy()
         if p == "Program":
             if self.force_tonic and self.tonic is not None:  # the note that ends the tune lands on the tonic
-                return self.pitch_ok & self.tonic_pitch
-            return self.pitch_ok.copy()
+                return self._unoriginal_masked(self.pitch_ok & self.tonic_pitch)
+            return self._unoriginal_masked(self.pitch_ok.copy())
         if p == "Pitch":
             return m["Duration"].copy()
         # after a Duration
@@ -128,6 +148,25 @@ class RemiConstraint:
                     return later
                 self.relaxed += 1  # no room left in the bar: end anyway, and say so
         return out
+
+    def _onset_q(self) -> float:
+        return self.bar_start_q + max(self.cur_pos, 0) / self.res * self.beat_q
+
+    def _unoriginal_masked(self, ok: np.ndarray) -> np.ndarray:
+        """``ok`` less the pitches that would complete a window of a training piece (unless that
+        leaves none: then counted as a relaxation of the guard)."""
+        if self.guard is None:
+            return ok
+        idx = np.flatnonzero(ok)
+        bad = self.guard.copies(self.pitches, self.onsets, self._onset_q(), self.pitch_value[idx])
+        if not bad.any():
+            return ok
+        if bad.all():
+            self.copy_relaxed += 1
+            return ok
+        self.copy_masked += 1
+        ok[idx[bad]] = False
+        return ok
 
     def _later_positions(self) -> np.ndarray:
         return self.mask_of["Position"] & (self.pos_value > self.cur_pos) & (self.pos_value < self.bar_positions)

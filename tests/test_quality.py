@@ -210,6 +210,43 @@ def test_a_parallel_fifth_offered_by_the_model_is_never_chosen_under_strict_rule
     assert chosen < vl_off["parallel_fifths"] * _length(off_n) / off_n.tpq / 100
 
 
+class SpacingBaitModel(torch.nn.Module):
+    """A stand-in for harmonizing a C5 soprano: its alto is C4 or G4 at even odds and its
+    tenor almost surely F3, which under G4 is more than an octave away. Masking voice by
+    voice must then write the tenor's unlikely notes (or relax the spacing); conditioning
+    the whole chord on the rules finds that the model's clean chords are those with C4."""
+
+    def __init__(self):
+        super().__init__()
+        self.dummy = torch.nn.Parameter(torch.zeros(1))
+        self.config = None
+
+    def step(self, x, state):
+        state = dict(state or {"voice": 0})
+        last = int(x[0, -1])
+        state["voice"] = 0 if satb.POS0 <= last < satb.HOLD else state["voice"] + 1
+        logits = torch.zeros(1, x.shape[1], satb.VOCAB_SIZE)
+        for p in {1: (60, 67), 2: (53,), 3: (48,)}.get(state["voice"], ()):
+            logits[0, -1, satb.PITCH0 + p - satb.PITCH_LO] = 10.0
+        return logits, state
+
+
+def test_harmonizing_under_strict_rules_conditions_the_whole_chord():
+    cfg = {"family": "lstm", "tokenizer": satb.describe(), "name": "bait"}
+    m = ChoraleTokenModel(SpacingBaitModel(), cfg, name="bait")
+    melody = make_score([[(i * Q, Q, 72) for i in range(8)]])
+    low = total = 0
+    for seed in range(3):
+        g = m.harmonize(melody, seed=seed, rules="strict", top_p=1.0)
+        alto = g.score.music.tracks[1].notes.numpy()
+        first_bar = alto["pitch"][alto["time"] < 4 * g.score.music.ticks_per_quarter]
+        low += int((first_bar == 60).sum())
+        total += len(first_bar)
+        assert g.report["redrawn_chords"] > 0
+    # voice by voice, the alto would take G4 half the time and the tenor's spacing be relaxed
+    assert low / total > 0.85, (low, total)
+
+
 def test_a_melody_that_forces_a_relaxation_is_harmonized_and_the_relaxation_reported():
     m = _fake(40.0)  # the model is certain of its fifths: masking them leaves nothing
     melody = make_score([[(i * Q, Q, p) for i, p in enumerate([67, 69, 71, 72, 74, 72, 71, 67])]])

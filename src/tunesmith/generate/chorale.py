@@ -33,6 +33,7 @@ from tunesmith.music.keys import estimate_key, key_name, parse_key, score_key
 from tunesmith.music.score import Meta, Score
 from tunesmith.represent import satb
 
+REDRAWS = 8  # harmonizing, strict rules: chords drawn unmasked before masking voice by voice
 CAPABILITIES = frozenset({"primer", "key", "temperature", "top_k", "top_p", "device", "rules", "harmonize", "cache"})
 
 
@@ -197,12 +198,10 @@ class ChoraleTokenModel:
 
         from tunesmith.progress import report
 
-        for f in range(n_frames):
-            if f % per_bar == 0:
-                report(f // per_bar, bars, "bars")
-            feed(satb.POS0 + (start + f) % per_bar)
-            # the tonic chord in the last bar, and on the first beat of a new piece in a given key
-            final_bar = f >= n_frames - per_bar or (start == 0 and f == 0 and melody is None)
+        def draw_chord(f, final_bar, prev, last_slice, *, masked):
+            """Draw the four voices of frame f, feeding each token; with ``masked`` under the
+            rules (and recorded), else as the model has it, stopping at the first voice
+            that breaks a rule. Returns (no rule broken, sounding pitches, any onset)."""
             cur: list[int] = []
             onset = False
             for v in range(4):
@@ -218,9 +217,14 @@ class ChoraleTokenModel:
                     if start == 0 and f == 0 and melody is None:
                         valid[REST_I] = False  # a new piece opens with a chord on its first beat
                     viol = rl.violations(v, cur, last_slice, prev, final_bar=final_bar)
-                    x, fell_back = rl.adjust(lg, viol, valid)
+                    if masked:
+                        x, fell_back = rl.adjust(lg, viol, valid)
+                    else:
+                        x, fell_back = np.where(valid, lg, -np.inf), False
                     probs = filter_logits(torch.from_numpy(x), controls, None)
                     k = int(torch.multinomial(probs, 1, generator=g))
+                    if not masked and viol[k].any():
+                        return False, cur, onset
                     rl.record(viol[k], fell_back)
                     tok = int(cand_np[k])
                 if k < len(CANDIDATE_PITCHES):
@@ -233,6 +237,37 @@ class ChoraleTokenModel:
                     cur.append(-1)
                 out[v, f] = tok
                 feed(tok)
+            return True, cur, onset
+
+        for f in range(n_frames):
+            if f % per_bar == 0:
+                report(f // per_bar, bars, "bars")
+            feed(satb.POS0 + (start + f) % per_bar)
+            # the tonic chord in the last bar, and on the first beat of a new piece in a given key
+            final_bar = f >= n_frames - per_bar or (start == 0 and f == 0 and melody is None)
+            # Harmonizing under strict rules: first draw the lower voices from the model as it is
+            # and keep the chord if it breaks no rule — rejection sampling, the model's own
+            # distribution conditioned on a clean chord. Masking voice by voice conditions
+            # greedily instead: the alto may leave the tenor only notes the model hardly wants.
+            # After REDRAWS rejected chords, the masked draw, voice by voice. (Measured on 200
+            # pieces: for harmonizations chords 0.79 -> 0.82 and two-sample accuracy 0.82 ->
+            # 0.79; for free generation it made the music stiller — a chord where no voice
+            # moves is always clean — and the two-sample accuracy worse, 0.92 -> 0.95, so a
+            # new piece keeps the masked draw.)
+            clean = False
+            if rl.mode == "strict" and melody is not None:
+                mark = (last, state, len(seq))
+                for _ in range(REDRAWS):
+                    clean, cur, onset = draw_chord(f, final_bar, prev, last_slice, masked=False)
+                    if clean:
+                        break
+                    rl.redrawn += 1
+                    last, state = mark[0], mark[1]
+                    del seq[mark[2]:]
+                if not clean:
+                    rl.masked_frames += 1
+            if not clean:
+                _, cur, onset = draw_chord(f, final_bar, prev, last_slice, masked=True)
             prev = np.array(cur)
             if onset:
                 last_slice = prev.copy()

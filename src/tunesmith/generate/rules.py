@@ -90,6 +90,8 @@ class FourPartRules:
         self.floor = floor
         self.relaxed: Counter = Counter()
         self.broken: Counter = Counter()
+        self.redrawn = 0  # chords drawn unmasked and rejected (a sampler that redraws counts them)
+        self.masked_frames = 0  # frames that fell back to masking voice by voice
         self.set_key(key)
 
     def set_key(self, key: tuple[int, str] | None) -> None:
@@ -191,7 +193,9 @@ class FourPartRules:
     def report(self) -> dict:
         return {"rules": self.mode, "key": None if self.key is None else list(self.key),
                 "relaxed": dict(self.relaxed), "broken": dict(self.broken),
-                "n_relaxed": int(sum(self.relaxed.values()))}
+                "n_relaxed": int(sum(self.relaxed.values())),
+                **({"redrawn_chords": self.redrawn, "masked_frames": self.masked_frames}
+                   if self.redrawn or self.masked_frames else {})}
 
 
 # --------------------------------------------------------------------------- the same rules for Coconet

@@ -68,6 +68,32 @@ def test_incremental_state_matches_full_recompute(family):
     assert torch.allclose(full1, inc1, atol=1e-5), (full1 - inc1).abs().max()
 
 
+def test_int8_sampling_steps_follow_the_float_model():
+    from tunesmith.generate.sampler import sampling_mode
+
+    m = tiny("lstm")
+    x = torch.randint(0, V, (1, 60))
+    with torch.no_grad():
+        full, _ = m(x)
+    m.int8_sampling = True
+    threads = torch.get_num_threads()
+    with sampling_mode(), torch.no_grad():
+        assert torch.get_num_threads() == 1
+        lg, state = m.step(x[:, :1], None)
+        outs = [lg]
+        for t in range(1, 60):
+            lg, state = m.step(x[:, t : t + 1], state)
+            outs.append(lg)
+    assert torch.get_num_threads() == threads  # restored
+    inc = torch.cat(outs, dim=1)
+    assert m._int8  # the int8 kernels ran
+    assert not torch.allclose(full, inc, atol=1e-6)  # not the float path
+    p, q = torch.log_softmax(full, -1), torch.log_softmax(inc, -1)
+    assert (p - q).abs().max() < 0.05, (p - q).abs().max()
+    nll = -p[0, :-1].gather(-1, x[0, 1:, None]).mean(), -q[0, :-1].gather(-1, x[0, 1:, None]).mean()
+    assert abs(float(nll[0] - nll[1])) < 0.005 * float(nll[0])
+
+
 def test_transformer_cache_with_several_new_tokens():
     m = tiny("transformer")
     x = torch.randint(0, V, (1, 24))

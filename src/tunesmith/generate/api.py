@@ -48,6 +48,8 @@ class MusicModel:
     def __init__(self, model: torch.nn.Module, tokenizer: EventTokenizer, config: dict, name: str = "",
                  device: str = "cpu"):
         self.model = model.eval()
+        if hasattr(model, "int8_sampling"):
+            model.int8_sampling = True  # one token at a time on a CPU: int8 weights (models/rnn.py)
         self.tokenizer = tokenizer
         self.config = config
         self.name = name or config.get("name", "model")

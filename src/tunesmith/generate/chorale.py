@@ -28,7 +28,7 @@ from tunesmith.generate.rules import (
     candidate_tokens,
     check_mode,
 )
-from tunesmith.generate.sampler import SamplingControls, filter_logits
+from tunesmith.generate.sampler import SamplingControls, filter_logits, sampling_mode
 from tunesmith.music.keys import estimate_key, key_name, parse_key, score_key
 from tunesmith.music.score import Meta, Score
 from tunesmith.represent import satb
@@ -44,6 +44,8 @@ class ChoraleTokenModel:
 
     def __init__(self, model: torch.nn.Module, config: dict, name: str = "", device: str = "cpu"):
         self.model = model.eval()
+        if hasattr(model, "int8_sampling"):
+            model.int8_sampling = True  # one token at a time on a CPU: int8 weights (models/rnn.py)
         self.config = config
         self.name = name or config.get("name", "model")
         self.device = device
@@ -94,7 +96,7 @@ class ChoraleTokenModel:
             key_now = score_key(primer)
         rl = FourPartRules(rules, key=key_now)
         g = torch.Generator().manual_seed(seed)
-        with _no_mkldnn(), torch.inference_mode():
+        with sampling_mode(), torch.inference_mode():
             logits, state = self.model.step(torch.tensor([prompt], device=self.device), None)
             if meter is None:
                 meter_ids = [satb.METER0 + satb.METERS.index(m) for m in ("4/4", "3/4")]
@@ -148,7 +150,7 @@ class ChoraleTokenModel:
         bars = int(np.ceil(n_steps / per_bar))
         prompt = [satb.BOS, satb.METER0 + satb.METERS.index(meter)]
         g = torch.Generator().manual_seed(seed)
-        with _no_mkldnn(), torch.inference_mode():
+        with sampling_mode(), torch.inference_mode():
             logits, state = self.model.step(torch.tensor([prompt], device=self.device), None)
             grid = self._frames(logits[0, -1], state, prompt, np.zeros((4, 0), np.int64), meter, bars, rl, controls,
                                 g, True, melody=sop, estimate_key_after=None)
@@ -335,13 +337,3 @@ def _one_track(music: symusic.Score, track) -> symusic.Score:
     out.tracks.append(track.copy())
     return out
 
-
-class _no_mkldnn:
-    """oneDNN's RNN kernels re-pack weights on every call: one-token steps are ~40x slower."""
-
-    def __enter__(self):
-        self.prev = torch._C._get_mkldnn_enabled()
-        torch._C._set_mkldnn_enabled(False)
-
-    def __exit__(self, *exc):
-        torch._C._set_mkldnn_enabled(self.prev)

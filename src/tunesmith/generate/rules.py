@@ -325,17 +325,26 @@ class RollRules:
         soft = logits - self.penalty * count
         if self.mode == "soft":
             return soft
-        # the first of STEPS (as FourPartRules.adjust tries them) that leaves the cell its floor
+        # every rule where that leaves the cell its floor; elsewhere (few cells) the first of
+        # STEPS, as FourPartRules.adjust tries them
         p = torch.softmax(logits, dim=-1)
+        bad_all = count > 0
+        out = logits.masked_fill(bad_all, float("-inf"))
+        failing = (p * ~bad_all).sum(-1) < self.floor
+        if not failing.any():
+            return out
+        idx = failing.nonzero(as_tuple=True)
+        sub_p, sub_logits, sub_out = p[idx], logits[idx], soft[idx]
         bad_by_tier = {}
-        bad = torch.zeros_like(count, dtype=torch.bool)
+        bad = torch.zeros_like(sub_p, dtype=torch.bool)
         for k in reversed(range(len(TIERS))):  # parallel octaves alone, then one more rule each
-            bad = bad | viol[RELAX_ORDER[k]]
+            bad = bad | viol[RELAX_ORDER[k]][idx]
             bad_by_tier[k] = bad
-        out = soft
         for k, floor in reversed(STEPS):
-            ok_mass = (p * ~bad_by_tier[k]).sum(-1, keepdim=True)
-            out = torch.where(ok_mass >= self.floor * floor, logits.masked_fill(bad_by_tier[k], float("-inf")), out)
+            ok_mass = (sub_p * ~bad_by_tier[k]).sum(-1, keepdim=True)
+            sub_out = torch.where(ok_mass >= self.floor * floor, sub_logits.masked_fill(bad_by_tier[k], float("-inf")),
+                                  sub_out)
+        out[idx] = sub_out
         return out
 
     def report(self, x, free) -> dict:

@@ -50,14 +50,27 @@ def filter_logits(logits: torch.Tensor, c: SamplingControls, allowed: torch.Tens
 def sample(model, prompt: list[int], constraint, controls: SamplingControls, *, seed: int = 0,
            use_cache: bool = True, device: str = "cpu") -> list[int]:
     """Continue ``prompt`` until ``constraint.feed`` says stop; returns the new tokens."""
-    # oneDNN's RNN kernels re-pack the weights on every call: for one-token steps that
-    # makes an LSTM ~40x slower on CPU, so sampling runs with them off.
-    prev = torch._C._get_mkldnn_enabled()
-    torch._C._set_mkldnn_enabled(False)
-    try:
+    with sampling_mode():
         return _sample(model, prompt, constraint, controls, seed=seed, use_cache=use_cache, device=device)
-    finally:
-        torch._C._set_mkldnn_enabled(prev)
+
+
+class sampling_mode:
+    """How one-token steps run fastest on a CPU, for the duration of a sampling loop:
+
+    - oneDNN's RNN kernels off: they re-pack the weights on every call, which makes an LSTM
+      ~40x slower for one token;
+    - one intra-op thread: a matrix-vector product is too small to share, and when another
+      process holds the other core, waiting for the second thread made a step of the
+      bundled chorale LSTM take 24 ms instead of 0.4 ms (measured)."""
+
+    def __enter__(self):
+        self.prev = torch._C._get_mkldnn_enabled(), torch.get_num_threads()
+        torch._C._set_mkldnn_enabled(False)
+        torch.set_num_threads(1)
+
+    def __exit__(self, *exc):
+        torch._C._set_mkldnn_enabled(self.prev[0])
+        torch.set_num_threads(self.prev[1])
 
 
 @torch.inference_mode()

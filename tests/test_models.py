@@ -68,10 +68,12 @@ def test_incremental_state_matches_full_recompute(family):
     assert torch.allclose(full1, inc1, atol=1e-5), (full1 - inc1).abs().max()
 
 
-def test_int8_sampling_steps_follow_the_float_model():
+@pytest.mark.parametrize("family", ["lstm", "transformer"])
+def test_int8_sampling_steps_follow_the_float_model(family):
     from tunesmith.generate.sampler import sampling_mode
 
-    m = tiny("lstm")
+    m = tiny(family)
+    keys = set(m.state_dict())
     x = torch.randint(0, V, (1, 60))
     with torch.no_grad():
         full, _ = m(x)
@@ -86,8 +88,8 @@ def test_int8_sampling_steps_follow_the_float_model():
             outs.append(lg)
     assert torch.get_num_threads() == threads  # restored
     inc = torch.cat(outs, dim=1)
-    assert m._int8  # the int8 kernels ran
-    assert not torch.allclose(full, inc, atol=1e-6)  # not the float path
+    assert not torch.allclose(full, inc, atol=1e-6)  # not the float path: the int8 kernels ran
+    assert set(m.state_dict()) == keys  # nothing int8 leaks into a checkpoint
     p, q = torch.log_softmax(full, -1), torch.log_softmax(inc, -1)
     assert (p - q).abs().max() < 0.05, (p - q).abs().max()
     nll = -p[0, :-1].gather(-1, x[0, 1:, None]).mean(), -q[0, :-1].gather(-1, x[0, 1:, None]).mean()

@@ -152,6 +152,23 @@ def test_strict_gives_up_what_bach_breaks_most_before_a_parallel():
     assert not fell and np.isfinite(x[3])
 
 
+def test_the_gans_likeliest_pitch_decoding_rests_rather_than_break_a_rule():
+    from tunesmith.generate.rollmodels import rule_decode
+    from tunesmith.represent.voices import PITCH_LO
+
+    T, P = 8, 48
+    probs = np.full((4, T, P), 1e-4)
+    for v, pitch in enumerate((60, 67, 55, 48)):  # the alto wants G4, above the C4 soprano: a crossing
+        probs[v, :, pitch - PITCH_LO] = 0.9
+    out, report = rule_decode(probs, 0.5, "strict")
+    alto = out[1]
+    assert not (alto == 67 - PITCH_LO + 1).any()  # never the crossing
+    assert (alto == 0).all()  # a rest, not some other note the model gave 0.01%
+    assert report["n_relaxed"] == 0
+    off, _ = rule_decode(probs, 0.5, "off")
+    assert (off[1] == 67 - PITCH_LO + 1).all()
+
+
 class ParallelFifthModel(torch.nn.Module):
     """A stand-in model that offers parallel fifths: after the soprano's note it prefers a
     fifth below it in every lower voice, and the soprano climbs a step every frame."""

@@ -159,9 +159,12 @@ class FourPartRules:
             out[:n, R["cadence"]] = ~(self._tonic if v == 3 else self._triad)
         return out
 
-    def adjust(self, logits: np.ndarray, viol: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, bool]:
+    def adjust(self, logits: np.ndarray, viol: np.ndarray, valid: np.ndarray, *,
+               ordered: bool = True) -> tuple[np.ndarray, bool]:
         """Candidate logits (N_CAND,) after the rules (``valid``: the grammar's own mask), and
-        whether strict mode had to fall back to penalties for this choice."""
+        whether strict mode had to relax for this choice. ``ordered=False``: the full mask or
+        else penalties, no rule given up alone — for a decoder that takes the likeliest
+        candidate (the GAN's), where a rest, which breaks nothing, is the better escape."""
         x = np.where(valid, logits, -np.inf)
         if self.mode == "off":
             return x, False
@@ -173,7 +176,7 @@ class FourPartRules:
         # every rule first, then give them up one at a time; before giving up a parallel, once
         # more with a floor a hundred times lower (a confident model would otherwise walk
         # into the parallel it wants)
-        for k, floor in STEPS:
+        for k, floor in (STEPS if ordered else STEPS[:1]):
             kept = TIERS[k]
             ok = valid & ~viol[:, kept].any(axis=1)
             # a rest never breaks a rule, so it does not count as something left: a mask that

@@ -109,31 +109,29 @@ class RNNModel(SequenceModel):
             self._int8 = None
             self._fast_key = key
         table, w = self._fast
+        packs = None
         if self.int8_sampling:
             if self._int8 is None:
                 self._int8 = _int8_packs(w, self.head) or False
-            if self._int8:
-                return self._lstm_token_int8(tok, state, table, self._int8)
-        H = self.config.n_hidden
-        if state is None:
-            z = torch.zeros(self.config.n_layer, 1, H)
-            state = (z, z.clone())
-        h0, c0 = state
-        hs, cs = [], []
-        inp = None
-        for i, (wih, whh, b) in enumerate(w):
-            gates = (table[tok] if i == 0 else torch.addmv(b, wih, inp)).addmv(whh, h0[i, 0])
-            ig, fg, gg, og = gates.chunk(4)
-            c = torch.sigmoid(fg) * c0[i, 0] + torch.sigmoid(ig) * torch.tanh(gg)
-            inp = torch.sigmoid(og) * torch.tanh(c)
-            hs.append(inp)
-            cs.append(c)
-        logits = torch.addmv(self.head.bias, self.head.weight, inp)
-        return logits.view(1, 1, -1), (torch.stack(hs)[:, None], torch.stack(cs)[:, None])
+            packs = self._int8 or None
+        if packs:  # int8 weights (see int8_sampling)
+            lin = torch.ops.quantized.linear_dynamic
+            hh0, layers, head = packs
 
-    def _lstm_token_int8(self, tok: int, state, table, packs):
-        """:meth:`_lstm_token` with int8 weights (see :data:`int8_sampling`)."""
-        lin = torch.ops.quantized.linear_dynamic
+            def gates_of(i, inp, h):
+                if i == 0:
+                    return table[tok] + lin(h[None], hh0, True)[0]
+                return lin(torch.cat([inp, h])[None], layers[i - 1], True)[0]  # [W_ih W_hh]·[x; h] + b
+
+            def logits_of(inp):
+                return lin(inp[None], head, True)[0]
+        else:
+            def gates_of(i, inp, h):
+                wih, whh, b = w[i]
+                return (table[tok] if i == 0 else torch.addmv(b, wih, inp)).addmv(whh, h)
+
+            def logits_of(inp):
+                return torch.addmv(self.head.bias, self.head.weight, inp)
         H = self.config.n_hidden
         if state is None:
             z = torch.zeros(self.config.n_layer, 1, H)
@@ -141,19 +139,13 @@ class RNNModel(SequenceModel):
         h0, c0 = state
         hs, cs = [], []
         inp = None
-        hh0, layers, head = packs
         for i in range(self.config.n_layer):
-            if i == 0:
-                gates = table[tok] + lin(h0[0], hh0, True)[0]
-            else:  # [W_ih W_hh] · [x; h] + b in one product
-                gates = lin(torch.cat([inp, h0[i, 0]])[None], layers[i - 1], True)[0]
-            ig, fg, gg, og = gates.chunk(4)
+            ig, fg, gg, og = gates_of(i, inp, h0[i, 0]).chunk(4)
             c = torch.sigmoid(fg) * c0[i, 0] + torch.sigmoid(ig) * torch.tanh(gg)
             inp = torch.sigmoid(og) * torch.tanh(c)
             hs.append(inp)
             cs.append(c)
-        logits = lin(inp[None], head, True)[0]
-        return logits.view(1, 1, -1), (torch.stack(hs)[:, None], torch.stack(cs)[:, None])
+        return logits_of(inp).view(1, 1, -1), (torch.stack(hs)[:, None], torch.stack(cs)[:, None])
 
     def flops_per_token(self) -> float:
         """Forward+backward matmul FLOPs per token (6 × weights touched per token)."""

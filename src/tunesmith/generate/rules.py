@@ -27,9 +27,10 @@ notes left (a rest, which breaks nothing, does not count) carry less than ``floo
 the model's probability does it relax, for that one choice, and then one rule at a time
 in :data:`RELAX_ORDER` — the order of how often Bach himself breaks them (spacing and
 crossing first, parallel octaves last) — keeping the mask of every rule not yet given
-up; only when even the parallels alone leave nothing does it fall back to penalties.
-What a relaxed choice broke is counted per rule in :attr:`FourPartRules.relaxed`. ``soft`` always subtracts a penalty per broken rule
-from the logits; ``off`` leaves the distribution alone. In every mode the rules a
+up, and retrying each parallel with a floor a hundred times lower before giving it up;
+only when even the parallels alone leave nothing does it fall back to penalties. What a
+relaxed choice broke is counted per rule in :attr:`FourPartRules.relaxed`. ``soft``
+always subtracts a penalty per broken rule from the logits; ``off`` leaves the distribution alone. In every mode the rules a
 chosen token broke are counted in :attr:`FourPartRules.broken`.
 """
 
@@ -61,8 +62,8 @@ assert sorted(RELAX_ORDER) == sorted(RULES)
 TIERS = [np.isin(RULES, RELAX_ORDER[k:]) for k in range(len(RELAX_ORDER))]
 # (tier, fraction of the floor) in the order strict mode tries them: a tier that still forbids
 # a parallel is tried again with a floor a hundred times lower before that parallel is given up
-STEPS = [(k, 1.0) for k in range(len(TIERS) - 2)] + [(len(TIERS) - 2, 1.0), (len(TIERS) - 2, 0.01),
-                                                      (len(TIERS) - 1, 1.0), (len(TIERS) - 1, 0.01)]
+_LAST_TWO = (len(TIERS) - 2, len(TIERS) - 1)  # the tiers that still forbid a parallel
+STEPS = [(k, 1.0) for k in range(len(TIERS) - 2)] + [(k, f) for k in _LAST_TWO for f in (1.0, 0.01)]
 
 
 def check_mode(mode: str) -> str:

@@ -121,6 +121,26 @@ def test_originality_on_real_chorales(chorale_dataset):
     assert not any(r.flagged for r in res), [r.to_dict() for r in res if r.flagged]
 
 
+def test_the_copy_guard_is_built_once_per_dataset_and_kept_on_disk(chorale_dataset):
+    from tunesmith.fileio import tunesmith_home, write_npz
+    from tunesmith.generate.copyguard import CopyGuard, guard_for_dataset, score_melody
+
+    guard_for_dataset.cache_clear()
+    built = guard_for_dataset(str(chorale_dataset.path))
+    want = CopyGuard.from_melodies(score_melody(chorale_dataset.load(e)) for e in chorale_dataset.split("train"))
+    assert len(built.hashes) > 1000 and np.array_equal(built.hashes, want.hashes)
+    (stored,) = (tunesmith_home() / "guard").glob(f"{chorale_dataset.name}-*.npz")
+    write_npz(stored, hashes=np.array([7, 3], np.uint64))  # a stand-in: the next process must read the file
+    guard_for_dataset.cache_clear()
+    assert list(guard_for_dataset(str(chorale_dataset.path)).hashes) == [3, 7]
+    stored.write_bytes(b"not an npz")  # unreadable: built again, and rewritten
+    guard_for_dataset.cache_clear()
+    assert np.array_equal(guard_for_dataset(str(chorale_dataset.path)).hashes, want.hashes)
+    with np.load(stored) as z:
+        assert np.array_equal(z["hashes"], want.hashes)
+    guard_for_dataset.cache_clear()
+
+
 # --------------------------------------------------------------------------- voice leading
 
 

@@ -52,6 +52,21 @@ def test_grammar_mask_comes_before_top_k_and_top_p():
     assert torch.allclose(p, torch.tensor([0.0, 0.6, 0.4, 0.0]), atol=1e-6)
 
 
+def test_draws_follow_the_filtered_distribution_and_never_a_dropped_token():
+    from tunesmith.generate.sampler import draw
+
+    g = torch.Generator().manual_seed(0)
+    x = LOGITS.numpy()
+    n = 20000
+    counts = np.bincount([draw(x, SamplingControls(1.0, 0, 1.0), g) for _ in range(n)], minlength=4) / n
+    assert np.abs(counts - [0.4, 0.3, 0.2, 0.1]).max() < 0.015
+    kept = {draw(x, SamplingControls(1.0, 0, 0.7), g) for _ in range(2000)}  # 0.4 + 0.3 reach 0.7
+    assert kept == {0, 1}
+    assert {draw(x, SamplingControls(1.0, 1, 1.0), g) for _ in range(200)} == {0}
+    a = [draw(x, SamplingControls(), torch.Generator().manual_seed(5)) for _ in range(3)]
+    assert a == [draw(x, SamplingControls(), torch.Generator().manual_seed(5)) for _ in range(3)]  # seeded
+
+
 @pytest.mark.parametrize("controls,flag", [((0.0, 0, 1.0), "--temperature"), ((11.0, 0, 1.0), "--temperature"),
                                            ((1.0, -1, 1.0), "--top-k"), ((1.0, 0, 0.0), "--top-p"),
                                            ((1.0, 0, 1.5), "--top-p")])

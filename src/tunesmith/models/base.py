@@ -14,6 +14,21 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def int8_pack(weight: torch.Tensor, bias: torch.Tensor | None = None):
+    """A linear layer's weight as int8, one scale per output row, packed for PyTorch's
+    dynamic-quantized linear (fbgemm; ``torch.ops.quantized.linear_dynamic``). Sampling one
+    token at a time on a CPU is bound by reading the weights, and int8 reads a quarter of the
+    memory. Raises RuntimeError or AttributeError where this build has no quantized kernels."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # quantized tensors are deprecated in PyTorch; 2.13 (pinned) has them
+        amax = weight.detach().abs().amax(dim=1).clamp(min=1e-8)
+        q = torch.quantize_per_channel(weight.detach().float().contiguous(), (amax / 127).double(),
+                                       torch.zeros(weight.shape[0], dtype=torch.long), 0, torch.qint8)
+        return torch.ops.quantized.linear_prepack(q, None if bias is None else bias.detach().float().contiguous())
+
+
 class SequenceModel(nn.Module):
     family: str = ""
     config: Any

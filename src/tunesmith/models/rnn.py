@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from tunesmith.models.base import SequenceModel
+from tunesmith.models.base import SequenceModel, int8_pack
 
 
 @dataclass
@@ -37,24 +37,12 @@ class RNNConfig:
 
 
 def _int8_packs(w, head):
-    """The LSTM's recurrent and upper-layer weights and the output head as int8, one scale per
-    output row, packed for PyTorch's dynamic-quantized linear (fbgemm): the hidden-state
-    products of sampling read a quarter of the memory. None where this build of PyTorch
-    has no quantized kernels."""
-    import warnings
-
-    def pack(weight, bias):
-        amax = weight.abs().amax(dim=1).clamp(min=1e-8)
-        q = torch.quantize_per_channel(weight.detach().float().contiguous(), (amax / 127).double(),
-                                       torch.zeros(weight.shape[0], dtype=torch.long), 0, torch.qint8)
-        return torch.ops.quantized.linear_prepack(q, None if bias is None else bias.detach().float().contiguous())
-
+    """The LSTM's recurrent and upper-layer weights and the output head as int8 (see
+    :func:`int8_pack`). None where this build of PyTorch has no quantized kernels."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # quantized tensors are deprecated in PyTorch; 2.13 (pinned) has them
-            hh0 = pack(w[0][1], None)
-            layers = [pack(torch.cat([wih, whh], dim=1), b) for wih, whh, b in w[1:]]
-            return hh0, layers, pack(head.weight, head.bias)
+        hh0 = int8_pack(w[0][1])
+        layers = [int8_pack(torch.cat([wih, whh], dim=1), b) for wih, whh, b in w[1:]]
+        return hh0, layers, int8_pack(head.weight, head.bias)
     except (RuntimeError, AttributeError):
         return None
 
@@ -115,7 +103,8 @@ class RNNModel(SequenceModel):
                 self._int8 = _int8_packs(w, self.head) or False
             packs = self._int8 or None
         if packs:  # int8 weights (see int8_sampling)
-            lin = torch.ops.quantized.linear_dynamic
+            op = torch.ops.quantized.linear_dynamic.default
+            lin = getattr(op, "_op", op)  # the kernel itself, without the Python dispatch wrapper
             hh0, layers, head = packs
 
             def gates_of(i, inp, h):

@@ -26,6 +26,8 @@ def main() -> None:
     ap.add_argument("--description", default="")
     ap.add_argument("--playback-tempo", type=float, default=None,
                     help="the tempo a new piece plays at (qpm), instead of the tokenizer's nearest grid step")
+    ap.add_argument("--top-p", type=float, default=None,
+                    help="the model's default nucleus mass (chosen with scripts/choose_top_p.py)")
     ap.add_argument("--quality", nargs="*", default=[], help="entries of benchmarks/results-quality.json to quote")
     ap.add_argument("--threads", type=int, default=2, help="CPU threads the run trained on (for the card)")
     a = ap.parse_args()
@@ -44,6 +46,8 @@ def main() -> None:
     cfg["name"] = a.name
     if a.playback_tempo:
         cfg["playback"] = {"tempo": a.playback_tempo}
+    if a.top_p is not None:
+        cfg["sampling"] = {"top_p": a.top_p}
     (dst / "config.json").write_text(json.dumps(cfg, indent=1))
     hist = json.loads((Path(a.run) / "metrics.json").read_text())
     summary = json.loads((Path(a.run) / "summary.json").read_text())
@@ -103,6 +107,8 @@ def main() -> None:
         style = (f"\n\nStyle control (`--style`; trained with `--styles`: collection and Essen-region tokens after "
                  f"BOS). From `python benchmarks/style.py` ({r['date']}, {r['n']} tunes × {r['bars']} bars per style, "
                  f"judged by the bundled collection and region classifiers):\n\n" + "\n".join(rows))
+    sampling = (f"\n\nSampling default: top-p {a.top_p:g} (`--top-p` changes it), chosen on the fair yardstick "
+                "with `python scripts/choose_top_p.py`." if a.top_p is not None else "")
     playback = (f"\n(a new piece plays at {a.playback_tempo:g} quarter notes per minute, the tempo of the pieces it "
                 "learnt from; `--tempo` changes it)" if a.playback_tempo else "")
     card = f"""# {a.name}
@@ -118,7 +124,7 @@ def main() -> None:
 | training | {summary['steps']} steps ({summary['epochs']} full epochs), {summary['seconds']:.0f} s on {a.threads} CPU thread{'s' if a.threads > 1 else ''}; batch {t['batch_size']}, window {t['seq_len']}, peak lr {t['lr']}, transposition augmentation {'on' if t['augment_transpose'] else 'off'}; stopped by {summary['stop_reason']} |
 | validation | NLL {best['valid_nll']:.3f} nats/token, perplexity {best['valid_ppl']:.2f} (epoch {best['epoch']}) |{test}{quality}{style}
 
-Sample: `tunesmith generate --model {a.name} --bars 8 --seed 1 --out out/{a.name}`{playback}
+Sample: `tunesmith generate --model {a.name} --bars 8 --seed 1 --out out/{a.name}`{playback}{sampling}
 
 Trained by `tunesmith train` in this repository (see `scripts/train_bundled.sh`); the
 numbers above are copied from the run's `metrics.json` and `summary.json` by

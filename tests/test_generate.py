@@ -309,3 +309,26 @@ def test_seconds_instead_of_bars(tiny_model, tmp_path, capsys):
     assert main(["generate", "--model", str(tiny_model), "--seconds", "12", "--bars", "4", "--out",
                  str(tmp_path / "x")]) == 2
     assert "--seconds: give --bars or --seconds" in capsys.readouterr().err
+
+
+def test_a_model_card_can_set_the_default_top_p(tiny_model, tmp_path):
+    import json
+
+    from tunesmith.models.registry import resolve
+
+    ck = tmp_path / "ck"
+    shutil.copytree(resolve(str(tiny_model)), ck)
+    cfg = json.loads((ck / "config.json").read_text())
+    assert "sampling" not in cfg
+    plain = load_model(str(ck))
+    cfg["sampling"] = {"top_p": 0.5}
+    (ck / "config.json").write_text(json.dumps(cfg))
+    mm = load_model(str(ck))
+    runs = [(mm.generate(bars=3, seed=s).tokens, mm.generate(bars=3, seed=s, top_p=0.5).tokens,
+             plain.generate(bars=3, seed=s).tokens, plain.generate(bars=3, seed=s, top_p=0.95).tokens) for s in range(4)]
+    assert all(a == b and c == d for a, b, c, d in runs)  # left out: the card's 0.5, and 0.95 without one
+    assert any(a != c for a, _, c, _ in runs)
+    (info,) = generate_to_files(str(ck), tmp_path / "out", bars=2, formats="mid")
+    assert info["settings"]["top_p"] == 0.5  # the value used is written down
+    (info,) = generate_to_files(str(ck), tmp_path / "out2", bars=2, formats="mid", top_p=0.8)
+    assert info["settings"]["top_p"] == 0.8

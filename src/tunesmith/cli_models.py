@@ -105,7 +105,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    "--tempo (default 100 quarter notes per minute)")
     s.add_argument("--temperature", type=float, help="token models and cnn: divides the logits (default 1.0)")
     s.add_argument("--top-k", type=int, help="token models: keep the k likeliest tokens (default 0: all)")
-    s.add_argument("--top-p", type=float, help="token models: nucleus sampling mass in (0, 1] (default 0.95)")
+    s.add_argument("--top-p", type=float, help="token models: nucleus sampling mass in (0, 1] (default: the model's own, 0.95 unless its card says otherwise)")
     s.add_argument("--key", help="e.g. 'G major', 'F# minor', 'Am'")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--num", type=int, default=1, help="how many pieces (1–100)")

@@ -11,11 +11,13 @@ import torch
 from tunesmith.errors import BadInputError, OptionError, ParameterError
 from tunesmith.fileio import write_json
 from tunesmith.generate.base import (
+    DEFAULT_TOP_P,
     PRIMER_BARS,
     Generated,
     Generator,
     capabilities,
     check_controls,
+    default_top_p,
     first_bars,
 )
 from tunesmith.generate.constraints import RemiConstraint
@@ -134,14 +136,15 @@ class MusicModel:
 
     # -- generation ------------------------------------------------------------
     def generate(self, *, primer: Score | None = None, bars: int = 8, temperature: float = 1.0,
-                 top_k: int = 0, top_p: float = 0.95, key: str | None = None, seed: int = 0,
+                 top_k: int = 0, top_p: float | None = None, key: str | None = None, seed: int = 0,
                  use_cache: bool = True, rules: str = "strict", style: str | None = None) -> Generated:
         """Generate ``bars`` bars of new music (after ``primer`` if given).
 
         ``key`` transposes the result (and the primer) to that key; without a
         primer, up to 8 draws are made until one is in the requested mode. ``style`` (models
-        trained with ``--styles``) names a collection or region of the training data."""
-        controls = SamplingControls(temperature, top_k, top_p)
+        trained with ``--styles``) names a collection or region of the training data.
+        ``top_p`` left at None is the model's own default (:func:`~tunesmith.generate.base.default_top_p`)."""
+        controls = SamplingControls(temperature, top_k, default_top_p(self) if top_p is None else top_p)
         controls.check()
         check_bars(bars)
         self._slots = self._style_slots(style) if (style is not None or self.styles) else []
@@ -417,7 +420,7 @@ def generate_to_files(model: str, out: str | Path, *, primer: str | None = None,
 
     # Every option is checked before any work.
     SamplingControls(1.0 if temperature is None else temperature, 0 if top_k is None else top_k,
-                     0.95 if top_p is None else top_p).check()
+                     DEFAULT_TOP_P if top_p is None else top_p).check()
     check_bars(bars)
     if not 1 <= num <= MAX_NUM:
         raise OptionError("--num", f"must be between 1 and {MAX_NUM}, got {num}")
@@ -448,6 +451,8 @@ def generate_to_files(model: str, out: str | Path, *, primer: str | None = None,
     out.mkdir(parents=True, exist_ok=True)
     from tunesmith import __version__
 
+    if "top_p" in capabilities(mm) and "top_p" not in controls:
+        controls["top_p"] = default_top_p(mm)  # the model's own default, written into the .json
     settings = {"model": str(model), "family": mm.config.get("family"), "bars": bars, "device": device,
                 **({"tempo": tempo} if tempo is not None else {}), **({"instruments": instruments} if instruments else {}),
                 **{k: (primer if k == "primer" else v) for k, v in controls.items()}}

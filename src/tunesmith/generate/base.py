@@ -42,6 +42,15 @@ class Generator(Protocol):
     def generate(self, *, bars: int = 8, seed: int = 0, **controls) -> Generated: ...
 
 
+DEFAULT_TOP_P = 0.95
+
+
+def default_top_p(generator) -> float:
+    """The nucleus mass a token model samples with unless told otherwise: its config's
+    ``sampling.top_p`` (chosen on the fair yardstick; its model card says why), else 0.95."""
+    return float((generator.config.get("sampling") or {}).get("top_p", DEFAULT_TOP_P))
+
+
 def capabilities(generator) -> frozenset[str]:
     """What this generator can do: its own declaration where the checkpoint's representation
     changes it (an SATB-token LSTM harmonizes and takes rules; an event-token one does not),

@@ -18,7 +18,7 @@ import symusic
 import torch
 
 from tunesmith.errors import BadInputError, OptionError, ParameterError
-from tunesmith.generate.base import PRIMER_BARS, Generated, first_bars
+from tunesmith.generate.base import PRIMER_BARS, Generated, default_top_p, first_bars
 from tunesmith.generate.rules import (
     CANDIDATE_PITCHES,
     HOLD_I,
@@ -65,9 +65,9 @@ class ChoraleTokenModel:
 
     # ------------------------------------------------------------------ public
     def generate(self, *, bars: int = 8, seed: int = 0, primer: Score | None = None, key: str | None = None,
-                 temperature: float = 1.0, top_k: int = 0, top_p: float = 0.95, rules: str = "strict",
+                 temperature: float = 1.0, top_k: int = 0, top_p: float | None = None, rules: str = "strict",
                  use_cache: bool = True) -> Generated:
-        controls = SamplingControls(temperature, top_k, top_p)
+        controls = SamplingControls(temperature, top_k, default_top_p(self) if top_p is None else top_p)
         controls.check()
         check_mode(rules)
         want = parse_key(key) if key else None
@@ -119,12 +119,12 @@ class ChoraleTokenModel:
         return Generated(score, meta.key, bars, rl.report()["n_relaxed"], n_new, None, report=report)
 
     def harmonize(self, melody: Score, *, seed: int = 0, temperature: float = 1.0, top_k: int = 0,
-                  top_p: float = 0.95, rules: str = "strict", melody_track: str | int | None = None) -> Generated:
+                  top_p: float | None = None, rules: str = "strict", melody_track: str | int | None = None) -> Generated:
         """Alto, tenor and bass under the melody (see :func:`~tunesmith.music.melody.melody_of`:
         ``melody_track`` names or numbers it), which stays exactly as written."""
         from tunesmith.music.melody import melody_of
 
-        controls = SamplingControls(temperature, top_k, top_p)
+        controls = SamplingControls(temperature, top_k, default_top_p(self) if top_p is None else top_p)
         controls.check()
         check_mode(rules)
         line = melody_of(melody, melody_track)

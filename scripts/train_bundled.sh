@@ -22,6 +22,8 @@ python scripts/bundle_model.py runs/chorale-satb-ft bach-chorales --data bach-ch
     --quality "bach-chorales (rules strict)" "bach-chorales (rules off)" "harmonized held-out sopranos (rules strict)"
 python scripts/bundle_model.py runs/folk-style folk --data folk --playback-tempo 120 \
     --description "Folk melodies from the Essen, O'Neill (1850) and Ryan's Mammoth collections, with style control: generate --style COLLECTION|REGION."
+# its default top-p, chosen on crops of the training tunes (writes sampling.top_p into its config.json)
+python scripts/choose_top_p.py folk --write
 # issue 5: the chorale CNN (Coconet) and the piano-roll GAN
 tunesmith train --family cnn --data bach-chorales --out runs/chorale-cnn --epochs 24 --steps-per-epoch 100 \
     --train-minutes 42 --threads 1 --checkpoint-every 100 --quiet

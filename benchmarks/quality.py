@@ -69,6 +69,7 @@ def generate(model: str, n: int, bars: int, controls: dict, ref_scores, ref_name
         for i, s in enumerate(ref_scores):
             g = m.harmonize(s, seed=i, rules=controls["harmonize"])
             relaxed += (g.report or {}).get("n_relaxed", 0)
+            music_seconds += g.score.duration_seconds()  # the whole chorale was harmonized, not the crop
             nb = bar_count(g.score)
             if nb >= bars:
                 c = crop(g.score, int(rng.integers(0, nb - bars + 1)), bars)
@@ -85,7 +86,8 @@ def generate(model: str, n: int, bars: int, controls: dict, ref_scores, ref_name
             relaxed += (g.report or {}).get("n_relaxed", 0)
             pieces.append(g.score)
     secs = time.perf_counter() - t0
-    music_seconds = float(sum(p.duration_seconds() for p in pieces))
+    if "harmonize" not in controls:
+        music_seconds = float(sum(p.duration_seconds() for p in pieces))
     return pieces, secs, {"relaxations": relaxed, "music_seconds": music_seconds}
 
 

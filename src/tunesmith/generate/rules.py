@@ -30,8 +30,9 @@ crossing first, parallel octaves last) — keeping the mask of every rule not ye
 up, and retrying each parallel with a floor a hundred times lower before giving it up;
 only when even the parallels alone leave nothing does it fall back to penalties. What a
 relaxed choice broke is counted per rule in :attr:`FourPartRules.relaxed`. ``soft``
-always subtracts a penalty per broken rule from the logits; ``off`` leaves the distribution alone. In every mode the rules a
-chosen token broke are counted in :attr:`FourPartRules.broken`.
+always subtracts a penalty per broken rule from the logits; ``off`` leaves the
+distribution alone. In every mode the rules a chosen token broke are counted in
+:attr:`FourPartRules.broken`.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from tunesmith.models.base import SequenceModel, int8_pack
+from tunesmith.models.base import SequenceModel, int8_linear, int8_pack
 
 
 @dataclass
@@ -106,8 +106,7 @@ class RNNModel(SequenceModel):
                 self._int8 = _int8_packs(w, self.head) or False
             packs = self._int8 or None
         if packs:  # int8 weights (see int8_sampling)
-            op = torch.ops.quantized.linear_dynamic.default
-            lin = getattr(op, "_op", op)  # the kernel itself, without the Python dispatch wrapper
+            lin = int8_linear()
             hh0, layers, head = packs
 
             def gates_of(i, inp, h):

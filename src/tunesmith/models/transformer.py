@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tunesmith.models.base import SequenceModel, int8_pack
+from tunesmith.models.base import SequenceModel, int8_linear, int8_pack
 
 
 @dataclass
@@ -160,8 +160,7 @@ class TransformerModel(SequenceModel):
         """One token (shape (1, 1)) through the model with int8 weights; same state format
         as :meth:`step`. Written out op by op: at one token the per-module and per-call
         Python overhead of the module tree was half the step."""
-        op = torch.ops.quantized.linear_dynamic.default
-        lin = getattr(op, "_op", op)  # the kernel itself, without the overload's Python dispatch
+        lin = int8_linear()
         layers, (lnf, head), cos2, sin2 = packs
         c = self.config
         C, nh, hd = c.n_embd, c.n_head, c.n_embd // c.n_head

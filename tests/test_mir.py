@@ -265,8 +265,9 @@ def test_alignment_numba_equals_python_and_tolerates_an_ornament():
         seg = np.r_[0, np.cumsum(sizes)].astype(np.int64)
         qph, tph = (qt % 4) / 4, (tt % 4) / 4
         a, b = np.zeros((4, 3)), np.zeros((4, 3))
-        search._rank(qp, qt, qph, tp, tt, tph, seg, 0.5, a)
-        _rank_py(qp, qt, qph, tp, tt, tph, seg, 0.5, b)
+        bins = rng.integers(-1, 41, 4)
+        search._rank(qp, qt, qph, tp, tt, tph, seg, bins, 0.5, a)
+        _rank_py(qp, qt, qph, tp, tt, tph, seg, bins, 0.5, b)
         assert np.allclose(a, b, atol=1e-4)
     mel = np.array([60, 62, 64, 65, 67, 65, 64, 62, 60])
     on = np.array([0, 1, 2, 2.5, 3, 4, 5, 5.5, 6.0])
@@ -283,6 +284,24 @@ def test_alignment_numba_equals_python_and_tolerates_an_ornament():
     wrong = mel.copy()
     wrong[3] = 70
     assert align(wrong, mel, on, on)[0] < align(orn, mel, orn_on, on)[0]
+    # a slide (two neighbours leading into the 4th note) is stepped over like one ornament
+    slide = np.r_[mel[:3], [67, 66], mel[3:]]
+    slide_on = np.r_[on[:3], [2.1, 2.3], on[3:]]
+    assert 0.8 <= align(slide, mel, slide_on, on)[0] < 1.0
+
+
+def test_a_short_snippet_is_aligned_at_the_tempo_its_bars_give():
+    """The tempo vote counts every agreeing interval in the stretch of piece aligned; around a
+    short query, a run of the same intervals in another rhythm can outvote the query's own match.
+    With bar lines on both sides the bar lengths give the tempo, and the match is exact."""
+    q = np.array([60, 62, 64, 62])
+    q_on = np.array([0.0, 1.5, 2.0, 3.0])  # dotted quarter, eighth, quarter — at half speed below
+    # the piece: the same steps ten times in even eighths, then the snippet at 2/3 of its speed
+    tp = np.r_[np.tile([60, 62, 64, 62], 10), q + 5]
+    bar = 4.0 / 1.5
+    tt = np.r_[np.arange(40) * 0.5, 8 * bar + q_on / 1.5]  # the snippet from the 9th bar line
+    s, a, b = align(q, tp, q_on, tt, q_bar=4.0, t_bar=bar)
+    assert s == pytest.approx(1.0) and (a, b) == (40, 43)
 
 
 @pytest.fixture(scope="module")

@@ -184,15 +184,16 @@ def _tempo_votes_py(qp, qt, tp, tt) -> np.ndarray:
 
 def _align_segment_py(qp, qt, qph, tp, tt, tph, tau, place) -> tuple[float, int, int]:
     """Local alignment of the query's notes against a piece's: (score, start, end) with end
-    inclusive. A step from matched pair (i', j') to (i, j), i − i' and j − j' in {1, 2}, scores
+    inclusive. A step from matched pair (i', j') to (i, j), i − i' in {1, 2} (3 over a slide) and
+    j − j' in {1, 2}, scores
     MATCH if the two pitch intervals agree (NEAR within a semitone or an octave, else MISMATCH),
     RHYTHM if log2 of the ratio of the two inter-onset intervals is within 0.2 of ``tau``
     (RHYTHM_NEAR within 0.45, else RHYTHM_MISS), ``place`` if the notes fall on the same place in
     the bar (``qph``/``tph``: fractions of a bar) — rhythm and place only where the intervals agree
     (within a semitone or an octave), so that a long run of wrong notes in the right rhythm does not
-    add up; skipping a query note costs nothing if it is a
-    neighbour (±1–2 semitones) of the next one — an ornament — else SKIP_QUERY, and skipping a
-    piece's note SKIP_TARGET."""
+    add up; skipping a query note earns ORNAMENT if it is a neighbour (±1–2 semitones) of the next
+    one — an ornament — else costs SKIP_QUERY; two skipped notes that are both neighbours of the
+    next (a slide) earn ORNAMENT; skipping a piece's note costs SKIP_TARGET."""
     m, n = len(qp), len(tp)
     H = np.zeros((m, n), np.float64)
     S = np.zeros((m, n), np.int64)
@@ -200,13 +201,16 @@ def _align_segment_py(qp, qt, qph, tp, tt, tph, tau, place) -> tuple[float, int,
         S[0, j] = j
     best, bj, bs = 0.0, 0, 0
     for i in range(1, m):
+        # a slide (two neighbours of the note they lead to, e.g. D C before B) is stepped over too
+        d1, d2 = (qp[i - 1] - qp[i], qp[i - 2] - qp[i]) if i >= 3 else (0, 0)
+        slide = -2 <= d1 <= 2 and d1 != 0 and -2 <= d2 <= 2 and d2 != 0
         for j in range(n):
             h, st = 0.0, j
             e2 = abs(qph[i] - tph[j])
             if e2 > 0.5:
                 e2 = 1.0 - e2
             at_place = place if e2 < 0.03 else 0.0
-            for di in range(1, 3):
+            for di in range(1, 4 if slide else 3):
                 ip = i - di
                 if ip < 0:
                     continue
@@ -214,6 +218,8 @@ def _align_segment_py(qp, qt, qph, tp, tt, tph, tau, place) -> tuple[float, int,
                 if di == 2:
                     d = qp[i - 1] - qp[i]
                     skipq = -ORNAMENT if (-2 <= d <= 2 and d != 0) else SKIP_QUERY
+                elif di == 3:
+                    skipq = -ORNAMENT
                 for dj in range(1, 3):
                     jp = j - dj
                     if jp < 0:
@@ -238,9 +244,13 @@ def _align_segment_py(qp, qt, qph, tp, tt, tph, tau, place) -> tuple[float, int,
     return float(best), int(bs), int(bj)
 
 
-def _two_tempi_py(v: np.ndarray) -> tuple[int, int]:
-    """The two best bins of a tempo vote (smoothed over neighbours), at least three bins apart;
-    the second is −1 when no other bin got a vote."""
+def _tempi_py(v: np.ndarray, bar_bin: int) -> tuple[int, int, int]:
+    """The tempi a segment is aligned at: the two best bins of its tempo vote (smoothed over
+    neighbours, at least three bins apart; the second −1 when no other bin got a vote) and, where
+    the query and the piece both have bar lines, the tempo that makes their bars equal
+    (``bar_bin``, −1 if none; left out when a voted one is within a bin of it). The votes come
+    from every agreeing interval in the segment, so for a short query common intervals can
+    outvote its own match; the bars say its tempo directly."""
     sm = v.copy()
     sm[1:] += v[:-1]
     sm[:-1] += v[1:]
@@ -248,16 +258,21 @@ def _two_tempi_py(v: np.ndarray) -> tuple[int, int]:
     rest = sm.copy()
     rest[max(first - 2, 0):first + 3] = -1.0
     second = int(np.argmax(rest))
-    return first, (second if rest[second] > 0 else -1)
+    if rest[second] <= 0:
+        second = -1
+    if bar_bin < 0 or bar_bin > 40 or abs(bar_bin - first) <= 1 or (second >= 0 and abs(bar_bin - second) <= 1):
+        bar_bin = -1
+    return first, second, bar_bin
 
 
-def _rank_py(qp, qt, qph, tp, tt, tph, seg, place, out) -> None:
+def _rank_py(qp, qt, qph, tp, tt, tph, seg, bar_bins, place, out) -> None:
     """Align the query against every segment ``seg[k]:seg[k+1]`` of the concatenated pieces,
-    at the two best-voted tempi; ``out[k]`` = (score, start, end)."""
+    at the tempi of :func:`_tempi_py` (``bar_bins[k]``: the bar-length tempo bin, −1 for none);
+    ``out[k]`` = (score, start, end)."""
     for k in range(len(seg) - 1):
         a, b = seg[k], seg[k + 1]
         out[k, 0] = 0.0
-        for c in _two_tempi_py(_tempo_votes_py(qp, qt, tp[a:b], tt[a:b])):
+        for c in _tempi_py(_tempo_votes_py(qp, qt, tp[a:b], tt[a:b]), bar_bins[k]):
             if c >= 0:
                 s, st, en = _align_segment_py(qp, qt, qph, tp[a:b], tt[a:b], tph[a:b], -2.0 + 0.1 * c, place)
                 if s > out[k, 0]:
@@ -269,14 +284,14 @@ try:  # numba ships with librosa; the pure-Python versions are the reference and
 
     _tempo_votes = njit(cache=True, nogil=True)(_tempo_votes_py)
     _align_segment = njit(cache=True, nogil=True)(_align_segment_py)
-    _two_tempi = njit(cache=True, nogil=True)(_two_tempi_py)
+    _tempi = njit(cache=True, nogil=True)(_tempi_py)
 
     @njit(cache=True, nogil=True, parallel=True)
-    def _rank(qp, qt, qph, tp, tt, tph, seg, place, out):  # _rank_py, the candidates in parallel
+    def _rank(qp, qt, qph, tp, tt, tph, seg, bar_bins, place, out):  # _rank_py, the candidates in parallel
         for k in prange(len(seg) - 1):
             a, b = seg[k], seg[k + 1]
             out[k, 0] = 0.0
-            for c in _two_tempi(_tempo_votes(qp, qt, tp[a:b], tt[a:b])):
+            for c in _tempi(_tempo_votes(qp, qt, tp[a:b], tt[a:b]), bar_bins[k]):
                 if c >= 0:
                     s, st, en = _align_segment(qp, qt, qph, tp[a:b], tt[a:b], tph[a:b], -2.0 + 0.1 * c, place)
                     if s > out[k, 0]:
@@ -288,6 +303,14 @@ except Exception:  # noqa: BLE001 - any numba problem: fall back to Python
 def _phase(onsets: np.ndarray, bar_quarters: float) -> np.ndarray:
     bq = float(bar_quarters) if bar_quarters and bar_quarters > 0 else 4.0
     return np.mod(np.asarray(onsets, np.float64), bq) / bq
+
+
+def _bar_bin(q_bar, t_bar) -> int | np.ndarray:
+    """The tempo bin (log2 of the query/piece tempo ratio, bins of 0.1 over [-2, 2]) at which
+    the query's bar is as long as the piece's; −1 outside the range."""
+    k = np.floor((np.log2(np.asarray(q_bar, np.float64) / np.asarray(t_bar, np.float64)) + 2.0) / 0.1 + 0.5)
+    k = np.where((k >= 0) & (k <= 40), k, -1).astype(np.int64)
+    return int(k) if k.ndim == 0 else k
 
 
 def _max_score(m: int, place: float) -> float:
@@ -307,7 +330,9 @@ def align(q_pitches: np.ndarray, t_pitches: np.ndarray, q_onsets: np.ndarray | N
     tt = np.arange(len(tp), dtype=np.float64) if t_onsets is None else np.asarray(t_onsets, np.float64)
     place = PLACE if q_bar and t_bar else 0.0
     out = np.zeros((1, 3))
-    _rank(qp, qt, _phase(qt, q_bar), tp, tt, _phase(tt, t_bar), np.array([0, len(tp)], np.int64), place, out)
+    bar_bins = np.array([_bar_bin(q_bar, t_bar) if place else -1], np.int64)
+    _rank(qp, qt, _phase(qt, q_bar), tp, tt, _phase(tt, t_bar), np.array([0, len(tp)], np.int64), bar_bins, place,
+          out)
     return float(out[0, 0]) / _max_score(len(qp), place), int(out[0, 1]), int(out[0, 2])
 
 
@@ -560,8 +585,11 @@ class SearchIndex:
         idx = np.concatenate([np.arange(a, b) for a, b in zip(seg_a, seg_b)])
         seg = np.r_[0, np.cumsum(np.subtract(seg_b, seg_a))].astype(np.int64)
         out = np.zeros((len(cand), 3))
+        piece = np.array([i for i, _ in cand], np.int64)
+        bq = np.where(self.bar_quarters[piece] > 0, self.bar_quarters[piece], 4.0)
+        bar_bins = _bar_bin(query.bar_quarters, bq) if place else np.full(len(cand), -1, np.int64)
         _rank(qp, qt, _phase(qt, query.bar_quarters), self.pitches[idx], self.onsets[idx], self.phase[idx], seg,
-              place, out)
+              bar_bins, place, out)
         full = _max_score(len(qp), place)
         order = sorted(range(len(cand)), key=lambda k: (-out[k, 0], k))  # ties: the recall's order
         hits = []

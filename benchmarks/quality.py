@@ -47,6 +47,13 @@ def machine() -> str:
     return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
 
 
+# Generated pieces begin and end as whole pieces do (a first beat, a final cadence); a crop
+# at any bar of a longer real piece mostly does neither. For the default models the same pieces
+# are also compared with real openings and endings of the same length, to show how much of the
+# difference is where the crops are taken.
+BY_POSITION = ("bach-chorales (rules strict)", "folk")
+
+
 def held_out(corpus: str):
     from tunesmith.music.dataset import open_dataset
 
@@ -136,6 +143,13 @@ def main() -> None:
                              "seconds_per_minute_of_music": secs / max(extra["music_seconds"] / 60, 1e-9),
                              "relaxations": extra["relaxations"],
                              "relaxations_per_piece": extra["relaxations"] / max(len(pieces), 1)}
+        if name in BY_POSITION:  # the same pieces against real openings and endings only
+            res["by_crop_position"] = {}
+            for pos in ("opening", "ending"):
+                r2 = fair_compare(pieces, refs, ref_names, bars=a.bars, n_reference=a.n, seed=0, position=pos)
+                if "error" not in r2:
+                    res["by_crop_position"][pos] = {"crops": r2["reference"]["crops"], **r2["two_sample"],
+                                                    "per_feature": r2["per_feature"][:4]}
         res["model"] = model
         res["controls"] = controls
         results[name] = res

@@ -706,6 +706,18 @@ def quality_lines(r: dict) -> list[str]:
         for n in cols:
             top = ", ".join(f"{x['feature'].replace('_', ' ')} {_f(x['auc'], 2)}" for x in ents[n]["per_feature"][:4])
             lines.append(f"- {n}: {top}")
+        pos = [n for n in cols if ents[n].get("by_crop_position")]
+        if pos:
+            lines += ["", "Where the real crops are taken: the same generated pieces against real openings "
+                      "(each held-out piece's first bars) and endings (its last bars) instead of crops at any "
+                      "bar — a generated piece begins and ends as a whole piece does:", ""]
+            for n in pos:
+                parts = []
+                for where, r in ents[n]["by_crop_position"].items():
+                    top = ", ".join(f"{x['feature'].replace('_', ' ')} {_f(x['auc'], 2)}" for x in r["per_feature"][:2])
+                    parts.append(f"{where}s ({r['crops']} crops) AUC {_f(r['auc'], 3)}, accuracy {_f(r['accuracy'], 3)} "
+                                 f"(most telling: {top})")
+                lines.append(f"- {n}: " + "; ".join(parts))
     return lines
 
 

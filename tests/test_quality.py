@@ -308,6 +308,24 @@ def test_reference_crops_follow_the_generated_meters():
     assert not {groups[i] for i in a} & {groups[i] for i in b}
 
 
+def test_reference_crops_can_be_each_pieces_opening_or_ending():
+    from collections import Counter
+
+    refs = [_piece(6 + i) for i in range(3)]
+    names = ["p0", "p1", "p2"]
+    for position, start in (("opening", lambda s: 0), ("ending", lambda s: fair.bar_count(s) - 3)):
+        crops, groups, desc = fair.reference_crops(refs, names, bars=3, meters=Counter({"4/4": 10}), n=10,
+                                                   position=position)
+        assert len(crops) == 3 and sorted(groups) == names and desc["position"] == position  # one per piece
+        for c, g in zip(crops, groups):
+            s = refs[names.index(g)]
+            want = fair.crop(s, start(s), 3)
+            assert [t.notes.numpy()["pitch"].tolist() for t in c.music.tracks] == \
+                [t.notes.numpy()["pitch"].tolist() for t in want.music.tracks]
+    with pytest.raises(ValueError, match="position"):
+        fair.reference_crops(refs, names, bars=3, meters=Counter({"4/4": 1}), n=1, position="middle")
+
+
 def test_auc_test_separates_and_does_not_invent_differences():
     rng = np.random.default_rng(0)
     same = fair.auc_test(rng.normal(size=(80, 5)), rng.normal(size=(80, 5)), seed=0, n_boot=200)

@@ -76,12 +76,19 @@ def meter_of(score: Score) -> str:
     return f"{ts[0].numerator}/{ts[0].denominator}" if len(ts) else "4/4"
 
 
+POSITIONS = ("any", "opening", "ending")
+
+
 def reference_crops(scores: list[Score], names: list[str], *, bars: int, meters: Counter, n: int,
-                    seed: int = 0) -> tuple[list[Score], list[str], dict]:
+                    seed: int = 0, position: str = "any") -> tuple[list[Score], list[str], dict]:
     """``n`` crops of ``bars`` bars from ``scores``, in the meters of ``meters`` and in its
     proportions, spread evenly over the pieces (each piece's crops at random bar offsets,
-    distinct where it is long enough). Returns the crops, the name of each crop's piece
-    (the group for cross-validation) and a description."""
+    distinct where it is long enough). ``position``: ``any`` bar offset, or only each piece's
+    ``opening`` (its first bars) or ``ending`` (its last bars) — one crop per piece, for
+    comparing pieces that begin and end as a whole piece does. Returns the crops, the name of
+    each crop's piece (the group for cross-validation) and a description."""
+    if position not in POSITIONS:
+        raise ValueError(f"position must be one of {POSITIONS}, got {position!r}")
     rng = np.random.default_rng(seed)
     total = sum(meters.values()) or 1
     crops: list[Score] = []
@@ -94,7 +101,10 @@ def reference_crops(scores: list[Score], names: list[str], *, bars: int, meters:
         if not pool or want == 0:
             continue
         # every start bar of every piece, taken round-robin over pieces in random order
-        starts = [list(rng.permutation(bar_count(s) - bars + 1)) for s, _ in pool]
+        if position == "any":
+            starts = [list(rng.permutation(bar_count(s) - bars + 1)) for s, _ in pool]
+        else:
+            starts = [[0 if position == "opening" else bar_count(s) - bars] for s, _ in pool]
         order = list(rng.permutation(len(pool)))
         got = 0
         while got < want and any(starts):
@@ -109,7 +119,7 @@ def reference_crops(scores: list[Score], names: list[str], *, bars: int, meters:
                     groups.append(pool[i][1])
                     got += 1
         per_meter[meter]["crops"] = got
-    desc = {"bars": bars, "crops": len(crops), "pieces": len(set(groups)), "meters": per_meter}
+    desc = {"bars": bars, "crops": len(crops), "pieces": len(set(groups)), "meters": per_meter, "position": position}
     return crops, groups, desc
 
 
@@ -251,16 +261,18 @@ def _set_figures(notes: list, per_piece: list[dict]) -> dict:
 
 
 def fair_compare(gen_scores: list[Score], ref_scores: list[Score], ref_names: list[str], *,
-                 bars: int | None = None, n_reference: int = 200, seed: int = 0) -> dict:
+                 bars: int | None = None, n_reference: int = 200, seed: int = 0, position: str = "any") -> dict:
     """Generated pieces against same-length, same-meter crops of held-out real pieces,
-    with a real-against-real split-half baseline beside every figure."""
+    with a real-against-real split-half baseline beside every figure (``position``: where
+    the crops may start, see :func:`reference_crops`)."""
     from tunesmith.evaluate import compare, metrics
 
     if bars is None:
         counts = [bar_count(s) for s in gen_scores]
         bars = int(np.median(counts)) if counts else 8
     meters = Counter(meter_of(s) for s in gen_scores)
-    crops, groups, desc = reference_crops(ref_scores, ref_names, bars=bars, meters=meters, n=n_reference, seed=seed)
+    crops, groups, desc = reference_crops(ref_scores, ref_names, bars=bars, meters=meters, n=n_reference, seed=seed,
+                                          position=position)
     if len(crops) < 10:
         return {"error": f"only {len(crops)} {bars}-bar crops in the reference's meters "
                 f"({', '.join(meters)}); too few to compare", "reference": desc}

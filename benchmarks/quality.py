@@ -86,15 +86,18 @@ def generate(model: str, n: int, bars: int, controls: dict, ref_scores, ref_name
         gs = m.generate_batch(n, bars=bars, seed=0, **controls)
         pieces = [g.score for g in gs]
         relaxed = sum((g.report or {}).get("n_relaxed", 0) for g in gs)
+        music_seconds = float(sum(p.duration_seconds() for p in pieces))
     else:
         pieces = []
         for i in range(n):
             g = m.generate(bars=bars, seed=i, **controls)
             relaxed += (g.report or {}).get("n_relaxed", 0)
-            pieces.append(g.score)
+            music_seconds += g.score.duration_seconds()
+            # a tune with an upbeat has its pickup bar before the bars asked for: compared from its
+            # first bar line, as the real crops are
+            c = crop(g.score, 1, bars) if (g.report or {}).get("pickup") else None
+            pieces.append(c if c is not None else g.score)
     secs = time.perf_counter() - t0
-    if "harmonize" not in controls:
-        music_seconds = float(sum(p.duration_seconds() for p in pieces))
     return pieces, secs, {"relaxations": relaxed, "music_seconds": music_seconds}
 
 

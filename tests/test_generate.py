@@ -38,12 +38,14 @@ def test_bars_exact_and_valid_tokens(tiny_model):
     mm = load_model(str(tiny_model))
     for bars in (1, 3, 6):
         g = mm.generate(bars=bars, seed=bars)
-        assert n_bar_tokens(mm, g.tokens) == bars
+        pickup = int("pickup" in g.report)  # an upbeat's bar comes before the bars asked for
+        assert n_bar_tokens(mm, g.tokens) == bars + pickup
         assert mm.tokenizer.grammar_errors([mm.tokenizer.bos_id] + g.tokens) == 0
         m = g.score.music
         ts = m.time_signatures[0]
         bar = m.tpq * 4 * ts.numerator // ts.denominator
-        assert all(n.end <= bars * bar for t in m.tracks for n in t.notes)
+        assert all(n.end <= (bars + pickup) * bar for t in m.tracks for n in t.notes)
+        assert (min(n.time for t in m.tracks for n in t.notes) > 0) == bool(pickup)
 
 
 def test_same_seed_same_bytes(tiny_model, tmp_path):
@@ -63,7 +65,13 @@ def test_api_save_load_round_trip(tiny_model, tmp_path):
 
 def test_cache_and_recompute_sample_the_same(tiny_model):
     mm = load_model(str(tiny_model))
-    assert mm.generate(bars=2, seed=5).tokens == mm.generate(bars=2, seed=5, use_cache=False).tokens
+    # float32 steps: the cache is exact (the int8 one-token steps a CPU samples with by default
+    # change logits by about 1e-3, which can flip a draw that falls on a boundary)
+    mm.model.int8_sampling = False
+    for seed, bars in ((5, 2), (6, 8)):  # 8 bars outgrow the 256-token context: it slides alike
+        a = mm.generate(bars=bars, seed=seed).tokens
+        assert a == mm.generate(bars=bars, seed=seed, use_cache=False).tokens
+    assert len(a) > 256
 
 
 def test_primer_kept_note_for_note_with_its_meter_and_key(tiny_model, tmp_path):
@@ -218,7 +226,8 @@ def test_style_control(style_model, tiny_model, tmp_path):
     assert "style" in mm.capabilities and set(mm.style_names()) == {"essen", "oneills-1850"}
     g = mm.generate(bars=4, seed=3, style="oneills-1850")
     assert g.report["style"] == ["collection:oneills-1850", "region:none"]
-    assert n_bar_tokens(mm, g.tokens) == 4 and all(t < mm.tokenizer.vocab_size for t in g.tokens)
+    assert n_bar_tokens(mm, g.tokens) == 4 + int("pickup" in g.report)
+    assert all(t < mm.tokenizer.vocab_size for t in g.tokens)
     free = mm.generate(bars=4, seed=3)  # no style asked: the model chooses one of each slot
     assert free.report["style"][0].startswith("collection:") and free.report["style"][1].startswith("region:")
     with pytest.raises(ParameterError, match="unknown style 'Bayern'"):

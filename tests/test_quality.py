@@ -324,6 +324,12 @@ def test_reference_crops_can_be_each_pieces_opening_or_ending():
                 [t.notes.numpy()["pitch"].tolist() for t in want.music.tracks]
     with pytest.raises(ValueError, match="position"):
         fair.reference_crops(refs, names, bars=3, meters=Counter({"4/4": 1}), n=1, position="middle")
+    # a piece with an upbeat: its opening is its first full bars, the pickup bar not counted
+    up = _piece(6, pickup=3 * Q)
+    assert fair.first_full_bar(up) == 1 and fair.first_full_bar(refs[0]) == 0
+    crops, _, _ = fair.reference_crops([up], ["u"], bars=3, meters=Counter({"4/4": 1}), n=1, position="opening")
+    assert crops[0].music.tracks[0].notes.numpy()["pitch"][0] == fair.crop(up, 1, 3).music.tracks[0].notes.numpy()["pitch"][0]
+    assert fair.crop(up, 1, 3).music.tracks[0].notes.numpy()["pitch"][0] != fair.crop(up, 0, 3).music.tracks[0].notes.numpy()["pitch"][0]
 
 
 def test_auc_test_separates_and_does_not_invent_differences():

@@ -116,7 +116,7 @@ def test_grammar_walks_bar_timesig_position_program_pitch_duration(tok):
     allowed = _names(tok, con.allowed())
     positions = {n for n in allowed if n.startswith("Position_")}
     assert "Bar_None" in allowed and positions == {f"Position_{i}" for i in range(3 * con.res)}  # 3 beats only
-    con.feed(tok.tok.vocab["Position_4"])
+    con.feed(tok.tok.vocab["Position_0"])  # (a later first note is an upbeat: see the next test)
     later = {n for n in _names(tok, con.allowed()) if n.startswith("Position_")}
     assert later == set()  # straight after a Position comes a Tempo or a Program
     assert {n for n in _names(tok, con.allowed()) if n.startswith("Program_")} == {"Program_0"}
@@ -129,9 +129,34 @@ def test_grammar_walks_bar_timesig_position_program_pitch_duration(tok):
     dur = int(np.flatnonzero(con.allowed())[0])
     con.feed(dur)
     after = _names(tok, con.allowed())
-    assert {n for n in after if n.startswith("Position_")} == {f"Position_{i}" for i in range(5, 3 * con.res)}
+    assert {n for n in after if n.startswith("Position_")} == {f"Position_{i}" for i in range(1, 3 * con.res)}
     assert tok.names[tok.eos_id] in after  # one bar asked, one bar opened: the piece may end
     assert not con.feed(tok.bar_id)  # a second bar is refused: exactly `bars` bars
+
+
+def test_grammar_admits_an_upbeat_and_does_not_count_its_bar(tok):
+    """Most folk tunes begin with an upbeat, written Position_0 Tempo Position_N …: after the
+    tempo a later position is allowed, and the pickup bar is not one of the bars asked for."""
+    con = RemiConstraint(tok, bars=1, time_signature="3/4")
+    for name in ("Bar_None", "TimeSig_3/4", "Position_0"):
+        assert con.feed(tok.tok.vocab[name])
+    tempo = next(i for i, n in enumerate(tok.names) if n.startswith("Tempo_"))
+    con.feed(tempo)
+    later = {n for n in _names(tok, con.allowed()) if n.startswith("Position_")}
+    assert later == {f"Position_{i}" for i in range(1, 3 * con.res)}
+    pitch = next(i for i, n in enumerate(tok.names) if n == "Pitch_67")
+    for t in (tok.tok.vocab[f"Position_{2 * con.res}"], tok.tok.vocab["Program_0"], pitch):
+        assert con.feed(t)
+    assert con.pickup and con.bars == 2
+    con.feed(int(np.flatnonzero(con.allowed())[0]))  # its duration
+    assert tok.names[tok.eos_id] not in _names(tok, con.allowed())  # the asked bar has not begun
+    assert con.feed(tok.bar_id)  # the first full bar
+    # a tune that begins on the downbeat has no pickup
+    con = RemiConstraint(tok, bars=1, time_signature="3/4")
+    for name in ("Bar_None", "TimeSig_3/4", "Position_0", "Program_0"):
+        assert con.feed(tok.tok.vocab[name])
+    con.feed(pitch)
+    assert not con.pickup and con.bars == 1
 
 
 def test_grammar_stops_at_the_token_cap_and_counts_the_repair(tok):

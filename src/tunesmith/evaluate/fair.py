@@ -79,6 +79,17 @@ def meter_of(score: Score) -> str:
 POSITIONS = ("any", "opening", "ending")
 
 
+def first_full_bar(score: Score) -> int:
+    """0, or 1 where the piece begins with an upbeat (its first note comes after the first
+    bar's first sixteenth: a pickup bar)."""
+    from tunesmith.evaluate.metrics import extract_notes
+
+    n = extract_notes(score)
+    if not n.pitched.any():
+        return 0
+    return int(n.start[n.pitched].min() >= n.tpq // 4)
+
+
 def reference_crops(scores: list[Score], names: list[str], *, bars: int, meters: Counter, n: int,
                     seed: int = 0, position: str = "any") -> tuple[list[Score], list[str], dict]:
     """``n`` crops of ``bars`` bars from ``scores``, in the meters of ``meters`` and in its
@@ -103,8 +114,9 @@ def reference_crops(scores: list[Score], names: list[str], *, bars: int, meters:
         # every start bar of every piece, taken round-robin over pieces in random order
         if position == "any":
             starts = [list(rng.permutation(bar_count(s) - bars + 1)) for s, _ in pool]
-        else:
-            starts = [[0 if position == "opening" else bar_count(s) - bars] for s, _ in pool]
+        else:  # an opening starts at the first full bar: a pickup bar is not counted, as in notation
+            starts = [[first_full_bar(s) if position == "opening" else bar_count(s) - bars] for s, _ in pool]
+            starts = [st if st[0] + bars <= bar_count(s) else [] for st, (s, _) in zip(starts, pool)]
         order = list(rng.permutation(len(pool)))
         got = 0
         while got < want and any(starts):

@@ -227,19 +227,21 @@ class MusicModel:
             music = full.resample(480, min_dur=1)
             _play_at(music, self.config.get("playback") or {})
         n_prefix_bars = _bars_covering(primer.music) if primer is not None else 0
-        _clip_to_bars(music, n_prefix_bars + bars)
+        _clip_to_bars(music, n_prefix_bars + bars + int(con.pickup))
         tonic, mode = score_key(primer) if primer is not None else score_key(Score(music))
         meta = Meta(title=f"{self.name} #{seed}", composer=f"tunesmith ({self.name})", source="generated",
                     key=key_name(tonic, mode), time_signature=Score(music).time_signature())
         report = {"rules": rules, "end_on_tonic": con.end_on_tonic, "tonic": con.tonic,
                   **({"style": [self.styles[t - tok.vocab_size] for t in style]} if style else {}),
-                  "relaxed": {"end_on_tonic": con.relaxed} if con.relaxed else {}, "n_relaxed": con.relaxed}
+                  "relaxed": {"end_on_tonic": con.relaxed} if con.relaxed else {}, "n_relaxed": con.relaxed,
+                  **({"pickup": "the tune begins with an upbeat: a partial bar before the bars asked for"}
+                     if con.pickup else {})}
         if rules != "off":
             report["copy_guard"] = (guard.report(con.copy_masked, con.copy_relaxed) if guard is not None else
                                     "not applied: the model's training data is not on this machine")
         made = bars
         if con.forced_stops:  # the token cap ended it: say how much music there is, never claim the bars asked
-            made = max(0, min(bars, _bars_covering(music) - n_prefix_bars))
+            made = max(0, min(bars, _bars_covering(music) - n_prefix_bars - int(con.pickup)))
             report["stopped_early"] = (f"the token cap ({con.max_tokens} tokens) ended the piece after {made} of "
                                        f"{bars} bars")
         return Generated(Score(music, meta), meta.key, made, con.forced_stops, len(new), new, report=report)

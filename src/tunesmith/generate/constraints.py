@@ -36,6 +36,7 @@ class RemiConstraint:
         self.end_on_tonic = end_on_tonic
         self.tonic = tonic
         self.pitches: list[int] = []
+        self.pickup = False  # the piece began with an upbeat (then it has one bar more than asked)
         self.relaxed = 0
         self.bars = bars
         self.max_tokens = max_tokens or bars * 600
@@ -101,6 +102,11 @@ class RemiConstraint:
 
                 self.tonic = estimate_key(np.array(self.pitches))[0]
         elif typ == "Pitch":
+            if not self.pitches and self.n_new > 0 and self.bars_done == 1 and self.cur_pos > 0:
+                # an upbeat: the first bar is a pickup, not one of the bars asked for (as notation
+                # counts them), so the phrases that follow it fill whole bars
+                self.pickup = True
+                self.bars += 1
             self.pitches.append(int(name.split("_")[1]))
             self.onsets.append(self._onset_q())
         elif typ == "Position":
@@ -128,7 +134,9 @@ class RemiConstraint:
         if p == "Position":
             return m["Tempo"] | self.program_ok
         if p == "Tempo":
-            return self.program_ok.copy()
+            # the tempo is written at the bar's first position even where its first note comes
+            # later: a tune with an upbeat is Position_0 Tempo Position_24 Program Pitch …
+            return self.program_ok | self._later_positions()
         if p == "Program":
             if self.force_tonic and self.tonic is not None:  # the note that ends the tune lands on the tonic
                 return self._unoriginal_masked(self.pitch_ok & self.tonic_pitch)

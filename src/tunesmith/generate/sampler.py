@@ -106,13 +106,13 @@ def _sample(model, prompt: list[int], constraint, controls: SamplingControls, *,
     model.eval()
     window = getattr(model.config, "block_size", None)
     seq = list(prompt)
-    if window:
-        seq_in = seq[-window:]
-    else:
-        seq_in = seq
-    logits, state = model.step(torch.tensor([seq_in], device=device), None)
+    # the context's first token: a Transformer's context slides by half when it is full, the
+    # same way whether the keys and values are cached or recomputed every step
+    start = max(0, len(seq) - window) if window else 0
+    logits, state = model.step(torch.tensor([seq[start:]], device=device), None)
     last = logits[0, -1]
     new: list[int] = []
+    reported = 0
     while True:
         # tokens beyond the grammar's (style tokens) are never drawn here
         ids = np.flatnonzero(constraint.allowed()[: last.numel()])
@@ -127,13 +127,17 @@ def _sample(model, prompt: list[int], constraint, controls: SamplingControls, *,
         new.append(t)
         seq.append(t)
         if t == getattr(constraint.tok, "bar_id", None):
-            report(constraint.bars_done, constraint.bars, "bars")
-        if use_cache and not (window and state["pos"] >= window):
+            pickup = int(getattr(constraint, "pickup", False))  # an upbeat's bar is not one of those asked
+            if constraint.bars_done - pickup > reported:
+                reported = constraint.bars_done - pickup
+                report(reported, constraint.bars - pickup, "bars")
+        full = window and len(seq) - 1 - start >= window  # the context held before t is full
+        if full:
+            start = len(seq) - window // 2
+        if use_cache and not full:
             logits, state = model.step(torch.tensor([[t]], device=device), state)
-        else:
-            # Full recompute (or the Transformer's context is full: slide it by half).
-            ctx = seq[-(window // 2):] if window and len(seq) >= window else seq
-            logits, state = model.step(torch.tensor([ctx], device=device), None)
+        else:  # full recompute (or the context was full: slid by half)
+            logits, state = model.step(torch.tensor([seq[start:]], device=device), None)
         last = logits[0, -1]
     return new
 

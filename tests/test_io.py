@@ -237,6 +237,35 @@ def test_musicxml_states_key_tempo_and_clefs(tmp_path):
     assert re.findall(r"<key>\s*<fifths>(-?\d+)</fifths>", text)
 
 
+def test_musicxml_writes_an_upbeat_as_a_pickup_measure_and_spells_notes_in_the_key(tmp_path):
+    """A tune whose first note comes on the last beat is engraved with a pickup measure
+    (measure 0, implicit), not a bar of rests, and reads back note for note; a tune in D-flat
+    major gets five flats and its notes spelled with them (MIDI carries no spelling)."""
+    import re
+
+    from tests.conftest import make_score
+
+    Q = 480
+    # 4/4, upbeat A-flat on beat 4, then D-flat major
+    tune = [(3 * Q, Q, 68), (4 * Q, Q, 73), (5 * Q, Q, 75), (6 * Q, Q, 77), (7 * Q, Q, 78), (8 * Q, 2 * Q, 80),
+            (10 * Q, 2 * Q, 77), (12 * Q, 4 * Q, 73)]
+    sc = make_score([tune])
+    sc.meta.key = "C# major"  # as a key finder may name it
+    out = save_musicxml(sc, tmp_path / "up.musicxml")
+    text = out.read_text()
+    measures = re.findall(r"<measure ([^>]*)>", text)
+    assert 'implicit="yes"' in measures[0] and 'number="0"' in measures[0] and 'number="1"' in measures[1]
+    first = text.split("</measure>")[0]
+    assert "<rest" not in first and first.count("<pitch>") == 1
+    assert re.findall(r"<fifths>(-?\d+)</fifths>", text) == ["-5"]
+    steps = re.findall(r"<step>([A-G])</step>\s*<alter>(-?\d+)</alter>", text)
+    assert ("C", "1") not in steps and ("D", "-1") in steps  # D-flat, never C-sharp
+    assert "<accidental>" not in text  # every note is in the key
+    back = load_score(out)
+    notes = lambda s: [(n.time, n.pitch) for t in s.music.resample(480, min_dur=1).tracks for n in t.notes]  # noqa: E731
+    assert notes(back) == notes(sc)
+
+
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("numerator,denominator", [(0, 4), (4, 0), (1, 64)])
 def test_piano_roll_picture_of_an_odd_meter_finishes(tmp_path, numerator, denominator):

@@ -83,7 +83,66 @@ def score_to_music21(score: Score):
     s.metadata.title = score.meta.title or "tunesmith"
     s.metadata.composer = score.meta.composer or "tunesmith"
     _notate_key_and_tempo(s, score)
+    _notate_pickup(s)
     return s
+
+
+def _spell_in_key(part, k) -> None:
+    """Spell every note as the key does (MIDI carries no spelling, and music21's guess writes
+    D♭ as C♯ in any key): a note of the scale by the scale's name, another with sharps in a
+    sharp key and flats in a flat key; then the accidentals a reader needs against the key
+    signature."""
+    scale = {p.pitchClass: p.name for p in k.getScale(k.mode).getPitches("C4", "B4")}
+    for n in part.recurse().notes:
+        for p in n.pitches:
+            if p.pitchClass in scale:
+                name = scale[p.pitchClass]
+            elif p.accidental is not None and (p.accidental.alter > 0) != (k.sharps >= 0):
+                name = p.getEnharmonic().name
+            else:
+                continue
+            if name != p.name:
+                octave = p.octave
+                midi = p.midi
+                p.name = name
+                p.octave = octave
+                p.octave += round((midi - p.midi) / 12)  # B♯3 is C4: keep the sounding pitch
+    part.makeAccidentals(inPlace=True, overrideStatus=True)
+
+
+def _notate_pickup(stream) -> None:
+    """A piece whose first note comes after the first downbeat in every part (an upbeat) is
+    written with a pickup measure — measure 0 holding only the upbeat, as engravers write an
+    anacrusis — instead of a first bar of rests. (The reader does the reverse: see
+    :func:`music21_to_score`.)"""
+    from music21 import note as m21note
+    from music21.stream.enums import ShowNumber
+
+    firsts, rest = [], []
+    for part in stream.parts:
+        measures = list(part.getElementsByClass("Measure"))
+        if len(measures) < 2:
+            return
+        firsts.append(measures[0])
+        rest += measures[1:]
+    onsets = [min((float(e.offset) for e in m.notesAndRests if not e.isRest), default=None) for m in firsts]
+    if any(o is None for o in onsets):
+        return  # a part is silent in the first bar: not an upbeat
+    pad = min(onsets)
+    bar = float(firsts[0].barDuration.quarterLength)
+    if not 0 < pad < bar:
+        return
+    for m in firsts:
+        for e in list(m.getElementsByClass(m21note.GeneralNote)):
+            if float(e.offset) < pad:
+                m.remove(e)  # the rests before the upbeat
+        for e in list(m.getElementsByClass(m21note.GeneralNote)):
+            m.setElementOffset(e, float(e.offset) - pad)
+        m.paddingLeft = pad
+        m.number = 0
+        m.showNumber = ShowNumber.NEVER  # MusicXML's implicit="yes": not counted
+    for m in rest:
+        m.number -= 1
 
 
 def _notate_key_and_tempo(stream, score: Score) -> None:
@@ -91,6 +150,7 @@ def _notate_key_and_tempo(stream, score: Score) -> None:
     score editor does not need an accidental on every note, and the tempo as a metronome
     mark on the first part."""
     from music21 import key as m21key
+    from music21 import pitch as m21pitch
     from music21 import tempo as m21tempo
 
     from tunesmith.music.keys import PITCH_CLASS_NAMES, parse_key, score_key
@@ -100,13 +160,18 @@ def _notate_key_and_tempo(stream, score: Score) -> None:
     except Exception:  # an unparseable stated key: estimate it  # noqa: BLE001
         tonic, mode = score_key(score)
     name = PITCH_CLASS_NAMES[tonic % 12].replace("b", "-")
+    k = m21key.Key(name, mode)
+    other = m21key.Key(m21pitch.Pitch(name).getEnharmonic().name, mode)
+    if abs(other.sharps) < abs(k.sharps):  # D♭ major (5 flats), not C♯ major (7 sharps)
+        k = other
     qpm = score.tempo()
     for i, part in enumerate(stream.parts):
         measures = list(part.getElementsByClass("Measure"))
         first = measures[0] if measures else part
         for old in list(first.recurse().getElementsByClass(m21key.KeySignature)):
             old.activeSite.remove(old)
-        first.insert(0, m21key.Key(name, mode))
+        first.insert(0, m21key.Key(k.tonic.name, mode))
+        _spell_in_key(part, k)
         if i == 0 and qpm:
             for old in list(first.recurse().getElementsByClass(m21tempo.MetronomeMark)):
                 old.activeSite.remove(old)

@@ -264,6 +264,18 @@ def test_musicxml_writes_an_upbeat_as_a_pickup_measure_and_spells_notes_in_the_k
     back = load_score(out)
     notes = lambda s: [(n.time, n.pitch) for t in s.music.resample(480, min_dur=1).tracks for n in t.notes]  # noqa: E731
     assert notes(back) == notes(sc)
+    # G minor keeps its leading tone F-sharp (not G-flat) and its B-flat; C-sharp to D stays sharp
+    sc = make_score([[(0, Q, 67), (Q, Q, 66), (2 * Q, Q, 67), (3 * Q, Q, 70), (4 * Q, Q, 61), (5 * Q, 3 * Q, 62)]])
+    sc.meta.key = "G minor"
+    text = save_musicxml(sc, tmp_path / "g.musicxml").read_text()
+    steps = re.findall(r"<step>([A-G])</step>\s*<alter>(-?\d+)</alter>", text)
+    assert ("F", "1") in steps and ("B", "-1") in steps and ("C", "1") in steps
+    assert ("G", "-1") not in steps and ("D", "-1") not in steps and ("A", "1") not in steps
+    assert notes(load_score(tmp_path / "g.musicxml")) == notes(sc)
+    # a 3/4 piece in four parts: every part in 3/4 (the meter once reached the first part only)
+    sc = make_score([[(i * Q, Q, 72 - 5 * v) for i in range(6)] for v in range(4)], time_sigs=((0, 3, 4),))
+    text = save_musicxml(sc, tmp_path / "w.musicxml").read_text()
+    assert re.findall(r"<beats>(\d+)</beats>", text) == ["3"] * 4
 
 
 @pytest.mark.timeout(60)

@@ -76,8 +76,17 @@ def score_to_music21(score: Score):
     from music21 import metadata, midi
     from music21.midi import translate
 
+    # The meter, tempo and key go into an empty first track, which music21 reads as the
+    # conductor track and applies to every part: written into the first part's track, they
+    # reached that part only, and a 3/4 chorale's lower parts were engraved in 4/4.
+    music = score.music.copy()
+    parts = list(music.tracks)
+    music.tracks.clear()
+    music.tracks.append(symusic.Track("conductor", 0, False))
+    for t in parts:
+        music.tracks.append(t)
     mf = midi.MidiFile()
-    mf.readstr(bytes(score.music.dumps_midi()))
+    mf.readstr(bytes(music.dumps_midi()))
     s = translate.midiFileToStream(mf, quantizePost=True)
     s.metadata = metadata.Metadata()
     s.metadata.title = score.meta.title or "tunesmith"
@@ -88,25 +97,22 @@ def score_to_music21(score: Score):
 
 
 def _spell_in_key(part, k) -> None:
-    """Spell every note as the key does (MIDI carries no spelling, and music21's guess writes
-    D♭ as C♯ in any key): a note of the scale by the scale's name, another with sharps in a
-    sharp key and flats in a flat key; then the accidentals a reader needs against the key
-    signature."""
+    """Spell the notes of the key's scale as the key does (MIDI carries no spelling, and
+    music21's guess writes D♭ as C♯ in any key) — in minor with the raised sixth and seventh,
+    so G minor keeps its F♯; a chromatic note keeps music21's spelling, since only its harmony
+    could say better. Then the accidentals a reader needs against the key signature."""
     scale = {p.pitchClass: p.name for p in k.getScale(k.mode).getPitches("C4", "B4")}
+    if k.mode == "minor":
+        for raised in ("M6", "M7"):
+            p = k.tonic.transpose(raised)
+            scale.setdefault(p.pitchClass, p.name)
     for n in part.recurse().notes:
         for p in n.pitches:
-            if p.pitchClass in scale:
-                name = scale[p.pitchClass]
-            elif p.accidental is not None and (p.accidental.alter > 0) != (k.sharps >= 0):
-                name = p.getEnharmonic().name
-            else:
-                continue
-            if name != p.name:
-                octave = p.octave
+            name = scale.get(p.pitchClass)
+            if name is not None and name != p.name:
                 midi = p.midi
-                p.name = name
-                p.octave = octave
-                p.octave += round((midi - p.midi) / 12)  # B♯3 is C4: keep the sounding pitch
+                p.name = name  # (the octave stays: B♯3 renamed C is C3, so move it back up)
+                p.octave += round((midi - p.midi) / 12)
     part.makeAccidentals(inPlace=True, overrideStatus=True)
 
 

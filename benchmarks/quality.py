@@ -63,7 +63,7 @@ def held_out(corpus: str):
 
 
 def generate(model: str, n: int, bars: int, controls: dict, ref_scores, ref_names) -> tuple[list, float, dict]:
-    from tunesmith.evaluate.fair import bar_count, crop
+    from tunesmith.evaluate.fair import bar_count, crop, from_first_bar_line
     from tunesmith.generate.api import load_model
 
     m = load_model(model)
@@ -93,10 +93,7 @@ def generate(model: str, n: int, bars: int, controls: dict, ref_scores, ref_name
             g = m.generate(bars=bars, seed=i, **controls)
             relaxed += (g.report or {}).get("n_relaxed", 0)
             music_seconds += g.score.duration_seconds()
-            # a tune with an upbeat has its pickup bar before the bars asked for: compared from its
-            # first bar line, as the real crops are
-            c = crop(g.score, 1, bars) if (g.report or {}).get("pickup") else None
-            pieces.append(c if c is not None else g.score)
+            pieces.append(from_first_bar_line(g.score, bars))
     secs = time.perf_counter() - t0
     return pieces, secs, {"relaxations": relaxed, "music_seconds": music_seconds}
 

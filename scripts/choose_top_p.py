@@ -20,7 +20,7 @@ import json
 
 
 def main() -> None:
-    from tunesmith.evaluate.fair import fair_compare
+    from tunesmith.evaluate.fair import fair_compare, from_first_bar_line
     from tunesmith.generate.api import load_model
     from tunesmith.models.registry import resolve
     from tunesmith.music.dataset import open_dataset
@@ -39,7 +39,8 @@ def main() -> None:
     refs, names = [ds.load(e) for e in train], [e["id"] for e in train]
     rows = []
     for tp in (float(x) for x in a.grid.split(",")):
-        pieces = [m.generate(bars=a.bars, seed=1000 + i, top_p=tp).score for i in range(a.n)]
+        pieces = [from_first_bar_line(m.generate(bars=a.bars, seed=1000 + i, top_p=tp).score, a.bars)
+                  for i in range(a.n)]
         aucs, accs = [], []
         for draw in (1, 2):
             t = fair_compare(pieces, refs, names, bars=a.bars, n_reference=a.n, seed=draw)["two_sample"]

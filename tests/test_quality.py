@@ -330,6 +330,9 @@ def test_reference_crops_can_be_each_pieces_opening_or_ending():
     crops, _, _ = fair.reference_crops([up], ["u"], bars=3, meters=Counter({"4/4": 1}), n=1, position="opening")
     assert crops[0].music.tracks[0].notes.numpy()["pitch"][0] == fair.crop(up, 1, 3).music.tracks[0].notes.numpy()["pitch"][0]
     assert fair.crop(up, 1, 3).music.tracks[0].notes.numpy()["pitch"][0] != fair.crop(up, 0, 3).music.tracks[0].notes.numpy()["pitch"][0]
+    # a generated tune with an upbeat is compared from its first bar line; one without, whole
+    assert fair.bar_count(fair.from_first_bar_line(up, 5)) == 5 and fair.first_full_bar(fair.from_first_bar_line(up, 5)) == 0
+    assert fair.from_first_bar_line(refs[0], 6) is refs[0]
 
 
 def test_auc_test_separates_and_does_not_invent_differences():

@@ -90,6 +90,17 @@ def first_full_bar(score: Score) -> int:
     return int(n.start[n.pitched].min() >= n.tpq // 4)
 
 
+def from_first_bar_line(score: Score, bars: int) -> Score:
+    """A generated piece as the real crops are taken: from a bar line. A tune that begins with
+    an upbeat has its pickup bar before the bars asked for; it is compared from its first full
+    bar (the real crops at any bar miss their upbeats too)."""
+    if first_full_bar(score) and bar_count(score) > bars:
+        c = crop(score, 1, bars)
+        if c is not None:
+            return c
+    return score
+
+
 def reference_crops(scores: list[Score], names: list[str], *, bars: int, meters: Counter, n: int,
                     seed: int = 0, position: str = "any") -> tuple[list[Score], list[str], dict]:
     """``n`` crops of ``bars`` bars from ``scores``, in the meters of ``meters`` and in its

@@ -91,6 +91,9 @@ def test_parse_key_refuses_what_is_not_a_key(text):
 
 def test_key_names_and_scales():
     assert key_name(*parse_key("f# minor")) == "F# minor"
+    # the spelling with fewer accidentals: five flats, not seven sharps; five sharps, not seven flats
+    assert key_name(*parse_key("C# major")) == "Db major" and key_name(*parse_key("Ab minor")) == "G# minor"
+    assert key_name(1, "minor") == "C# minor" and key_name(8, "major") == "Ab major"
     assert sorted(scale_pitch_classes(7, "major")) == [0, 2, 4, 6, 7, 9, 11]
     assert sorted(scale_pitch_classes(9, "minor")) == [0, 2, 4, 5, 7, 8, 9, 11] or \
         sorted(scale_pitch_classes(9, "minor")) == sorted({(9 + i) % 12 for i in (0, 2, 3, 5, 7, 8, 9, 10, 11)})

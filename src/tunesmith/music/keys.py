@@ -49,8 +49,15 @@ def parse_key(text: str, *, option: str = "--key") -> tuple[int, str]:
     return pc, mode
 
 
+# Where PITCH_CLASS_NAMES would name a key with seven accidentals, its enharmonic with five:
+# D-flat major, not C-sharp major; G-sharp minor, not A-flat minor.
+_KEY_SPELLING = {(1, "major"): "Db", (8, "minor"): "G#"}
+
+
 def key_name(tonic: int, mode: str) -> str:
-    return f"{PITCH_CLASS_NAMES[tonic % 12]} {mode}"
+    """``"G major"``, ``"F# minor"``: a key as a musician names it (the spelling of its
+    signature with fewer accidentals)."""
+    return f"{_KEY_SPELLING.get((tonic % 12, mode), PITCH_CLASS_NAMES[tonic % 12])} {mode}"
 
 
 def transpose_key_name(key: str, semitones: int) -> str:

@@ -227,7 +227,7 @@ class MusicModel:
             music = full.resample(480, min_dur=1)
             _play_at(music, self.config.get("playback") or {})
         n_prefix_bars = _bars_covering(primer.music) if primer is not None else 0
-        _clip_to_bars(music, n_prefix_bars + bars + int(con.pickup))
+        _clip_to_bars(music, n_prefix_bars + con.bars)  # (con.bars counts a pickup bar)
         tonic, mode = score_key(primer) if primer is not None else score_key(Score(music))
         meta = Meta(title=f"{self.name} #{seed}", composer=f"tunesmith ({self.name})", source="generated",
                     key=key_name(tonic, mode), time_signature=Score(music).time_signature())

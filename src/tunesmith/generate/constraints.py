@@ -157,6 +157,10 @@ class RemiConstraint:
                 self.relaxed += 1  # no room left in the bar: end anyway, and say so
         return out
 
+    def bars_progress(self) -> tuple[int, int]:
+        """Bars begun and bars asked for, a pickup bar counted in neither."""
+        return self.bars_done - int(self.pickup), self.bars - int(self.pickup)
+
     def _onset_q(self) -> float:
         return self.bar_start_q + max(self.cur_pos, 0) / self.res * self.beat_q
 

@@ -127,10 +127,10 @@ def _sample(model, prompt: list[int], constraint, controls: SamplingControls, *,
         new.append(t)
         seq.append(t)
         if t == getattr(constraint.tok, "bar_id", None):
-            pickup = int(getattr(constraint, "pickup", False))  # an upbeat's bar is not one of those asked
-            if constraint.bars_done - pickup > reported:
-                reported = constraint.bars_done - pickup
-                report(reported, constraint.bars - pickup, "bars")
+            done, total = constraint.bars_progress()
+            if done > reported:  # (the bar after an upbeat's pickup bar is still the first)
+                reported = done
+                report(done, total, "bars")
         full = window and len(seq) - 1 - start >= window  # the context held before t is full
         if full:
             start = len(seq) - window // 2

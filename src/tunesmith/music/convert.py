@@ -156,20 +156,15 @@ def _notate_key_and_tempo(stream, score: Score) -> None:
     score editor does not need an accidental on every note, and the tempo as a metronome
     mark on the first part."""
     from music21 import key as m21key
-    from music21 import pitch as m21pitch
     from music21 import tempo as m21tempo
 
-    from tunesmith.music.keys import PITCH_CLASS_NAMES, parse_key, score_key
+    from tunesmith.music.keys import key_name, parse_key, score_key
 
     try:
         tonic, mode = parse_key(score.meta.key) if score.meta.key else score_key(score)
     except Exception:  # an unparseable stated key: estimate it  # noqa: BLE001
         tonic, mode = score_key(score)
-    name = PITCH_CLASS_NAMES[tonic % 12].replace("b", "-")
-    k = m21key.Key(name, mode)
-    other = m21key.Key(m21pitch.Pitch(name).getEnharmonic().name, mode)
-    if abs(other.sharps) < abs(k.sharps):  # D♭ major (5 flats), not C♯ major (7 sharps)
-        k = other
+    k = m21key.Key(key_name(tonic, mode).split()[0].replace("b", "-"), mode)  # D♭ major, not C♯ major
     qpm = score.tempo()
     for i, part in enumerate(stream.parts):
         measures = list(part.getElementsByClass("Measure"))

@@ -465,7 +465,10 @@ def mir_lines(r: dict) -> list[str]:
                   f"finder is exact on {k['ours_notes_only']['exact_excluding_those']:.3f}. The notated-key reading "
                   "takes the pitch collection from the signature and only the mode from the notes; where it still "
                   "disagrees, the file's stated mode mostly contradicts its own first and last bass notes (e.g. "
-                  "bwv166.6 states B♭ major and begins and ends on G in a G-minor texture). "
+                  "bwv166.6 states B♭ major and begins and ends on G in a G-minor texture). A file's stated key is "
+                  "the signature most of its parts have: in bwv62.6 and bwv244.15 one part has another signature than "
+                  "the other three; in bwv4.8 the soprano has one sharp, the other parts none, and the music ends on "
+                  "D (before 2026-11-27 the first part's signature was read: notated-key exact 0.946). "
                   + ("The 95% goal is met." if best >= 0.95 else f"The 95% goal is not met (best {best:.3f}).")]
     a = r.get("audio")
     if a:

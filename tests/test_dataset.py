@@ -163,3 +163,48 @@ def test_a_manifest_cannot_send_reads_outside_the_dataset(tmp_path):
     with pytest.raises(BadInputError, match="names a shard"):
         ds.load(ds.entries[0])
     assert ds.load(ds.entries[1]).n_notes > 0
+
+
+def test_a_corpus_installed_elsewhere_is_the_same_data(tmp_path):
+    """The manifest hash does not depend on where the files are (another virtual environment,
+    another checkout): a model's copy guard and a run's --resume recognise the data. The hash
+    of the manifest as written (what earlier versions recorded) still names it on the machine
+    it was made on, and a piece added changes both hashes and the split hash."""
+    from tunesmith.music.dataset import split_hash
+
+    for where in ("a", "b/deeper"):
+        _copy_chorales(tmp_path / where / "music", 4)
+        prepare(str(tmp_path / where / "music"), tmp_path / where / "ds", workers=1, progress=False)
+    a, b = Dataset(tmp_path / "a" / "ds"), Dataset(tmp_path / "b/deeper" / "ds")
+    assert a.entries[0]["source"] != b.entries[0]["source"]  # the manifest keeps the real paths
+    assert a.manifest_hash == b.manifest_hash and a.split_hash == b.split_hash == split_hash(a.entries)
+    assert a.info["manifest_sha256_as_written"] != b.info["manifest_sha256_as_written"]
+    assert a.is_manifest(a.info["manifest_sha256_as_written"]) and not a.is_manifest(b.info["manifest_sha256_as_written"])
+    assert a.hashes("dataset_") == {"dataset_manifest_sha256": a.manifest_hash, "dataset_split_sha256": a.split_hash,
+                                    "dataset_manifest_sha256_as_written": a.info["manifest_sha256_as_written"]}
+    _copy_chorales(tmp_path / "a" / "music", 1, start=4)
+    prepare(str(tmp_path / "a" / "music"), tmp_path / "a" / "ds", workers=1, progress=False)
+    c = Dataset(tmp_path / "a" / "ds")
+    assert c.manifest_hash != a.manifest_hash and c.split_hash != a.split_hash
+
+
+def test_the_key_signature_is_the_one_the_parts_agree_on(tmp_path):
+    """A MusicXML file whose first part has another signature than the other three (music21's
+    bwv62.6: a soprano without the two flats) states the signature most parts have."""
+    from music21 import key, meter, note, stream
+
+    from tunesmith.music.io import load_score
+
+    sc = stream.Score()
+    for i, (sig, pitches) in enumerate(((key.KeySignature(0), "G4 B-4 A4 G4"), (key.Key("B-"), "D4 D4 F#4 D4"),
+                                        (key.Key("B-"), "B-3 C4 D4 B-3"), (key.Key("B-"), "G2 G2 D3 G2"))):
+        p = stream.Part(id=f"P{i}")
+        m = stream.Measure(number=1)
+        m.append([sig, meter.TimeSignature("4/4")] + [note.Note(x) for x in pitches.split()])
+        p.append(m)
+        sc.insert(0, p)
+    f = tmp_path / "disagree.musicxml"
+    sc.write("musicxml", fp=str(f))
+    s = load_score(f)
+    assert [(k.key, k.tonality) for k in s.music.key_signatures] == [(-2, 0)]
+    assert s.meta.key == "Bb major"

@@ -138,6 +138,14 @@ def test_the_copy_guard_is_built_once_per_dataset_and_kept_on_disk(chorale_datas
     assert np.array_equal(guard_for_dataset(str(chorale_dataset.path)).hashes, want.hashes)
     with np.load(stored) as z:
         assert np.array_equal(z["hashes"], want.hashes)
+    # a model names its training data by which pieces were in which split (wherever the corpus
+    # is installed), an older model by its manifest hash; other data: no guard
+    name, ds = str(chorale_dataset.path), chorale_dataset
+    for manifest, split, ok in ((None, ds.split_hash, True), ("0" * 64, ds.split_hash, True),
+                                (ds.manifest_hash, "0" * 64, False), (ds.manifest_hash, None, True),
+                                (ds.info["manifest_sha256_as_written"], None, True), ("0" * 64, None, False)):
+        guard_for_dataset.cache_clear()
+        assert (guard_for_dataset(name, manifest, split) is not None) == ok, (manifest, split)
     guard_for_dataset.cache_clear()
 
 

@@ -526,6 +526,14 @@ def test_resuming_on_other_data_is_refused(tmp_path):
         check_same_data(tmp_path, saved, dict(saved, dataset_manifest_sha256="bbbb"))
     with pytest.raises(OptionError, match="representation"):
         check_same_data(tmp_path, saved, dict(saved, representation="remi"))
+    # a run that recorded the manifest hash as an earlier version wrote it resumes on the same data
+    check_same_data(tmp_path, saved, dict(saved, dataset_manifest_sha256="cccc", dataset_manifest_sha256_as_written="aaaa"))
+    # the roll trainers record {"name", "manifest_sha256"}: compared too
+    roll = {"name": "bach-chorales", "manifest_sha256": "aaaa"}
+    with pytest.raises(OptionError, match="manifest_sha256"):
+        check_same_data(tmp_path, roll, dict(roll, manifest_sha256="bbbb"))
+    with pytest.raises(OptionError, match="name"):
+        check_same_data(tmp_path, roll, dict(roll, name="folk"))
 
 
 def test_a_four_voice_primer_is_kept_note_for_note(chorale_like):

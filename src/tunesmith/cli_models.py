@@ -175,7 +175,7 @@ def cmd_train_rolls(a: argparse.Namespace) -> int:
     ds = open_dataset(a.data, progress=not a.quiet)
     data = voice_corpus(ds, progress=not a.quiet)
     summary = train_rolls(a.out, a.family, cfg, data, tc, resume=a.resume, progress=not a.quiet,
-                          extra={"dataset": {"name": ds.name, "manifest_sha256": ds.manifest_hash}})
+                          extra={"dataset": {"name": ds.name, **ds.hashes()}})
     score = next((k[5:] for k in summary if k.startswith("best_valid_")), None)
     best = f"; best {score} {summary['best_valid']:.4f}" if score and summary["best_valid"] is not None else ""
     print(f"trained {a.family} ({summary['n_params']:,} parameters) for {summary['steps']} steps in "
@@ -300,7 +300,7 @@ def cmd_train(a: argparse.Namespace) -> int:
     if a.family == "transformer" and tc.seq_len > cfg.block_size:
         raise OptionError("--seq-len", f"{tc.seq_len} exceeds the model's --block-size {cfg.block_size}")
     summary = train(a.out, a.family, cfg, corpus, tc, resume=a.resume, progress=not a.quiet,
-                    extra={**extra, "dataset": {"name": ds.name, "manifest_sha256": ds.manifest_hash}},
+                    extra={**extra, "dataset": {"name": ds.name, **ds.hashes()}},
                     init_from=base[2] if base and not a.resume else None)
     if rank == 0:
         print(f"trained {a.family} ({summary['n_params']:,} parameters) for {summary['steps']} steps "

@@ -211,7 +211,7 @@ class MusicModel:
         guard = None
         data = self.config.get("dataset") or {}
         if rules != "off" and data.get("name"):
-            guard = guard_for_dataset(str(data["name"]), data.get("manifest_sha256"))
+            guard = guard_for_dataset(str(data["name"]), data.get("manifest_sha256"), data.get("split_sha256"))
         con = RemiConstraint(tok, bars=bars, time_signature=ts, scale_pcs=scale, programs=programs or None,
                              end_on_tonic=rules != "off",
                              tonic=score_key(primer)[0] if primer is not None else None, guard=guard)

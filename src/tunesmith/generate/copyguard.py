@@ -94,16 +94,23 @@ def score_melody(score) -> tuple[np.ndarray, np.ndarray]:
 
 
 @lru_cache(maxsize=2)
-def guard_for_dataset(name: str, manifest_sha256: str | None = None) -> CopyGuard | None:
+def guard_for_dataset(name: str, manifest_sha256: str | None = None,
+                      split_sha256: str | None = None) -> CopyGuard | None:
     """The guard of a dataset's train split, or None where it is not on this machine (or is
-    not the data the model was trained on: another manifest)."""
+    not the data the model was trained on). A model that recorded which pieces were in which
+    split (``split_sha256``) is matched on that: the guard needs the same training pieces,
+    wherever the corpus is installed and whichever reader version parsed it; an older model
+    is matched on its manifest hash."""
     from tunesmith.music.dataset import open_dataset
 
     try:
         ds = open_dataset(name, progress=False)
     except Exception:  # noqa: BLE001 - any reason the data is not here: sample without the guard
         return None
-    if manifest_sha256 and ds.manifest_hash != manifest_sha256:
+    if split_sha256:
+        if ds.split_hash != split_sha256:
+            return None
+    elif manifest_sha256 and not ds.is_manifest(manifest_sha256):
         return None
     # Built once per dataset content (about 4 s for the folk corpus) and kept on disk beside the
     # classifier features: a `generate` run then loads it in milliseconds.

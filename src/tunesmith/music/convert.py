@@ -31,7 +31,7 @@ def music21_to_score(stream, *, source: str = "", tpq: int = DEFAULT_TPQ) -> Sco
     first = parts[0].flatten()
     for ts in first.getElementsByClass("TimeSignature"):
         music.time_signatures.append(symusic.TimeSignature(at(ts.offset), ts.numerator, ts.denominator))
-    for ks in first.getElementsByClass("KeySignature"):
+    for ks in _key_signature_part(parts).getElementsByClass("KeySignature"):
         mode = getattr(ks, "mode", "major")
         music.key_signatures.append(
             symusic.KeySignature(at(ks.offset), int(ks.sharps), 1 if mode == "minor" else 0)
@@ -177,6 +177,26 @@ def _notate_key_and_tempo(stream, score: Score) -> None:
             for old in list(first.recurse().getElementsByClass(m21tempo.MetronomeMark)):
                 old.activeSite.remove(old)
             first.insert(0, m21tempo.MetronomeMark(number=round(float(qpm), 2)))
+
+
+def _key_signature_part(parts):
+    """The part whose key signatures the piece states: the first of the parts whose opening
+    signature (the number of sharps) most parts share, preferring one that also states a mode.
+    A file with one part's signature wrong, such as music21's bwv62.6 (soprano without the two
+    flats the other three parts and the music have) or bwv244.15 (soprano in four sharps, the
+    rest in two), then keeps the right key."""
+    from collections import Counter
+
+    flats = [p.flatten() for p in parts]
+    openings = [next(iter(f.getElementsByClass("KeySignature")), None) for f in flats]
+    votes = Counter(int(k.sharps) for k in openings if k is not None)
+    if not votes:
+        return flats[0]
+    best = max(votes.values())
+    agreed = [i for i, k in enumerate(openings) if k is not None and votes[int(k.sharps)] == best]
+    agreed = [i for i in agreed if int(openings[i].sharps) == int(openings[agreed[0]].sharps)]  # ties: earliest
+    with_mode = [i for i in agreed if getattr(openings[i], "mode", None)]
+    return flats[(with_mode or agreed)[0]]
 
 
 def fill_meta_from_music(score: Score) -> None:

@@ -2,7 +2,7 @@
 
 Layout of a dataset folder::
 
-    dataset.json      name, source, counts, manifest hash, format version
+    dataset.json      name, source, counts, manifest hashes, format version
     manifest.jsonl    one line per piece: id, source, content hash, metadata, split, shard slice
     skipped.json      files or tunes that could not be read, and why
     shards/H.json     per source file (H = its sha256): the pieces found in it
@@ -36,7 +36,7 @@ from tunesmith.music.io import SYMBOLIC_EXTS, Limits, atomic_write_bytes, read_p
 from tunesmith.music.score import Meta, Score
 
 FORMAT_VERSION = 1
-PARSER_VERSION = 3  # 2, 3: pickup bars padded so bar lines fall right (music21 formats, ABC); bump when readers change what they produce, to re-parse shards
+PARSER_VERSION = 4  # 2, 3: pickup bars padded so bar lines fall right (music21 formats, ABC); 4: key signature the parts agree on; bump when readers change what they produce, to re-parse shards
 SPLITS = ("train", "valid", "test")
 
 
@@ -48,6 +48,38 @@ def split_of(content_hash: str, valid: float = 0.1, test: float = 0.1) -> str:
     if u < test + valid:
         return "valid"
     return "train"
+
+
+def _portable_manifest(entries: list[dict], files: list[Path]) -> bytes:
+    """The manifest as it would read on any machine: source paths relative to the folder
+    the files share. The manifest on disk keeps absolute paths (readers open them); its hash
+    must not, or a corpus installed in another place (another virtual environment, another
+    checkout) would look like other data, and a model's copy guard and ``--resume`` would
+    refuse it."""
+    root = os.path.commonpath([str(f) for f in files]) if files else ""
+    root = root if len(files) > 1 or not root else str(Path(root).parent)
+
+    def rel(path: str) -> str:
+        try:
+            return Path(path).relative_to(root).as_posix()
+        except ValueError:
+            return path
+
+    lines = []
+    for e in entries:
+        d = dict(e, source=rel(e["source"]))
+        if isinstance(d.get("meta"), dict) and d["meta"].get("source"):
+            d["meta"] = dict(d["meta"], source=rel(d["meta"]["source"]))
+        lines.append(json.dumps(d, sort_keys=True) + "\n")
+    return "".join(lines).encode()
+
+
+def split_hash(entries: list[dict]) -> str:
+    """Which pieces (by content hash) are in which split: what a copy guard needs to know to
+    be the guard of a model's training pieces. It changes when a piece is added, removed or
+    moved, not when a reader's output for a piece changes."""
+    rows = sorted(f"{e['hash']} {e['split']}\n" for e in entries)
+    return hashlib.sha256("".join(rows).encode()).hexdigest()
 
 
 def sha256_file(path: Path) -> str:
@@ -298,7 +330,11 @@ def _prepare(source, name, files, out: Path, workers, limits: Limits, progress: 
         "splits": {s: counts.get(s, 0) for s in SPLITS},
         "n_skipped": len(skipped),
         "n_duplicates": n_dup,
-        "manifest_sha256": hashlib.sha256(manifest).hexdigest(),
+        "manifest_sha256": hashlib.sha256(_portable_manifest(entries, files)).hexdigest(),
+        # what earlier versions recorded (the hash of the manifest with its absolute paths):
+        # a run or model that recorded it on this machine is still recognised
+        "manifest_sha256_as_written": hashlib.sha256(manifest).hexdigest(),
+        "split_sha256": split_hash(entries),
     }
     atomic_write_bytes(out / "dataset.json", json.dumps(info, indent=1).encode())
     return PrepareReport(out, len(files), len(todo), len(files) - len(todo), len(entries),
@@ -339,6 +375,22 @@ class Dataset:
     @property
     def manifest_hash(self) -> str:
         return self.info["manifest_sha256"]
+
+    def is_manifest(self, sha256: str) -> bool:
+        """Whether ``sha256`` names this dataset's manifest (the portable hash, or the hash
+        of the manifest as written that earlier versions recorded)."""
+        return sha256 in (self.info.get("manifest_sha256"), self.info.get("manifest_sha256_as_written"))
+
+    def hashes(self, prefix: str = "") -> dict:
+        """What a model or run records of the data it was trained on."""
+        out = {f"{prefix}manifest_sha256": self.manifest_hash, f"{prefix}split_sha256": self.split_hash}
+        if self.info.get("manifest_sha256_as_written"):
+            out[f"{prefix}manifest_sha256_as_written"] = self.info["manifest_sha256_as_written"]
+        return out
+
+    @property
+    def split_hash(self) -> str:
+        return self.info.get("split_sha256") or split_hash(self.entries)
 
     def split(self, name: str) -> list[dict]:
         return [e for e in self.entries if e["split"] == name]

@@ -125,7 +125,7 @@ def event_corpus(dataset, tokenizer, *, progress: bool = True, styles: list[str]
             splits[s] = seqs
         write_split_cache(cache, "tokens", splits, np.zeros(0, np.int16))
     vocab = tokenizer.tok.vocab
-    meta = {"representation": "remi", "dataset": dataset.name, "dataset_manifest_sha256": dataset.manifest_hash}
+    meta = {"representation": "remi", "dataset": dataset.name, **dataset.hashes("dataset_")}
     if styles:
         meta["styles"] = list(styles)
     return TokenCorpus(
@@ -238,4 +238,4 @@ def satb_corpus(dataset, *, progress: bool = True) -> TokenCorpus:
     return TokenCorpus(vocab_size=satb.VOCAB_SIZE, pad_id=satb.PAD, bos_id=satb.BOS, eos_id=satb.EOS,
                        pitch_first_id=satb.PITCH0, n_pitch_tokens=satb.N_PITCHES, splits=splits,
                        meta={"representation": "satb", "dataset": dataset.name,
-                             "dataset_manifest_sha256": dataset.manifest_hash, "skipped": skipped})
+                             **dataset.hashes("dataset_"), "skipped": skipped})

@@ -110,9 +110,11 @@ def run_lock(run: Path):
 def check_same_data(run: Path, saved: dict, now: dict) -> None:
     """Refuse to resume a run on other data than it began with (another dataset, another
     version of it, or another representation): the result would be neither run."""
-    keys = ("representation", "dataset", "dataset_manifest_sha256")
+    keys = ("representation", "dataset", "name", "dataset_manifest_sha256", "manifest_sha256")
     was = {k: saved.get(k) for k in keys if saved.get(k) is not None}
-    diff = [k for k in was if now.get(k) is not None and now.get(k) != was[k]]
+    # a manifest hash recorded by an earlier version (of the manifest as written, with this
+    # machine's paths) still names the same data
+    diff = [k for k in was if now.get(k) is not None and was[k] not in (now[k], now.get(f"{k}_as_written"))]
     if diff:
         raise OptionError("--data", f"the run in {run} was trained on "
                           + ", ".join(f"{k} {str(was[k])[:16]}" for k in diff) + "; this data has "

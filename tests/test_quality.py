@@ -483,6 +483,11 @@ def test_folk_tunes_end_on_the_tonic_under_the_rules():
         end = max(t for t, _ in notes)
         assert g.report["end_on_tonic"] and g.report["n_relaxed"] == 0
         assert g.report["tonic"] in {p % 12 for t, p in notes if t == end}  # the last onset sounds the tonic
+        m_ = g.score.music  # and it is held to the final bar line
+        ts = m_.time_signatures[0]
+        bar = m_.tpq * 4 * ts.numerator // ts.denominator
+        line = (4 + int("pickup" in g.report)) * bar
+        assert all(n.end == line for t in m_.tracks for n in t.notes if n.time == end)
     g = m.generate(bars=4, seed=0, rules="off")
     assert {k: v for k, v in g.report.items() if k != "style"} == {"rules": "off", "end_on_tonic": False, "tonic": None,
                                                                    "relaxed": {}, "n_relaxed": 0}

@@ -162,6 +162,36 @@ def test_grammar_admits_an_upbeat_and_does_not_count_its_bar(tok):
     assert not con.pickup and con.bars == 1
 
 
+def test_grammar_never_doubles_a_note_on_one_instrument_and_ends_on_the_added_tonic(tok):
+    """A pitch already struck by this instrument at this onset is not offered again (another
+    instrument may double it). Under the ending rule, a tune the model would end off the tonic
+    gets one more note, on the tonic, and ends there: nothing comes after it."""
+    vocab = tok.tok.vocab
+    con = RemiConstraint(tok, bars=1, time_signature="2/4", programs={0, 40}, end_on_tonic=True, tonic=7)
+    dur = vocab[next(n for n in vocab if n.startswith("Duration_"))]
+    for name in ("Bar_None", "TimeSig_2/4", "Position_0", "Program_0", "Pitch_64"):
+        assert con.feed(vocab[name])
+    con.feed(dur)
+    con.feed(vocab["Program_0"])
+    assert "Pitch_64" not in _names(tok, con.allowed()) and "Pitch_65" in _names(tok, con.allowed())
+    con.feed(vocab["Pitch_60"])
+    con.feed(dur)
+    con.feed(vocab["Program_40"])
+    assert {"Pitch_64", "Pitch_60"} <= _names(tok, con.allowed())  # the violin may double the piano
+    con.feed(vocab["Pitch_69"])
+    con.feed(dur)
+    after = _names(tok, con.allowed())  # the last note (A) is not the tonic (G): the tune may not end yet
+    assert tok.names[tok.eos_id] not in after and "Bar_None" not in after
+    assert after and all(n.startswith("Position_") for n in after)
+    con.feed(vocab[f"Position_{con.res}"])
+    con.feed(vocab["Program_0"])
+    assert {int(n.split("_")[1]) % 12 for n in _names(tok, con.allowed())} == {7}
+    con.feed(vocab["Pitch_67"])
+    con.feed(dur)
+    assert _names(tok, con.allowed()) == {tok.names[tok.eos_id]}  # the added tonic ends the tune
+    assert con.relaxed == 0
+
+
 def test_grammar_stops_at_the_token_cap_and_counts_the_repair(tok):
     con = RemiConstraint(tok, bars=4, max_tokens=3)
     for t in (tok.bar_id, tok.tok.vocab["TimeSig_4/4"], tok.tok.vocab["Position_0"]):

@@ -227,7 +227,8 @@ class MusicModel:
             music = full.resample(480, min_dur=1)
             _play_at(music, self.config.get("playback") or {})
         n_prefix_bars = _bars_covering(primer.music) if primer is not None else 0
-        _clip_to_bars(music, n_prefix_bars + con.bars)  # (con.bars counts a pickup bar)
+        # (con.bars counts a pickup bar); under the rules the tune's final tonic is held to the bar line
+        _clip_to_bars(music, n_prefix_bars + con.bars, hold_last=con.end_on_tonic and not con.forced_stops)
         tonic, mode = score_key(primer) if primer is not None else score_key(Score(music))
         meta = Meta(title=f"{self.name} #{seed}", composer=f"tunesmith ({self.name})", source="generated",
                     key=key_name(tonic, mode), time_signature=Score(music).time_signature())
@@ -289,8 +290,10 @@ def _bars_covering(music: symusic.Score) -> int:
     return int(np.searchsorted(down, end, side="left")) if len(down) else 0
 
 
-def _clip_to_bars(music: symusic.Score, n_bars: int) -> None:
-    """Drop notes after bar ``n_bars`` and shorten notes that ring past it."""
+def _clip_to_bars(music: symusic.Score, n_bars: int, *, hold_last: bool = False) -> None:
+    """Drop notes after bar ``n_bars`` and shorten notes that ring past it. ``hold_last``:
+    the notes struck last ring on to that bar line (a tune's final note is held, not cut
+    short by a silence before the end of its bar)."""
     if not len(music.time_signatures):
         return
     ts = music.time_signatures[0]
@@ -305,6 +308,12 @@ def _clip_to_bars(music: symusic.Score, n_bars: int) -> None:
         tr.notes.clear()
         for n in keep:
             tr.notes.append(n)
+    if hold_last:
+        last = max((n.time for tr in music.tracks for n in tr.notes), default=None)
+        for tr in music.tracks:
+            for n in tr.notes:
+                if n.time == last and n.end < end:
+                    n.duration = end - n.time
 
 
 def check_bars(bars: int) -> None:

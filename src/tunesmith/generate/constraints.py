@@ -36,6 +36,8 @@ class RemiConstraint:
         self.end_on_tonic = end_on_tonic
         self.tonic = tonic
         self.pitches: list[int] = []
+        self.note_programs: list[int] = []  # the program of every note so far
+        self.cur_program = -1
         self.pickup = False  # the piece began with an upbeat (then it has one bar more than asked)
         self.relaxed = 0
         self.bars = bars
@@ -55,6 +57,7 @@ class RemiConstraint:
                 self.pitch_value[i] = int(n.split("_")[1])
                 self.pitch_class[i] = self.pitch_value[i] % 12
         self.force_tonic = False
+        self.ended = False  # the model ended the tune off the tonic and the tonic note was added: nothing more
         self.tonic_pitch = np.zeros(V, bool)
         self.pitch_ok = self.mask_of["Pitch"].copy()
         if scale_pcs is not None:
@@ -109,6 +112,12 @@ class RemiConstraint:
                 self.bars += 1
             self.pitches.append(int(name.split("_")[1]))
             self.onsets.append(self._onset_q())
+            self.note_programs.append(self.cur_program)
+            if self.force_tonic:  # the note asked for has come: the tune ends on it
+                self.force_tonic = False
+                self.ended = True
+        elif typ == "Program":
+            self.cur_program = int(name.split("_")[1]) if name.split("_")[1].lstrip("-").isdigit() else -1
         elif typ == "Position":
             self.cur_pos = int(self.pos_value[t])
         elif typ == "TimeSig":
@@ -139,11 +148,13 @@ class RemiConstraint:
             return self.program_ok | self._later_positions()
         if p == "Program":
             if self.force_tonic and self.tonic is not None:  # the note that ends the tune lands on the tonic
-                return self._unoriginal_masked(self.pitch_ok & self.tonic_pitch)
-            return self._unoriginal_masked(self.pitch_ok.copy())
+                return self._unoriginal_masked(self._not_sounding(self.pitch_ok & self.tonic_pitch))
+            return self._unoriginal_masked(self._not_sounding(self.pitch_ok.copy()))
         if p == "Pitch":
             return m["Duration"].copy()
         # after a Duration
+        if self.ended:
+            return self.eos.copy()
         out = self.program_ok | self._later_positions() | m["Bar"]
         if self.bars_done >= self.bars:
             out |= self.eos
@@ -163,6 +174,18 @@ class RemiConstraint:
 
     def _onset_q(self) -> float:
         return self.bar_start_q + max(self.cur_pos, 0) / self.res * self.beat_q
+
+    def _not_sounding(self, ok: np.ndarray) -> np.ndarray:
+        """``ok`` less the pitches this instrument has already struck at this onset: a note
+        doubled in unison on one instrument is not music, it decodes to one note or a
+        stuck key. Never empties ``ok`` (an instrument has 88 keys)."""
+        here = self._onset_q()
+        k = len(self.onsets) - 1
+        while k >= 0 and abs(self.onsets[k] - here) < 1e-9:
+            if self.note_programs[k] == self.cur_program:
+                ok &= self.pitch_value != self.pitches[k]
+            k -= 1
+        return ok
 
     def _unoriginal_masked(self, ok: np.ndarray) -> np.ndarray:
         """``ok`` less the pitches that would complete a window of a training piece (unless that

@@ -333,6 +333,33 @@ def test_reference_crops_can_be_each_pieces_opening_or_ending():
     # a generated tune with an upbeat is compared from its first bar line; one without, whole
     assert fair.bar_count(fair.from_first_bar_line(up, 5)) == 5 and fair.first_full_bar(fair.from_first_bar_line(up, 5)) == 0
     assert fair.from_first_bar_line(refs[0], 6) is refs[0]
+    # crops at any bar never start with the pickup bar: every start is a full bar
+    nb = fair.bar_count(up) - 1  # two starts: the pickup bar (never taken) and the first full bar
+    crops, _, _ = fair.reference_crops([up] * 8, [f"u{i}" for i in range(8)], bars=nb, meters=Counter({"4/4": 1}),
+                                       n=8, position="any")
+    firsts = {c.music.tracks[0].notes.numpy()["time"][0] for c in crops}
+    assert len(crops) == 8 and firsts == {0}  # (a crop from the pickup bar would begin with three beats of silence)
+
+
+def test_crops_of_one_generated_piece_stay_in_one_fold(monkeypatch):
+    """Several crops of one generated piece (harmonizations cropped as real pieces are) are
+    one group in the cross-validation, as the crops of one real piece are."""
+    from collections import Counter
+
+    seen = {}
+    real_auc_test = fair.auc_test
+
+    def spy(gen, ref, **kw):
+        seen.setdefault("gen_groups", kw.get("gen_groups"))
+        return real_auc_test(gen, ref, **kw)
+
+    monkeypatch.setattr(fair, "auc_test", spy)
+    whole = [_piece(9, base=58 + i) for i in range(6)]
+    crops, groups, _ = fair.reference_crops(whole, [f"h{i}" for i in range(6)], bars=4, meters=Counter({"4/4": 1}), n=18)
+    refs = [_piece(9 + i % 3, base=60 + i % 4) for i in range(12)]
+    res = fair.fair_compare(crops, refs, [f"r{i}" for i in range(12)], bars=4, n_reference=18, gen_groups=groups)
+    assert res["generated"] == {"pieces": 18, "meters": {"4/4": 18}, "from_pieces": 6}
+    assert seen["gen_groups"] == groups and len(set(groups)) == 6
 
 
 def test_auc_test_separates_and_does_not_invent_differences():
@@ -477,17 +504,22 @@ def test_folk_tunes_end_on_the_tonic_under_the_rules():
     from tunesmith.generate.api import load_model
 
     m = load_model("folk")
+    pickups = 0
     for seed in range(3):
         g = m.generate(bars=4, seed=seed, rules="strict")
         notes = [(n.time, n.pitch) for t in g.score.music.tracks for n in t.notes]
         end = max(t for t, _ in notes)
         assert g.report["end_on_tonic"] and g.report["n_relaxed"] == 0
         assert g.report["tonic"] in {p % 12 for t, p in notes if t == end}  # the last onset sounds the tonic
-        m_ = g.score.music  # and it is held to the final bar line
+        # and it is held to the final bar line, or, after an upbeat, short of it by the upbeat's length
+        m_ = g.score.music
         ts = m_.time_signatures[0]
         bar = m_.tpq * 4 * ts.numerator // ts.denominator
-        line = (4 + int("pickup" in g.report)) * bar
+        upbeat = bar - min(n.time for t in m_.tracks for n in t.notes) if "pickup" in g.report else 0
+        line = (4 + int("pickup" in g.report)) * bar - (upbeat if end < (4 + int("pickup" in g.report)) * bar - upbeat else 0)
         assert all(n.end == line for t in m_.tracks for n in t.notes if n.time == end)
+        pickups += "pickup" in g.report and end < line
+    assert pickups  # at least one of the tunes had an upbeat and a final bar short by as much
     g = m.generate(bars=4, seed=0, rules="off")
     assert {k: v for k, v in g.report.items() if k != "style"} == {"rules": "off", "end_on_tonic": False, "tonic": None,
                                                                    "relaxed": {}, "n_relaxed": 0}

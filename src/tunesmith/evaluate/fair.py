@@ -105,7 +105,8 @@ def reference_crops(scores: list[Score], names: list[str], *, bars: int, meters:
                     seed: int = 0, position: str = "any") -> tuple[list[Score], list[str], dict]:
     """``n`` crops of ``bars`` bars from ``scores``, in the meters of ``meters`` and in its
     proportions, spread evenly over the pieces (each piece's crops at random bar offsets,
-    distinct where it is long enough). ``position``: ``any`` bar offset, or only each piece's
+    distinct where it is long enough). ``position``: ``any`` full bar (a pickup bar is not
+    one of a piece's bars, as in notation, and a crop never starts with it), or only each piece's
     ``opening`` (its first bars) or ``ending`` (its last bars) — one crop per piece, for
     comparing pieces that begin and end as a whole piece does. Returns the crops, the name of
     each crop's piece (the group for cross-validation) and a description."""
@@ -123,8 +124,9 @@ def reference_crops(scores: list[Score], names: list[str], *, bars: int, meters:
         if not pool or want == 0:
             continue
         # every start bar of every piece, taken round-robin over pieces in random order
-        if position == "any":
-            starts = [list(rng.permutation(bar_count(s) - bars + 1)) for s, _ in pool]
+        if position == "any":  # any full bar: a pickup bar is not one of the bars (nor is a generated piece's)
+            starts = [list(first_full_bar(s) + rng.permutation(max(0, bar_count(s) - bars + 1 - first_full_bar(s))))
+                      for s, _ in pool]
         else:  # an opening starts at the first full bar: a pickup bar is not counted, as in notation
             starts = [[first_full_bar(s) if position == "opening" else bar_count(s) - bars] for s, _ in pool]
             starts = [st if st[0] + bars <= bar_count(s) else [] for st, (s, _) in zip(starts, pool)]
@@ -142,7 +144,8 @@ def reference_crops(scores: list[Score], names: list[str], *, bars: int, meters:
                     groups.append(pool[i][1])
                     got += 1
         per_meter[meter]["crops"] = got
-    desc = {"bars": bars, "crops": len(crops), "pieces": len(set(groups)), "meters": per_meter, "position": position}
+    desc = {"bars": bars, "crops": len(crops), "pieces": len(set(groups)), "meters": per_meter, "position": position,
+            "starts": "full bars"}  # (before 2026-11-27 a crop at any bar could begin on a pickup bar)
     return crops, groups, desc
 
 
@@ -284,10 +287,13 @@ def _set_figures(notes: list, per_piece: list[dict]) -> dict:
 
 
 def fair_compare(gen_scores: list[Score], ref_scores: list[Score], ref_names: list[str], *,
-                 bars: int | None = None, n_reference: int = 200, seed: int = 0, position: str = "any") -> dict:
+                 bars: int | None = None, n_reference: int = 200, seed: int = 0, position: str = "any",
+                 gen_groups: list[str] | None = None) -> dict:
     """Generated pieces against same-length, same-meter crops of held-out real pieces,
     with a real-against-real split-half baseline beside every figure (``position``: where
-    the crops may start, see :func:`reference_crops`)."""
+    the crops may start, see :func:`reference_crops`). ``gen_groups``: which generated
+    pieces are crops of one longer piece (kept in one cross-validation fold, as the real
+    crops of one piece are); by default each is its own."""
     from tunesmith.evaluate import compare, metrics
 
     if bars is None:
@@ -320,10 +326,11 @@ def fair_compare(gen_scores: list[Score], ref_scores: list[Score], ref_names: li
         "yardstick": "fair-v1",
         "bars": bars,
         "reference": desc,
-        "generated": {"pieces": len(gen_scores), "meters": dict(meters)},
-        "two_sample": auc_test(gz, rz, ref_groups=groups, seed=seed),
+        "generated": {"pieces": len(gen_scores), "meters": dict(meters),
+                      **({"from_pieces": len(set(gen_groups))} if gen_groups else {})},
+        "two_sample": auc_test(gz, rz, gen_groups=gen_groups, ref_groups=groups, seed=seed),
         "two_sample_baseline": auc_test(half_z[0], half_z[1], gen_groups=ga, ref_groups=gb, seed=seed),
-        "per_feature": per_feature_tests(gparts, rparts, ref_groups=groups, seed=seed),
+        "per_feature": per_feature_tests(gparts, rparts, gen_groups=gen_groups, ref_groups=groups, seed=seed),
         "figures": _set_figures(gn, gm),
         "figures_reference": _set_figures(rn, rm),
         "figures_baseline_half": _set_figures([rn[i] for i in b], [rm[i] for i in b]),

@@ -293,7 +293,8 @@ def _bars_covering(music: symusic.Score) -> int:
 def _clip_to_bars(music: symusic.Score, n_bars: int, *, hold_last: bool = False) -> None:
     """Drop notes after bar ``n_bars`` and shorten notes that ring past it. ``hold_last``:
     the notes struck last ring on to that bar line (a tune's final note is held, not cut
-    short by a silence before the end of its bar)."""
+    short by a silence before the end of its bar), or, in a tune that began with an upbeat,
+    to the upbeat's length before it."""
     if not len(music.time_signatures):
         return
     ts = music.time_signatures[0]
@@ -310,10 +311,15 @@ def _clip_to_bars(music: symusic.Score, n_bars: int, *, hold_last: bool = False)
             tr.notes.append(n)
     if hold_last:
         last = max((n.time for tr in music.tracks for n in tr.notes), default=None)
+        # a tune that began with an upbeat ends with a bar short by as much, as written tunes
+        # do (the two make one bar when the tune is repeated)
+        first = min((n.time for tr in music.tracks for n in tr.notes), default=0)
+        upbeat = int(down[1]) - first if 0 < first < int(down[1]) else 0
+        to = end - upbeat if last is not None and last < end - upbeat else end
         for tr in music.tracks:
             for n in tr.notes:
-                if n.time == last and n.end < end:
-                    n.duration = end - n.time
+                if n.time == last and n.end < to:
+                    n.duration = to - n.time
 
 
 def check_bars(bars: int) -> None:

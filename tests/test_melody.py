@@ -59,3 +59,22 @@ def test_harmonize_says_which_track_it_used(tmp_path, capsys):
     assert (tmp_path / "o" / "Song. With dots-harmonize-000.mid").is_file()
     assert main(["harmonize", str(f), "--melody-track", "9", "--out", str(tmp_path / "p")]) == 2
     assert "--melody-track: no track '9'" in capsys.readouterr().err
+
+
+def test_harmonize_with_particles_from_the_cli(tmp_path, capsys):
+    """--particles runs the SATB-token model's particle filter and is recorded; a Coconet
+    model (Gibbs sampling) or a count out of range is refused before anything is written."""
+    import json
+
+    f = tmp_path / "song.mid"
+    song().dump_midi(str(f))
+    assert main(["harmonize", str(f), "--model", "bach-chorales", "--particles", "3", "--formats", "mid",
+                 "--out", str(tmp_path / "o")]) == 0
+    info = json.loads((tmp_path / "o" / "song-harmonize-000.json").read_text())
+    assert info["settings"]["particles"] == 3 and (tmp_path / "o" / "song-harmonize-000.mid").is_file()
+    capsys.readouterr()
+    assert main(["harmonize", str(f), "--particles", "4", "--out", str(tmp_path / "p")]) == 2  # chorale-cnn
+    assert "--particles: particles are for harmonizing with an SATB token model" in capsys.readouterr().err
+    assert main(["harmonize", str(f), "--model", "bach-chorales", "--particles", "0", "--out", str(tmp_path / "q")]) == 2
+    assert "--particles: must be between 1 and 64" in capsys.readouterr().err
+    assert not (tmp_path / "p").exists() and not (tmp_path / "q").exists()

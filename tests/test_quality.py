@@ -9,6 +9,7 @@ import pytest
 import torch
 from tests.conftest import make_score
 
+from tunesmith.errors import ParameterError
 from tunesmith.evaluate import fair, theory
 from tunesmith.evaluate.metrics import extract_notes
 from tunesmith.generate.chorale import ChoraleTokenModel
@@ -262,6 +263,49 @@ def test_harmonizing_under_strict_rules_conditions_the_whole_chord():
         assert g.report["redrawn_chords"] > 0
     # voice by voice, the alto would take G4 half the time and the tenor's spacing be relaxed
     assert low / total > 0.85, (low, total)
+
+
+class MelodyAwareModel(torch.nn.Module):
+    """The alto takes C4 or E4 with equal odds, but only after an E4 does the model expect
+    the melody's next token (a C5 or its hold); after a C4 it expects a rest."""
+
+    def __init__(self):
+        super().__init__()
+        self.dummy = torch.nn.Parameter(torch.zeros(1))
+        self.config = None
+
+    def step(self, x, state):
+        state = dict(state or {"voice": 0, "alto": None})
+        last = int(x[0, -1])
+        state["voice"] = 0 if satb.POS0 <= last < satb.HOLD else state["voice"] + 1
+        if state["voice"] == 2:  # the alto's token was the last one fed
+            state["alto"] = last - satb.PITCH0 + satb.PITCH_LO if last >= satb.PITCH0 else state["alto"]
+        logits = torch.zeros(1, x.shape[1], satb.VOCAB_SIZE)
+        at = lambda p: satb.PITCH0 + p - satb.PITCH_LO  # noqa: E731
+        if state["voice"] == 0:  # the soprano next
+            for t in ((at(72), satb.HOLD) if state["alto"] == 64 else (satb.REST,)):
+                logits[0, -1, t] = 10.0
+        elif state["voice"] == 1:
+            logits[0, -1, [at(60), at(64)]] = 10.0
+        elif state["voice"] in (2, 3):
+            logits[0, -1, at(55 if state["voice"] == 2 else 48)] = 10.0
+        return logits, state
+
+
+def test_harmonizing_with_particles_weighs_each_chain_by_how_likely_it_makes_the_melody():
+    cfg = {"family": "lstm", "tokenizer": satb.describe(), "name": "aware"}
+    m = ChoraleTokenModel(MelodyAwareModel(), cfg, name="aware")
+    melody = make_score([[(i * Q, Q, 72) for i in range(8)]])
+
+    def share_e4(particles):
+        notes = [m.harmonize(melody, seed=s, rules="off", top_p=1.0, particles=particles).score.music.tracks[1]
+                 .notes.numpy()["pitch"] for s in range(3)]
+        return float(np.mean(np.concatenate(notes) == 64))
+
+    assert 0.3 < share_e4(1) < 0.7  # one chain: the alto as the model has it, blind to the melody
+    assert share_e4(16) > 0.9  # sixteen: the chains that make the melody likely survive
+    with pytest.raises(ParameterError, match="particles"):
+        m.harmonize(melody, particles=0)
 
 
 def test_a_melody_that_forces_a_relaxation_is_harmonized_and_the_relaxation_reported():

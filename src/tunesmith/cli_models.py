@@ -136,6 +136,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         if name == "harmonize":
             s.add_argument("--melody-track", metavar="NAME|INDEX", help="the track that holds the melody, by name "
                            "or number (default: a track named like a melody, else the most melodic line)")
+            s.add_argument("--particles", type=int, help="SATB token models: chains of a particle filter that "
+                           "weighs each by how likely its lower voices make the melody (default 1; each costs "
+                           "about one harmonization)")
         if name == "infill":
             s.add_argument("--bars", required=True, help="bars to regenerate, counted from 1: e.g. 3-4 or 5")
             s.add_argument("--voices", help="comma list of soprano, alto, tenor, bass (default: all)")
@@ -378,7 +381,8 @@ def cmd_harmonize_infill(a: argparse.Namespace) -> int:
                            iterations=a.iterations, seed=a.seed, rules=getattr(a, "rules", None),
                            bars=getattr(a, "bars", None), voices=getattr(a, "voices", None), formats=a.formats,
                            force=a.force, melody_track=getattr(a, "melody_track", None), tempo=a.tempo,
-                           instruments=a.instruments, progress=sys.stderr.isatty())
+                           instruments=a.instruments, progress=sys.stderr.isatty(),
+                           particles=getattr(a, "particles", None))
     if (info.get("rules") or {}).get("input"):
         print(f"tunesmith: warning: {info['rules']['input']}", file=sys.stderr)
     if (info.get("rules") or {}).get("melody"):

@@ -16,7 +16,7 @@ from tunesmith.generate.api import (
     write_formats,
 )
 from tunesmith.generate.base import INPUT_BARS, first_bars
-from tunesmith.generate.chorale import ChoraleTokenModel
+from tunesmith.generate.chorale import MAX_PARTICLES, ChoraleTokenModel
 from tunesmith.generate.rollmodels import CoconetModel, check_iterations, parse_bars, parse_voices
 from tunesmith.music.io import read_pieces
 from tunesmith.music.score import Score
@@ -26,7 +26,7 @@ COMMANDS = ("harmonize", "infill")
 
 def rework(model, command: str, score: Score, *, temperature: float = 1.0, iterations: int | None = None,
            seed: int = 0, rules: str | None = None, bars: tuple[int, int] | None = None,
-           voices: list[int] | None = None, melody_track: str | int | None = None):
+           voices: list[int] | None = None, melody_track: str | int | None = None, particles: int | None = None):
     """``command`` ('harmonize' or 'infill') applied to ``score`` by a loaded model."""
     if not temperature > 0:
         raise ParameterError("temperature", f"must be positive, got {temperature}")
@@ -38,18 +38,22 @@ def rework(model, command: str, score: Score, *, temperature: float = 1.0, itera
         raise ParameterError("bars", f"infill reads the first {INPUT_BARS} bars of a piece; bars {bars[0]}-{bars[1]} "
                              "are beyond them")
     g = _rework(model, name, command, score, temperature=temperature, iterations=iterations, seed=seed,
-                rules=rules, bars=bars, voices=voices, melody_track=melody_track)
+                rules=rules, bars=bars, voices=voices, melody_track=melody_track, particles=particles)
     if note:
         g.report = {**(g.report or {}), "input": note}
     return g
 
 
-def _rework(model, name, command, score, *, temperature, iterations, seed, rules, bars, voices, melody_track):
+def _rework(model, name, command, score, *, temperature, iterations, seed, rules, bars, voices, melody_track,
+            particles=None):
     if isinstance(model, ChoraleTokenModel) and command == "harmonize":
         if iterations is not None:
             raise ParameterError("iterations", f"'{name}' samples left to right; iterations are for Coconet models")
         return model.harmonize(score, temperature=temperature, seed=seed, rules=rules or "strict",
-                               melody_track=melody_track)
+                               melody_track=melody_track, **({"particles": particles} if particles is not None else {}))
+    if particles is not None:
+        raise ParameterError("particles", f"particles are for harmonizing with an SATB token model; '{name}' "
+                             + ("infills by Gibbs sampling" if command == "infill" else "is a Coconet model (Gibbs sampling)"))
     if melody_track is not None and command != "harmonize":
         raise ParameterError("melody_track", "only harmonize takes a melody track")
     if not isinstance(model, CoconetModel):
@@ -69,7 +73,7 @@ def rework_to_files(command: str, model: str, source: str | Path, out: str | Pat
                     rules: str | None = None, bars: str | None = None, voices: str | None = None,
                     formats: str = "mid,wav,musicxml,png", force: bool = False, stem: str | None = None,
                     melody_track: str | None = None, tempo: float | None = None,
-                    instruments: str | None = None, progress: bool = False) -> dict:
+                    instruments: str | None = None, progress: bool = False, particles: int | None = None) -> dict:
     """Harmonize or infill piece ``piece`` (1-based) of ``source`` and write it beside a
     ``.json`` of every setting; every option is checked before any work. Returns that record."""
     if command not in COMMANDS:
@@ -84,6 +88,8 @@ def rework_to_files(command: str, model: str, source: str | Path, out: str | Pat
         check_iterations(iterations)
     if not temperature > 0:
         raise ParameterError("temperature", f"must be positive, got {temperature}")
+    if particles is not None and not 1 <= particles <= MAX_PARTICLES:
+        raise ParameterError("particles", f"must be between 1 and {MAX_PARTICLES}, got {particles}")
     bar_range = parse_bars(bars) if command == "infill" else None
     voice_list = parse_voices(voices) if command == "infill" else None
     pieces = read_pieces(source).scores
@@ -96,7 +102,7 @@ def rework_to_files(command: str, model: str, source: str | Path, out: str | Pat
 
     with progress_bar(command, 1, enabled=progress):
         g = rework(mm, command, pieces[piece - 1], temperature=temperature, iterations=iterations, seed=seed,
-                   rules=rules, bars=bar_range, voices=voice_list, melody_track=melody_track)
+                   rules=rules, bars=bar_range, voices=voice_list, melody_track=melody_track, particles=particles)
     out.mkdir(parents=True, exist_ok=True)
     files = write_formats(arranged(g.score, tempo=tempo, instruments=programs), base, fmts)
     from tunesmith import __version__
@@ -107,6 +113,8 @@ def rework_to_files(command: str, model: str, source: str | Path, out: str | Pat
         settings.update(bars=bars, voices=voices or "all")
     if melody_track is not None:
         settings["melody_track"] = melody_track
+    if particles is not None:
+        settings["particles"] = particles
     if tempo is not None:
         settings["tempo"] = tempo
     if instruments:

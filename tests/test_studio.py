@@ -264,6 +264,15 @@ def test_harmonize_an_uploaded_melody(ann):
     assert out["meta"]["voices"] == 4 and "harmonized" in out["title"]
     r = ann.post("/api/jobs/rework", json={"command": "infill", "piece": pid, "model": "folk", "bars": "1-2"})
     assert r.status_code == 400 and "cannot infill" in r.json()["error"]
+    r = ann.post("/api/jobs/rework", json={"command": "harmonize", "piece": pid, "model": "bach-chorales",
+                                          "particles": 2})
+    j = wait(ann, r.json()["job"])
+    assert j["status"] == "done", j
+    r = ann.post("/api/jobs/rework", json={"command": "harmonize", "piece": pid, "model": "chorale-cnn", "particles": 2})
+    assert r.status_code == 400 and r.json()["error"].startswith("particles:")
+    r = ann.post("/api/jobs/rework", json={"command": "harmonize", "piece": pid, "model": "bach-chorales",
+                                          "particles": 65})
+    assert r.status_code in (400, 422) and "particles" in r.text
 
 
 def test_queue_limit_and_cancel(app, home):

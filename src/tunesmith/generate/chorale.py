@@ -35,7 +35,8 @@ from tunesmith.represent import satb
 
 REDRAWS = 8  # harmonizing, strict rules: chords drawn unmasked before masking voice by voice
 MAX_PARTICLES = 64  # harmonizing: chains of the particle filter (each costs about one harmonization)
-CAPABILITIES = frozenset({"primer", "key", "temperature", "top_k", "top_p", "device", "rules", "harmonize", "cache"})
+CAPABILITIES = frozenset({"primer", "key", "temperature", "top_k", "top_p", "device", "rules", "harmonize", "cache",
+                          "particles"})
 
 
 class ChoraleTokenModel:

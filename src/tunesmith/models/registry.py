@@ -37,7 +37,7 @@ PRESETS: dict[str, dict[str, dict]] = {
 
 # What a generation wrapper can be asked to do, besides generate from nothing with a seed.
 CAPABILITIES = ("primer", "key", "temperature", "top_k", "top_p", "cache", "iterations", "latent_scale", "threshold",
-                "harmonize", "infill", "batch", "audio", "velocity", "duration", "device", "rules")
+                "harmonize", "infill", "batch", "audio", "velocity", "duration", "device", "rules", "particles")
 
 
 @dataclass(frozen=True)

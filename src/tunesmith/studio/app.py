@@ -376,6 +376,9 @@ def create_app(config: StudioConfig | None = None) -> FastAPI:
         caps = set(models()[body.model]["capabilities"])
         if body.command not in caps:
             raise StudioError(400, f"model: '{body.model}' cannot {body.command}")
+        if body.particles is not None and (body.command != "harmonize" or "particles" not in caps):
+            raise StudioError(400, f"particles: '{body.model}' cannot {body.command} with particles (an SATB-token "
+                              "model such as bach-chorales harmonizes with them)")
         if body.command == "infill":
             from tunesmith.generate.rollmodels import parse_bars, parse_voices
 

@@ -207,7 +207,7 @@ def _run_rework(url, job, progress, work):
                    iterations=p.get("iterations"), seed=int(p.get("seed", 0)), rules=p.get("rules"),
                    bars=parse_bars(p["bars"]) if p["command"] == "infill" else None,
                    voices=parse_voices(p.get("voices")) if p["command"] == "infill" else None,
-                   melody_track=p.get("melody_track"))
+                   melody_track=p.get("melody_track"), particles=p.get("particles"))
     done = {"harmonize": "harmonized", "infill": "infilled"}[p["command"]]
     pid = _add_piece(url, job, g.score, kind="generated", title=f"{title} ({done} by {p['model']})",
                      model=p["model"], settings={**p, "report": g.report}, work=work / "p")

@@ -211,7 +211,7 @@ def add_pages(app, h) -> None:  # h: the helpers of create_app
         try:
             body = ReworkBody(command=command, piece=piece_id, model=f.get("model") or "chorale-cnn",
                                 bars=f.get("bars") or None, voices=f.get("voices") or None,
-                                seed=num(f.get("seed"), int) or 0)
+                                seed=num(f.get("seed"), int) or 0, particles=num(f.get("particles"), int))
         except ValueError as e:
             raise StudioError(400, str(e).splitlines()[1] if "\n" in str(e) else str(e)) from None
         return go(f"/jobs/{h.rework_job(user, body)}")

@@ -78,6 +78,7 @@ class ReworkBody(BaseModel):
     rules: str | None = Field(None, pattern="^(strict|soft|off)$")
     iterations: int | None = Field(None, ge=1, le=1000)
     melody_track: str | None = Field(None, max_length=100)
+    particles: int | None = Field(None, ge=1, le=64)  # harmonize with an SATB-token model: particle filter chains
 
 
 class VoiceBody(BaseModel):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import sys
 import time
 from datetime import date
 from pathlib import Path
@@ -36,9 +37,9 @@ PLAN = {
     "harmonized held-out sopranos (rules strict)": ("bach-chorales", "bach-chorales", {"harmonize": "strict"}),
     "harmonized held-out sopranos (rules off)": ("bach-chorales", "bach-chorales", {"harmonize": "off"}),
     # harmonize --particles 8: eight chains weighted by how likely each makes the melody
-    "harmonized held-out sopranos (rules strict, 8 particles)": ("bach-chorales", "bach-chorales",
+    "harmonized held-out sopranos (rules strict; 8 particles)": ("bach-chorales", "bach-chorales",
                                                                  {"harmonize": "strict", "particles": 8}),
-    "harmonized held-out sopranos (rules off, 8 particles)": ("bach-chorales", "bach-chorales",
+    "harmonized held-out sopranos (rules off; 8 particles)": ("bach-chorales", "bach-chorales",
                                                               {"harmonize": "off", "particles": 8}),
     "harmonized held-out sopranos by chorale-cnn (rules strict)": ("chorale-cnn", "bach-chorales",
                                                                    {"harmonize": "strict"}),
@@ -139,6 +140,10 @@ def main() -> None:
     results = old.get("entries", {})
     names = [n.strip() for n in a.only.split(",")] if a.only else list(PLAN)
     names += [n for n, _ in a.add if n not in names]
+    unknown = [n for n in names if n not in PLAN]
+    if unknown:  # before any work (entry names hold no commas: --only splits on them)
+        sys.exit(f"quality.py: --only: unknown entr{'y' if len(unknown) == 1 else 'ies'} "
+                 f"{', '.join(repr(n) for n in unknown)}; known: {'; '.join(PLAN)}")
     cache: dict = {}
     for name in names:
         model, corpus, controls = PLAN[name]

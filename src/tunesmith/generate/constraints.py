@@ -50,9 +50,12 @@ class RemiConstraint:
         self.pos_value = np.full(V, -1)
         self.pitch_class = np.full(V, -1)
         self.pitch_value = np.full(V, -1)
+        self.program_value = np.full(V, -1)
         for i, n in enumerate(tok.names):
             if n.startswith("Position_"):
                 self.pos_value[i] = int(n.split("_")[1])
+            elif n.startswith("Program_"):
+                self.program_value[i] = int(n.split("_")[1])
             elif n.startswith("Pitch_"):
                 self.pitch_value[i] = int(n.split("_")[1])
                 self.pitch_class[i] = self.pitch_value[i] % 12
@@ -117,7 +120,7 @@ class RemiConstraint:
                 self.force_tonic = False
                 self.ended = True
         elif typ == "Program":
-            self.cur_program = int(name.split("_")[1]) if name.split("_")[1].lstrip("-").isdigit() else -1
+            self.cur_program = int(self.program_value[t])
         elif typ == "Position":
             self.cur_pos = int(self.pos_value[t])
         elif typ == "TimeSig":

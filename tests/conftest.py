@@ -1,4 +1,5 @@
 import os
+import subprocess
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -23,6 +24,26 @@ def tunesmith_home_at(home: Path):
             os.environ.pop("TUNESMITH_HOME", None)
         else:
             os.environ["TUNESMITH_HOME"] = old
+
+
+@pytest.fixture
+def cli(capsys):
+    """``tunesmith ARGS`` run in this process, answered as ``subprocess.run`` answers (returncode,
+    stdout, stderr). For refusals and other quick commands: a ``python -m tunesmith`` process costs
+    about 4 s of start-up (interpreter, torch) before it can refuse anything. A test that needs the
+    real entry point, a crash or a kill still starts a process."""
+    from tunesmith.cli import main
+
+    def run(*args) -> subprocess.CompletedProcess:
+        capsys.readouterr()
+        try:
+            rc = main([str(a) for a in args])
+        except SystemExit as e:  # argparse's own errors
+            rc = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        out = capsys.readouterr()
+        return subprocess.CompletedProcess([str(a) for a in args], rc, out.out, out.err)
+
+    return run
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -116,7 +116,7 @@ def _killed_then_resumed_equals_uninterrupted(train, notes, tmp_path, crash_step
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_training_steps_resume_generate_and_play(notes, tmp_path):
+def test_training_steps_resume_generate_and_play(notes, tmp_path, cli):
     _killed_then_resumed_equals_uninterrupted(_train, notes, tmp_path, 3)
     hist = json.loads((tmp_path / "b" / "metrics.json").read_text())
     assert len(hist) == 2 and all(np.isfinite(h["d_loss"]) and np.isfinite(h["g_loss"]) for h in hist)
@@ -138,8 +138,7 @@ def test_training_steps_resume_generate_and_play(notes, tmp_path):
                           (["--velocity", "90"], "wavegan model 'b' has no velocity control"),
                           (["--duration", "1.5"], "has no duration control"),
                           (["--num", "0"], "--num")):
-        r = subprocess.run([sys.executable, "-m", "tunesmith", "audio", "generate", "--model", str(tmp_path / "b"),
-                            "--out", str(tmp_path / "bad"), *args], capture_output=True, text=True)
+        r = cli("audio", "generate", "--model", tmp_path / "b", "--out", tmp_path / "bad", *args)
         assert r.returncode == 2 and problem in r.stderr and "Traceback" not in r.stderr
 
     from tunesmith.music.io import save_midi
@@ -311,7 +310,7 @@ def _train_ddsp(notes, out, env=None, extra=()):
     return subprocess.run(cmd, capture_output=True, text=True, env=env)
 
 
-def test_ddsp_training_resumes_exactly_and_its_notes_play_a_score(notes, tmp_path):
+def test_ddsp_training_resumes_exactly_and_its_notes_play_a_score(notes, tmp_path, cli):
     _killed_then_resumed_equals_uninterrupted(_train_ddsp, notes, tmp_path, 4)
     hist = json.loads((tmp_path / "b" / "metrics.json").read_text())
     assert len(hist) == 2 and all(np.isfinite(h["valid_recon"]) and np.isfinite(h["d_loss"]) for h in hist)
@@ -319,7 +318,7 @@ def test_ddsp_training_resumes_exactly_and_its_notes_play_a_score(notes, tmp_pat
     assert summary["best_valid"] == pytest.approx(min(h["valid_recon"] for h in hist), abs=1e-4)
     assert (tmp_path / "b" / "curves.png").read_bytes()[:4] == b"\x89PNG"
     # an option of the other family is refused, not dropped
-    r = _train_ddsp(notes, tmp_path / "c", extra=["--width", "4"])
+    r = cli("audio", "train", "--data", notes, "--out", tmp_path / "c", "--hidden", "16", "--width", "4")
     assert r.returncode == 2 and "--width" in r.stderr and "wavegan only" in r.stderr
 
     out = tmp_path / "gen"
@@ -339,7 +338,7 @@ def test_ddsp_training_resumes_exactly_and_its_notes_play_a_score(notes, tmp_pat
     assert [w.read_bytes() for w in wavs] == first  # the same seed, the same notes
     for args, problem in ((["--velocity", "0"], "--velocity"), (["--duration", "100"], "--duration"),
                           (["--instrument", "cello"], "not one of this model's instruments")):
-        r = subprocess.run([*cmd[:-2], "--out", str(tmp_path / "bad"), *args], capture_output=True, text=True)
+        r = cli(*cmd[3:-2], "--out", tmp_path / "bad", *args)
         assert r.returncode == 2 and problem in r.stderr and "Traceback" not in r.stderr
 
     from tunesmith.music.io import save_midi
@@ -364,7 +363,6 @@ def test_ddsp_training_resumes_exactly_and_its_notes_play_a_score(notes, tmp_pat
     ramp = np.abs(one[start : start + 32]) / np.abs(one).max()
     assert ramp[0] == 0 and ramp[1] < 0.1  # a 2 ms fade-in, not a jump
     assert np.abs(one[end - 1 :]).max() < 1e-6 and np.abs(one[end - 200 : end - 160]).max() > 0
-    r = subprocess.run([sys.executable, "-m", "tunesmith", "audio", "play-score", str(tune), "--model",
-                        str(tmp_path / "b"), "--instrument", "piano,,violin", "--out", str(tmp_path / "u.wav")],
-                       capture_output=True, text=True)
+    r = cli("audio", "play-score", tune, "--model", tmp_path / "b", "--instrument", "piano,,violin", "--out",
+            tmp_path / "u.wav")
     assert r.returncode == 2 and "--instrument" in r.stderr and not (tmp_path / "u.wav").exists()

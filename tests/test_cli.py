@@ -55,9 +55,9 @@ def test_render_bad_soundfont_and_bad_out(tmp_path):
     (["--lr", "0"], "--lr"), (["--epochs", "0"], "--epochs"), (["--dropout", "1.5"], "--dropout"),
     (["--layers", "0"], "--layers"), (["--data", "no-such-corpus-or-folder"], "neither a bundled corpus"),
 ])
-def test_train_option_errors(tmp_path, args, message):
+def test_train_option_errors(tmp_path, args, message, cli):
     base = ["train", "--family", "lstm", "--data", "bach-chorales", "--out", str(tmp_path / "r"), "--size", "debug"]
-    r = run(*(base + args))
+    r = cli(*(base + args))
     assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
 
 
@@ -94,8 +94,9 @@ def test_kill_9_then_resume_from_cli(tmp_path):
     (["audio", "train", "--data", "d", "--out", "o", "--max-minutes", "3"],
      "--max-minutes was renamed: use --train-minutes"),
 ])
-def test_misspelled_abbreviated_and_renamed_options_get_one_clear_line(tmp_path, args, message):
-    r = run(*args, cwd=tmp_path)
+def test_misspelled_abbreviated_and_renamed_options_get_one_clear_line(tmp_path, args, message, cli, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    r = cli(*args)
     assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "o").exists()
 

@@ -462,7 +462,7 @@ def test_generate_with_rules_from_the_cli(satb_ckpt, tmp_path):
         assert vl["parallel_fifths"] == 0 and vl["parallel_octaves"] == 0
 
 
-def test_the_gan_decodes_under_the_rules_and_a_bad_mode_is_refused(tmp_path):
+def test_the_gan_decodes_under_the_rules_and_a_bad_mode_is_refused(tmp_path, cli):
     r = subprocess.run([sys.executable, "-m", "tunesmith", "generate", "--model", "chorale-gan", "--out",
                         str(tmp_path), "--rules", "strict", "--formats", "mid", "--seed", "3"],
                        capture_output=True, text=True)
@@ -474,25 +474,21 @@ def test_the_gan_decodes_under_the_rules_and_a_bad_mode_is_refused(tmp_path):
     assert info["rules"]["rules"] == "strict"
     if info["rules"]["n_relaxed"] == 0:
         assert vl["parallel_octaves"] == 0 and vl["voice_crossing"] == 0 and vl["out_of_range"] == 0
-    r = subprocess.run([sys.executable, "-m", "tunesmith", "generate", "--model", "chorale-gan", "--out",
-                        str(tmp_path), "--rules", "loose"], capture_output=True, text=True)
+    r = cli("generate", "--model", "chorale-gan", "--out", tmp_path, "--rules", "loose")
     assert r.returncode != 0 and "--rules" in r.stderr
 
 
-def test_options_a_trainer_cannot_honour_are_refused(tmp_path):
+def test_options_a_trainer_cannot_honour_are_refused(tmp_path, cli):
     # every family trains on --device through the one loop; a device this machine lacks is refused before any work
     import torch
 
     for cmd in (["train", "--family", "cnn", "--data", "bach-chorales"], ["audio", "train", "--data", "nowhere"],
                 ["audio", "train-classifier", "--data", "nowhere"]):
-        r = subprocess.run([sys.executable, "-m", "tunesmith", *cmd, "--out", str(tmp_path / "x"), "--device",
-                            "cuda:7" if torch.cuda.is_available() else "cuda"], capture_output=True, text=True)
+        r = cli(*cmd, "--out", tmp_path / "x", "--device", "cuda:7" if torch.cuda.is_available() else "cuda")
         assert r.returncode == 2 and "--device" in r.stderr and "CUDA" in r.stderr and "prepare" not in r.stderr
-        r = subprocess.run([sys.executable, "-m", "tunesmith", *cmd, "--out", str(tmp_path / "x"), "--device",
-                            "gpu"], capture_output=True, text=True)
+        r = cli(*cmd, "--out", tmp_path / "x", "--device", "gpu")
         assert r.returncode == 2 and "use cpu, cuda or cuda:N" in r.stderr
-    r = subprocess.run([sys.executable, "-m", "tunesmith", "train", "--family", "gan", "--data", "bach-chorales",
-                        "--out", str(tmp_path / "x"), "--tokens", "satb"], capture_output=True, text=True)
+    r = cli("train", "--family", "gan", "--data", "bach-chorales", "--out", tmp_path / "x", "--tokens", "satb")
     assert r.returncode == 2 and "--tokens" in r.stderr
     assert not (tmp_path / "x").exists()
 

@@ -1,8 +1,6 @@
 """The one family registry, the one loader and the one generation interface."""
 
 import json
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -116,15 +114,12 @@ def test_generators_share_one_interface_and_report_their_controls(tmp_path):
     assert "audio" in capabilities(notes)
 
 
-def test_cli_refuses_a_control_with_its_flag(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "tunesmith", "generate", "--model", "chorale-cnn", "--top-p", "0.9",
-                        "--out", str(tmp_path / "o")], capture_output=True, text=True)
+def test_cli_refuses_a_control_with_its_flag(tmp_path, cli):
+    r = cli("generate", "--model", "chorale-cnn", "--top-p", "0.9", "--out", tmp_path / "o")
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.strip() == ("tunesmith: error: --top-p: the cnn model 'chorale-cnn' does not take this control; "
                                 "it takes: iterations, key, rules, temperature")
-    r = subprocess.run([sys.executable, "-m", "tunesmith", "generate", "--model", "notes-gan", "--out",
-                        str(tmp_path / "o")], capture_output=True, text=True)
+    r = cli("generate", "--model", "notes-gan", "--out", tmp_path / "o")
     assert r.returncode == 2 and "use 'tunesmith audio generate'" in r.stderr
-    r = subprocess.run([sys.executable, "-m", "tunesmith", "generate", "--model", "chorale-gan", "--device", "cuda",
-                        "--out", str(tmp_path / "o")], capture_output=True, text=True)
+    r = cli("generate", "--model", "chorale-gan", "--device", "cuda", "--out", tmp_path / "o")
     assert r.returncode == 2 and "--device: a gan model generates on the CPU only" in r.stderr

@@ -125,6 +125,9 @@ def bench_search(n_queries: int, n_audio: int, seed: int = 0) -> dict:
     shutil.rmtree(home)
     rng = np.random.default_rng(seed)
     ranks, lat, audio_ranks, same, audio_same = [], [], [], [], []
+    # per query, in the order of ranks + audio_ranks: distinct notes, and how many pieces of different
+    # melodies hold the unaltered snippet note for note (the truth among them)
+    notes_n, audio_notes_n, holders, audio_holders = [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for qn in tqdm(range(n_queries), desc="search", leave=False):
             while True:
@@ -158,6 +161,16 @@ def bench_search(n_queries: int, n_audio: int, seed: int = 0) -> dict:
                 qmel = melody_of(load_score(wav))
             else:
                 qmel = Melody(p, t, bq * tempo)
+            # the ceiling: a ranker cannot tell apart pieces that hold the unaltered snippet note for
+            # note; among k such melodies it puts the right one first by chance 1/k
+            clean = Melody(mel[keep], on[keep] - b0 * bq, bq)
+            k_same = {idx.melody(i).tobytes()}
+            if len(clean.pitches) >= 3:
+                for h in idx.search(clean, top=3000, candidates=3000):
+                    if h.score >= 0.999:
+                        k_same.add(idx.melody(idx.position[h.piece_id]).tobytes())
+            (audio_holders if audio else holders).append(len(k_same))
+            (audio_notes_n if audio else notes_n).append(int(np.sum(np.r_[True, p[1:] != p[:-1]])))  # repeats merged
             if len(qmel.pitches) < 3:
                 (audio_ranks if audio else ranks).append(1_000_000)
                 (audio_same if audio else same).append(1_000_000)
@@ -190,7 +203,17 @@ def bench_search(n_queries: int, n_audio: int, seed: int = 0) -> dict:
         return {"queries": int(len(r)), "top1": round(float((r <= 1).mean()), 4), "top10": round(float((r <= 10).mean()), 4),
                 "mrr": round(float(np.mean(np.where(r <= 50, 1.0 / r, 0.0))), 4)}
 
+    k_all = np.array(holders + audio_holders)
+    n_all = np.array(notes_n + audio_notes_n)
+    same_all = np.array(same + audio_same)
+    by_length = {}
+    for label, sel in (("under 8 notes", n_all < 8), ("8 notes or more", n_all >= 8)):
+        if sel.any():
+            by_length[label] = {**summ(ranks_all[sel]), "counting_the_snippet_elsewhere": summ(same_all[sel]),
+                                "ceiling_top1": round(float(np.mean(1.0 / k_all[sel])), 4)}
     return {"pieces": len(idx), "windows": int(idx.n_windows), "index_build_seconds": round(build_s, 1),
+            "ceiling_top1": round(float(np.mean(1.0 / k_all)), 4),
+            "snippet_in_other_melodies": round(float(np.mean(k_all > 1)), 4), "by_length": by_length,
             "index_load_seconds": round(load_s, 2),
             "index_mib": round(size / 2**20, 2), "all": summ(ranks_all), "symbolic": summ(np.array(ranks)),
             "audio": summ(np.array(audio_ranks)),

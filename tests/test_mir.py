@@ -304,6 +304,34 @@ def test_a_short_snippet_is_aligned_at_the_tempo_its_bars_give():
     assert s == pytest.approx(1.0) and (a, b) == (40, 43)
 
 
+def test_a_recordings_melody_is_its_loudest_note_at_each_onset_not_its_overtones():
+    """A transcription adds quiet notes beside a played tune (an overtone an octave above, the
+    last note heard again as the next starts, within milliseconds): the searched melody is the
+    tune, not the highest note at each onset as in a score."""
+    import symusic
+
+    from tunesmith.mir.search import melody_of
+    from tunesmith.music.score import Meta, Score
+
+    m = symusic.Score(480)
+    m.tempos.append(symusic.Tempo(0, 120.0))  # 480 ticks = 0.5 s; 0.05 s = 48 ticks
+    tr = symusic.Track("Transcription", 0, False)
+    played = [(0, 64), (480, 61), (960, 62), (1440, 66)]
+    for t, pch in played:
+        tr.notes.append(symusic.Note(t, 460, pch, 100))
+    tr.notes.append(symusic.Note(470, 70, 73, 58))  # the octave above 61, 10 ticks early
+    tr.notes.append(symusic.Note(965, 100, 61, 65))  # 61 again as 62 starts
+    tr.notes.append(symusic.Note(1440 + 30, 60, 78, 60))  # the octave above 66, 30 ticks late
+    tr.notes.sort(key=lambda n: (n.time, n.pitch))
+    m.tracks.append(tr)
+    mel = melody_of(Score(m, Meta(tags=["transcribed"])))
+    assert mel.pitches.tolist() == [64, 61, 62, 66] and not mel.metric
+    assert mel.onsets.tolist() == [0.0, 1.0, 2.0, 3.0]  # each at the played note's own onset
+    # the same notes as a score: the top note at each onset, as before
+    top = melody_of(Score(m, Meta()))
+    assert 73 in top.pitches.tolist() and top.metric
+
+
 @pytest.fixture(scope="module")
 def small_index(tmp_path_factory):
     """An index of 12 chorales and a transposed near-copy of one of them."""

@@ -34,6 +34,27 @@ def test_the_named_track_wins_and_is_reduced_to_one_line():
     assert "track 2 'Melody' (named)" in m.describe() and "2 silent bars" in m.describe()
 
 
+def test_a_recorded_melody_to_harmonize_is_the_played_line_not_the_overtones():
+    """A sung or played tune's transcription has quiet overtones an octave above its notes, a few
+    milliseconds off their onsets: harmonize takes the loud played notes, held to the next one."""
+    from tunesmith.music.score import Meta
+
+    m = symusic.Score(480)
+    m.tempos.append(symusic.Tempo(0, 120.0))  # 0.05 s = 48 ticks
+    tr = symusic.Track("Transcription", 0, False)
+    for t, p in [(0, 67), (480, 69), (960, 71), (1440, 72)]:
+        tr.notes.append(symusic.Note(t, 470, p, 100))
+    tr.notes.append(symusic.Note(490, 60, 81, 55))  # the octave above 69, 10 ticks late
+    tr.notes.append(symusic.Note(1430, 80, 84, 60))  # the octave above 72, 10 ticks early
+    tr.notes.sort(key=lambda n: (n.time, n.pitch))
+    m.tracks.append(tr)
+    mel = melody_of(Score(m, Meta(tags=["transcribed"])))
+    notes = mel.score.music.tracks[0].notes.numpy()
+    assert notes["pitch"].tolist() == [67, 69, 71, 72] and mel.reduced == 2
+    assert notes["time"].tolist() == [0, 480, 960, 1440]
+    assert melody_of(Score(m)).score.music.tracks[0].notes.numpy()["pitch"].max() == 84  # a score: the top line
+
+
 def test_without_names_the_monophonic_line_beats_the_higher_chords():
     m = melody_of(Score(song(names=("A", "B", "C"))))
     assert (m.track_index, m.why) == (2, "most melodic line")

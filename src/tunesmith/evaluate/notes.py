@@ -50,14 +50,21 @@ class NDB:
 
         self.k = k
         f = log_spectra(train_audio)
-        self.km = KMeans(k, n_init=4, random_state=seed).fit(f)
+        from threadpoolctl import threadpool_limits
+
+        # one thread: OpenMP's spinning threads crawl on a machine busy with other work, and a few
+        # thousand spectra do not need more (the clusters are the same)
+        with threadpool_limits(limits=1, user_api="openmp"):
+            self.km = KMeans(k, n_init=4, random_state=seed).fit(f)
         self.train_share = np.bincount(self.km.labels_, minlength=k) / len(f)
         self.n_train = len(f)
 
     def __call__(self, audio: np.ndarray, alpha: float = 0.05) -> dict:
         from scipy.stats import norm
+        from threadpoolctl import threadpool_limits
 
-        lab = self.km.predict(log_spectra(audio))
+        with threadpool_limits(limits=1, user_api="openmp"):
+            lab = self.km.predict(log_spectra(audio))
         share = np.bincount(lab, minlength=self.k) / len(lab)
         n1, n2 = self.n_train, len(lab)
         pooled = (self.train_share * n1 + share * n2) / (n1 + n2)

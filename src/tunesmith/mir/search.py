@@ -45,6 +45,7 @@ from tunesmith.evaluate.metrics import extract_notes
 from tunesmith.fileio import atomic_write_bytes, write_json
 from tunesmith.mir.analysis import melody_line
 from tunesmith.music.corpora import readable_name
+from tunesmith.music.melody import is_recording, loudest_per_onset
 from tunesmith.music.score import Score
 
 # The hashed interval features of the MIR feature vector (tunesmith-mir-features-v1, mir/features.py)
@@ -84,47 +85,23 @@ class Melody:
     metric: bool = True  # onsets are placed in bars (False for transcribed audio: no bar lines)
 
 
-# Onsets of a recording's transcription closer than this are one onset of the tune
-SAME_ONSET_SECONDS = 0.05
-
-
 def recorded_melody(score: Score) -> tuple[np.ndarray, np.ndarray]:
-    """The tune of a recording from its transcription: pitches and onsets (quarter notes), the
-    loudest note of every cluster of onsets within :data:`SAME_ONSET_SECONDS` of its first.
-
-    A sung or played melody is one note at a time; what the transcriber adds beside it is quieter
-    and starts within a few milliseconds of the real note: an overtone an octave or a twelfth above
-    (the highest note, which a score's melody line takes), or the previous note heard again as the
-    next one starts. On SoundFont renders of melodies these added notes had about 60% of the real
-    note's velocity and started within 20 ms of it."""
+    """The tune of a recording from its transcription: pitches and onsets (quarter notes) of its
+    loudest note at each onset (:func:`tunesmith.music.melody.loudest_per_onset`), all tracks."""
     rows = [tr.notes.numpy() for tr in score.music.tracks if not tr.is_drum and len(tr.notes)]
     if not rows:
         return np.zeros(0, np.int16), np.zeros(0, np.float32)
-    start = np.concatenate([r["time"] for r in rows]).astype(np.int64)
-    pitch = np.concatenate([r["pitch"] for r in rows]).astype(np.int64)
-    vel = np.concatenate([r["velocity"] for r in rows]).astype(np.int64)
-    dur = np.concatenate([r["duration"] for r in rows]).astype(np.int64)
-    order = np.lexsort((pitch, start))
-    start, pitch, vel, dur = start[order], pitch[order], vel[order], dur[order]
-    tpq = score.music.tpq
+    notes = {k: np.concatenate([r[k] for r in rows]) for k in ("time", "duration", "pitch", "velocity")}
     qpm = float(score.music.tempos[0].qpm) if len(score.music.tempos) else 120.0
-    tol = SAME_ONSET_SECONDS * qpm / 60 * tpq  # in ticks
-    keep, first, best = [], 0, 0
-    for k in range(1, len(start) + 1):
-        if k == len(start) or start[k] - start[first] > tol:
-            keep.append(best)
-            first = best = k
-        elif (vel[k], dur[k]) > (vel[best], dur[best]):
-            best = k
-    keep = np.array(keep, np.int64)
-    return pitch[keep].astype(np.int16), (start[keep] / tpq).astype(np.float32)
+    pick = loudest_per_onset(notes, score.music.tpq, qpm)
+    return notes["pitch"][pick].astype(np.int16), (notes["time"][pick] / score.music.tpq).astype(np.float32)
 
 
 def melody_of(score: Score) -> Melody:
     """The searchable melody of a piece: its top voice, one note per onset, repeats merged (of a
     recording: its loudest note per onset, :func:`recorded_melody`)."""
     n = extract_notes(score)
-    recorded = "transcribed" in (score.meta.tags or [])
+    recorded = is_recording(score)
     if recorded:
         p, t = recorded_melody(score)
     else:

@@ -5,8 +5,9 @@ by default a track named like a melody ("melody", "vocal", "voice", "lead", "sop
 "sing", "tune") is taken, else the most melodic line: among the tracks that are nearly
 monophonic (at most 10% of their notes overlap another of the same track), the one with the
 highest mean pitch; else the highest track. The chosen track is reduced to its top line
-(at each onset the highest pitch, cut where the next onset begins), and whole silent bars
-before its first note are dropped. :class:`Melody` says what was done, so the command can
+(at each onset the highest pitch, cut where the next onset begins; of a recording's
+transcription, the loudest note of each cluster of onsets, :func:`loudest_per_onset`), and
+whole silent bars before its first note are dropped. :class:`Melody` says what was done, so the command can
 say it too.
 """
 
@@ -22,6 +23,36 @@ from tunesmith.music.score import Score
 
 MELODY_NAMES = ("melody", "vocal", "voice", "lead", "soprano", "sing", "tune")
 MONOPHONIC_OVERLAP = 0.10
+# Onsets of a recording's transcription closer than this are one onset of the tune
+SAME_ONSET_SECONDS = 0.05
+
+
+def loudest_per_onset(notes: np.ndarray, tpq: int, qpm: float) -> np.ndarray:
+    """Indices of a recording's tune in its transcribed ``notes`` (a symusic note array): the
+    loudest note (then the longest) of every cluster of onsets within :data:`SAME_ONSET_SECONDS`
+    of the cluster's first, in order of onset.
+
+    A sung or played melody is one note at a time; what the transcriber adds beside it is quieter
+    and starts within milliseconds of the real note: an overtone an octave or a twelfth above (the
+    highest note, which a score's melody line would take), or the previous note heard again as the
+    next one starts. On SoundFont renders of melodies the added notes had about 60% of the real
+    note's velocity and started within 20 ms of it."""
+    order = np.lexsort((notes["pitch"], notes["time"]))
+    start, vel, dur = (np.asarray(notes[k])[order].astype(np.int64) for k in ("time", "velocity", "duration"))
+    tol = SAME_ONSET_SECONDS * qpm / 60 * tpq  # in ticks
+    keep, first, best = [], 0, 0
+    for k in range(1, len(start) + 1):
+        if k == len(start) or start[k] - start[first] > tol:
+            keep.append(best)
+            first = best = k
+        elif (vel[k], dur[k]) > (vel[best], dur[best]):
+            best = k
+    return order[np.array(keep, np.int64)] if len(start) else np.zeros(0, np.int64)
+
+
+def is_recording(score: Score) -> bool:
+    """Notes transcribed from audio (music/audio.py tags them)."""
+    return "transcribed" in (score.meta.tags or [])
 
 
 @dataclass
@@ -38,7 +69,7 @@ class Melody:
         name = f"'{self.track_name}'" if self.track_name else "(unnamed)"
         out = f"melody: track {self.track_index} {name} ({self.why}), {self.bars} bars"
         if self.reduced:
-            out += f"; {self.reduced} notes under the top line dropped"
+            out += f"; {self.reduced} notes dropped to leave one note at a time"
         if self.skipped_bars:
             out += f"; {self.skipped_bars} silent bars before it left out"
         return out
@@ -86,11 +117,18 @@ def melody_of(score: Score, track: str | int | None = None) -> Melody:
             pool, why = (mono, "most melodic line") if mono else (tracks, "highest line")
             idx, chosen = max(pool, key=lambda it: float(it[1].notes.numpy()["pitch"].mean()))
     notes = chosen.notes.numpy()
-    order = np.lexsort((-notes["pitch"], notes["time"]))
-    t, d, p, v = (notes[k][order] for k in ("time", "duration", "pitch", "velocity"))
-    keep = np.ones(len(t), bool)
-    keep[1:] = t[1:] != t[:-1]  # at each onset, the highest pitch
-    t, d, p, v = t[keep], d[keep], p[keep], v[keep]
+    if is_recording(score):  # the played note, not the overtone above it
+        pick = loudest_per_onset(notes, music.ticks_per_quarter,
+                                 float(music.tempos[0].qpm) if len(music.tempos) else 120.0)
+        t, d, p, v = (notes[k][pick] for k in ("time", "duration", "pitch", "velocity"))
+        kept = len(pick)
+    else:
+        order = np.lexsort((-notes["pitch"], notes["time"]))
+        t, d, p, v = (notes[k][order] for k in ("time", "duration", "pitch", "velocity"))
+        keep = np.ones(len(t), bool)
+        keep[1:] = t[1:] != t[:-1]  # at each onset, the highest pitch
+        t, d, p, v = t[keep], d[keep], p[keep], v[keep]
+        kept = int(keep.sum())
     end = np.minimum(t + d, np.append(t[1:], np.iinfo(np.int64).max))  # cut where the next note starts
     bar = _bar_ticks(music)
     skip = int(t[0] // bar) if len(t) else 0
@@ -107,4 +145,4 @@ def melody_of(score: Score, track: str | int | None = None) -> Melody:
         line.notes.append(symusic.Note(int(a - shift), int(max(1, b - a)), int(c), int(vel)))
     out.tracks.append(line)
     n_bars = int(np.ceil((end[-1] - shift) / bar)) if len(t) else 0
-    return Melody(Score(out, score.meta), idx, chosen.name, why, int(len(notes["time"]) - keep.sum()), skip, n_bars)
+    return Melody(Score(out, score.meta), idx, chosen.name, why, int(len(notes["time"]) - kept), skip, n_bars)

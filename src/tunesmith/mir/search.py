@@ -92,8 +92,7 @@ def recorded_melody(score: Score) -> tuple[np.ndarray, np.ndarray]:
     if not rows:
         return np.zeros(0, np.int16), np.zeros(0, np.float32)
     notes = {k: np.concatenate([r[k] for r in rows]) for k in ("time", "duration", "pitch", "velocity")}
-    qpm = float(score.music.tempos[0].qpm) if len(score.music.tempos) else 120.0
-    pick = loudest_per_onset(notes, score.music.tpq, qpm)
+    pick = loudest_per_onset(notes, score.music.tpq, score.tempo() or 120.0)
     return notes["pitch"][pick].astype(np.int16), (notes["time"][pick] / score.music.tpq).astype(np.float32)
 
 

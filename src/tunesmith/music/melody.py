@@ -118,8 +118,7 @@ def melody_of(score: Score, track: str | int | None = None) -> Melody:
             idx, chosen = max(pool, key=lambda it: float(it[1].notes.numpy()["pitch"].mean()))
     notes = chosen.notes.numpy()
     if is_recording(score):  # the played note, not the overtone above it
-        pick = loudest_per_onset(notes, music.ticks_per_quarter,
-                                 float(music.tempos[0].qpm) if len(music.tempos) else 120.0)
+        pick = loudest_per_onset(notes, music.ticks_per_quarter, score.tempo() or 120.0)
         t, d, p, v = (notes[k][pick] for k in ("time", "duration", "pitch", "velocity"))
         kept = len(pick)
     else:

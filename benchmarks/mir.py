@@ -170,7 +170,7 @@ def bench_search(n_queries: int, n_audio: int, seed: int = 0) -> dict:
                     if h.score >= 0.999:
                         k_same.add(idx.melody(idx.position[h.piece_id]).tobytes())
             (audio_holders if audio else holders).append(len(k_same))
-            (audio_notes_n if audio else notes_n).append(int(np.sum(np.r_[True, p[1:] != p[:-1]])))  # repeats merged
+            (audio_notes_n if audio else notes_n).append(int(keep.sum()))  # the snippet's notes (the index merged repeats)
             if len(qmel.pitches) < 3:
                 (audio_ranks if audio else ranks).append(1_000_000)
                 (audio_same if audio else same).append(1_000_000)

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 from tests.hostile import cases, write_cases
 
-from tunesmith.cli import main
 from tunesmith.music.corpora import corpus_files
 
 NAMES = [c[0] for c in cases()]
@@ -47,15 +46,6 @@ def _commands(f: Path, out: Path, ref: Path) -> dict[str, list[str]]:
     }
 
 
-def _run(argv, capsys) -> tuple[int, str]:
-    try:
-        rc = main(argv)
-    except SystemExit as e:  # argparse
-        rc = e.code
-    err = capsys.readouterr().err
-    return rc, err
-
-
 def _check(name, command, expect, rc, err):
     assert "Traceback" not in err, (name, command, err)
     assert rc in (0, 2), (name, command, rc, err)
@@ -69,29 +59,31 @@ def _check(name, command, expect, rc, err):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_every_crafted_case_reads_or_is_one_line(name, corpus, tmp_path, capsys):
+def test_every_crafted_case_reads_or_is_one_line(name, corpus, tmp_path, cli):
     made, ref = corpus
     f, expect = made[name]
     cmds = _commands(f, tmp_path, ref)
     for command in ("info", "render"):
-        rc, err = _run(cmds[command], capsys)
+        r = cli(*cmds[command])
+        rc, err = r.returncode, r.stderr
         _check(name, command, expect, rc, err)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
-def test_every_crafted_case_through_every_command(name, corpus, tmp_path, capsys):
+def test_every_crafted_case_through_every_command(name, corpus, tmp_path, cli):
     made, ref = corpus
     f, expect = made[name]
     for command, argv in _commands(f, tmp_path, ref).items():
         if command in ("info", "render", "evaluate"):  # evaluate: every case at once, below
             continue
-        rc, err = _run(argv, capsys)
+        r = cli(*argv)
+        rc, err = r.returncode, r.stderr
         _check(name, command, expect, rc, err)
 
 
 @pytest.mark.slow
-def test_evaluate_skips_every_crafted_case_and_keeps_the_rest(corpus, tmp_path, capsys):
+def test_evaluate_skips_every_crafted_case_and_keeps_the_rest(corpus, tmp_path, cli):
     """Every crafted file in one folder beside two good pieces: evaluate reads them all, skips
     each unreadable one with one warning naming it, and evaluates the rest."""
     made, ref = corpus
@@ -101,8 +93,8 @@ def test_evaluate_skips_every_crafted_case_and_keeps_the_rest(corpus, tmp_path, 
         shutil.copy(f, folder / f"{f.suffix[1:]}-{f.name}")
     for f in corpus_files("bach-chorales")[5:7]:
         shutil.copy(f, folder / f.name)
-    rc, err = _run(["evaluate", str(folder), "--reference", str(ref), "--no-fair", "--quiet", "--out",
-                    str(tmp_path / "e")], capsys)
+    r = cli("evaluate", folder, "--reference", ref, "--no-fair", "--quiet", "--out", tmp_path / "e")
+    rc, err = r.returncode, r.stderr
     assert rc == 0 and "Traceback" not in err, err
     for name, (f, expect) in made.items():
         if expect == "refused":

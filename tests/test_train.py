@@ -103,10 +103,14 @@ def _replicas_stay_identical(tmp_path, setup: str, port: int) -> None:
         "assert dist.get_world_size() == 2 and torch.equal(lst[0], lst[1]), 'replicas differ'\n"
         "print('REPLICAS-IDENTICAL')\n"
         "dist.barrier()\n"
-        "dist.destroy_process_group()\n")
+        "dist.destroy_process_group()\n"
+        # Leave without the interpreter's teardown: a Gloo worker thread still being destroyed
+        # then can abort the process ('terminate called without an active exception': once in
+        # a CI run, not in 12 runs since; pytorch/pytorch#179291) after the check above has passed.
+        "sys.stdout.flush(); import os; os._exit(0)\n")
     r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port",
                         str(port), str(script)], capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.returncode == 0, r.stdout[-1000:] + r.stderr[-3000:]
     assert r.stdout.count("REPLICAS-IDENTICAL") == 2
     assert (tmp_path / "run" / "best" / "model.safetensors").exists()
 

@@ -149,6 +149,36 @@ def test_the_copy_guard_is_built_once_per_dataset_and_kept_on_disk(chorale_datas
     guard_for_dataset.cache_clear()
 
 
+
+def test_the_first_guard_on_a_machine_shows_its_preparation(tmp_path, monkeypatch, capsys):
+    """The first `generate` of a model with a copy guard prepares its training data (about 40 s
+    for folk): with progress on, the preparation and the guard's building each show a bar; off
+    (and once built), nothing is printed."""
+    import shutil
+
+    from tunesmith.generate.copyguard import guard_for_dataset
+    from tunesmith.music.corpora import corpus_files
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for f in corpus_files("bach-chorales")[:5]:
+        shutil.copy(f, src / f.name)
+    monkeypatch.setenv("TUNESMITH_HOME", str(tmp_path / "home"))
+    guard_for_dataset.cache_clear()
+    capsys.readouterr()
+    assert guard_for_dataset(str(src), progress=True) is not None
+    err = capsys.readouterr().err
+    assert "prepare src" in err and "copy guard for" in err, err
+    guard_for_dataset.cache_clear()
+    assert guard_for_dataset(str(src), progress=True) is not None  # prepared and stored: quiet
+    assert capsys.readouterr().err == ""
+    monkeypatch.setenv("TUNESMITH_HOME", str(tmp_path / "home2"))
+    guard_for_dataset.cache_clear()
+    assert guard_for_dataset(str(src)) is not None  # progress off: quiet even on first use
+    assert capsys.readouterr().err == ""
+    guard_for_dataset.cache_clear()
+
+
 # --------------------------------------------------------------------------- voice leading
 
 

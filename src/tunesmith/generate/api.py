@@ -192,6 +192,20 @@ class MusicModel:
             primer.meta.key = key_name(*want)
         return self._sample_from(primer, bars, controls, seed, use_cache, rules)
 
+    def copy_guard(self, *, progress: bool = False):
+        """The originality guard of this model's training set (None where that data is not on
+        this machine). The first call on a machine prepares the data: ``progress`` shows it."""
+        data = self.config.get("dataset") or {}
+        if not data.get("name"):
+            return None
+        return guard_for_dataset(str(data["name"]), data.get("manifest_sha256"), data.get("split_sha256"),
+                                 progress=progress)
+
+    def prepare(self, *, rules: str | None = None, progress: bool = False) -> None:
+        """Once-per-machine work before the first piece, with progress shown (the copy guard)."""
+        if rules != "off":
+            self.copy_guard(progress=progress)
+
     def _sample_from(self, primer: Score | None, bars, controls, seed, use_cache, rules="strict") -> Generated:
         tok = self.tokenizer
         prompt = [tok.bos_id]
@@ -208,10 +222,7 @@ class MusicModel:
         programs = set(self.config.get("programs") or [])
         if primer is not None:
             programs = {int(t.program) for t in primer.music.tracks if not t.is_drum} or programs
-        guard = None
-        data = self.config.get("dataset") or {}
-        if rules != "off" and data.get("name"):
-            guard = guard_for_dataset(str(data["name"]), data.get("manifest_sha256"), data.get("split_sha256"))
+        guard = self.copy_guard() if rules != "off" else None
         con = RemiConstraint(tok, bars=bars, time_signature=ts, scale_pcs=scale, programs=programs or None,
                              end_on_tonic=rules != "off",
                              tonic=score_key(primer)[0] if primer is not None else None, guard=guard)
@@ -475,6 +486,8 @@ def generate_to_files(model: str, out: str | Path, *, primer: str | None = None,
                 **{k: (primer if k == "primer" else v) for k, v in controls.items()}}
     from tunesmith.progress import progress_bar
 
+    if progress and hasattr(mm, "prepare"):
+        mm.prepare(rules=controls.get("rules"), progress=True)
     results = []
     with progress_bar(f"generate {stem}", num, enabled=progress) as starting:
         pieces = []

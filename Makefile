@@ -18,9 +18,10 @@ demo: $(STAMP)
 studio: $(STAMP)
 	$(VENV)/bin/tunesmith studio
 
+# One pytest session: what a session prepares once (the folk and chorale datasets, the copy
+# guard, compiled search kernels) is then not prepared twice. `-m "not slow"` runs the quick part.
 test: $(STAMP)
-	$(PY) -m pytest -q -m "not slow" tests
-	$(PY) -m pytest -q -m slow tests
+	$(PY) -m pytest -q tests
 
 bench: $(STAMP)
 	$(PY) benchmarks/polyphonic.py

@@ -169,14 +169,15 @@ def test_evaluation_figures(notes):
 
 @pytest.mark.slow
 def test_bundled_notes_gan_has_the_asked_pitch_and_real_timbre(tmp_path):
-    """The shipped DDSP GAN and classifier through `audio evaluate` on the full note data
-    set: the notes have the asked pitch by the classifier and by pYIN, they are close to
-    real notes (Fréchet distance within 2× the real-data ceiling, NDB/k ≤ 0.3) and their
-    instrument family is heard far more often than from the same model untrained."""
+    """The shipped DDSP GAN and classifier through `audio evaluate` on a fixed third of the
+    note data set (every instrument and pitch, at velocity 80; the whole set is
+    benchmarks/audio.py's): the notes have the asked pitch by the classifier and by pYIN, they
+    are close to real notes (Fréchet distance within 2× the real-data ceiling, NDB/k ≤ 0.3)
+    and their instrument family is heard far more often than from the same model untrained."""
     from tunesmith.music.notes import DEFAULT_PROGRAMS
 
     data = tmp_path / "notes"
-    build(data, AudioDataParams(programs=list(DEFAULT_PROGRAMS)), progress=False)
+    build(data, AudioDataParams(programs=list(DEFAULT_PROGRAMS), velocities=[80]), progress=False)
     r = subprocess.run([sys.executable, "-m", "tunesmith", "audio", "evaluate", "--data", str(data), "--out",
                         str(tmp_path / "ev")], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
@@ -188,7 +189,7 @@ def test_bundled_notes_gan_has_the_asked_pitch_and_real_timbre(tmp_path):
     assert gen["frechet_distance"] <= 2 * real["frechet_distance"] < init["frechet_distance"]
     assert gen["ndb_over_k"] <= 0.3
     assert gen["family_accuracy"] > init["family_accuracy"] + 0.2
-    assert gen["family_accuracy"] >= 0.65  # BENCHMARKS.md: 0.708-0.742 over four latent draws (goal 0.70)
+    assert gen["family_accuracy"] >= 0.65  # this subset: 0.800; the whole set (BENCHMARKS.md): 0.708-0.742 over four draws
     assert (tmp_path / "ev" / "generated-vs-real.png").read_bytes()[:4] == b"\x89PNG"
 
 

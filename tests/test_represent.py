@@ -22,8 +22,9 @@ def notes_of(music, by_program=True):
 
 
 def real_pieces(n_per_corpus=None):
-    """At least 200 real pieces from every bundled corpus (deterministic choice)."""
-    plan = {"bach-chorales": 50, "essen": 45, "oneills-1850": 35, "ryans-mammoth": 35, "palestrina": 20, "monteverdi": 15}
+    """At least 100 real pieces from every bundled corpus (a fixed, deterministic choice: the
+    parsing is most of the test's time)."""
+    plan = {"bach-chorales": 25, "essen": 30, "oneills-1850": 20, "ryans-mammoth": 20, "palestrina": 6, "monteverdi": 6}
     pieces = []
     for corpus, n in plan.items():
         files = corpus_files(corpus)
@@ -40,7 +41,7 @@ def real_pieces(n_per_corpus=None):
 @pytest.fixture(scope="module")
 def pieces():
     ps = real_pieces()
-    assert len(ps) >= 200
+    assert len(ps) >= 100
     return ps
 
 

@@ -122,6 +122,14 @@ def originality(pieces, ds) -> dict:
             "longest_run_bars_median": float(np.median(runs))}
 
 
+def trained_on(model: str) -> str:
+    """The corpus a model was trained on, as its card names it: folk, else bach-chorales."""
+    from tunesmith.generate.api import load_model
+
+    name = str((load_model(model).config.get("dataset") or {}).get("name", ""))
+    return "folk" if name == "folk" else "bach-chorales"
+
+
 def main() -> None:
     from tunesmith.evaluate.fair import fair_compare
 
@@ -132,11 +140,15 @@ def main() -> None:
     ap.add_argument("--chorale-model", default="bach-chorales", help="the chorale model to use for the "
                     "bach-chorales entries (a run folder while choosing one)")
     ap.add_argument("--add", nargs=2, metavar=("NAME", "MODEL"), action="append", default=[],
-                    help="also measure MODEL (generated without controls) under the entry NAME on bach-chorales")
+                    help="also measure MODEL (generated without controls) under the entry NAME, against the "
+                         "corpus it was trained on (folk or bach-chorales)")
+    ap.add_argument("--out", type=Path, default=OUT, help=f"results file (default {OUT.relative_to(ROOT)}; "
+                    "another file while comparing a candidate, so the published figures stay)")
     a = ap.parse_args()
     for name, model in a.add:
-        PLAN[name] = (model, "bach-chorales", {})
-    old = json.loads(OUT.read_text()) if OUT.is_file() else {}
+        PLAN[name] = (model, trained_on(model), {})
+    out_path = a.out
+    old = json.loads(out_path.read_text()) if out_path.is_file() else {}
     results = old.get("entries", {})
     names = [n.strip() for n in a.only.split(",")] if a.only else list(PLAN)
     names += [n for n, _ in a.add if n not in names]
@@ -175,9 +187,9 @@ def main() -> None:
         print(f"  AUC {t['auc']:.3f} acc {t['accuracy']:.3f}; p5 {res['figures']['parallel_fifths']:.2f} "
               f"p8 {res['figures']['parallel_octaves']:.2f}; chords {res['figures']['chord_rate']:.3f}; "
               f"{secs:.0f} s", flush=True)
-        OUT.write_text(json.dumps({"machine": machine(), "date": str(date.today()), "n": a.n, "bars": a.bars,
-                                   "entries": results}, indent=1, default=float))
-    print(f"wrote {OUT}")
+        out_path.write_text(json.dumps({"machine": machine(), "date": str(date.today()), "n": a.n,
+                                        "bars": a.bars, "entries": results}, indent=1, default=float))
+    print(f"wrote {out_path}")
 
 
 if __name__ == "__main__":

@@ -210,30 +210,26 @@ def test_infill_changes_only_its_region(cnn_ckpt):
                                                                   for n in g.score.music.tracks[2].notes]
 
 
-def test_harmonize_and_infill_cli(cnn_ckpt, tmp_path):
+def test_harmonize_and_infill_cli(cnn_ckpt, tmp_path, cli):
     from tunesmith.music.io import save_midi
 
     rng = np.random.default_rng(1)
     melody = tmp_path / "tune.abc"
     melody.write_text("X:1\nT:tune\nM:4/4\nL:1/4\nK:G\nGABc|d2BG|A2F2|G4|\n")
-    r = subprocess.run([sys.executable, "-m", "tunesmith", "harmonize", str(melody), "--model", str(cnn_ckpt),
-                        "--out", str(tmp_path / "h"), "--iterations", "3", "--formats", "mid,musicxml,png"],
-                       capture_output=True, text=True)
+    r = cli("harmonize", melody, "--model", cnn_ckpt, "--out", tmp_path / "h", "--iterations", "3",
+            "--formats", "mid,musicxml,png")
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "h" / "tune-harmonize-000.mid").is_file() and (tmp_path / "h" / "tune-harmonize-000.musicxml").is_file()
     piece = save_midi(_chorale(rng), tmp_path / "p.mid")
-    r = subprocess.run([sys.executable, "-m", "tunesmith", "infill", str(piece), "--bars", "2-3", "--voices", "alto,bass",
-                        "--model", str(cnn_ckpt), "--out", str(tmp_path / "i"), "--iterations", "3", "--formats", "mid"],
-                       capture_output=True, text=True)
+    r = cli("infill", piece, "--bars", "2-3", "--voices", "alto,bass", "--model", cnn_ckpt, "--out", tmp_path / "i",
+            "--iterations", "3", "--formats", "mid")
     assert r.returncode == 0, r.stderr
     for args, problem in ((["--bars", "7-9"], "outside the piece's bars 1-4"), (["--bars", "x"], "--bars"),
                           (["--bars", "1", "--voices", "viola"], "unknown voice 'viola'")):
-        r = subprocess.run([sys.executable, "-m", "tunesmith", "infill", str(piece), *args, "--model", str(cnn_ckpt),
-                            "--out", str(tmp_path / "j")], capture_output=True, text=True)
+        r = cli("infill", piece, *args, "--model", cnn_ckpt, "--out", tmp_path / "j")
         assert r.returncode == 2 and problem in r.stderr and "Traceback" not in r.stderr
     mono = save_midi(make_score([[(0, 480, 60)]]), tmp_path / "mono.mid")
-    r = subprocess.run([sys.executable, "-m", "tunesmith", "infill", str(mono), "--bars", "1", "--model", str(cnn_ckpt),
-                        "--out", str(tmp_path / "k")], capture_output=True, text=True)
+    r = cli("infill", mono, "--bars", "1", "--model", cnn_ckpt, "--out", tmp_path / "k")
     assert r.returncode == 2 and "four-voice" in r.stderr
     assert not (tmp_path / "j").exists() and not (tmp_path / "k").exists()
 
@@ -250,7 +246,7 @@ def test_batched_generation_gives_distinct_reproducible_pieces(cnn_ckpt):
     assert not np.array_equal(rolls[0], rolls[1]) and not np.array_equal(rolls[1], rolls[2])
 
 
-def test_output_names_keep_the_whole_stem_and_earlier_pieces_are_not_replaced(cnn_ckpt, tmp_path):
+def test_output_names_keep_the_whole_stem_and_earlier_pieces_are_not_replaced(cnn_ckpt, tmp_path, cli):
     import json as _json
 
     from tunesmith.music.io import save_midi
@@ -258,10 +254,9 @@ def test_output_names_keep_the_whole_stem_and_earlier_pieces_are_not_replaced(cn
     melody = make_score([[(0, 480, 67), (480, 480, 69), (960, 960, 71), (1920, 1920, 72)]])
     for name in ("St. Anne.mid", "St. Patrick's Day.mid"):
         save_midi(melody, tmp_path / name)
-    cmd = [sys.executable, "-m", "tunesmith", "harmonize", "--model", str(cnn_ckpt), "--out", str(tmp_path / "h"),
-           "--iterations", "2", "--formats", "mid"]
+    cmd = ["harmonize", "--model", cnn_ckpt, "--out", tmp_path / "h", "--iterations", "2", "--formats", "mid"]
     for name in ("St. Anne.mid", "St. Patrick's Day.mid"):
-        r = subprocess.run([*cmd, str(tmp_path / name)], capture_output=True, text=True)
+        r = cli(*cmd, tmp_path / name)
         assert r.returncode == 0, r.stderr
     names = sorted(p.name for p in (tmp_path / "h").iterdir())
     assert names == ["St. Anne-harmonize-000.json", "St. Anne-harmonize-000.mid",
@@ -269,9 +264,8 @@ def test_output_names_keep_the_whole_stem_and_earlier_pieces_are_not_replaced(cn
     info = _json.loads((tmp_path / "h" / "St. Anne-harmonize-000.json").read_text())
     assert info["settings"]["iterations"] == 2 and info["settings"]["model"] == str(cnn_ckpt) and info["tunesmith"]
     before = (tmp_path / "h" / "St. Anne-harmonize-000.mid").read_bytes()
-    r = subprocess.run([*cmd, "--temperature", "0.5", str(tmp_path / "St. Anne.mid")], capture_output=True, text=True)
+    r = cli(*cmd, "--temperature", "0.5", tmp_path / "St. Anne.mid")
     assert r.returncode == 2 and "--force: " in r.stderr and "already exists" in r.stderr
     assert (tmp_path / "h" / "St. Anne-harmonize-000.mid").read_bytes() == before
-    r = subprocess.run([*cmd, "--temperature", "0.5", "--force", str(tmp_path / "St. Anne.mid")],
-                       capture_output=True, text=True)
+    r = cli(*cmd, "--temperature", "0.5", "--force", tmp_path / "St. Anne.mid")
     assert r.returncode == 0, r.stderr

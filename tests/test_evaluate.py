@@ -264,11 +264,10 @@ def test_krippendorff_alpha_is_one_for_perfect_agreement(tmp_path):
     ("rater,item,system_a,system_b,winner\nr1,p1,x,x,a\n", "compared with itself"),
     ("rater,item,system,rating\nr1,,x,3\n", "line 2: an empty field"),
 ])
-def test_listening_cli_bad_input(tmp_path, content, problem):
+def test_listening_cli_bad_input(tmp_path, content, problem, cli):
     f = tmp_path / "bad.csv"
     f.write_text(content)
-    r = subprocess.run([sys.executable, "-m", "tunesmith", "evaluate", "listening", str(f)],
-                       capture_output=True, text=True)
+    r = cli("evaluate", "listening", f)
     assert r.returncode == 2
     assert problem in r.stderr and str(f) in r.stderr and "Traceback" not in r.stderr
 
@@ -319,13 +318,11 @@ def test_evaluate_cli_end_to_end(tmp_path, chorale_dataset):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
 
 
-def test_evaluate_cli_bad_arguments(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "tunesmith", "evaluate", str(tmp_path / "nope"), "--reference",
-                        "bach-chorales"], capture_output=True, text=True)
+def test_evaluate_cli_bad_arguments(tmp_path, cli):
+    r = cli("evaluate", tmp_path / "nope", "--reference", "bach-chorales")
     assert r.returncode == 2 and "nope" in r.stderr and "Traceback" not in r.stderr
     (tmp_path / "empty").mkdir()
-    r = subprocess.run([sys.executable, "-m", "tunesmith", "evaluate", str(tmp_path / "empty"), "--reference",
-                        "bach-chorales"], capture_output=True, text=True)
+    r = cli("evaluate", tmp_path / "empty", "--reference", "bach-chorales")
     assert r.returncode == 2 and "no music files" in r.stderr
 
 

@@ -217,12 +217,11 @@ def test_analyze_symbolic_summary_from_the_cli(capsys):
     assert "G major" in out and "3/4" in out and "perfect authentic" in out and "V7" in out
 
 
-def test_transcribe_writes_midi_and_refuses_overwrite(tmp_path, chorale_like, capsys):
+def test_transcribe_writes_midi_and_refuses_overwrite(tmp_path, chorale_like, capsys, cli):
     wav = _rendered(chorale_like, tmp_path / "c.wav")
     assert main(["transcribe", str(wav), "--out", str(tmp_path / "t.mid")]) == 0
     assert load_score(tmp_path / "t.mid").n_notes >= 20
-    r = subprocess.run([sys.executable, "-m", "tunesmith", "transcribe", str(wav), "--out", str(tmp_path / "t.mid")],
-                       capture_output=True, text=True)
+    r = cli("transcribe", wav, "--out", tmp_path / "t.mid")
     assert r.returncode == 2 and "exists" in r.stderr and "Traceback" not in r.stderr
     # the thresholds: a stricter onset threshold keeps fewer notes; outside (0, 1) is refused
     assert main(["transcribe", str(wav), "--out", str(tmp_path / "lo.mid"), "--onset-threshold", "0.2",
@@ -398,7 +397,7 @@ def test_near_duplicates_names_the_copy(small_index):
     assert any(any(x.endswith("bwv269") for x in pr) and any("my-copy-of-269" in x for x in pr) for pr in names)
 
 
-def test_search_cli_with_abc_text_and_errors(tmp_path, monkeypatch, capsys):
+def test_search_cli_with_abc_text_and_errors(tmp_path, monkeypatch, capsys, cli):
     monkeypatch.setenv("TUNESMITH_HOME", str(tmp_path))
     lib = tmp_path / "lib"
     lib.mkdir()
@@ -409,11 +408,10 @@ def test_search_cli_with_abc_text_and_errors(tmp_path, monkeypatch, capsys):
     assert main(["search", "K:G\nGABc defg|", "--json"]) == 0  # Up and Down's opening, a fourth lower
     hits = json.loads(capsys.readouterr().out)
     assert hits[0]["name"] == "lib/tunes: Up and Down"
-    r = subprocess.run([sys.executable, "-m", "tunesmith", "search", "K:C\nC2|"], capture_output=True, text=True,
-                       env={**__import__("os").environ, "TUNESMITH_HOME": str(tmp_path)})
+    r = cli("search", "K:C\nC2|")
     assert r.returncode == 2 and "too short" in r.stderr and "Traceback" not in r.stderr
-    r = subprocess.run([sys.executable, "-m", "tunesmith", "search", "K:C\nCDEF GABc|"], capture_output=True, text=True,
-                       env={**__import__("os").environ, "TUNESMITH_HOME": str(tmp_path / "empty")})
+    monkeypatch.setenv("TUNESMITH_HOME", str(tmp_path / "empty"))
+    r = cli("search", "K:C\nCDEF GABc|")
     assert r.returncode == 2 and "tunesmith index" in r.stderr
 
 

@@ -446,10 +446,8 @@ def satb_ckpt(tmp_path_factory):
     return out
 
 
-def test_generate_with_rules_from_the_cli(satb_ckpt, tmp_path):
-    r = subprocess.run([sys.executable, "-m", "tunesmith", "generate", "--model", str(satb_ckpt), "--out",
-                        str(tmp_path), "--bars", "4", "--rules", "strict", "--formats", "mid"],
-                       capture_output=True, text=True)
+def test_generate_with_rules_from_the_cli(satb_ckpt, tmp_path, cli):
+    r = cli("generate", "--model", satb_ckpt, "--out", tmp_path, "--bars", "4", "--rules", "strict", "--formats", "mid")
     assert r.returncode == 0, r.stderr
     info = json.loads(next(tmp_path.glob("*.json")).read_text())
     assert info["rules"]["rules"] == "strict" and "n_relaxed" in info["rules"]
@@ -463,9 +461,8 @@ def test_generate_with_rules_from_the_cli(satb_ckpt, tmp_path):
 
 
 def test_the_gan_decodes_under_the_rules_and_a_bad_mode_is_refused(tmp_path, cli):
-    r = subprocess.run([sys.executable, "-m", "tunesmith", "generate", "--model", "chorale-gan", "--out",
-                        str(tmp_path), "--rules", "strict", "--formats", "mid", "--seed", "3"],
-                       capture_output=True, text=True)
+    r = cli("generate", "--model", "chorale-gan", "--out", tmp_path, "--rules", "strict", "--formats", "mid",
+            "--seed", "3")
     assert r.returncode == 0, r.stderr
     info = json.loads(next(tmp_path.glob("*.json")).read_text())
     from tunesmith.music.io import load_score

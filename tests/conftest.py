@@ -32,14 +32,19 @@ def cli(capsys):
     stdout, stderr). For refusals and other quick commands: a ``python -m tunesmith`` process costs
     about 4 s of start-up (interpreter, torch) before it can refuse anything. A test that needs the
     real entry point, a crash or a kill still starts a process."""
+    import torch
+
     from tunesmith.cli import main
 
     def run(*args) -> subprocess.CompletedProcess:
         capsys.readouterr()
+        threads = torch.get_num_threads()  # a --threads option must not outlive the command
         try:
             rc = main([str(a) for a in args])
         except SystemExit as e:  # argparse's own errors
             rc = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        finally:
+            torch.set_num_threads(threads)
         out = capsys.readouterr()
         return subprocess.CompletedProcess([str(a) for a in args], rc, out.out, out.err)
 

@@ -93,23 +93,23 @@ def test_phase_shuffle():
             assert torch.equal(y[b], x[b])
 
 
-def _train(notes, out, env=None, extra=()):
-    cmd = [sys.executable, "-m", "tunesmith", "audio", "train", "--data", str(notes), "--out", str(out),
-           "--family", "wavegan", "--width", "2",
-           "--epochs", "2", "--steps-per-epoch", "2", "--batch-size", "4", "--n-critic", "2", "--checkpoint-every", "1",
-           "--threads", "1", "--quiet", *extra]
-    return subprocess.run(cmd, capture_output=True, text=True, env=env)
+def _train(notes, out):
+    return ["audio", "train", "--data", str(notes), "--out", str(out), "--family", "wavegan", "--width", "2",
+            "--epochs", "2", "--steps-per-epoch", "2", "--batch-size", "4", "--n-critic", "2", "--checkpoint-every", "1",
+            "--threads", "1", "--quiet"]
 
 
-def _killed_then_resumed_equals_uninterrupted(train, notes, tmp_path, crash_step: int) -> None:
-    """Kill -9 a run at ``crash_step``, resume it, and compare with a run never interrupted."""
+def _killed_then_resumed_equals_uninterrupted(train, notes, tmp_path, crash_step: int, cli) -> None:
+    """Kill -9 a run at ``crash_step`` (a process of its own), resume it, and compare with a
+    run never interrupted (both in this process)."""
     from safetensors.torch import load_file
 
-    r = train(notes, tmp_path / "a", env=dict(os.environ, TUNESMITH_CRASH_AT_STEP=str(crash_step)))
+    r = subprocess.run([sys.executable, "-m", "tunesmith", *train(notes, tmp_path / "a")], capture_output=True,
+                       text=True, env=dict(os.environ, TUNESMITH_CRASH_AT_STEP=str(crash_step)))
     assert r.returncode != 0
-    r = train(notes, tmp_path / "a", extra=["--resume"])
+    r = cli(*train(notes, tmp_path / "a"), "--resume")
     assert r.returncode == 0, r.stderr
-    r = train(notes, tmp_path / "b")
+    r = cli(*train(notes, tmp_path / "b"))
     assert r.returncode == 0, r.stderr
     a = load_file(tmp_path / "a" / "last" / "model.safetensors")
     b = load_file(tmp_path / "b" / "last" / "model.safetensors")
@@ -117,15 +117,14 @@ def _killed_then_resumed_equals_uninterrupted(train, notes, tmp_path, crash_step
 
 
 def test_training_steps_resume_generate_and_play(notes, tmp_path, cli):
-    _killed_then_resumed_equals_uninterrupted(_train, notes, tmp_path, 3)
+    _killed_then_resumed_equals_uninterrupted(_train, notes, tmp_path, 3, cli)
     hist = json.loads((tmp_path / "b" / "metrics.json").read_text())
     assert len(hist) == 2 and all(np.isfinite(h["d_loss"]) and np.isfinite(h["g_loss"]) for h in hist)
     assert (tmp_path / "b" / "samples" / "epoch-002.png").read_bytes()[:4] == b"\x89PNG"
 
     out = tmp_path / "gen"
-    r = subprocess.run([sys.executable, "-m", "tunesmith", "audio", "generate", "--model", str(tmp_path / "b"),
-                        "--pitch", "61", "--instrument", "violin", "--num", "3", "--out", str(out)],
-                       capture_output=True, text=True)
+    r = cli("audio", "generate", "--model", tmp_path / "b", "--pitch", "61", "--instrument", "violin", "--num", "3",
+            "--out", out)
     assert r.returncode == 0, r.stderr
     wavs = sorted(out.glob("*.wav"))
     assert len(wavs) == 3 and (out / "violin-61-seed0.png").is_file()
@@ -144,8 +143,7 @@ def test_training_steps_resume_generate_and_play(notes, tmp_path, cli):
     from tunesmith.music.io import save_midi
 
     tune = save_midi(make_score([[(0, 480, 60), (480, 480, 72), (960, 960, 48)]]), tmp_path / "t.mid")
-    r = subprocess.run([sys.executable, "-m", "tunesmith", "audio", "play-score", str(tune), "--model",
-                        str(tmp_path / "b"), "--out", str(tmp_path / "t.wav")], capture_output=True, text=True)
+    r = cli("audio", "play-score", tune, "--model", tmp_path / "b", "--out", tmp_path / "t.wav")
     assert r.returncode == 0, r.stderr
     audio, sr = sf.read(str(tmp_path / "t.wav"))
     assert sr == 16000 and 2.0 < len(audio) / sr < 2.3 and np.abs(audio).max() > 0.1  # 4 quarters at 120 bpm
@@ -168,7 +166,7 @@ def test_evaluation_figures(notes):
 
 
 @pytest.mark.slow
-def test_bundled_notes_gan_has_the_asked_pitch_and_real_timbre(tmp_path):
+def test_bundled_notes_gan_has_the_asked_pitch_and_real_timbre(tmp_path, cli):
     """The shipped DDSP GAN and classifier through `audio evaluate` on a fixed third of the
     note data set (every instrument and pitch, at velocity 80; the whole set is
     benchmarks/audio.py's): the notes have the asked pitch by the classifier and by pYIN, they
@@ -178,8 +176,7 @@ def test_bundled_notes_gan_has_the_asked_pitch_and_real_timbre(tmp_path):
 
     data = tmp_path / "notes"
     build(data, AudioDataParams(programs=list(DEFAULT_PROGRAMS), velocities=[80]), progress=False)
-    r = subprocess.run([sys.executable, "-m", "tunesmith", "audio", "evaluate", "--data", str(data), "--out",
-                        str(tmp_path / "ev")], capture_output=True, text=True)
+    r = cli("audio", "evaluate", "--data", str(data), "--out", str(tmp_path / "ev"))
     assert r.returncode == 0, r.stderr
     res = json.loads((tmp_path / "ev" / "evaluation.json").read_text())
     assert res["family"] == "ddsp-gan"
@@ -194,13 +191,12 @@ def test_bundled_notes_gan_has_the_asked_pitch_and_real_timbre(tmp_path):
 
 
 @pytest.mark.slow
-def test_bundled_notes_gan_plays_a_bach_chorale(tmp_path):
+def test_bundled_notes_gan_plays_a_bach_chorale(tmp_path, cli):
     from music21 import corpus
 
     chorale = str(corpus.getWork("bach/bwv269"))
     out = tmp_path / "bwv269-gan.wav"
-    r = subprocess.run([sys.executable, "-m", "tunesmith", "audio", "play-score", chorale, "--instrument",
-                        "violin,flute,guitar,piano", "--out", str(out)], capture_output=True, text=True)
+    r = cli("audio", "play-score", chorale, "--instrument", "violin,flute,guitar,piano", "--out", str(out))
     assert r.returncode == 0, r.stderr
     audio, sr = sf.read(str(out))
     assert sr == 16000 and len(audio) / sr > 20 and 0.5 < np.abs(audio).max() <= 1.0
@@ -208,7 +204,7 @@ def test_bundled_notes_gan_plays_a_bach_chorale(tmp_path):
 
 
 @pytest.mark.slow
-def test_wavegan_baseline_beats_its_initialisation(tmp_path):
+def test_wavegan_baseline_beats_its_initialisation(tmp_path, cli):
     """The source document's design, kept as the baseline: after 75 CPU minutes it hears
     the instrument family better than untrained and is closer to real notes; its pitch
     is not asserted (BENCHMARKS.md: barely above the floor). On the fixed third of the note
@@ -217,8 +213,7 @@ def test_wavegan_baseline_beats_its_initialisation(tmp_path):
 
     data = tmp_path / "notes"
     build(data, AudioDataParams(programs=list(DEFAULT_PROGRAMS), velocities=[80]), progress=False)
-    r = subprocess.run([sys.executable, "-m", "tunesmith", "audio", "evaluate", "--model", "notes-wavegan", "--data",
-                        str(data), "--no-pyin", "--out", str(tmp_path / "ev")], capture_output=True, text=True)
+    r = cli("audio", "evaluate", "--model", "notes-wavegan", "--data", data, "--no-pyin", "--out", tmp_path / "ev")
     assert r.returncode == 0, r.stderr
     res = json.loads((tmp_path / "ev" / "evaluation.json").read_text())
     gen, init = res["generated"], res["at_init"]
@@ -305,15 +300,14 @@ def test_ddsp_config_with_absurd_sizes_is_refused_before_allocating(tmp_path):
         build_note_model("ddsp-gan", {**TINY_DDSP, "hidden": 10**7})
 
 
-def _train_ddsp(notes, out, env=None, extra=()):
-    cmd = [sys.executable, "-m", "tunesmith", "audio", "train", "--data", str(notes), "--out", str(out),
-           "--hidden", "16", "--harmonics", "8", "--epochs", "2", "--steps-per-epoch", "3", "--batch-size", "4",
-           "--warmup-steps", "2", "--checkpoint-every", "1", "--threads", "1", "--quiet", *extra]
-    return subprocess.run(cmd, capture_output=True, text=True, env=env)
+def _train_ddsp(notes, out):
+    return ["audio", "train", "--data", str(notes), "--out", str(out), "--hidden", "16", "--harmonics", "8",
+            "--epochs", "2", "--steps-per-epoch", "3", "--batch-size", "4", "--warmup-steps", "2",
+            "--checkpoint-every", "1", "--threads", "1", "--quiet"]
 
 
 def test_ddsp_training_resumes_exactly_and_its_notes_play_a_score(notes, tmp_path, cli):
-    _killed_then_resumed_equals_uninterrupted(_train_ddsp, notes, tmp_path, 4)
+    _killed_then_resumed_equals_uninterrupted(_train_ddsp, notes, tmp_path, 4, cli)
     hist = json.loads((tmp_path / "b" / "metrics.json").read_text())
     assert len(hist) == 2 and all(np.isfinite(h["valid_recon"]) and np.isfinite(h["d_loss"]) for h in hist)
     summary = json.loads((tmp_path / "b" / "summary.json").read_text())
@@ -324,10 +318,10 @@ def test_ddsp_training_resumes_exactly_and_its_notes_play_a_score(notes, tmp_pat
     assert r.returncode == 2 and "--width" in r.stderr and "wavegan only" in r.stderr
 
     out = tmp_path / "gen"
-    cmd = [sys.executable, "-m", "tunesmith", "audio", "generate", "--model", str(tmp_path / "b"), "--pitch", "61",
+    cmd = ["audio", "generate", "--model", str(tmp_path / "b"), "--pitch", "61",
            "--instrument", "violin", "--velocity", "100", "--duration", "0.5", "--num", "2", "--seed", "4",
            "--out", str(out)]
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    r = cli(*cmd)
     assert r.returncode == 0, r.stderr
     wavs = sorted(out.glob("violin-61-seed4-*.wav"))
     assert len(wavs) == 2
@@ -336,11 +330,11 @@ def test_ddsp_training_resumes_exactly_and_its_notes_play_a_score(notes, tmp_pat
     for w in wavs:
         info = sf.info(str(w))
         assert info.samplerate == 16000 and info.frames == round((0.5 + release) * 16000)
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    r = cli(*cmd)
     assert [w.read_bytes() for w in wavs] == first  # the same seed, the same notes
     for args, problem in ((["--velocity", "0"], "--velocity"), (["--duration", "100"], "--duration"),
                           (["--instrument", "cello"], "not one of this model's instruments")):
-        r = cli(*cmd[3:-2], "--out", tmp_path / "bad", *args)
+        r = cli(*cmd[:-2], "--out", tmp_path / "bad", *args)
         assert r.returncode == 2 and problem in r.stderr and "Traceback" not in r.stderr
 
     from tunesmith.music.io import save_midi
@@ -348,9 +342,8 @@ def test_ddsp_training_resumes_exactly_and_its_notes_play_a_score(notes, tmp_pat
     # two overlapping voices at 120 bpm, the second an octave outside the trained pitches
     tune = save_midi(make_score([[(0, 480, 60), (480, 480, 62), (960, 960, 61)],
                                  [(240, 1440, 48)]]), tmp_path / "t.mid")
-    r = subprocess.run([sys.executable, "-m", "tunesmith", "audio", "play-score", str(tune), "--model",
-                        str(tmp_path / "b"), "--instrument", "piano,violin", "--out", str(tmp_path / "t.wav")],
-                       capture_output=True, text=True)
+    r = cli("audio", "play-score", tune, "--model", tmp_path / "b", "--instrument", "piano,violin",
+            "--out", tmp_path / "t.wav")
     assert r.returncode == 0, r.stderr
     assert "piano, violin" in r.stdout
     audio, sr = sf.read(str(tmp_path / "t.wav"))

@@ -58,6 +58,20 @@ def _isolated_home(tmp_path_factory):
         yield home
 
 
+def share_folk_corpus(home: Path, session_home: Path) -> None:
+    """Let a home made for one test module (the studio's own) use the folk corpus prepared,
+    and the copy guards built, in the session's home: the first folk tune in a fresh home
+    prepares all 1,129 folk files (about 40 s), once per session is enough. Every other data
+    set is still prepared in ``home`` (the studio's originality job prepares the chorales in
+    its worker, as a fresh studio does)."""
+    for rel in ("datasets/folk", "guard"):
+        target = session_home / rel
+        target.mkdir(parents=True, exist_ok=True)
+        link = home / rel
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(target, target_is_directory=True)
+
+
 def make_score(notes_by_track, *, tpq=480, time_sigs=((0, 4, 4),), tempos=((0, 120.0),), programs=None,
                drums=()) -> Score:
     """Build a Score in code: ``notes_by_track`` is a list of lists of (start, duration, pitch) in ticks."""

@@ -13,7 +13,7 @@ import pytest
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 from sqlalchemy import select  # noqa: E402
-from tests.conftest import tunesmith_home_at  # noqa: E402
+from tests.conftest import share_folk_corpus, tunesmith_home_at  # noqa: E402
 
 from tunesmith.store import db  # noqa: E402
 from tunesmith.store.models import Account, Event, Job  # noqa: E402
@@ -24,8 +24,9 @@ MELODY = "X:1\nT:Test tune\nM:4/4\nL:1/4\nK:G\nG A B c | d2 B2 | c B A G | A4 | 
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory):
+def home(tmp_path_factory, _isolated_home):
     with tunesmith_home_at(tmp_path_factory.mktemp("studio-home")) as h:
+        share_folk_corpus(h, _isolated_home)
         yield h
 
 

@@ -29,10 +29,12 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(tmp_path_factory, _isolated_home):
     import httpx
+    from tests.conftest import share_folk_corpus
 
     home = tmp_path_factory.mktemp("browser-home")
+    share_folk_corpus(home, _isolated_home)
     port = free_port()
     env = {**os.environ, "TUNESMITH_HOME": str(home)}
     env.pop("TUNESMITH_DB_URL", None)

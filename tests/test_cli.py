@@ -62,7 +62,7 @@ def test_train_option_errors(tmp_path, args, message, cli):
 
 
 @pytest.mark.slow
-def test_kill_9_then_resume_from_cli(tmp_path):
+def test_kill_9_then_resume_from_cli(tmp_path, cli):
     src = tmp_path / "music"
     src.mkdir()
     for f in corpus_files("bach-chorales")[:40]:
@@ -77,10 +77,10 @@ def test_kill_9_then_resume_from_cli(tmp_path):
     assert (tmp_path / "run" / "last" / "trainer.json").exists(), "no checkpoint appeared"
     os.killpg(p.pid, signal.SIGKILL)
     p.wait()
-    r = subprocess.run(args + ["--resume"], capture_output=True, text=True, timeout=300)
+    r = cli(*args[3:], "--resume")  # resumed in this process
     assert r.returncode == 0, r.stderr[-2000:]
     assert "trained gru" in r.stdout
-    r = run("generate", "--model", str(tmp_path / "run"), "--bars", "2", "--out", str(tmp_path / "o"), "--formats", "mid")
+    r = cli("generate", "--model", tmp_path / "run", "--bars", "2", "--out", tmp_path / "o", "--formats", "mid")
     assert r.returncode == 0, r.stderr
 
 

@@ -34,7 +34,9 @@ CONTROLS = {"primer": "primer", "key": "key", "temperature": "temperature", "top
 class Generator(Protocol):
     """The one generation interface: every family's wrapper has a name, its family's
     registry row (with the declared capabilities) and ``generate(bars=, seed=, ...)``
-    that takes exactly the controls its capabilities name."""
+    that takes exactly the controls its capabilities name. A wrapper with once-per-machine
+    work before its first piece (the token models' copy guard) also has
+    ``prepare(rules=, progress=)``, which ``generate_to_files`` calls to show that work."""
 
     name: str
     config: dict

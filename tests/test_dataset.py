@@ -64,18 +64,14 @@ def test_corpora_listed_with_counts():
 
 
 @pytest.mark.slow
-def test_prepare_bundled_corpus_in_parallel_and_info(tmp_path):
-    import subprocess
-    import sys
-
+def test_prepare_bundled_corpus_in_parallel_and_info(tmp_path, cli):
     out = tmp_path / "chorales"
-    r = subprocess.run([sys.executable, "-m", "tunesmith", "data", "prepare", "bach-chorales", "--out", str(out),
-                        "--quiet"], capture_output=True, text=True)
+    r = cli("data", "prepare", "bach-chorales", "--out", out, "--quiet")  # its workers are processes
     assert r.returncode == 0, r.stderr
     ds = Dataset(out)
     s = ds.summary()
     assert s["pieces"] > 300 and s["splits"]["train"] > s["splits"]["test"] > 0
-    r = subprocess.run([sys.executable, "-m", "tunesmith", "data", "info", str(out)], capture_output=True, text=True)
+    r = cli("data", "info", out)
     assert "pitch range" in r.stdout and "4/4" in r.stdout
 
 

@@ -228,25 +228,36 @@ def test_a_parallel_fifth_offered_by_the_model_is_never_chosen_under_strict_rule
     assert chosen < vl_off["parallel_fifths"] * _length(off_n) / off_n.tpq / 100
 
 
-class SpacingBaitModel(torch.nn.Module):
-    """A stand-in for harmonizing a C5 soprano: its alto is C4 or G4 at even odds and its
-    tenor almost surely F3, which under G4 is more than an octave away. Masking voice by
-    voice must then write the tenor's unlikely notes (or relax the spacing); conditioning
-    the whole chord on the rules finds that the model's clean chords are those with C4."""
+class VoiceStandIn(torch.nn.Module):
+    """A stand-in SATB model whose next-token scores depend only on the voice being drawn
+    (0 after a frame's position token, then 1, 2, 3): :meth:`scores` fills them in."""
 
     def __init__(self):
         super().__init__()
         self.dummy = torch.nn.Parameter(torch.zeros(1))
         self.config = None
 
+    def scores(self, voice: int, logits: torch.Tensor) -> None:
+        raise NotImplementedError
+
     def step(self, x, state):
         state = dict(state or {"voice": 0})
         last = int(x[0, -1])
         state["voice"] = 0 if satb.POS0 <= last < satb.HOLD else state["voice"] + 1
         logits = torch.zeros(1, x.shape[1], satb.VOCAB_SIZE)
-        for p in {1: (60, 67), 2: (53,), 3: (48,)}.get(state["voice"], ()):
-            logits[0, -1, satb.PITCH0 + p - satb.PITCH_LO] = 10.0
+        self.scores(state["voice"], logits[0, -1])
         return logits, state
+
+
+class SpacingBaitModel(VoiceStandIn):
+    """A stand-in for harmonizing a C5 soprano: its alto is C4 or G4 at even odds and its
+    tenor almost surely F3, which under G4 is more than an octave away. Masking voice by
+    voice must then write the tenor's unlikely notes (or relax the spacing); conditioning
+    the whole chord on the rules finds that the model's clean chords are those with C4."""
+
+    def scores(self, voice, logits):
+        for p in {1: (60, 67), 2: (53,), 3: (48,)}.get(voice, ()):
+            logits[satb.PITCH0 + p - satb.PITCH_LO] = 10.0
 
 
 def test_harmonizing_under_strict_rules_conditions_the_whole_chord():
@@ -639,3 +650,67 @@ def test_folk_tunes_end_on_one_tonic_note_not_a_cluster():
         p = np.concatenate([tr.notes.numpy()["pitch"] for tr in g.score.music.tracks])
         assert (t == t.max()).sum() == 1
         assert g.report["n_relaxed"] > 0 or p[t == t.max()][0] % 12 == g.report["tonic"] % 12
+
+
+class RestrikeModel(VoiceStandIn):
+    """A stand-in that restrikes each voice's note on every frame (S G4, A C4, T G3, B C3),
+    with Hold a little less likely: a model whose samples restrike far more than Bach."""
+
+    def scores(self, voice, logits):
+        logits[:] = -8.0
+        logits[satb.PITCH0 + (67, 60, 55, 48)[min(voice, 3)] - satb.PITCH_LO] = 2.0
+        logits[satb.HOLD] = 1.0
+
+
+def _restrikes(score) -> int:
+    from tunesmith.generate.chorale import MOTION_SPAN, motion_counts
+
+    ids = satb.encode(score)
+    counts, _ = motion_counts(ids[1:].reshape(-1, satb.FRAME)[:, 1:].T)
+    return int(counts[:, MOTION_SPAN].sum())
+
+
+def test_the_motion_calibration_moves_the_sampler_away_from_what_it_overdoes():
+    from tunesmith.generate.chorale import MOTION_BINS, MOTION_SPAN
+
+    cfg = {"family": "lstm", "tokenizer": satb.describe(), "name": "restriker"}
+    plain = ChoraleTokenModel(RestrikeModel(), cfg, name="restriker")
+    assert not plain.motion_calibrated
+    bias = np.zeros((4, MOTION_BINS))
+    bias[:, MOTION_SPAN] = -30.0  # restriking the sounding pitch: never
+    calibrated = ChoraleTokenModel(RestrikeModel(), {**cfg, "sampling": {"motion_bias": bias.tolist()}})
+    assert calibrated.motion_calibrated
+    for seed in range(2):
+        before = plain.generate(bars=2, seed=seed, rules="off", top_p=1.0)
+        after = calibrated.generate(bars=2, seed=seed, rules="off", top_p=1.0)
+        asked_off = calibrated.generate(bars=2, seed=seed, rules="off", top_p=1.0, calibrated=False)
+        assert _restrikes(before.score) > 20  # the model restrikes on most frames …
+        assert _restrikes(after.score) == 0  # … and the calibrated sampler holds instead
+        assert _restrikes(asked_off.score) == _restrikes(before.score)
+        assert after.report["motion_calibration"] and not asked_off.report["motion_calibration"]
+        notes = [len(t.notes) for t in after.score.music.tracks]
+        assert len(notes) == 4 and sum(notes) < 10  # long held notes (before: a note a frame)
+
+
+def test_the_motion_table_offsets_each_step_from_the_sounding_pitch():
+    from tunesmith.generate.chorale import MOTION_BINS, MOTION_SPAN, motion_table
+
+    bias = np.zeros((4, MOTION_BINS), np.float32)
+    bias[3, MOTION_SPAN + 7] = 1.5  # the bass leaping a fifth up
+    bias[3, MOTION_SPAN - 12] = -2.0  # … an octave down
+    bias[1, -1] = 0.25  # the alto holding
+    t = motion_table(bias)
+    c3 = 48 - satb.PITCH_LO
+    cand = {p: p - satb.PITCH_LO for p in range(satb.PITCH_LO, satb.PITCH_HI)}
+    assert t[3, c3, cand[55]] == 1.5 and t[3, c3, cand[36]] == -2.0
+    assert t[3, c3, cand[48]] == 0.0 and t[3, c3, HOLD_I] == 0.0
+    assert t[3, c3 + 13, cand[48]] == 0.0  # more than an octave: no offset
+    assert (t[1, :, HOLD_I] == 0.25).all() and (t[0] == 0).all()
+
+
+def test_a_malformed_motion_calibration_is_refused():
+    from tunesmith.errors import BadInputError
+
+    cfg = {"family": "lstm", "tokenizer": satb.describe(), "name": "bad", "sampling": {"motion_bias": [[0.0] * 3]}}
+    with pytest.raises(BadInputError, match="motion_bias"):
+        ChoraleTokenModel(RestrikeModel(), cfg)

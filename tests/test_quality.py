@@ -13,7 +13,7 @@ from tunesmith.errors import ParameterError
 from tunesmith.evaluate import fair, theory
 from tunesmith.evaluate.metrics import extract_notes
 from tunesmith.generate.chorale import ChoraleTokenModel
-from tunesmith.generate.rules import HOLD_I, N_CAND, RULES, FourPartRules
+from tunesmith.generate.rules import HOLD_I, N_CAND, REST_I, RULES, FourPartRules
 from tunesmith.represent import satb
 
 Q = 480
@@ -108,6 +108,31 @@ def test_key_and_cadence_rules():
     assert v[_idx(68), R["key"]]
     v = _viol(r, 3, [71, 67, 62], [71, 67, 62, 43], final_bar=True)
     assert not v[_idx(43), R["cadence"]] and v[_idx(50), R["cadence"]]  # the bass ends on the tonic G
+    assert v[REST_I, R["cadence"]]  # every voice sounds in the final chord
+    # the chord before it: the dominant (D) in the bass, the upper voices in D7 (D F# A C)
+    v = _viol(r, 3, [72, 66, 62], [71, 67, 62, 43], final_bar="dominant")
+    assert not v[_idx(50), R["cadence"]] and not v[_idx(38), R["cadence"]]
+    assert v[_idx(43), R["cadence"]] and v[_idx(47), R["cadence"]]
+    assert v[HOLD_I, R["cadence"]]  # the bass may not hold its G into the dominant …
+    v = _viol(r, 3, [72, 66, 62], [71, 67, 62, 50], final_bar="dominant")
+    assert not v[HOLD_I, R["cadence"]]  # … but may hold a D
+    v = _viol(r, 1, [72], [71, 67, 62, 43], final_bar="dominant")
+    assert not v[_idx(66), R["cadence"]] and not v[_idx(60), R["cadence"]] and v[_idx(67), R["cadence"]]
+    assert not v[HOLD_I, R["cadence"]]  # an upper voice may hold a note over it (a suspension)
+
+
+def test_the_cadence_windows_follow_the_meter_or_the_melody():
+    from tunesmith.generate.chorale import cadence_plan
+
+    assert cadence_plan("4/4", 8 * 16) == (7 * 16, 7 * 16 + 8)  # V on beats 1-2, I from beat 3
+    assert cadence_plan("3/4", 8 * 12) == (7 * 12 - 4, 7 * 12)  # V on the last beat, I the whole bar
+    melody = np.full(64, satb.HOLD)
+    for t, p in ((0, 67), (16, 72), (40, 74), (48, 67)):  # G4 C5 | … D5 on beat 3 | G4
+        melody[t] = satb.PITCH0 + p - satb.PITCH_LO
+    assert cadence_plan("4/4", 64, melody, tonic=7) == (40, 48)  # D5 is in D7: V under it
+    melody[40] = satb.PITCH0 + 76 - satb.PITCH_LO  # E5 instead: not in D7, so no dominant is asked
+    assert cadence_plan("4/4", 64, melody, tonic=7) == (48, 48)
+    assert cadence_plan("4/4", 64, melody, tonic=None) == (48, 48)  # no key known: the tonic window only
 
 
 def test_strict_masks_soft_penalises_off_leaves():
@@ -714,3 +739,30 @@ def test_a_malformed_motion_calibration_is_refused():
     cfg = {"family": "lstm", "tokenizer": satb.describe(), "name": "bad", "sampling": {"motion_bias": [[0.0] * 3]}}
     with pytest.raises(BadInputError, match="motion_bias"):
         ChoraleTokenModel(RestrikeModel(), cfg)
+
+
+class UniformModel(VoiceStandIn):
+    """A stand-in with no preferences at all: whatever it writes, the rules chose."""
+
+    def scores(self, voice, logits):
+        pass
+
+
+def test_a_new_chorale_ends_with_an_authentic_cadence_under_strict_rules():
+    from tunesmith.generate.chorale import cadence_plan
+
+    cfg = {"family": "lstm", "tokenizer": satb.describe(), "name": "uniform"}
+    m = ChoraleTokenModel(UniformModel(), cfg, name="uniform")
+    for seed in range(3):
+        g = m.generate(bars=2, seed=seed, key="G major", rules="strict", top_p=1.0)
+        ids = satb.encode(g.score)
+        meter = satb.METERS[int(ids[0]) - satb.METER0]
+        grid = ids[1:].reshape(-1, satb.FRAME)[:, 1:].T
+        snd = satb.sounding(grid)
+        dominant_at, tonic_at = cadence_plan(meter, grid.shape[1])
+        assert dominant_at < tonic_at
+        assert g.report["relaxed"].get("cadence", 0) == 0
+        assert set(snd[3, dominant_at:tonic_at] % 12) == {2}  # D in the bass …
+        assert set(snd[3, tonic_at:] % 12) == {7}  # … then G
+        assert (snd[:, dominant_at:] >= 0).all()  # and no voice rests in the cadence
+        assert set(snd[:3, tonic_at:].ravel() % 12) <= {7, 11, 2}  # the tonic triad above it

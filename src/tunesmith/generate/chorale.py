@@ -215,6 +215,7 @@ class ChoraleTokenModel:
 
         per_bar = satb.bar_steps(meter)
         n_frames = bars * per_bar
+        dominant_at, tonic_at = cadence_plan(meter, n_frames, melody, rl.key[0] if rl.key else None)
         start = grid0.shape[1]
         snd0 = satb.sounding(grid0) if start else np.full((4, 1), -1)
         prev = snd0[:, -1].copy()
@@ -233,7 +234,10 @@ class ChoraleTokenModel:
             if f % per_bar == 0:
                 report(f // per_bar, bars, "bars")
             # the tonic chord in the last bar, and on the first beat of a new piece in a given key
-            final_bar = f >= n_frames - per_bar or (start == 0 and f == 0 and melody is None)
+            if f >= tonic_at or (start == 0 and f == 0 and melody is None):
+                final_bar = True
+            else:
+                final_bar = "dominant" if f >= dominant_at else False
             for i, ch in enumerate(chains):
                 ch.feed(satb.POS0 + (start + f) % per_bar)
                 if smc:
@@ -254,6 +258,37 @@ class ChoraleTokenModel:
         if best.rl is not rl:  # the caller's rule object reports the chain returned
             rl.__dict__.update(copy.deepcopy(best.rl.__dict__))
         return best.out
+
+
+def cadence_plan(meter: str, n_frames: int, melody: np.ndarray | None = None,
+                 tonic: int | None = None) -> tuple[int, int]:
+    """The frames where the final cadence's dominant and tonic chords begin (equal: no
+    dominant window). A new piece in a meter of two or four beats (or compound duple) ends
+    on the tonic from its last bar's second half, with the dominant in the bar's first half —
+    Bach's 4/4 chorales place their last chord on the third beat three times in five (149 of
+    243 training chorales; the rest on the downbeat) and the bass before it is the dominant
+    in three of four; in other meters the tonic takes the whole last bar and the dominant
+    its last beat before. A melody being harmonized sets both: the tonic from its last
+    note, the dominant under the note before when that note belongs to the dominant
+    seventh chord of the key (else no dominant is asked)."""
+    n, d = (int(x) for x in meter.split("/"))
+    per_bar = satb.bar_steps(meter)
+    beat = 4 * satb.STEPS_PER_QUARTER // d
+    if melody is None:
+        tonic_at = n_frames - (per_bar // 2 if n % 2 == 0 else per_bar)
+        dominant_at = n_frames - per_bar if n % 2 == 0 else tonic_at - beat
+        return max(dominant_at, 0), max(tonic_at, 0)
+    onsets = np.flatnonzero(np.asarray(melody[:n_frames]) >= satb.PITCH0)
+    if not len(onsets) or onsets[-1] < n_frames - per_bar:
+        return n_frames - per_bar, n_frames - per_bar
+    tonic_at = int(onsets[-1])
+    before = onsets[onsets < tonic_at]
+    if not len(before) or before[-1] < tonic_at - per_bar or tonic is None:
+        return tonic_at, tonic_at
+    pitch = int(melody[before[-1]]) - satb.PITCH0 + satb.PITCH_LO
+    if (pitch - tonic) % 12 not in (7, 11, 2, 5):
+        return tonic_at, tonic_at
+    return int(before[-1]), tonic_at
 
 
 def motion_bias(config: dict) -> np.ndarray | None:

@@ -62,9 +62,11 @@ assert sorted(RELAX_ORDER) == sorted(RULES)
 # TIERS[k]: the rules still enforced after giving up the first k of RELAX_ORDER
 TIERS = [np.isin(RULES, RELAX_ORDER[k:]) for k in range(len(RELAX_ORDER))]
 # (tier, fraction of the floor) in the order strict mode tries them: a tier that still forbids
-# a parallel is tried again with a floor a hundred times lower before that parallel is given up
-_LAST_TWO = (len(TIERS) - 2, len(TIERS) - 1)  # the tiers that still forbid a parallel
-STEPS = [(k, 1.0) for k in range(len(TIERS) - 2)] + [(k, f) for k in _LAST_TWO for f in (1.0, 0.01)]
+# a parallel, or the final cadence, is tried again with a floor a hundred times lower before
+# that rule is given up (a model that does not know the piece ends gives the cadence's
+# chords little mass, and every chorale of Bach's ends with one)
+_AGAIN = {RELAX_ORDER.index("cadence"), len(TIERS) - 2, len(TIERS) - 1}
+STEPS = [(k, f) for k in range(len(TIERS)) for f in ((1.0, 0.01) if k in _AGAIN else (1.0,))]
 
 
 def check_mode(mode: str) -> str:
@@ -102,6 +104,7 @@ class FourPartRules:
             self._in_key = np.ones(len(CANDIDATE_PITCHES), bool)
             self._triad = np.ones(len(CANDIDATE_PITCHES), bool)
             self._tonic = np.ones(len(CANDIDATE_PITCHES), bool)
+            self._dominant = self._dominant_bass = self._tonic
             return
         tonic, mode = key
         pcs = CANDIDATE_PITCHES % 12
@@ -111,11 +114,20 @@ class FourPartRules:
         triad = {tonic % 12, (tonic + third) % 12, (tonic + 7) % 12} | ({(tonic + 4) % 12} if mode == "minor" else set())
         self._triad = np.isin(pcs, sorted(triad))
         self._tonic = pcs == tonic % 12
+        # the dominant seventh chord over its root (the leading tone raised in minor too)
+        self._dominant = np.isin(pcs, sorted({(tonic + 7) % 12, (tonic + 11) % 12, (tonic + 2) % 12, (tonic + 5) % 12}))
+        self._dominant_bass = pcs == (tonic + 7) % 12
 
     # ------------------------------------------------------------------ the checks
     def violations(self, v: int, current: list[int], last_slice: np.ndarray, prev: np.ndarray, *,
-                   final_bar: bool = False) -> np.ndarray:
+                   final_bar: bool | str = False) -> np.ndarray:
         """(N_CAND, len(RULES)) bool: which rule each candidate for voice ``v`` breaks.
+
+        ``final_bar``: True (or ``"tonic"``) where the final tonic chord sounds, ``"dominant"``
+        on the chord before it (an authentic cadence: the dominant, or its seventh chord, over
+        its root). No voice rests there, and a voice may hold a note into them only when it belongs
+        to the chord (the bass: its root) — except an upper voice over the dominant, which may
+        hold a suspension.
 
         ``current``: sounding pitches already chosen in this frame for voices 0..v-1 (−1 rest);
         ``last_slice``: the four sounding pitches at the last onset (−1 rest);
@@ -158,7 +170,14 @@ class FourPartRules:
         # neighbour tone, or the leading tone of a tonicized chord: the style's own chromaticism
         out[:n, R["key"]] = ~self._in_key & ~((a_v >= 0) & (np.abs(P - a_v) == 1))
         if final_bar and self.key is not None:
-            out[:n, R["cadence"]] = ~(self._tonic if v == 3 else self._triad)
+            ok = ((self._dominant_bass if v == 3 else self._dominant) if final_bar == "dominant" else
+                  (self._tonic if v == 3 else self._triad))
+            out[:n, R["cadence"]] = ~ok
+            out[REST_I, R["cadence"]] = True  # every voice sounds in the cadence's chords
+            # a held note must belong to the chord too — in the bass always, above it in the
+            # final chord (over the dominant an upper voice may hold a suspension)
+            if prev[v] >= 0 and (v == 3 or final_bar != "dominant"):
+                out[HOLD_I, R["cadence"]] = not ok[int(prev[v]) - int(P[0])]
         return out
 
     def adjust(self, logits: np.ndarray, viol: np.ndarray, valid: np.ndarray, *,

@@ -301,6 +301,7 @@ def rule_decode(probs: np.ndarray, threshold: float, rules: str, *, steps_per_ba
             valid = np.ones(N_CAND, bool)
             valid[HOLD_I] = False  # a held note is its own pitch again (the roll merges repeats)
             viol = rl.violations(v, cur, last_slice, prev, final_bar=final_bar)
+            viol[REST_I] = False  # this decoder's escape is silence, in the cadence too
             x, fell_back = rl.adjust(lg, viol, valid, ordered=False)
             c = int(np.argmax(x))
             rl.record(viol[c], fell_back)

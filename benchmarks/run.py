@@ -93,11 +93,14 @@ def bench_render() -> dict:
 
 def bench_generate() -> dict:
     from tunesmith.generate.api import bundled_models, load_model
+    from tunesmith.generate.base import capabilities
 
-    out = {}
+    out = {"gen_date": f"{datetime.date.today().isoformat()}, {machine()}"}
     for name in bundled_models():
         mm = load_model(name)
-        if not hasattr(mm, "tokenizer"):  # token rates for the sequence models only (roll models: eval_suite.py)
+        # token rates for the sequence models only — event and SATB tokens alike, the models that
+        # sample with a cache (roll models: eval_suite.py)
+        if "cache" not in capabilities(mm):
             continue
         for cache in (True, False):
             bars = 8 if cache else 2
@@ -196,8 +199,10 @@ def write_md(results: dict, path: Path) -> None:
     lines += ["", "## Rendering (FluidSynth, TimGM6mb.sf2, 44.1 kHz)", "", "| piece | audio | real-time factor |", "| --- | --- | --- |"]
     for name in ("chorale", "palestrina"):
         lines.append(f"| {name} | {r[f'render_{name}_audio_s']:.0f} s | {r[f'render_{name}_rtf']:.0f}× |")
-    lines += ["", "## Generation (bundled models, one CPU process)", "",
-              "| model | KV/hidden-state cache | tokens/s | seconds per minute of music |", "| --- | --- | --- | --- |"]
+    lines += ["", "## Generation (bundled models, one CPU process)", ""]
+    if "gen_date" in r:  # measured apart from the rest of this file
+        lines += [f"Measured {r['gen_date']} (one 8-bar piece with the cache, 2 bars without; default rules).", ""]
+    lines += ["| model | KV/hidden-state cache | tokens/s | seconds per minute of music |", "| --- | --- | --- | --- |"]
     for k, v in r.items():
         if k.startswith("gen_") and k.endswith("_tokens_per_s"):
             base = k[: -len("_tokens_per_s")]

@@ -1,8 +1,8 @@
 """Fit an SATB chorale model's motion calibration on its *training* chorales.
 
 A chorale token model sampled freely drifts from what it does teacher-forced: the bundled
-LSTM restrikes the sounding pitch half as often again as Bach (its bass three times as
-often), holds its notes longer and leaps by thirds twice as often, although on held-out
+LSTM restrikes the sounding pitch more often than Bach (its bass about twice as often),
+holds its notes longer and leaps by thirds more often, although on held-out
 chorales its next-token probabilities for exactly these motions are right (exposure bias).
 This script fits one logit offset per voice for each melodic step from the sounding note
 (−12…+12 semitones) and for holding it (:data:`tunesmith.generate.chorale.MOTION_BINS`),
@@ -61,6 +61,7 @@ def main() -> None:
     from tunesmith.generate.chorale import MOTION_BINS, MOTION_SPAN, ChoraleTokenModel, motion_table
     from tunesmith.models.registry import resolve
     from tunesmith.music.dataset import open_dataset
+
     ap = argparse.ArgumentParser()
     ap.add_argument("model")
     ap.add_argument("--n", type=int, default=100, help="pieces per fitting round")

@@ -39,8 +39,8 @@ MAX_PARTICLES = 64  # harmonizing: chains of the particle filter (each costs abo
 # (−12…+12 semitones) and for holding it, stored in the model's config.json
 # (``sampling.motion_bias``) by ``scripts/calibrate_motion.py``, which fits them so that the
 # sampler's motions match the training chorales'. Without them the LSTM's free-running
-# samples restrike the sounding pitch half as often again as Bach (bass: three times),
-# hold notes longer (14 notes a bar against 17) and leap by thirds twice as often:
+# samples restrike the sounding pitch more often than Bach (bass: about twice), hold notes
+# longer and leap by thirds more often (the script's first round prints the rates):
 # teacher-forced on held-out chorales its restrike and hold probabilities are right, so this
 # is exposure bias — what the model does with its own output — and a per-motion offset
 # fitted on the training pieces corrects the marginals without touching what it learned.
@@ -233,7 +233,7 @@ class ChoraleTokenModel:
         for f in range(n_frames):
             if f % per_bar == 0:
                 report(f // per_bar, bars, "bars")
-            # the tonic chord in the last bar, and on the first beat of a new piece in a given key
+            # the cadence (see cadence_plan), and the tonic chord on the first beat of a new piece
             if f >= tonic_at or (start == 0 and f == 0 and melody is None):
                 final_bar = True
             else:

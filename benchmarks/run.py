@@ -18,6 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,11 +92,14 @@ def bench_render() -> dict:
     return out
 
 
-def bench_generate() -> dict:
+def bench_generate(pieces: int = 5) -> dict:
+    """Generation speed of every bundled model that samples with a cache: the median and the
+    slowest of ``pieces`` 8-bar pieces (seeds 1…``pieces``) with the cache, one 2-bar piece
+    without. One piece alone is at the mercy of the machine's other load."""
     from tunesmith.generate.api import bundled_models, load_model
     from tunesmith.generate.base import capabilities
 
-    out = {"gen_date": f"{datetime.date.today().isoformat()}, {machine()}"}
+    out = {"gen_date": f"{datetime.date.today().isoformat()}, {machine()}", "gen_pieces": pieces}
     for name in bundled_models():
         mm = load_model(name)
         # token rates for the sequence models only — event and SATB tokens alike, the models that
@@ -105,12 +109,18 @@ def bench_generate() -> dict:
         for cache in (True, False):
             bars = 8 if cache else 2
             mm.generate(bars=1, seed=0, use_cache=cache)
-            t0 = time.perf_counter()
-            g = mm.generate(bars=bars, seed=1, use_cache=cache)
-            dt = time.perf_counter() - t0
+            rates, per_min = [], []
+            for seed in range(1, (pieces if cache else 1) + 1):
+                t0 = time.perf_counter()
+                g = mm.generate(bars=bars, seed=seed, use_cache=cache)
+                dt = time.perf_counter() - t0
+                rates.append(g.n_tokens / dt)
+                per_min.append(dt / max(g.score.duration_seconds(), 1e-9) * 60)
             tag = "cache" if cache else "no_cache"
-            out[f"gen_{name}_{tag}_tokens_per_s"] = g.n_tokens / dt
-            out[f"gen_{name}_{tag}_s_per_audio_minute"] = dt / max(g.score.duration_seconds(), 1e-9) * 60
+            out[f"gen_{name}_{tag}_tokens_per_s"] = float(np.median(rates))
+            out[f"gen_{name}_{tag}_s_per_audio_minute"] = float(np.median(per_min))
+            if cache:
+                out[f"gen_{name}_{tag}_s_per_audio_minute_max"] = max(per_min)
     return out
 
 
@@ -201,13 +211,18 @@ def write_md(results: dict, path: Path) -> None:
         lines.append(f"| {name} | {r[f'render_{name}_audio_s']:.0f} s | {r[f'render_{name}_rtf']:.0f}× |")
     lines += ["", "## Generation (bundled models, one CPU process)", ""]
     if "gen_date" in r:  # measured apart from the rest of this file
-        lines += [f"Measured {r['gen_date']} (one 8-bar piece with the cache, 2 bars without; default rules).", ""]
-    lines += ["| model | KV/hidden-state cache | tokens/s | seconds per minute of music |", "| --- | --- | --- | --- |"]
+        n = r.get("gen_pieces", 1)
+        what = f"median of {n} 8-bar pieces (seeds 1–{n}) with the cache" if n > 1 else "one 8-bar piece with the cache"
+        lines += [f"Measured {r['gen_date']} ({what}, one 2-bar piece without; default rules).", ""]
+    lines += ["| model | KV/hidden-state cache | tokens/s | seconds per minute of music | slowest piece |",
+              "| --- | --- | --- | --- | --- |"]
     for k, v in r.items():
         if k.startswith("gen_") and k.endswith("_tokens_per_s"):
             base = k[: -len("_tokens_per_s")]
             name, tag = base[4:].rsplit("_", 1) if not base.endswith("no_cache") else (base[4:-9], "no_cache")
-            lines.append(f"| {name} | {'on' if tag == 'cache' else 'off'} | {v:,.0f} | {r[base + '_s_per_audio_minute']:.2f} |")
+            worst = r.get(base + "_s_per_audio_minute_max")
+            lines.append(f"| {name} | {'on' if tag == 'cache' else 'off'} | {v:,.0f} | "
+                         f"{r[base + '_s_per_audio_minute']:.2f} | {'' if worst is None else f'{worst:.2f}'} |")
     lines += ["", f"## Training throughput (size `small`, batch 16 × 512 tokens, fp32, {r.get('train_threads', 2)} threads)", ""]
     if "matmul_peak_gflops" in r:
         lines += [f"Model FLOPs utilisation = training FLOPs per token × tokens/s ÷ the fp32 matrix-multiply rate "
@@ -753,17 +768,23 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--md-only", action="store_true", help="rebuild BENCHMARKS.md from the saved results")
+    ap.add_argument("--only", choices=("prepare", "render", "generate", "train"),
+                    help="re-measure one step and keep the saved figures of the others")
     a = ap.parse_args()
     if a.md_only:
         write_md(json.loads((ROOT / "benchmarks" / "results.json").read_text()), ROOT / "BENCHMARKS.md")
         return
     os.environ.setdefault("TUNESMITH_HOME", tempfile.mkdtemp(prefix="tunesmith-bench-"))
     res = {"machine": machine(), "date": datetime.date.today().isoformat()}
-    steps = (lambda: bench_prepare(a.quick), bench_render, bench_generate, bench_train)
-    if a.quick:  # keep the cold-preparation figures of the last full run
+    steps = {"prepare": lambda: bench_prepare(a.quick), "render": bench_render, "generate": bench_generate,
+             "train": bench_train}
+    if a.only:  # the other steps' figures (and the file's date) stay as the last full run wrote them
+        res = json.loads((ROOT / "benchmarks" / "results.json").read_text())
+        steps = {a.only: steps[a.only]}
+    elif a.quick:  # keep the cold-preparation figures of the last full run
         old = json.loads((ROOT / "benchmarks" / "results.json").read_text())
         res.update({k: v for k, v in old.items() if k.startswith(("cold_", "warm_", "pieces_all", "naive_estimate"))})
-    for fn in steps:
+    for fn in steps.values():
         r = fn()
         for k, v in r.items():
             print(f"{k:48} {v:,.3f}" if isinstance(v, float) else f"{k:48} {v}")

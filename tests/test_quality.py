@@ -766,3 +766,24 @@ def test_a_new_chorale_ends_with_an_authentic_cadence_under_strict_rules():
         assert set(snd[3, tonic_at:] % 12) == {7}  # … then G
         assert (snd[:, dominant_at:] >= 0).all()  # and no voice rests in the cadence
         assert set(snd[:3, tonic_at:].ravel() % 12) <= {7, 11, 2}  # the tonic triad above it
+
+
+def test_a_new_pieces_key_is_read_from_its_opening_with_the_first_bass():
+    """The rules hold a new chorale to the key of its first bar. A minor opening without its
+    leading tone (i–VI–III–VII over A, F, C, G) reads as C major to Krumhansl–Schmuckler;
+    Aarden's profiles with the first bass note read A minor."""
+    from tunesmith.generate.chorale import _key_of
+    from tunesmith.music.keys import estimate_key, opening_key
+
+    chords = [(64, 60, 57, 45), (65, 60, 57, 41), (64, 60, 55, 48), (62, 59, 55, 43)]  # S A T B, a beat each
+    pitches = np.array([p for c in chords for p in c])
+    assert estimate_key(pitches)[:2] == (0, "major")
+    assert opening_key(pitches, first_bass=45) == (9, "minor")
+    grid = np.full((4, 16), satb.HOLD)
+    for b, c in enumerate(chords):
+        for v, p in enumerate(c):
+            grid[v, 4 * b] = satb.PITCH0 + p - satb.PITCH_LO
+    assert _key_of(grid) == (9, "minor")
+    grid[3] = np.where(grid[3] == satb.HOLD, satb.HOLD, satb.PITCH0 + 48 - satb.PITCH_LO)  # bass on C throughout
+    assert _key_of(grid) == (0, "major")
+    assert opening_key(np.array([], int)) == (0, "major")

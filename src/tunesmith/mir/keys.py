@@ -1,6 +1,6 @@
 """Key finding for analysis: ranked candidates, the stated signature, key changes over time.
 
-The profile is Aarden's (2003, from the Essen collection) — on the Bach
+The profile is Aarden's (2003, from the Essen collection; in ``tunesmith.music.keys``) — on the Bach
 chorales it finds the stated key more often than Krumhansl–Kessler (measured in
 ``benchmarks/mir.py``). Two pieces of evidence every harmony student uses are
 added to the profile correlation: tonal music ends, and usually begins, on its
@@ -19,34 +19,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from tunesmith.evaluate.metrics import Notes
-from tunesmith.music.keys import key_name
+from tunesmith.music.keys import AARDEN_PROFILES, aarden_correlations, key_name
 
-# Aarden–Essen profiles (Aarden 2003), tonic first.
-AARDEN_MAJOR = np.array([17.7661, 0.145624, 14.9265, 0.160186, 19.8049, 11.3587, 0.291248, 22.062, 0.145624,
-                         8.15494, 0.232998, 4.95122])
-AARDEN_MINOR = np.array([18.2648, 0.737619, 14.0499, 16.8599, 0.702494, 14.4362, 0.702494, 18.6161, 4.56621,
-                         1.93186, 7.37619, 1.75623])
 FINAL_BASS_BONUS = 0.15  # a correlation is in [-1, 1]; a tonic bass at the end adds this much
 FIRST_BASS_BONUS = 0.075
 SIGNATURE_BONUS = 0.3
-
-
-def _profiles() -> np.ndarray:
-    rows = np.stack([np.roll(AARDEN_MAJOR, t) for t in range(12)] + [np.roll(AARDEN_MINOR, t) for t in range(12)])
-    rows = rows - rows.mean(axis=1, keepdims=True)
-    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
-
-
-PROFILES = _profiles()  # (24, 12): C major … B major, C minor … B minor
+PROFILES = AARDEN_PROFILES  # (24, 12): C major … B major, C minor … B minor
 KEY_NAMES = [key_name(i % 12, "major" if i < 12 else "minor") for i in range(24)]
-
-
-def correlations(hist: np.ndarray) -> np.ndarray:
-    """Pearson r of a 12-bin pitch-class histogram with the 24 key profiles (zeros if flat)."""
-    h = np.asarray(hist, float)
-    hc = h - h.mean()
-    norm = np.linalg.norm(hc)
-    return PROFILES @ (hc / norm) if norm > 0 else np.zeros(24)
+correlations = aarden_correlations  # Pearson r with the 24 profiles (zeros if flat)
 
 
 def signature_keys(sharps: int) -> tuple[int, int]:

@@ -5,6 +5,10 @@ Krumhansl–Kessler (1982) profiles, computed on a duration-weighted
 pitch-class histogram straight from note arrays. music21 has the same
 algorithm, but only on its own Stream objects; converting every generated
 piece to a Stream would cost ~100 ms each, this costs microseconds.
+
+Aarden's (2003) profiles, which find the Bach chorales' stated keys more often, live here
+too (:func:`aarden_correlations`): the analysis key finder (``tunesmith.mir.keys``) and
+the chorale sampler's opening key (:func:`opening_key`) use them.
 """
 
 from __future__ import annotations
@@ -24,6 +28,16 @@ _NAME_TO_PC = {
 # Krumhansl & Kessler (1982) probe-tone profiles, tonic first.
 _KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
 _KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+# Aarden–Essen profiles (Aarden 2003), tonic first.
+AARDEN_MAJOR = np.array([17.7661, 0.145624, 14.9265, 0.160186, 19.8049, 11.3587, 0.291248, 22.062, 0.145624,
+                         8.15494, 0.232998, 4.95122])
+AARDEN_MINOR = np.array([18.2648, 0.737619, 14.0499, 16.8599, 0.702494, 14.4362, 0.702494, 18.6161, 4.56621,
+                         1.93186, 7.37619, 1.75623])
+# What the first bass note adds to the two keys on it in :func:`opening_key` (a correlation is
+# in [-1, 1]). Chosen on the first bars of the 271 four-voice training chorales, read against
+# the key each score states: Krumhansl–Schmuckler 161 agree, Aarden 190, Aarden with a bonus
+# of 0.075 (the analysis finder's, for a whole piece) 190, with 0.3: 208.
+OPENING_BASS_BONUS = 0.3
 MAJOR_SCALE = (0, 2, 4, 5, 7, 9, 11)
 # Natural, harmonic and melodic minor together: the raised 6th and 7th are common.
 MINOR_SCALE = (0, 2, 3, 5, 7, 8, 9, 10, 11)
@@ -75,6 +89,38 @@ def _profile_matrix() -> np.ndarray:
 
 
 _PROFILES = _profile_matrix()
+
+
+def _aarden_matrix() -> np.ndarray:
+    rows = np.stack([np.roll(AARDEN_MAJOR, t) for t in range(12)] + [np.roll(AARDEN_MINOR, t) for t in range(12)])
+    rows = rows - rows.mean(axis=1, keepdims=True)
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+AARDEN_PROFILES = _aarden_matrix()  # (24, 12): C major … B major, C minor … B minor
+
+
+def aarden_correlations(hist: np.ndarray) -> np.ndarray:
+    """Pearson r of a 12-bin pitch-class histogram with the 24 Aarden key profiles (zeros if flat)."""
+    h = np.asarray(hist, float)
+    hc = h - h.mean()
+    norm = np.linalg.norm(hc)
+    return AARDEN_PROFILES @ (hc / norm) if norm > 0 else np.zeros(24)
+
+
+def opening_key(pitches: np.ndarray, durations: np.ndarray | None = None, *,
+                first_bass: int | None = None) -> tuple[int, str]:
+    """The key of a piece's opening (a bar or so): Aarden's profiles, and the first bass note
+    taken as a sign of the tonic (:data:`OPENING_BASS_BONUS`). ``(0, "major")`` if empty."""
+    h = pitch_class_histogram(pitches, durations)
+    if h.sum() == 0:
+        return 0, "major"
+    s = aarden_correlations(h).copy()
+    if first_bass is not None:
+        s[first_bass % 12] += OPENING_BASS_BONUS
+        s[12 + first_bass % 12] += OPENING_BASS_BONUS
+    i = int(np.argmax(s))
+    return i % 12, ("major" if i < 12 else "minor")
 
 
 def scale_pitch_classes(tonic: int, mode: str) -> set[int]:

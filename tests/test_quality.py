@@ -787,3 +787,47 @@ def test_a_new_pieces_key_is_read_from_its_opening_with_the_first_bass():
     grid[3] = np.where(grid[3] == satb.HOLD, satb.HOLD, satb.PITCH0 + 48 - satb.PITCH_LO)  # bass on C throughout
     assert _key_of(grid) == (0, "major")
     assert opening_key(np.array([], int)) == (0, "major")
+
+
+def test_roll_rules_write_the_authentic_cadence_where_the_plan_puts_it():
+    from tunesmith.generate.rules import RollRules, cadence_plan
+
+    T = 32
+    x = torch.zeros(1, 4, T, dtype=torch.long)
+    plan = cadence_plan("4/4", T)
+    assert plan == (16, 24)
+    v = RollRules("strict", key=(0, "major"), cadence=plan).violations(x)["cadence"][0]
+    ok = lambda voice, t: {p % 12 for p in range(36, 36 + 46) if not v[voice, t, _cls(p)]}  # noqa: E731
+    assert not v[:, :16].any()  # nothing asked before the last bar
+    assert ok(3, 16) == {7} and ok(3, 23) == {7}  # the bass on G in the first half of the bar
+    assert ok(3, 24) == {0} and ok(3, 31) == {0}  # then on C
+    assert ok(0, 20) == {7, 11, 2, 5} and ok(1, 28) == {0, 4, 7}  # G7 above it, then the C major triad
+    assert v[:, 16:, 0].all()  # no voice rests in the cadence
+    # in minor the leading tone is raised over the dominant, and the final chord may have the major third
+    v = RollRules("strict", key=(9, "minor"), cadence=plan).violations(x)["cadence"][0]
+    assert {p % 12 for p in range(36, 82) if not v[2, 18, _cls(p)]} == {4, 8, 11, 2}
+    assert {p % 12 for p in range(36, 82) if not v[0, 30, _cls(p)]} == {9, 0, 1, 4}
+    # without a plan (harmonize, infill) there is no cadence rule
+    assert not RollRules("strict", key=(0, "major")).violations(x)["cadence"].any()
+
+
+def test_the_bundled_coconet_and_gan_end_on_an_authentic_cadence():
+    from tunesmith.generate.api import load_model
+
+    cnn = load_model("chorale-cnn")
+    g = cnn.generate(bars=2, seed=0, iterations=48)
+    tonic = g.report["key"][0]
+    bass = list(g.score.music.tracks)[-1].notes
+    tpq = g.score.music.ticks_per_quarter
+    at = lambda q: {n.pitch % 12 for n in bass if n.time <= q * tpq < n.time + n.duration}  # noqa: E731
+    assert at(4) == at(5) == {(tonic + 7) % 12} and at(6) == at(7.75) == {tonic}
+    assert g.report["rules"] == "strict" and "cadence" not in g.report["broken"]
+    from tunesmith.generate.rollmodels import rule_decode
+    from tunesmith.represent.voices import PITCH_LO
+
+    T, P = 32, 48
+    probs = np.full((4, T, P), 0.6)  # every pitch is likely: the rules choose
+    out, report = rule_decode(probs, 0.5, "strict", first_guess=np.full((4, T), 60 - PITCH_LO + 1))
+    assert report["key"] == [0, "major"] and report["n_relaxed"] == 0
+    pcs = (out + PITCH_LO - 1) % 12
+    assert (pcs[3, 16:24] == 7).all() and (pcs[3, 24:] == 0).all() and (out[:, 16:] > 0).all()

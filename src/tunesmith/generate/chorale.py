@@ -25,6 +25,7 @@ from tunesmith.generate.rules import (
     N_CAND,
     REST_I,
     FourPartRules,
+    cadence_plan,
     candidate_tokens,
     check_mode,
 )
@@ -258,37 +259,6 @@ class ChoraleTokenModel:
         if best.rl is not rl:  # the caller's rule object reports the chain returned
             rl.__dict__.update(copy.deepcopy(best.rl.__dict__))
         return best.out
-
-
-def cadence_plan(meter: str, n_frames: int, melody: np.ndarray | None = None,
-                 tonic: int | None = None) -> tuple[int, int]:
-    """The frames where the final cadence's dominant and tonic chords begin (equal: no
-    dominant window). A new piece in a meter of two or four beats (or compound duple) ends
-    on the tonic from its last bar's second half, with the dominant in the bar's first half —
-    Bach's 4/4 chorales place their last chord on the third beat three times in five (149 of
-    243 training chorales; the rest on the downbeat) and the bass before it is the dominant
-    in three of four; in other meters the tonic takes the whole last bar and the dominant
-    its last beat before. A melody being harmonized sets both: the tonic from its last
-    note, the dominant under the note before when that note belongs to the dominant
-    seventh chord of the key (else no dominant is asked)."""
-    n, d = (int(x) for x in meter.split("/"))
-    per_bar = satb.bar_steps(meter)
-    beat = 4 * satb.STEPS_PER_QUARTER // d
-    if melody is None:
-        tonic_at = n_frames - (per_bar // 2 if n % 2 == 0 else per_bar)
-        dominant_at = n_frames - per_bar if n % 2 == 0 else tonic_at - beat
-        return max(dominant_at, 0), max(tonic_at, 0)
-    onsets = np.flatnonzero(np.asarray(melody[:n_frames]) >= satb.PITCH0)
-    if not len(onsets) or onsets[-1] < n_frames - per_bar:
-        return n_frames - per_bar, n_frames - per_bar
-    tonic_at = int(onsets[-1])
-    before = onsets[onsets < tonic_at]
-    if not len(before) or before[-1] < tonic_at - per_bar or tonic is None:
-        return tonic_at, tonic_at
-    pitch = int(melody[before[-1]]) - satb.PITCH0 + satb.PITCH_LO
-    if (pitch - tonic) % 12 not in (7, 11, 2, 5):
-        return tonic_at, tonic_at
-    return int(before[-1]), tonic_at
 
 
 def motion_bias(config: dict) -> np.ndarray | None:

@@ -68,31 +68,36 @@ class CoconetModel(RollModel):
     """A trained Coconet: generate from nothing, harmonize a melody, infill bars."""
 
     def _sample(self, x: np.ndarray, free: np.ndarray, *, temperature: float, iterations: int, seed: int,
-                rules: str = "strict", key: tuple[int, str] | None = None) -> tuple[np.ndarray, dict]:
+                rules: str = "strict", key: tuple[int, str] | None = None,
+                cadence: tuple[int, int] | None = None) -> tuple[np.ndarray, dict]:
         check_iterations(iterations)
         if not temperature > 0:
             raise OptionError("--temperature", f"must be positive, got {temperature}")
-        out, report = self._gibbs(torch.from_numpy(x[None]).long(), torch.from_numpy(free[None]), temperature,
-                                  iterations, seed, rules, key)
-        return out[0].numpy(), report
+        out, rl = self._gibbs(torch.from_numpy(x[None]).long(), torch.from_numpy(free[None]), temperature,
+                              iterations, seed, rules, key, cadence)
+        return out[0].numpy(), rl.report(out, torch.from_numpy(free[None]))
 
-    def _gibbs(self, x, free, temperature, iterations, seed, rules="strict", key=None):
+    def _gibbs(self, x, free, temperature, iterations, seed, rules="strict", key=None, cadence=None):
+        """The Gibbs chains' final rolls and the rules they ran under (:class:`RollRules`)."""
         from tunesmith.generate.rules import RollRules
         from tunesmith.models.rollnets import gibbs_sample
 
-        rl = RollRules(rules, key=key)
+        rl = RollRules(rules, key=key, cadence=cadence)
         out = gibbs_sample(self.model, x, free, iterations=iterations, temperature=temperature, seed=seed,
                            adjust=rl)
-        return out, rl.report(out, free)
+        return out, rl
 
     def generate(self, *, bars: int = 8, temperature: float = 1.0, key: str | None = None,
                  seed: int = 0, iterations: int = 96, rules: str = "strict"):
         """``bars`` bars of four-voice music from an empty roll (to start from existing
         music use :meth:`harmonize` or :meth:`infill`), under the rules of four-part
         writing (:class:`~tunesmith.generate.rules.RollRules`) unless ``rules="off"``."""
+        from tunesmith.generate.rules import cadence_plan
+
         T = bars * 16
         v, report = self._sample(np.zeros((N_VOICES, T), np.int64), np.ones((N_VOICES, T), bool),
-                                 temperature=temperature, iterations=iterations, seed=seed, rules=rules)
+                                 temperature=temperature, iterations=iterations, seed=seed, rules=rules,
+                                 cadence=cadence_plan("4/4", T))
         score = voices_to_score(v, meta=Meta(title=f"{self.name} #{seed}", composer=f"tunesmith ({self.name})",
                                              source="generated", time_signature="4/4"))
         g = _generated(_to_key(score, key), bars)
@@ -108,20 +113,22 @@ class CoconetModel(RollModel):
         check_iterations(iterations)
         if not temperature > 0:
             raise OptionError("--temperature", f"must be positive, got {temperature}")
+        from tunesmith.generate.rules import RollRules, cadence_plan
+
         out = []
         T = bars * 16
+        cadence = cadence_plan("4/4", T)
         for b0 in range(0, n, batch):
             k = min(batch, n - b0)
             x = torch.zeros((k, N_VOICES, T), dtype=torch.long)
             free = torch.ones_like(x, dtype=torch.bool)
-            v, _ = self._gibbs(x, free, temperature, iterations, seed + b0, rules)
-            from tunesmith.generate.rules import RollRules
-
+            v, rl = self._gibbs(x, free, temperature, iterations, seed + b0, rules, cadence=cadence)
             for i in range(k):
                 meta = Meta(title=f"{self.name} #{seed}.{b0 + i}", composer=f"tunesmith ({self.name})",
                             source="generated", time_signature="4/4")
                 g = _generated(voices_to_score(v[i].numpy(), meta=meta), bars)
-                g.report = RollRules(rules).report(v[i : i + 1], free[i : i + 1])
+                keys = [rl.keys[i]] if rl.keys else None  # the key piece i was sampled in
+                g.report = RollRules(rules, cadence=cadence, keys=keys).report(v[i : i + 1], free[i : i + 1])
                 g.repairs = g.report["n_relaxed"]
                 out.append(g)
         return out
@@ -277,7 +284,14 @@ def rule_decode(probs: np.ndarray, threshold: float, rules: str, *, steps_per_ba
     reaches ``threshold``) among those the rules of four-part writing allow given the
     voices already decoded (:class:`~tunesmith.generate.rules.FourPartRules`; the key is
     estimated from ``first_guess``, the decoding without rules)."""
-    from tunesmith.generate.rules import CANDIDATE_PITCHES, HOLD_I, N_CAND, REST_I, FourPartRules
+    from tunesmith.generate.rules import (
+        CANDIDATE_PITCHES,
+        HOLD_I,
+        N_CAND,
+        REST_I,
+        FourPartRules,
+        cadence_plan,
+    )
     from tunesmith.music.keys import estimate_key
 
     V, T, P = probs.shape
@@ -290,9 +304,11 @@ def rule_decode(probs: np.ndarray, threshold: float, rules: str, *, steps_per_ba
     out = np.zeros((V, T), np.int64)
     prev = np.full(V, -1)
     last_slice = prev.copy()
+    # the final cadence, as the token sampler plans it (the dominant, then the tonic chord)
+    dominant_at, tonic_at = cadence_plan("4/4", T) if steps_per_bar == 16 else (T - steps_per_bar,) * 2
     for t in range(T):
         cur: list[int] = []
-        final_bar = t >= T - steps_per_bar
+        final_bar = True if t >= tonic_at else ("dominant" if t >= dominant_at else False)
         for v in range(V):
             lg = np.full(N_CAND, -np.inf)
             k = min(P, n_c)

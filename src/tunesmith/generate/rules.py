@@ -19,8 +19,11 @@ pitches at the last onset, exactly as :mod:`tunesmith.evaluate.theory` counts):
   (raised 6th and 7th in minor; the raised 4th — leading tone of the dominant — in
   major), unless it is a semitone from the voice's previous note (a chromatic passing
   or neighbour tone, or the leading tone of a tonicized chord approached by step);
-- ``cadence``: in the last bar (and on the first beat of a new piece whose key is
-  given), only notes of the tonic triad, the bass on the tonic.
+- ``cadence``: at the end an authentic cadence (:func:`cadence_plan` says where): the
+  dominant or its seventh chord over its root, then the tonic chord over the tonic (a
+  minor piece may end on the major chord); and on the first beat of a new piece whose
+  key is given, the tonic chord. The token sampler, Coconet (:class:`RollRules`) and the
+  GAN's decoder use the same plan and the same chords.
 
 Modes (``--rules``): ``strict`` masks every candidate that breaks a rule. Only when the
 notes left (a rest, which breaks nothing, does not count) carry less than ``floor`` of
@@ -81,6 +84,49 @@ def style_pitch_classes(tonic: int, mode: str) -> set[int]:
     return {(tonic + s) % 12 for s in steps}
 
 
+def cadence_plan(meter: str, n_frames: int, melody: np.ndarray | None = None,
+                 tonic: int | None = None) -> tuple[int, int]:
+    """The frames where the final cadence's dominant and tonic chords begin (equal: no
+    dominant window). A new piece in a meter of two or four beats (or compound duple) ends
+    on the tonic from its last bar's second half, with the dominant in the bar's first half —
+    Bach's 4/4 chorales place their last chord on the third beat three times in five (149 of
+    243 training chorales; the rest on the downbeat) and the bass before it is the dominant
+    in three of four; in other meters the tonic takes the whole last bar and the dominant
+    its last beat before. A melody being harmonized sets both: the tonic from its last
+    note, the dominant under the note before when that note belongs to the dominant
+    seventh chord of the key (else no dominant is asked)."""
+    n, d = (int(x) for x in meter.split("/"))
+    per_bar = satb.bar_steps(meter)
+    beat = 4 * satb.STEPS_PER_QUARTER // d
+    if melody is None:
+        tonic_at = n_frames - (per_bar // 2 if n % 2 == 0 else per_bar)
+        dominant_at = n_frames - per_bar if n % 2 == 0 else tonic_at - beat
+        return max(dominant_at, 0), max(tonic_at, 0)
+    onsets = np.flatnonzero(np.asarray(melody[:n_frames]) >= satb.PITCH0)
+    if not len(onsets) or onsets[-1] < n_frames - per_bar:
+        return n_frames - per_bar, n_frames - per_bar
+    tonic_at = int(onsets[-1])
+    before = onsets[onsets < tonic_at]
+    if not len(before) or before[-1] < tonic_at - per_bar or tonic is None:
+        return tonic_at, tonic_at
+    pitch = int(melody[before[-1]]) - satb.PITCH0 + satb.PITCH_LO
+    if (pitch - tonic) % 12 not in (7, 11, 2, 5):
+        return tonic_at, tonic_at
+    return int(before[-1]), tonic_at
+
+
+def cadence_pitch_classes(tonic: int, mode: str) -> dict[str, set[int]]:
+    """The pitch classes each voice may take in the final cadence: ``tonic_bass`` and
+    ``tonic`` (the upper voices: the tonic triad, in minor with the major third too — the
+    Picardy third Bach often ends on), ``dominant_bass`` (its root) and ``dominant`` (the
+    dominant seventh chord, the leading tone raised in minor too)."""
+    third = 3 if mode == "minor" else 4
+    return {"tonic_bass": {tonic % 12},
+            "tonic": {tonic % 12, (tonic + third) % 12, (tonic + 7) % 12} | ({(tonic + 4) % 12} if mode == "minor" else set()),
+            "dominant_bass": {(tonic + 7) % 12},
+            "dominant": {(tonic + 7) % 12, (tonic + 11) % 12, (tonic + 2) % 12, (tonic + 5) % 12}}
+
+
 def candidate_tokens() -> np.ndarray:
     """Token ids of the candidates, in candidate order."""
     return np.concatenate([satb.PITCH0 + CANDIDATE_PITCHES - satb.PITCH_LO, [satb.HOLD, satb.REST]])
@@ -109,14 +155,11 @@ class FourPartRules:
         tonic, mode = key
         pcs = CANDIDATE_PITCHES % 12
         self._in_key = np.isin(pcs, sorted(style_pitch_classes(tonic, mode)))
-        third = 3 if mode == "minor" else 4
-        # a minor piece may end on the major triad (the Picardy third), as Bach's often do
-        triad = {tonic % 12, (tonic + third) % 12, (tonic + 7) % 12} | ({(tonic + 4) % 12} if mode == "minor" else set())
-        self._triad = np.isin(pcs, sorted(triad))
-        self._tonic = pcs == tonic % 12
-        # the dominant seventh chord over its root (the leading tone raised in minor too)
-        self._dominant = np.isin(pcs, sorted({(tonic + 7) % 12, (tonic + 11) % 12, (tonic + 2) % 12, (tonic + 5) % 12}))
-        self._dominant_bass = pcs == (tonic + 7) % 12
+        c = cadence_pitch_classes(tonic, mode)
+        self._triad = np.isin(pcs, sorted(c["tonic"]))
+        self._tonic = np.isin(pcs, sorted(c["tonic_bass"]))
+        self._dominant = np.isin(pcs, sorted(c["dominant"]))
+        self._dominant_bass = np.isin(pcs, sorted(c["dominant_bass"]))
 
     # ------------------------------------------------------------------ the checks
     def violations(self, v: int, current: list[int], last_slice: np.ndarray, prev: np.ndarray, *,
@@ -238,17 +281,25 @@ class RollRules:
     :data:`RELAX_ORDER` as :class:`FourPartRules` does (then penalties), ``soft``
     penalises, ``off`` does nothing. Cells redrawn in the same round are checked against
     each other's previous values, so a violation can survive a round; the annealed rounds
-    that follow redraw few cells at a time, and :meth:`report` counts what is left."""
+    that follow redraw few cells at a time, and :meth:`report` counts what is left.
+
+    ``cadence``: the steps where the final dominant and tonic chords begin
+    (:func:`cadence_plan`; a new piece only): from there every voice sounds a note of that
+    chord (:func:`cadence_pitch_classes`; the bass its root)."""
 
     def __init__(self, mode: str = "strict", *, key: tuple[int, str] | None = None, pitch_lo: int = 36,
-                 n_classes: int = 47, penalty: float = 4.0, floor: float = 0.01):
+                 n_classes: int = 47, penalty: float = 4.0, floor: float = 0.01,
+                 cadence: tuple[int, int] | None = None, keys: list[tuple[int, str]] | None = None):
         import torch
 
         self.mode = check_mode(mode)
         self.penalty, self.floor = penalty, floor
         self.pitch_lo, self.n_classes = pitch_lo, n_classes
         self.key = key
+        self.cadence = cadence
         self._pcs = None  # (B, 12) bool: the style's pitch classes per piece, once known
+        self.keys: list[tuple[int, str]] | None = keys  # each piece's (tonic, mode), once known
+        self._keys_given = keys is not None
         self.cand = torch.arange(n_classes)
         self.cand_pitch = torch.where(self.cand > 0, pitch_lo + self.cand - 1, torch.full_like(self.cand, -1))
         self.calls = 0
@@ -263,9 +314,11 @@ class RollRules:
 
         B = xp.shape[0]
         if self._pcs is None or self._pcs.shape[0] != B:
-            rows = []
+            rows, keys = [], []
             for b in range(B):
-                if self.key is not None:
+                if self.keys is not None and len(self.keys) == B:
+                    tonic, mode = self.keys[b]
+                elif self.key is not None:
                     tonic, mode = self.key
                 else:
                     from tunesmith.music.keys import estimate_key
@@ -275,8 +328,33 @@ class RollRules:
                 m = torch.zeros(12, dtype=torch.bool)
                 m[sorted(style_pitch_classes(tonic, mode))] = True
                 rows.append(m)
+                keys.append((int(tonic), mode))
             self._pcs = torch.stack(rows)
+            self.keys = keys
         return self._pcs
+
+    def _cadence_bad(self, B: int, T: int):
+        """(B, V, T, C) bool: the candidates the final cadence forbids (None without one)."""
+        import torch
+
+        if self.cadence is None or self.keys is None:
+            return None
+        if self.key is None and not self._keys_given and self.calls < 2:
+            return None  # the key is not known before the first full draw
+        d_at, t_at = self.cadence
+        pc = (self.cand_pitch % 12).clamp(min=0)
+        rest = self.cand_pitch < 0
+        bad = torch.zeros(B, 4, T, self.n_classes, dtype=torch.bool)
+        for b, (tonic, mode) in enumerate(self.keys):
+            sets = cadence_pitch_classes(tonic, mode)
+            for v in range(4):
+                for lo, hi, name in ((d_at, t_at, "dominant"), (t_at, T, "tonic")):
+                    if hi <= lo:
+                        continue
+                    allowed = torch.zeros(12, dtype=torch.bool)
+                    allowed[sorted(sets[f"{name}_bass" if v == 3 else name])] = True
+                    bad[b, v, lo:hi] = (rest | ~allowed[pc])[None, :]
+        return bad
 
     def violations(self, x) -> dict:
         """Per rule, (B, V, T, C) bool: candidate class c at cell (b, v, t) breaks it."""
@@ -333,6 +411,9 @@ class RollRules:
             bad_key = ~pcs[:, pc] & (self.cand_pitch >= 0)  # (B, C)
             by_semitone = (own_prev >= 0) & ((P[:, 0] - own_prev).abs() == 1)  # (B, T, C), as above
             out["key"][:, v] = bad_key[:, None, :].expand(B, T, -1) & ~by_semitone
+        cad = self._cadence_bad(B, T)
+        if cad is not None:
+            out["cadence"] = cad
         return out
 
     def __call__(self, x, mask, logits):
@@ -342,8 +423,8 @@ class RollRules:
         self.calls += 1
         if self.mode == "off":
             return logits
-        if self.key is None and self.calls == 2:
-            self._pcs = None  # the key of each piece, estimated from its first full draw
+        if self.key is None and self.calls == 2 and not self._keys_given:
+            self._pcs = self.keys = None  # the key of each piece, estimated from its first full draw
         viol = self.violations(x)
         count = sum(v.int() for v in viol.values())
         soft = logits - self.penalty * count
@@ -387,6 +468,7 @@ class RollRules:
             if n:
                 broken[r] = n
         total = int(sum(broken.values()))
-        return {"rules": self.mode, "key": list(self.key) if self.key else None, "broken": broken,
+        key = self.key or (self.keys[0] if self.keys and len(self.keys) == 1 else None)  # asked, or estimated
+        return {"rules": self.mode, "key": list(key) if key else None, "broken": broken,
                 "relaxed": broken if self.mode == "strict" else {},
                 "n_relaxed": total if self.mode == "strict" else 0}

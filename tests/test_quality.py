@@ -831,3 +831,99 @@ def test_the_bundled_coconet_and_gan_end_on_an_authentic_cadence():
     assert report["key"] == [0, "major"] and report["n_relaxed"] == 0
     pcs = (out + PITCH_LO - 1) % 12
     assert (pcs[3, 16:24] == 7).all() and (pcs[3, 24:] == 0).all() and (out[:, 16:] > 0).all()
+
+
+# --------------------------------------------------------------------------- unlikelihood for parallels
+def _frames_to_tokens(chords, meter="4/4"):
+    """Whole chords (S, A, T, B pitches), one per sixteenth frame, as SATB tokens."""
+    from tunesmith.represent import satb
+
+    ids = [satb.METER0 + satb.METERS.index(meter)]
+    for k, ch in enumerate(chords):
+        ids += [satb.POS0 + k % 16] + [satb.PITCH0 + p - satb.PITCH_LO for p in ch]
+    return np.array(ids)
+
+
+def test_unlikelihood_negatives_are_the_rule_layers_parallels():
+    from tunesmith.generate.rules import CANDIDATE_PITCHES, RULES, FourPartRules
+    from tunesmith.train.unlikelihood import parallel_negatives
+
+    rng = np.random.default_rng(1)
+    chords = [sorted(rng.integers(48, 76, 4).tolist(), reverse=True) for _ in range(60)]
+    toks = _frames_to_tokens(chords)
+    pos, neg = parallel_negatives(toks)
+    table = dict(zip(pos.tolist(), neg))
+    rules = FourPartRules("strict")
+    pf, po = RULES.index("parallel_fifths"), RULES.index("parallel_octaves")
+    n_checked = n_bad = 0
+    for t in range(1, len(chords)):
+        prev = np.array(chords[t - 1])
+        for v in range(1, 4):
+            viol = rules.violations(v, chords[t][:v], prev, prev)[: len(CANDIDATE_PITCHES)]
+            want = viol[:, pf] | viol[:, po]
+            i = 1 + t * 5 + 1 + v  # the token of voice v in frame t
+            got = table.get(i, np.zeros(len(CANDIDATE_PITCHES), bool))
+            assert (got == want).all(), (t, v)
+            n_checked += 1
+            n_bad += int(want.any())
+    assert n_bad > 10 and n_checked == 59 * 3
+
+
+def test_a_parallel_fifth_is_a_negative_unless_it_is_the_target():
+    import torch
+
+    from tunesmith.represent import satb
+    from tunesmith.train.unlikelihood import negatives_mask
+
+    # C-G in soprano/alto moves up a step: an alto on A (D-A) would be a parallel fifth
+    toks = _frames_to_tokens([(67, 60, 52, 48), (69, 62, 53, 50)])
+    x, y = torch.from_numpy(toks[None, :-1]), torch.from_numpy(toks[None, 1:])
+    neg = negatives_mask(x, y)
+    alto = 1 + 5 + 2  # the alto's token in the second frame, predicted at the position before it
+    a_tok = satb.PITCH0 + 62 - satb.PITCH_LO
+    assert not neg[0, alto - 1, a_tok]  # Bach's (here: the data's) own note is never pushed away
+    toks2 = _frames_to_tokens([(67, 60, 52, 48), (69, 64, 53, 50)])
+    neg2 = negatives_mask(torch.from_numpy(toks2[None, :-1]), torch.from_numpy(toks2[None, 1:]))
+    assert neg2[0, alto - 1, a_tok] and neg2[0, alto - 1].sum() >= 1
+
+
+def test_training_with_unlikelihood_lowers_the_parallel_mass(tmp_path, satb_ckpt):
+    import torch
+
+    from tunesmith.models.checkpoint import load_weights, read_config, resolve_checkpoint
+    from tunesmith.models.registry import build
+    from tunesmith.train.unlikelihood import negatives_mask, parallel_mass, unlikelihood_loss
+
+    ck = resolve_checkpoint(satb_ckpt / "best")
+    cfg = read_config(ck)
+    hist = json.loads((satb_ckpt / "metrics.json").read_text())
+    assert all(0 <= h["valid_parallel_mass"] <= 1 for h in hist)  # watched as a training signal
+    torch.manual_seed(0)
+    rng = np.random.default_rng(2)
+    # random chords make many parallels possible: the data to push the model away from them on
+    chords = [sorted(rng.integers(50, 74, 4).tolist(), reverse=True) for _ in range(64)]
+    toks = _frames_to_tokens(chords)
+    x, y = torch.from_numpy(toks[None, :-1]), torch.from_numpy(toks[None, 1:])
+    masses = {}
+    for weight in (0.0, 50.0):
+        model = build(cfg["family"], cfg["model"])
+        load_weights(model, ck)
+        opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+        for _ in range(30):
+            logits, loss = model(x, y)
+            if weight:
+                loss = loss + weight * unlikelihood_loss(logits, negatives_mask(x, y), int(y.numel()))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        masses[weight], n = parallel_mass(model, [toks])
+        assert n > 20
+    assert masses[50.0] < 0.7 * masses[0.0], masses
+
+
+def test_unlikelihood_is_refused_where_no_satb_tokens_are_read(tmp_path, cli):
+    r = cli("train", "--family", "cnn", "--data", "bach-chorales", "--out", tmp_path / "x", "--unlikelihood", "1")
+    assert r.returncode == 2 and "--unlikelihood" in r.stderr
+    r = cli("train", "--family", "lstm", "--data", "bach-chorales", "--out", tmp_path / "y", "--unlikelihood", "1")
+    assert r.returncode == 2 and "--unlikelihood" in r.stderr and "satb" in r.stderr
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()

@@ -49,6 +49,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--checkpoint-every", type=int, default=200, help="steps between 'last' checkpoints")
     t.add_argument("--augment-transpose", action="store_true", help="random transposition (12 keys; always on "
                    "for cnn and gan)")
+    t.add_argument("--unlikelihood", type=float, default=0.0, metavar="WEIGHT",
+                   help="satb tokens: weight of an unlikelihood term that teaches the model to avoid parallel "
+                        "fifths and octaves (0 = off; 1 is a good start)")
     t.add_argument("--steps-per-epoch", type=int, default=100, help="cnn/gan: steps between validations")
     t.add_argument("--channels", type=int, help="cnn: convolution channels (default 48)")
     t.add_argument("--n-critic", type=int, default=5, help="gan: critic updates per generator update")
@@ -243,6 +246,8 @@ def cmd_train(a: argparse.Namespace) -> int:
             raise OptionError("--styles", f"a {a.family} model has no style tokens (event-token models do)")
         if a.tokens is not None:
             raise OptionError("--tokens", f"a {a.family} model reads four-voice piano rolls, not tokens")
+        if a.unlikelihood:
+            raise OptionError("--unlikelihood", f"a {a.family} model is not trained on SATB tokens")
         if a.threads is not None:
             if a.threads < 1:
                 raise OptionError("--threads", f"must be at least 1, got {a.threads}")
@@ -270,8 +275,10 @@ def cmd_train(a: argparse.Namespace) -> int:
     tc = TrainConfig(epochs=a.epochs, batch_size=a.batch_size, seq_len=a.seq_len or 512, lr=lr,
                      max_minutes=a.train_minutes, max_steps=a.max_steps, patience=a.patience,
                      checkpoint_every=a.checkpoint_every, augment_transpose=a.augment_transpose,
-                     seed=a.seed, device=a.device)
+                     unlikelihood=a.unlikelihood, seed=a.seed, device=a.device)
     tc.check()
+    if tc.unlikelihood and a.tokens != "satb":
+        raise OptionError("--unlikelihood", "the parallels it teaches are read from SATB tokens (--tokens satb)")
     rank, _, _ = setup_distributed(a.device)
     ds = open_dataset(a.data, progress=not a.quiet and rank == 0)
     if a.tokens == "satb":

@@ -41,6 +41,7 @@ class TrainConfig:
     max_steps: int | None = None
     checkpoint_every: int = 200
     augment_transpose: bool = False
+    unlikelihood: float = 0.0  # SATB tokens: weight of the parallel-fifths/octaves unlikelihood term
     seed: int = 0
     device: str = "cpu"
 
@@ -48,6 +49,8 @@ class TrainConfig:
         check_settings(self)
         if self.seq_len < 8:
             raise OptionError("--seq-len", f"must be at least 8, got {self.seq_len}")
+        if not 0 <= self.unlikelihood <= 100:
+            raise OptionError("--unlikelihood", f"must be in [0, 100], got {self.unlikelihood}")
 
 
 @torch.no_grad()
@@ -132,15 +135,30 @@ class SequenceStep:
         x, y = collate(self.corpus, self.seqs, self.segs, self._mine[i % len(self._mine)],
                        rng=g if self.tc.augment_transpose else None)
         x, y = x.to(self.device), y.to(self.device)
-        _, loss = self.model(x, y, allowed=self.allowed)
+        logits, loss = self.model(x, y, allowed=self.allowed)
+        out = {"train_loss": loss.item()}
+        if self.tc.unlikelihood:
+            from tunesmith.train.unlikelihood import negatives_mask, unlikelihood_loss
+
+            ul = unlikelihood_loss(logits, negatives_mask(x, y), int((y != -100).sum()))
+            loss = loss + self.tc.unlikelihood * ul
+            out["train_unlikelihood"] = ul.item()
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         sync_gradients(self.model.parameters())
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.tc.grad_clip)
         self.opt.step()
-        return {"train_loss": loss.item()}
+        return out
 
     def validate(self, progress: bool) -> dict[str, float]:
         vnll, n = evaluate_nll(self.model, self.corpus, "valid", seq_len=self.tc.seq_len, device=self.device,
                                progress=progress)
-        return {"valid_nll": vnll, "valid_ppl": math.exp(vnll)} if n else {}
+        if not n:
+            return {}
+        out = {"valid_nll": vnll, "valid_ppl": math.exp(vnll)}
+        if self.corpus.meta.get("representation") == "satb":  # a signal to watch: parallels offered
+            from tunesmith.train.unlikelihood import parallel_mass
+
+            windows = [s[: self.tc.seq_len + 1] for s in self.corpus.splits["valid"]]
+            out["valid_parallel_mass"], _ = parallel_mass(self.model, windows, allowed=self.allowed)
+        return out

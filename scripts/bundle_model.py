@@ -54,7 +54,7 @@ def main() -> None:
     import math
 
     if hist:
-        best = min(hist, key=lambda h: h["valid_nll"])
+        best = min(hist, key=lambda h: h.get("valid_objective", h["valid_nll"]))  # as best/ was chosen
     else:  # stopped by the time limit inside the first epoch: validated once at the end
         v = summary["best_valid_nll"]
         best = {"valid_nll": v, "valid_ppl": math.exp(v), "epoch": "end of run"}

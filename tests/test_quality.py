@@ -479,6 +479,7 @@ def satb_ckpt(tmp_path_factory):
                         "--data", str(ds.path), "--out", str(out), "--size", "debug", "--epochs", "2",
                         "--quiet"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+    (out.parent / "data-path").write_text(str(ds.path))
     return out
 
 
@@ -927,3 +928,19 @@ def test_unlikelihood_is_refused_where_no_satb_tokens_are_read(tmp_path, cli):
     r = cli("train", "--family", "lstm", "--data", "bach-chorales", "--out", tmp_path / "y", "--unlikelihood", "1")
     assert r.returncode == 2 and "--unlikelihood" in r.stderr and "satb" in r.stderr
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_an_unlikelihood_run_chooses_best_on_the_objective_it_trains(satb_ckpt, tmp_path):
+    data = (satb_ckpt.parent / "data-path").read_text()
+    out = tmp_path / "ul"
+    r = subprocess.run([sys.executable, "-m", "tunesmith", "train", "--from", str(satb_ckpt), "--data", data,
+                        "--out", str(out), "--epochs", "2", "--unlikelihood", "2", "--quiet"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    hist = json.loads((out / "metrics.json").read_text())
+    assert len(hist) == 2
+    for h in hist:
+        assert h["valid_objective"] == pytest.approx(h["valid_nll"] + 2 * h["valid_unlikelihood"], abs=2e-4)
+        assert h["train_unlikelihood"] >= 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["best_valid"] == pytest.approx(min(h["valid_objective"] for h in hist), abs=1e-4)

@@ -231,6 +231,14 @@ def _training_data(a: argparse.Namespace) -> str:
     return str(folder)
 
 
+def best_line(summary: dict) -> str:
+    """How best/ was chosen, for the last line of a run: its valid NLL, or the objective an
+    unlikelihood run trains (NLL + weight × unlikelihood)."""
+    if "best_valid_objective" in summary:
+        return f"best valid objective {summary['best_valid_objective']:.4f} (NLL + unlikelihood)"
+    return f"best valid NLL {summary['best_valid_nll']:.4f} nats/token"
+
+
 def cmd_train(a: argparse.Namespace) -> int:
     import torch
 
@@ -314,8 +322,8 @@ def cmd_train(a: argparse.Namespace) -> int:
                     init_from=base[2] if base and not a.resume else None)
     if rank == 0:
         print(f"trained {a.family} ({summary['n_params']:,} parameters) for {summary['steps']} steps "
-              f"in {summary['seconds']:.0f} s ({summary['stop_reason']}); best valid NLL "
-              f"{summary['best_valid_nll']:.4f} nats/token; checkpoints in {a.out}/best and {a.out}/last")
+              f"in {summary['seconds']:.0f} s ({summary['stop_reason']}); {best_line(summary)}; "
+              f"checkpoints in {a.out}/best and {a.out}/last")
         print(f"next: tunesmith generate --model {a.out} --bars 8 --out out/{Path(a.out).name}")
     return 0
 

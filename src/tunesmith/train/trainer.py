@@ -157,8 +157,12 @@ class SequenceStep:
             return {}
         out = {"valid_nll": vnll, "valid_ppl": math.exp(vnll)}
         if self.corpus.meta.get("representation") == "satb":  # a signal to watch: parallels offered
-            from tunesmith.train.unlikelihood import parallel_mass
+            from tunesmith.train.unlikelihood import parallel_scores
 
             windows = [s[: self.tc.seq_len + 1] for s in self.corpus.splits["valid"]]
-            out["valid_parallel_mass"], _ = parallel_mass(self.model, windows, allowed=self.allowed)
+            ps = parallel_scores(self.model, windows, allowed=self.allowed)
+            out["valid_parallel_mass"] = ps["mass"]
+            if self.tc.unlikelihood:  # best/ is chosen on the objective the run trains (first key)
+                out = {"valid_objective": vnll + self.tc.unlikelihood * ps["unlikelihood"],
+                       "valid_unlikelihood": ps["unlikelihood"], **out}
         return out

@@ -110,10 +110,12 @@ def unlikelihood_loss(logits: torch.Tensor, negatives: torch.Tensor, n_tokens: i
 
 
 @torch.no_grad()
-def parallel_mass(model, windows: list[np.ndarray], *, allowed: torch.Tensor | None = None) -> tuple[float, int]:
-    """The model's mean probability on parallel-making pitches where one is possible, over
-    token windows read teacher-forced, and the number of such positions (a training signal)."""
-    total, count = 0.0, 0
+def parallel_scores(model, windows: list[np.ndarray], *, allowed: torch.Tensor | None = None) -> dict[str, float]:
+    """Read teacher-forced over token windows: ``mass``, the model's mean probability on
+    parallel-making pitches where one is possible (a training signal to watch); ``unlikelihood``,
+    the unlikelihood term per token as training computes it; ``positions``, how many such
+    places the windows hold."""
+    total, count, ul, n_tok = 0.0, 0, 0.0, 0
     dev = next(model.parameters()).device
     was = model.training
     model.eval()
@@ -126,5 +128,13 @@ def parallel_mass(model, windows: list[np.ndarray], *, allowed: torch.Tensor | N
         has = neg.any(-1)
         total += float((p * neg).sum(-1)[has].sum())
         count += int(has.sum())
+        ul += float(unlikelihood_loss(logits, neg, 1))
+        n_tok += int(y.numel())
     model.train(was)
-    return total / max(count, 1), count
+    return {"mass": total / max(count, 1), "unlikelihood": ul / max(n_tok, 1), "positions": count}
+
+
+def parallel_mass(model, windows: list[np.ndarray], *, allowed: torch.Tensor | None = None) -> tuple[float, int]:
+    """:func:`parallel_scores`' mass and the number of places it covers."""
+    r = parallel_scores(model, windows, allowed=allowed)
+    return r["mass"], r["positions"]

@@ -72,6 +72,15 @@ def test_resume_after_kill_matches_uninterrupted(tmp_path):
         assert torch.equal(a[k], b[k]), k
 
 
+def test_a_finished_run_resumed_keeps_naming_its_best_score(tmp_path):
+    corpus = toy_corpus()
+    cfg = make_config("lstm", V, "debug")
+    first = train(tmp_path / "r", "lstm", cfg, corpus, tc(), progress=False)
+    again = train(tmp_path / "r", "lstm", cfg, corpus, tc(), resume=True, progress=False)  # nothing left to do
+    assert again["steps"] == first["steps"]
+    assert again["best_valid_nll"] == first["best_valid_nll"] == first["best_valid"]
+
+
 def test_existing_run_needs_resume(tmp_path):
     from tunesmith.errors import TunesmithError
 

@@ -236,7 +236,11 @@ def best_line(summary: dict) -> str:
     unlikelihood run trains (NLL + weight × unlikelihood)."""
     if "best_valid_objective" in summary:
         return f"best valid objective {summary['best_valid_objective']:.4f} (NLL + unlikelihood)"
-    return f"best valid NLL {summary['best_valid_nll']:.4f} nats/token"
+    if "best_valid_nll" in summary:
+        return f"best valid NLL {summary['best_valid_nll']:.4f} nats/token"
+    # a resumed run that ended before validating again names no score: the best one it kept
+    best = summary.get("best_valid")
+    return "no validation score" if best is None else f"best validation score {best:.4f}"
 
 
 def cmd_train(a: argparse.Namespace) -> int:

@@ -298,7 +298,10 @@ def fit(run: Path, step: Step, tc, meta: dict, *, resume: bool = False, progress
         state["planned_minutes"] = tc.max_minutes
     if not tc.max_minutes:
         state["planned_steps"] = state["planned_minutes"] = None
-    score_name: list[str] = []
+    # the name of the score that chooses best/ (the first a step's validate returns); a resumed
+    # run that ends before validating again takes it from its history
+    score_name: list[str] = [k for k in (state["history"][-1] if state["history"] else {})
+                             if k.startswith("valid_")][:1]
 
     def end() -> int:
         return min(total, state["planned_steps"] or total)

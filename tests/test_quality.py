@@ -944,3 +944,19 @@ def test_an_unlikelihood_run_chooses_best_on_the_objective_it_trains(satb_ckpt, 
         assert h["train_unlikelihood"] >= 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["best_valid"] == pytest.approx(min(h["valid_objective"] for h in hist), abs=1e-4)
+
+
+def test_a_resumed_run_keeps_its_own_epochs_unless_given_again(satb_ckpt, tmp_path):
+    data = (satb_ckpt.parent / "data-path").read_text()
+    out = tmp_path / "r"
+    base = [sys.executable, "-m", "tunesmith", "train", "--family", "lstm", "--tokens", "satb", "--data", data,
+            "--out", str(out), "--size", "debug", "--quiet"]
+    r = subprocess.run(base + ["--epochs", "1"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    steps = json.loads((out / "summary.json").read_text())["steps"]
+    r = subprocess.run(base + ["--resume"], capture_output=True, text=True)  # not the default 20 epochs
+    assert r.returncode == 0, r.stderr
+    assert json.loads((out / "summary.json").read_text())["steps"] == steps
+    r = subprocess.run(base + ["--resume", "--epochs", "2"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert json.loads((out / "summary.json").read_text())["steps"] == 2 * steps

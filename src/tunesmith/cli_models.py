@@ -38,7 +38,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--block-size", type=int, dest="block_size", help="Transformer context length")
     g.add_argument("--dropout", type=float)
     t = s.add_argument_group("training")
-    t.add_argument("--epochs", type=int, default=20)
+    t.add_argument("--epochs", type=int, default=None, help="most epochs (default 20; with --resume, the run's own)")
     t.add_argument("--batch-size", type=int, default=16)
     t.add_argument("--seq-len", type=int, help="tokens per training window (default: 512, or the block size if smaller)")
     t.add_argument("--lr", type=float, default=None, help="peak learning rate (default: 2e-3 RNN, 1e-3 Transformer)")
@@ -243,12 +243,32 @@ def best_line(summary: dict) -> str:
     return "no validation score" if best is None else f"best validation score {best:.4f}"
 
 
+def _resume_budget(a: argparse.Namespace) -> None:
+    """The budget options a user left out: with --resume, the run's own (a resumed run keeps
+    its --epochs, --train-minutes and --max-steps unless they are given again); else the
+    defaults."""
+    saved: dict = {}
+    if a.resume:
+        from tunesmith.models.checkpoint import read_config
+
+        last = Path(a.out) / "last"
+        if (last / "config.json").is_file():
+            saved = read_config(last).get("train", {})
+        if a.train_minutes is None:
+            a.train_minutes = saved.get("max_minutes")
+        if a.max_steps is None:
+            a.max_steps = saved.get("max_steps")
+    if a.epochs is None:
+        a.epochs = saved.get("epochs", 20)
+
+
 def cmd_train(a: argparse.Namespace) -> int:
     import torch
 
     from tunesmith.train.loop import check_device
 
     check_device(a.device)  # before any work
+    _resume_budget(a)
     base = _fine_tune_base(a) if a.init_from else None
     if a.family is None:
         raise OptionError("--family", "give a model family (or --from MODEL to fine-tune one)")

@@ -893,7 +893,7 @@ def test_training_with_unlikelihood_lowers_the_parallel_mass(tmp_path, satb_ckpt
 
     from tunesmith.models.checkpoint import load_weights, read_config, resolve_checkpoint
     from tunesmith.models.registry import build
-    from tunesmith.train.unlikelihood import negatives_mask, parallel_mass, unlikelihood_loss
+    from tunesmith.train.unlikelihood import negatives_mask, parallel_scores, unlikelihood_loss
 
     ck = resolve_checkpoint(satb_ckpt / "best")
     cfg = read_config(ck)
@@ -917,7 +917,8 @@ def test_training_with_unlikelihood_lowers_the_parallel_mass(tmp_path, satb_ckpt
             opt.zero_grad()
             loss.backward()
             opt.step()
-        masses[weight], n = parallel_mass(model, [toks])
+        ps = parallel_scores(model, [toks])
+        masses[weight], n = ps["mass"], ps["positions"]
         assert n > 20
     assert masses[50.0] < 0.7 * masses[0.0], masses
 

@@ -51,7 +51,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    "for cnn and gan)")
     t.add_argument("--unlikelihood", type=float, default=0.0, metavar="WEIGHT",
                    help="satb tokens: weight of an unlikelihood term that teaches the model to avoid parallel "
-                        "fifths and octaves (0 = off; 1 is a good start)")
+                        "fifths and octaves (0 = off; BENCHMARKS.md measured 5 and 20)")
     t.add_argument("--steps-per-epoch", type=int, default=100, help="cnn/gan: steps between validations")
     t.add_argument("--channels", type=int, help="cnn: convolution channels (default 48)")
     t.add_argument("--n-critic", type=int, default=5, help="gan: critic updates per generator update")

@@ -8,8 +8,9 @@ term −log(1 − p(negatives)) that pushes probability away from a set of *nega
 at each position. Here the negatives are the pitches that would move a voice in parallel
 fifths, octaves or unisons with a voice above it already written in the same frame — the rule
 of :class:`tunesmith.generate.rules.FourPartRules`, now taught to the model rather than only
-enforced on it — and the contexts are both real chorales and the model's own samples, so the
-model learns to avoid the parallels where it actually walks into them.
+enforced on it. The contexts are the training chorales' (teacher-forced), not the model's own
+samples: on both the bundled model puts about as much probability on these pitches (5.0% and
+6.3% where one is possible), so the real contexts carry the signal.
 
 The rule is written here over whole token windows (numpy), not through ``FourPartRules``,
 which judges one candidate list at a time while sampling; a test checks that both agree.
@@ -71,7 +72,7 @@ def parallel_negatives(tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         elif t >= satb.PITCH0:
             snd[v] = int(t - satb.PITCH0 + satb.PITCH_LO)
         elif t == satb.HOLD:
-            snd[v] = prev[v] if prev[v] != -2 else -2
+            snd[v] = prev[v]
         v += 1
     if not pos_out:
         return np.zeros(0, np.int64), np.zeros((0, len(cand)), bool)
@@ -133,8 +134,3 @@ def parallel_scores(model, windows: list[np.ndarray], *, allowed: torch.Tensor |
     model.train(was)
     return {"mass": total / max(count, 1), "unlikelihood": ul / max(n_tok, 1), "positions": count}
 
-
-def parallel_mass(model, windows: list[np.ndarray], *, allowed: torch.Tensor | None = None) -> tuple[float, int]:
-    """:func:`parallel_scores`' mass and the number of places it covers."""
-    r = parallel_scores(model, windows, allowed=allowed)
-    return r["mass"], r["positions"]

@@ -961,3 +961,93 @@ def test_a_resumed_run_keeps_its_own_epochs_unless_given_again(satb_ckpt, tmp_pa
     r = subprocess.run(base + ["--resume", "--epochs", "2"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert json.loads((out / "summary.json").read_text())["steps"] == 2 * steps
+
+
+# --------------------------------------------------------------------------- voice-leading weights
+
+
+def test_grid_positions_flag_the_checks_the_written_note_fails():
+    from tunesmith.represent.voicing import CANDIDATE_PITCHES, VOICE_RULES, grid_positions
+
+    # C5-F4 (a fifth) moving up a step to D5-G4: the alto's G4 makes parallel fifths
+    ids = _frames_to_tokens([(72, 65, 57, 38), (74, 67, 55, 43)])
+    pos = list(grid_positions(ids))
+    assert len(pos) == 8 and [v for _, v, _, _ in pos] == [0, 1, 2, 3] * 2
+    pf, rng = VOICE_RULES.index("parallel_fifths"), VOICE_RULES.index("range")
+    i, v, k, f = pos[5]
+    assert ids[i] == satb.PITCH0 + 67 - satb.PITCH_LO and CANDIDATE_PITCHES[k] == 67
+    assert f[k, pf] and not f[k, rng]  # the alto's G4: parallel fifths with the soprano, in range
+    assert not pos[1][3][:, pf].any()  # nothing moved before the first frame: no parallels there
+    assert pos[3][3][pos[3][2], rng] and not pos[7][3][pos[7][2]].any()  # the bass's D2 is below its range
+
+
+def _positions(n=4000, seed=0):
+    """Synthetic positions: five candidates, the model's logits favouring candidate 0, which
+    fails check 0 (a 'parallel') — but the pieces never choose it."""
+    from tunesmith.represent.voicing import VOICE_RULES
+
+    rng = np.random.default_rng(seed)
+    logits = np.zeros((n, 5), np.float32)
+    logits[:, 0] = 1.0
+    checks = np.zeros((n, 5, len(VOICE_RULES)), bool)
+    checks[:, 0, 0] = True
+    checks[:, 1, 4] = True  # check 4 flags candidate 1, chosen about as often as the model says
+    voices = rng.integers(1, 4, n)
+    p = np.exp(logits[0]) / np.exp(logits[0]).sum()
+    chosen = rng.choice(np.arange(1, 5), size=n, p=p[1:] / p[1:].sum())
+    return logits, checks, voices, chosen
+
+
+def test_the_voicing_fit_learns_what_the_pieces_avoid_and_lowers_the_nll():
+    from tunesmith.generate.chorale import fit_voicing, voicing_nll
+
+    pos = _positions()
+    w = fit_voicing(*pos)
+    assert w.shape == (4, 8) and (w[1:, 0] < -4).all()  # never chosen: pushed far down
+    assert (np.abs(w[1:, 4]) < 0.2).all()  # chosen as the model predicts: left alone
+    assert (w[0] == 0).all()  # no soprano positions: nothing to learn
+    held_out = _positions(seed=1)
+    assert voicing_nll(*held_out, w) < voicing_nll(*held_out, None) - 0.1
+
+
+def test_voicing_weights_keep_a_parallel_loving_model_off_its_fifths_with_rules_off():
+    from tunesmith.errors import BadInputError
+    from tunesmith.represent.voicing import VOICE_RULES
+
+    w = np.zeros((4, len(VOICE_RULES)))
+    w[:, VOICE_RULES.index("parallel_fifths")] = -30.0
+    cfg = {"family": "lstm", "tokenizer": satb.describe(), "name": "fifths", "sampling": {"voicing": w.tolist()}}
+    m = ChoraleTokenModel(ParallelFifthModel(6.0), cfg)
+    plain = _fake(6.0)
+    for seed in range(2):
+        before = plain.generate(bars=4, seed=seed, rules="off", top_p=1.0)
+        after = m.generate(bars=4, seed=seed, rules="off", top_p=1.0)
+        asked_off = m.generate(bars=4, seed=seed, rules="off", top_p=1.0, calibrated=False)
+        assert theory.voice_leading(extract_notes(before.score))["parallel_fifths"] > 5
+        assert theory.voice_leading(extract_notes(after.score))["parallel_fifths"] == 0
+        assert after.report["voicing_weights"] and not asked_off.report["voicing_weights"]
+        assert after.report["broken"].get("parallel_fifths", 0) == 0 and after.report["n_relaxed"] == 0
+        assert asked_off.score.music.tracks[1].notes.numpy()["pitch"].tolist() == \
+            before.score.music.tracks[1].notes.numpy()["pitch"].tolist()
+    with pytest.raises(BadInputError, match="sampling.voicing"):
+        ChoraleTokenModel(ParallelFifthModel(6.0), {**cfg, "sampling": {"voicing": [[0.0] * 8] * 3}})
+    with pytest.raises(BadInputError, match="sampling.voicing"):
+        ChoraleTokenModel(ParallelFifthModel(6.0), {**cfg, "sampling": {"voicing": "loud"}})
+
+
+def test_voicing_rates_count_the_notes_that_fail_each_check(satb_ckpt):
+    from tunesmith.generate.api import load_model
+    from tunesmith.generate.chorale import fit_voicing, voicing_positions, voicing_rates
+    from tunesmith.represent.voicing import VOICE_RULES
+
+    ids = _frames_to_tokens([(72, 65, 57, 38), (74, 67, 55, 43)] * 8)
+    rates, n = voicing_rates([ids])
+    assert n.tolist() == [16, 16, 16, 16]
+    assert rates[1, VOICE_RULES.index("parallel_fifths")] == pytest.approx(15 / 16)  # every frame after the first
+    assert rates[3, VOICE_RULES.index("range")] == pytest.approx(8 / 16)
+    _, n_last = voicing_rates([ids], skip_last_bar=True)
+    assert n_last.tolist() == [0, 0, 0, 0]  # one bar of 4/4: all of it is the last
+    m = load_model(str(satb_ckpt))  # a real SATB network: its teacher-forced logits at every voice token
+    L, F, V, Y = voicing_positions(m, [ids])
+    assert L.shape == (64, N_CAND) and F.shape == (64, N_CAND, 8) and (V[:4] == [0, 1, 2, 3]).all()
+    assert np.isfinite(fit_voicing(L, F, V, Y)).all()

@@ -24,6 +24,7 @@ from tunesmith.generate.rules import (
     HOLD_I,
     N_CAND,
     REST_I,
+    VOICE_RULES,
     FourPartRules,
     cadence_plan,
     candidate_tokens,
@@ -47,6 +48,18 @@ MAX_PARTICLES = 64  # harmonizing: chains of the particle filter (each costs abo
 # fitted on the training pieces corrects the marginals without touching what it learned.
 MOTION_SPAN = 12
 MOTION_BINS = 2 * MOTION_SPAN + 2  # steps −12…+12, then Hold
+# Voice-leading weights: per voice, a logit weight for each check of tunesmith.represent.voicing
+# (parallel fifths, octaves, hidden fifths and octaves, crossing, overlap, spacing, range) that a
+# candidate fails, stored in config.json (``sampling.voicing``) by ``scripts/calibrate_motion.py
+# --voicing``. They start as the maximum-likelihood weights on the training chorales with the
+# network frozen: teacher-forced, the bundled LSTM puts 4.5% of its probability on pitches
+# making parallel fifths where one is possible, Bach's chorales choose one 0.4% of the time;
+# the fitted weights (about −3 to −4 for parallels) bring the first to the second and lower
+# the training NLL. Sampled freely the model then still drifts into such places more often
+# (exposure bias, as with the motions), so the script refits them as it does the motion
+# offsets: until the sampled pieces break each check per voice as often as the training
+# chorales do. Not a rule: Bach's own rate of each is the target, not zero; the rule layer
+# (``--rules``) is separate and off means off.
 CAPABILITIES = frozenset({"primer", "key", "temperature", "top_k", "top_p", "device", "rules", "harmonize", "cache",
                           "particles"})
 
@@ -65,10 +78,11 @@ class ChoraleTokenModel:
         self.device = device
         self._cand = torch.from_numpy(candidate_tokens())
         self._motion = motion_table(motion_bias(config))
+        self._voicing = voicing_weights(config)
 
     @property
     def motion_calibrated(self) -> bool:
-        return self._motion is not None
+        return self._motion is not None or self._voicing is not None
 
     @classmethod
     def from_loaded(cls, model, cfg: dict, path: Path, *, device: str = "cpu") -> ChoraleTokenModel:
@@ -138,7 +152,8 @@ class ChoraleTokenModel:
             score = _keep_primer_notes(primer, score, grid0.shape[1], shift)
         n_new = new.shape[1] * satb.FRAME
         report = {**rl.report(), **({"primer": primer_note} if primer_note else {}),
-                  "motion_calibration": calibrated and self.motion_calibrated}
+                  "motion_calibration": calibrated and self._motion is not None,
+                  "voicing_weights": calibrated and self._voicing is not None}
         return Generated(score, meta.key, bars, rl.report()["n_relaxed"], n_new, None, report=report)
 
     def harmonize(self, melody: Score, *, seed: int = 0, temperature: float = 1.0, top_k: int = 0,
@@ -198,7 +213,8 @@ class ChoraleTokenModel:
                     source="generated", key=key_name(tonic, mode), time_signature=meter)
         return Generated(Score(out, meta), meta.key, bars, rl.report()["n_relaxed"], grid.size, None,
                          report={**rl.report(), "melody": line.describe(),
-                                 "motion_calibration": calibrated and self.motion_calibrated})
+                                 "motion_calibration": calibrated and self._motion is not None,
+                                 "voicing_weights": calibrated and self._voicing is not None})
 
     # ------------------------------------------------------------------ the sampler
     def _frames(self, last, state, prompt, grid0, meter, bars, rl: FourPartRules, controls, g, use_cache, *,
@@ -226,7 +242,7 @@ class ChoraleTokenModel:
             if onset_cols:
                 last_slice = snd0[:, onset_cols[-1]].copy()
         first = _Chain(self, last, state, list(prompt), prev, last_slice, np.zeros((4, n_frames), np.int64), rl,
-                       use_cache, self._motion if calibrated else None)
+                       use_cache, self._motion if calibrated else None, self._voicing if calibrated else None)
         smc = particles > 1 and melody is not None
         chains = [first] + [first.fork() for _ in range(particles - 1)] if smc else [first]
         logw = np.zeros(len(chains))
@@ -270,6 +286,21 @@ def motion_bias(config: dict) -> np.ndarray | None:
     if b.shape != (4, MOTION_BINS) or not np.isfinite(b).all():
         raise BadInputError("config.json", f"sampling.motion_bias must be 4 rows of {MOTION_BINS} finite numbers")
     return b
+
+
+def voicing_weights(config: dict) -> np.ndarray | None:
+    """The config's ``sampling.voicing`` as a (4, len(VOICE_RULES)) float32 array, or None."""
+    w = (config.get("sampling") or {}).get("voicing")
+    if w is None:
+        return None
+    try:
+        w = np.asarray(w, np.float32)
+    except (TypeError, ValueError):
+        w = None
+    if w is None or w.shape != (4, len(VOICE_RULES)) or not np.isfinite(w).all():
+        raise BadInputError("config.json", f"sampling.voicing must be 4 rows of {len(VOICE_RULES)} finite numbers "
+                            f"({', '.join(VOICE_RULES)})")
+    return w
 
 
 def motion_table(bias: np.ndarray | None) -> np.ndarray | None:
@@ -322,16 +353,17 @@ class _Chain:
     pitches, the frames drawn and the rule counts. ``fork`` copies it (the model's state
     tensors are never written in place, so they are shared)."""
 
-    def __init__(self, owner: ChoraleTokenModel, last, state, seq, prev, last_slice, out, rl, use_cache, motion):
+    def __init__(self, owner: ChoraleTokenModel, last, state, seq, prev, last_slice, out, rl, use_cache, motion,
+                 voicing=None):
         self.m, self.last, self.state, self.seq = owner, last, state, seq
         self.prev, self.last_slice, self.out, self.rl, self.use_cache = prev, last_slice, out, rl, use_cache
-        self.motion = motion
+        self.motion, self.voicing = motion, voicing
 
     def fork(self) -> _Chain:
         import copy
 
         return _Chain(self.m, self.last, self.state, list(self.seq), self.prev.copy(), self.last_slice.copy(),
-                      self.out.copy(), copy.deepcopy(self.rl), self.use_cache, self.motion)
+                      self.out.copy(), copy.deepcopy(self.rl), self.use_cache, self.motion, self.voicing)
 
     def feed(self, tok: int) -> None:
         m = self.m
@@ -367,6 +399,8 @@ class _Chain:
                 if start == 0 and f == 0 and melody is None:
                     valid[REST_I] = False  # a new piece opens with a chord on its first beat
                 viol = rl.violations(v, cur, self.last_slice, prev, final_bar=final_bar)
+                if self.voicing is not None:  # the learned voice-leading weights (see VOICING)
+                    lg = lg + viol[:, : len(VOICE_RULES)] @ self.voicing[v]
                 if masked:
                     x, fell_back = rl.adjust(lg, viol, valid)
                 else:
@@ -480,3 +514,84 @@ def _one_track(music: symusic.Score, track) -> symusic.Score:
     out.tracks.append(track.copy())
     return out
 
+
+
+def voicing_positions(m: ChoraleTokenModel, pieces: list[np.ndarray]):
+    """Teacher-forced on ``pieces`` (SATB ids, meter token first), at every voice token the
+    sampler would choose: the model's candidate logits (n, N_CAND), the voice-leading checks of
+    the candidates (n, N_CAND, len(VOICE_RULES)), the voice (n,) and the chosen candidate (n,)."""
+    from tunesmith.represent.voicing import grid_positions
+
+    cand = torch.from_numpy(candidate_tokens())
+    logits, checks, voices, chosen = [], [], [], []
+    was = m.model.training
+    m.model.eval()
+    with torch.inference_mode():
+        for ids in pieces:
+            seq = torch.from_numpy(np.concatenate([[satb.BOS], ids]).astype(np.int64))[None].to(m.device)
+            lg, _ = m.model.step(seq, None)  # lg[0, i] predicts seq[i + 1] = ids[i]
+            lg = lg[0][:, cand.to(lg.device)].float().cpu().numpy()
+            for i, v, k, f in grid_positions(ids):
+                logits.append(lg[i])
+                checks.append(f)
+                voices.append(v)
+                chosen.append(k)
+    m.model.train(was)
+    if not logits:
+        raise BadInputError("pieces", "no four-voice frames to fit voice-leading weights on")
+    return np.stack(logits), np.stack(checks), np.array(voices), np.array(chosen)
+
+
+def voicing_nll(logits: np.ndarray, checks: np.ndarray, voices: np.ndarray, chosen: np.ndarray,
+                weights: np.ndarray | None) -> float:
+    """Mean NLL per position (:func:`voicing_positions`) with these voice-leading weights."""
+    x = logits.astype(np.float64)
+    if weights is not None:
+        x = x + (checks * weights[voices][:, None, :]).sum(-1)
+    x = x - x.max(1, keepdims=True)
+    return float(np.mean(np.log(np.exp(x).sum(1)) - x[np.arange(len(chosen)), chosen]))
+
+
+def fit_voicing(logits: np.ndarray, checks: np.ndarray, voices: np.ndarray, chosen: np.ndarray, *,
+                l2: float = 1.0) -> np.ndarray:
+    """The maximum-likelihood voice-leading weights (4, len(VOICE_RULES)) at these positions
+    (:func:`voicing_positions`), the network held fixed: a convex problem in 32 numbers, solved
+    by L-BFGS. ``l2`` (on the summed NLL) keeps a weight finite where the pieces never choose
+    what a check flags."""
+    L = torch.from_numpy(logits).float()
+    F = torch.from_numpy(checks).float()
+    V = torch.from_numpy(voices).long()
+    Y = torch.from_numpy(chosen).long()
+    w = torch.zeros(4, F.shape[-1], requires_grad=True)
+    # summed, not averaged: over 10^5 positions a mean's gradients fall below L-BFGS's tolerances
+    opt = torch.optim.LBFGS([w], max_iter=500, tolerance_grad=1e-7, tolerance_change=1e-12,
+                            line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        x = L + (F * w[V][:, None, :]).sum(-1)
+        loss = torch.nn.functional.cross_entropy(x, Y, reduction="sum") + l2 * (w**2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return w.detach().numpy().astype(np.float32)
+
+
+def voicing_rates(pieces: list[np.ndarray], *, skip_last_bar: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Per voice, how often the chosen note fails each voice-leading check (4, len(VOICE_RULES)),
+    over the positions counted (4,); ``skip_last_bar``: not the last bar (a sample's cadence)."""
+    from tunesmith.represent.voicing import grid_positions
+
+    hits, n = np.zeros((4, len(VOICE_RULES))), np.zeros(4)
+    for ids in pieces:
+        meter = satb.METERS[int(ids[0]) - satb.METER0]
+        n_frames = (len(ids) - 1) // satb.FRAME
+        stop = n_frames - satb.bar_steps(meter) if skip_last_bar else n_frames
+        for i, v, k, f in grid_positions(ids):
+            if (i - 1) // satb.FRAME >= stop:
+                break
+            hits[v] += f[k]
+            n[v] += 1
+    # (a piece is four voices: every sampled one is, and a training piece without them is skipped)
+    return hits / np.maximum(n, 1)[:, None], n

@@ -14,7 +14,9 @@ pitches at the last onset, exactly as :mod:`tunesmith.evaluate.theory` counts):
 - ``voice_overlap``: a voice moving above the previous note of the voice above it,
   or below the previous note of the voice below it;
 - ``spacing``: soprano–alto or alto–tenor more than an octave apart;
-- ``range``: a new note outside the voice's range (S C4–G5, A G3–D5, T C3–G4, B E2–C4);
+- ``range``: a new note outside the voice's range (S C4–G5, A G3–D5, T C3–G4, B E2–C4)
+  — these eight are :func:`tunesmith.represent.voicing.voice_checks`, which the chorale
+  sampler's learned voice-leading weights read too;
 - ``key``: a new note outside the key's scale and the chromatic tones the style uses
   (raised 6th and 7th in minor; the raised 4th — leading tone of the dominant — in
   major), unless it is a semitone from the voice's previous note (a chromatic passing
@@ -46,15 +48,19 @@ import numpy as np
 
 from tunesmith.errors import ParameterError
 from tunesmith.represent import satb
+from tunesmith.represent.voicing import (  # noqa: F401  (re-exported: the samplers' candidate order)
+    CANDIDATE_PITCHES,
+    HOLD_I,
+    N_CAND,
+    REST_I,
+    VOICE_RULES,
+    candidate_tokens,
+    voice_checks,
+)
 
 MODES = ("strict", "soft", "off")
-RULES = ("parallel_fifths", "parallel_octaves", "hidden_fifths", "hidden_octaves", "voice_crossing",
-         "voice_overlap", "spacing", "range", "key", "cadence")
+RULES = VOICE_RULES + ("key", "cadence")  # the voice-leading checks (tunesmith.represent.voicing) first
 RANGES = satb.RANGES
-# Candidates for one voice, in this order: every pitch onset, then Hold, then Rest.
-CANDIDATE_PITCHES = np.arange(satb.PITCH_LO, satb.PITCH_HI)
-N_CAND = len(CANDIDATE_PITCHES) + 2
-HOLD_I, REST_I = N_CAND - 2, N_CAND - 1
 # When a strict mask leaves nothing, the rules are given up one at a time in this order:
 # by how often Bach's chorales break them (per 100 beats: spacing 3.8, crossing 3.7,
 # range 1.9, hidden fifths 0.56, hidden octaves 0.26, parallel fifths 0.22, octaves 0.10;
@@ -127,11 +133,6 @@ def cadence_pitch_classes(tonic: int, mode: str) -> dict[str, set[int]]:
             "dominant": {(tonic + 7) % 12, (tonic + 11) % 12, (tonic + 2) % 12, (tonic + 5) % 12}}
 
 
-def candidate_tokens() -> np.ndarray:
-    """Token ids of the candidates, in candidate order."""
-    return np.concatenate([satb.PITCH0 + CANDIDATE_PITCHES - satb.PITCH_LO, [satb.HOLD, satb.REST]])
-
-
 class FourPartRules:
     def __init__(self, mode: str = "strict", *, key: tuple[int, str] | None = None, penalty: float = 4.0,
                  floor: float = 0.01):
@@ -179,36 +180,8 @@ class FourPartRules:
         n = len(P)
         out = np.zeros((N_CAND, len(RULES)), bool)
         R = {r: i for i, r in enumerate(RULES)}
-        # sounding pitch of each candidate (-1: rest), and whether it is a new note
-        cand = np.concatenate([P, [prev[v], -1]]).astype(np.int64)
-        onset = np.zeros(N_CAND, bool)
-        onset[:n] = True
+        out[:, : len(VOICE_RULES)] = voice_checks(v, current, last_slice, prev)  # the same checks as the models' head
         a_v = int(last_slice[v])
-        for u, c_u in enumerate(current):
-            a_u = int(last_slice[u])
-            if c_u < 0:
-                continue
-            snd = cand >= 0
-            # crossing: a lower voice above a higher one
-            out[:, R["voice_crossing"]] |= snd & (cand > c_u)
-            if a_u >= 0 and a_v >= 0:
-                du, dv = c_u - a_u, cand - a_v
-                similar = snd & (du != 0) & (dv != 0) & (np.sign(dv) == np.sign(du))
-                iv_a, iv_b = (a_u - a_v) % 12, (c_u - cand) % 12
-                out[:, R["parallel_fifths"]] |= similar & (iv_a == 7) & (iv_b == 7)
-                out[:, R["parallel_octaves"]] |= similar & (iv_a == 0) & (iv_b == 0)
-                if u == 0 and v == 3 and abs(du) > 2:
-                    out[:, R["hidden_fifths"]] |= similar & (iv_b == 7) & (iv_a != 7)
-                    out[:, R["hidden_octaves"]] |= similar & (iv_b == 0) & (iv_a != 0)
-            if u == v - 1 and v in (1, 2):
-                out[:, R["spacing"]] |= snd & (c_u - cand > 12)
-        # overlap: a new note above the previous note of the voice above / below the one below
-        if v > 0 and last_slice[v - 1] >= 0:
-            out[:n, R["voice_overlap"]] |= P > last_slice[v - 1]
-        if v < 3 and last_slice[v + 1] >= 0:
-            out[:n, R["voice_overlap"]] |= P < last_slice[v + 1]
-        lo, hi = RANGES[v]
-        out[:n, R["range"]] = (P < lo) | (P > hi)
         # a chromatic note a semitone from the voice's previous one is a chromatic passing or
         # neighbour tone, or the leading tone of a tonicized chord: the style's own chromaticism
         out[:n, R["key"]] = ~self._in_key & ~((a_v >= 0) & (np.abs(P - a_v) == 1))

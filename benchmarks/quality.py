@@ -30,6 +30,9 @@ OUT = ROOT / "benchmarks" / "results-quality.json"
 PLAN = {
     "bach-chorales (rules strict)": ("bach-chorales", "bach-chorales", {"rules": "strict"}),
     "bach-chorales (rules off)": ("bach-chorales", "bach-chorales", {"rules": "off"}),
+    # the network alone: neither the rules nor the sampler's calibration (motion offsets and
+    # voice-leading weights, see tunesmith.generate.chorale)
+    "bach-chorales (rules off; uncalibrated)": ("bach-chorales", "bach-chorales", {"rules": "off", "calibrated": False}),
     "chorale-cnn (rules strict)": ("chorale-cnn", "bach-chorales", {"iterations": 96, "rules": "strict"}),
     "chorale-cnn (rules off)": ("chorale-cnn", "bach-chorales", {"iterations": 96, "rules": "off"}),
     "chorale-gan (rules strict)": ("chorale-gan", "bach-chorales", {"rules": "strict"}),

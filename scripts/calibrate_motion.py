@@ -17,7 +17,15 @@ offsets against two draws of crops of the training chorales on the fair yardstic
 when the calibrated pieces are the harder to tell from Bach. ``benchmarks/quality.py``
 then measures on held-out chorales, which this script never reads.
 
-    python scripts/calibrate_motion.py bach-chorales [--n 100] [--iters 5] [--write]
+``--voicing`` fits the sampler's voice-leading weights too (``sampling.voicing``; see
+:data:`tunesmith.generate.chorale.VOICING`): first by maximum likelihood on the training
+chorales with the network fixed (it prints the NLL per voice token before and after, on the
+training and the validation chorales), then in the same rounds as the motion offsets, each
+weight moved by ``rate`` × log(training rate / sampled rate) of choosing a note that fails
+its check, per voice — sampled with ``--rules off``, the distribution the weights shape (under
+strict rules the masks decide).
+
+    python scripts/calibrate_motion.py bach-chorales [--n 100] [--iters 5] [--voicing] [--write]
 """
 
 from __future__ import annotations
@@ -58,9 +66,20 @@ def rates(grids) -> tuple[np.ndarray, np.ndarray]:
 def main() -> None:
     from tunesmith.evaluate.fair import fair_compare, from_first_bar_line
     from tunesmith.generate.api import load_model
-    from tunesmith.generate.chorale import MOTION_BINS, MOTION_SPAN, ChoraleTokenModel, motion_table
+    from tunesmith.generate.chorale import (
+        MOTION_BINS,
+        MOTION_SPAN,
+        VOICE_RULES,
+        ChoraleTokenModel,
+        fit_voicing,
+        motion_table,
+        voicing_nll,
+        voicing_positions,
+        voicing_rates,
+    )
     from tunesmith.models.registry import resolve
     from tunesmith.music.dataset import open_dataset
+    from tunesmith.represent import satb
 
     ap = argparse.ArgumentParser()
     ap.add_argument("model")
@@ -69,6 +88,7 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=0.8)
     ap.add_argument("--bars", type=int, default=8)
     ap.add_argument("--check", type=int, default=200, help="pieces for the before/after comparison")
+    ap.add_argument("--voicing", action="store_true", help="fit the voice-leading weights too")
     ap.add_argument("--write", action="store_true")
     a = ap.parse_args()
     m = load_model(a.model)
@@ -79,11 +99,29 @@ def main() -> None:
     refs, names = [ds.load(e) for e in train], [e["id"] for e in train]
     target, tcounts = rates([grid_of(s) for s in refs])
     bias = np.zeros((4, MOTION_BINS), np.float32)
+    vw = None
+    if a.voicing:
+        train_ids = [x for x in (satb.encode(s) for s in refs) if x is not None]
+        pos = voicing_positions(m, train_ids)
+        vw = fit_voicing(*pos)
+        valid = voicing_positions(m, [x for x in (satb.encode(ds.load(e)) for e in ds.split("valid")) if x is not None])
+        print("voice-leading weights, maximum likelihood: NLL per voice token, training "
+              f"{voicing_nll(*pos, None):.4f} -> {voicing_nll(*pos, vw):.4f}, validation "
+              f"{voicing_nll(*valid, None):.4f} -> {voicing_nll(*valid, vw):.4f}", flush=True)
+        del pos, valid
+        vtarget, vn = voicing_rates(train_ids)
     labels = [f"{d:+d}" for d in range(-MOTION_SPAN, MOTION_SPAN + 1)] + ["hold"]
     for it in range(a.iters + 1):
         m._motion = motion_table(bias) if it else None
-        got, gcounts = rates([grid_of(m.generate(bars=a.bars, seed=1000 + i).score, last_bar=False)
-                              for i in range(a.n)])
+        m._voicing = vw
+        pieces = [m.generate(bars=a.bars, seed=1000 + i).score for i in range(a.n)]
+        got, gcounts = rates([grid_of(p, last_bar=False) for p in pieces])
+        if vw is not None:  # the weights shape what the model writes: measured without the rules' masks
+            free = [m.generate(bars=a.bars, seed=1000 + i, rules="off").score for i in range(a.n)]
+            vgot, vgn = voicing_rates([satb.encode(p) for p in free], skip_last_bar=True)
+            print("  voice-leading per 1000 voice tokens, sampled/training (S A T B): " + "; ".join(
+                f"{r} " + " ".join(f"{1000 * vgot[v, j]:.1f}/{1000 * vtarget[v, j]:.1f}" for v in range(4))
+                for j, r in enumerate(VOICE_RULES)), flush=True)
         err = np.abs(np.log((got + 1e-4) / (target + 1e-4)))[tcounts >= 20]
         print(f"round {it}: mean |log(sampled/training rate)| {err.mean():.3f}; restrikes S A T B "
               + " ".join(f"{got[v, MOTION_SPAN]:.3f}/{target[v, MOTION_SPAN]:.3f}" for v in range(4))
@@ -94,13 +132,25 @@ def main() -> None:
         step = np.where(ok, np.log(np.maximum(target, 1e-6) / np.maximum(got, 1e-6)), 0.0)
         step = np.where((tcounts >= 20) & (gcounts < 5), 0.5, step)  # a motion it hardly makes
         bias = np.clip(bias + a.rate * step, -3.0, 3.0).astype(np.float32)
+        if vw is not None:  # the same step for each check's rate, where the pieces can say it
+            hits_t, hits_g = vtarget * vn[:, None], vgot * vgn[:, None]
+            # (Bach's parallels are rare: a voice's octaves are a handful in 60,000 notes, so a
+            # few training hits already say the rate)
+            vstep = np.where((hits_t >= 3) & (hits_g >= 3), np.log(np.maximum(vtarget, 1e-7) / np.maximum(vgot, 1e-7)),
+                             0.0)
+            vstep = np.where((hits_t >= 3) & (hits_g < 3) & (vtarget * vgn[:, None] >= 3), 0.5, vstep)  # hardly ever
+            vw = np.clip(vw + a.rate * vstep, -8.0, 3.0).astype(np.float32)
     print("offsets (S A T B):")
     for k, lab in enumerate(labels):
         print(f"  {lab:>5} " + " ".join(f"{bias[v, k]:+.2f}" for v in range(4)))
+    if vw is not None:
+        print("voice-leading weights (S A T B):")
+        for j, r in enumerate(VOICE_RULES):
+            print(f"  {r:>16} " + " ".join(f"{vw[v, j]:+.2f}" for v in range(4)))
 
     results = {}
-    for name, table in (("uncalibrated", None), ("calibrated", motion_table(bias))):
-        m._motion = table
+    for name, table, weights in (("uncalibrated", None, None), ("calibrated", motion_table(bias), vw)):
+        m._motion, m._voicing = table, weights
         pieces = [from_first_bar_line(m.generate(bars=a.bars, seed=2000 + i).score, a.bars) for i in range(a.check)]
         aucs = [fair_compare(pieces, refs, names, bars=a.bars, n_reference=a.check, seed=d)["two_sample"]
                 for d in (1, 2)]
@@ -113,6 +163,8 @@ def main() -> None:
         path = resolve(a.model) / "config.json"
         cfg = json.loads(path.read_text())
         cfg.setdefault("sampling", {})["motion_bias"] = [[round(float(x), 2) for x in row] for row in bias]
+        if vw is not None:
+            cfg["sampling"]["voicing"] = [[round(float(x), 2) for x in row] for row in vw]
         path.write_text(json.dumps(cfg, indent=1) + "\n")
         print(f"wrote {path}")
 

@@ -1051,3 +1051,19 @@ def test_voicing_rates_count_the_notes_that_fail_each_check(satb_ckpt):
     L, F, V, Y = voicing_positions(m, [ids])
     assert L.shape == (64, N_CAND) and F.shape == (64, N_CAND, 8) and (V[:4] == [0, 1, 2, 3]).all()
     assert np.isfinite(fit_voicing(L, F, V, Y)).all()
+
+
+def test_offsets_fitted_without_rules_are_used_only_without_rules():
+    from tunesmith.errors import BadInputError
+    from tunesmith.generate.chorale import MOTION_BINS, MOTION_SPAN
+
+    bias = np.zeros((4, MOTION_BINS))
+    bias[:, MOTION_SPAN] = -30.0  # restriking the sounding pitch: never
+    cfg = {"family": "lstm", "tokenizer": satb.describe(), "name": "restriker",
+           "sampling": {"motion_bias_off": bias.tolist()}}
+    m = ChoraleTokenModel(RestrikeModel(), cfg)
+    assert _restrikes(m.generate(bars=2, seed=0, rules="off", top_p=1.0).score) == 0
+    assert _restrikes(m.generate(bars=2, seed=0, rules="soft", top_p=1.0).score) > 20  # no offsets for soft
+    assert _restrikes(m.generate(bars=2, seed=0, rules="off", top_p=1.0, calibrated=False).score) > 20
+    with pytest.raises(BadInputError, match="motion_bias_off"):
+        ChoraleTokenModel(RestrikeModel(), {**cfg, "sampling": {"motion_bias_off": [[1.0, None]]}})

@@ -78,7 +78,13 @@ class ChoraleTokenModel:
         self.device = device
         self._cand = torch.from_numpy(candidate_tokens())
         self._motion = motion_table(motion_bias(config))
+        self._motion_free = motion_table(motion_bias(config, "motion_bias_off"))  # fitted without the rules
         self._voicing = voicing_weights(config)
+
+    def _motion_for(self, mode: str):
+        """The motion offsets for a rules mode: those fitted without the rules where the config
+        has them (the masks change what the sampler writes, so each is fitted for its own)."""
+        return self._motion_free if mode == "off" and self._motion_free is not None else self._motion
 
     @property
     def motion_calibrated(self) -> bool:
@@ -242,7 +248,8 @@ class ChoraleTokenModel:
             if onset_cols:
                 last_slice = snd0[:, onset_cols[-1]].copy()
         first = _Chain(self, last, state, list(prompt), prev, last_slice, np.zeros((4, n_frames), np.int64), rl,
-                       use_cache, self._motion if calibrated else None, self._voicing if calibrated else None)
+                       use_cache, self._motion_for(rl.mode) if calibrated else None,
+                       self._voicing if calibrated else None)
         smc = particles > 1 and melody is not None
         chains = [first] + [first.fork() for _ in range(particles - 1)] if smc else [first]
         logw = np.zeros(len(chains))
@@ -277,14 +284,17 @@ class ChoraleTokenModel:
         return best.out
 
 
-def motion_bias(config: dict) -> np.ndarray | None:
-    """The config's ``sampling.motion_bias`` as a (4, MOTION_BINS) array, or None."""
-    b = (config.get("sampling") or {}).get("motion_bias")
+def motion_bias(config: dict, key: str = "motion_bias") -> np.ndarray | None:
+    """The config's ``sampling.motion_bias`` (or another ``key``) as a (4, MOTION_BINS) array, or None."""
+    b = (config.get("sampling") or {}).get(key)
     if b is None:
         return None
-    b = np.asarray(b, np.float32)
-    if b.shape != (4, MOTION_BINS) or not np.isfinite(b).all():
-        raise BadInputError("config.json", f"sampling.motion_bias must be 4 rows of {MOTION_BINS} finite numbers")
+    try:
+        b = np.asarray(b, np.float32)
+    except (TypeError, ValueError):
+        b = None
+    if b is None or b.shape != (4, MOTION_BINS) or not np.isfinite(b).all():
+        raise BadInputError("config.json", f"sampling.{key} must be 4 rows of {MOTION_BINS} finite numbers")
     return b
 
 

@@ -7,7 +7,7 @@ chorales its next-token probabilities for exactly these motions are right (expos
 This script fits one logit offset per voice for each melodic step from the sounding note
 (−12…+12 semitones) and for holding it (:data:`tunesmith.generate.chorale.MOTION_BINS`),
 by iterative proportional fitting: generate pieces (seeds 1000 on, not the benchmark's
-0…n−1; the default rules), count each voice's motions per frame with a sounding note, and
+0…n−1; under ``--rules``, strict by default), count each voice's motions per frame with a sounding note, and
 move each offset by ``rate`` × log(training rate / sampled rate). The last bar of a sample
 (the cadence the rules write) is not counted.
 
@@ -18,17 +18,17 @@ when the calibrated pieces are the harder to tell from Bach. ``benchmarks/qualit
 then measures on held-out chorales, which this script never reads.
 
 ``--voicing`` fits the sampler's voice-leading weights too (``sampling.voicing``; see
-:data:`tunesmith.generate.chorale.VOICING`): first by maximum likelihood on the training
+the comment above ``CAPABILITIES`` in ``tunesmith/generate/chorale.py``): first by maximum likelihood on the training
 chorales with the network fixed (it prints the NLL per voice token before and after, on the
 training and the validation chorales), then in the same rounds as the motion offsets, each
 weight moved by ``rate`` × log(training rate / sampled rate) of choosing a note that fails
-its check, per voice — sampled with ``--rules off``, the distribution the weights shape (under
+its check, per voice — on pieces sampled without rules, where the sampler uses them (under
 strict rules the masks decide).
 
-``--keep-motion`` (with ``--voicing``) keeps the config's motion offsets and fits only the
-weights; its check then compares the pieces without rules, with and without them.
+``--rules off`` fits the offsets the sampler uses without rules (``sampling.motion_bias_off``)
+on pieces sampled without rules; ``--voicing`` (only with it) fits the weights in the same rounds.
 
-    python scripts/calibrate_motion.py bach-chorales [--n 100] [--iters 5] [--voicing [--keep-motion]] [--write]
+    python scripts/calibrate_motion.py bach-chorales [--n 100] [--iters 5] [--rules off [--voicing]] [--write]
 """
 
 from __future__ import annotations
@@ -92,15 +92,14 @@ def main() -> None:
     ap.add_argument("--bars", type=int, default=8)
     ap.add_argument("--check", type=int, default=200, help="pieces for the before/after comparison")
     ap.add_argument("--voicing", action="store_true", help="fit the voice-leading weights too")
-    ap.add_argument("--keep-motion", action="store_true", help="keep the config's motion offsets as they are and "
-                    "fit only the voice-leading weights (with --voicing)")
     ap.add_argument("--rules", choices=("strict", "off"), default="strict",
                     help="the rules mode the offsets are fitted for (off: written as sampling.motion_bias_off, "
                          "which the sampler uses without rules)")
     ap.add_argument("--write", action="store_true")
     a = ap.parse_args()
-    if a.keep_motion and not a.voicing:
-        raise SystemExit("calibrate_motion.py: --keep-motion only makes sense with --voicing")
+    if a.voicing and a.rules != "off":
+        raise SystemExit("calibrate_motion.py: --voicing fits the weights the sampler uses without rules: "
+                         "give --rules off too")
     m = load_model(a.model)
     if not isinstance(m, ChoraleTokenModel):
         raise SystemExit(f"calibrate_motion.py: {a.model} is not an SATB chorale token model")
@@ -109,11 +108,6 @@ def main() -> None:
     refs, names = [ds.load(e) for e in train], [e["id"] for e in train]
     target, tcounts = rates([grid_of(s) for s in refs])
     bias = np.zeros((4, MOTION_BINS), np.float32)
-    kept = m._motion if a.keep_motion else None
-    if a.keep_motion:
-        if m._motion is None:
-            raise SystemExit(f"calibrate_motion.py: --keep-motion: {a.model} has no motion offsets to keep")
-        bias = np.asarray(m.config["sampling"]["motion_bias"], np.float32)
     vw = None
     if a.voicing:
         train_ids = [x for x in (satb.encode(s) for s in refs) if x is not None]
@@ -127,32 +121,25 @@ def main() -> None:
         vtarget, vn = voicing_rates(train_ids)
     labels = [f"{d:+d}" for d in range(-MOTION_SPAN, MOTION_SPAN + 1)] + ["hold"]
     for it in range(a.iters + 1):
-        m._motion = kept if a.keep_motion else motion_table(bias) if it else None
+        m._motion = m._motion_free = motion_table(bias) if it else None
         m._voicing = vw
-        if a.rules == "off":
-            m._motion_free = m._motion
-        if not a.keep_motion:
-            pieces = [m.generate(bars=a.bars, seed=1000 + i, rules=a.rules).score for i in range(a.n)]
-            got, gcounts = rates([grid_of(p, last_bar=False) for p in pieces])
-        if vw is not None:  # the weights shape what the model writes: measured without the rules' masks
-            free = pieces if a.rules == "off" and not a.keep_motion else \
-                [m.generate(bars=a.bars, seed=1000 + i, rules="off").score for i in range(a.n)]
-            vgot, vgn = voicing_rates([satb.encode(p) for p in free], skip_last_bar=True)
+        pieces = [m.generate(bars=a.bars, seed=1000 + i, rules=a.rules).score for i in range(a.n)]
+        got, gcounts = rates([grid_of(p, last_bar=False) for p in pieces])
+        if vw is not None:  # (rules off: the same pieces)
+            vgot, vgn = voicing_rates([satb.encode(p) for p in pieces], skip_last_bar=True)
             print("  voice-leading per 1000 voice tokens, sampled/training (S A T B): " + "; ".join(
                 f"{r} " + " ".join(f"{1000 * vgot[v, j]:.1f}/{1000 * vtarget[v, j]:.1f}" for v in range(4))
                 for j, r in enumerate(VOICE_RULES)), flush=True)
-        if not a.keep_motion:
-            err = np.abs(np.log((got + 1e-4) / (target + 1e-4)))[tcounts >= 20]
-            print(f"round {it}: mean |log(sampled/training rate)| {err.mean():.3f}; restrikes S A T B "
-                  + " ".join(f"{got[v, MOTION_SPAN]:.3f}/{target[v, MOTION_SPAN]:.3f}" for v in range(4))
-                  + "; holds " + " ".join(f"{got[v, -1]:.3f}/{target[v, -1]:.3f}" for v in range(4)), flush=True)
+        err = np.abs(np.log((got + 1e-4) / (target + 1e-4)))[tcounts >= 20]
+        print(f"round {it}: mean |log(sampled/training rate)| {err.mean():.3f}; restrikes S A T B "
+              + " ".join(f"{got[v, MOTION_SPAN]:.3f}/{target[v, MOTION_SPAN]:.3f}" for v in range(4))
+              + "; holds " + " ".join(f"{got[v, -1]:.3f}/{target[v, -1]:.3f}" for v in range(4)), flush=True)
         if it == a.iters:
             break
-        if not a.keep_motion:
-            ok = (tcounts >= 20) & (gcounts >= 5)
-            step = np.where(ok, np.log(np.maximum(target, 1e-6) / np.maximum(got, 1e-6)), 0.0)
-            step = np.where((tcounts >= 20) & (gcounts < 5), 0.5, step)  # a motion it hardly makes
-            bias = np.clip(bias + a.rate * step, -3.0, 3.0).astype(np.float32)
+        ok = (tcounts >= 20) & (gcounts >= 5)
+        step = np.where(ok, np.log(np.maximum(target, 1e-6) / np.maximum(got, 1e-6)), 0.0)
+        step = np.where((tcounts >= 20) & (gcounts < 5), 0.5, step)  # a motion it hardly makes
+        bias = np.clip(bias + a.rate * step, -3.0, 3.0).astype(np.float32)
         if vw is not None:  # the same step for each check's rate, where the pieces can say it
             hits_t, hits_g = vtarget * vn[:, None], vgot * vgn[:, None]
             # (Bach's parallels are rare: a voice's octaves are a handful in 60,000 notes, so a
@@ -161,7 +148,7 @@ def main() -> None:
                              0.0)
             vstep = np.where((hits_t >= 3) & (hits_g < 3) & (vtarget * vgn[:, None] >= 3), 0.5, vstep)  # hardly ever
             vw = np.clip(vw + a.rate * vstep, -8.0, 3.0).astype(np.float32)
-    print("offsets (S A T B)" + (", kept:" if a.keep_motion else ":"))
+    print("offsets (S A T B):")
     for k, lab in enumerate(labels):
         print(f"  {lab:>5} " + " ".join(f"{bias[v, k]:+.2f}" for v in range(4)))
     if vw is not None:
@@ -170,17 +157,10 @@ def main() -> None:
             print(f"  {r:>16} " + " ".join(f"{vw[v, j]:+.2f}" for v in range(4)))
 
     results = {}
-    if a.keep_motion:  # what the new weights change: the model without the rules' masks
-        compared, mode = (("uncalibrated", kept, None), ("calibrated", kept, vw)), "off"
-    else:
-        compared, mode = (("uncalibrated", None, None), ("calibrated", motion_table(bias), vw)), a.rules
-    print(f"two-sample check, rules {mode}; 'calibrated': "
-          + ("the voice-leading weights added to the kept offsets" if a.keep_motion else "the fitted sampler"))
-    for name, table, weights in compared:
-        m._motion, m._voicing = table, weights
-        if a.rules == "off":
-            m._motion_free = table
-        pieces = [from_first_bar_line(m.generate(bars=a.bars, seed=2000 + i, rules=mode).score, a.bars)
+    for name, table, weights in (("uncalibrated", None, None), ("calibrated", motion_table(bias), vw)):
+        m._motion = m._motion_free = table
+        m._voicing = weights
+        pieces = [from_first_bar_line(m.generate(bars=a.bars, seed=2000 + i, rules=a.rules).score, a.bars)
                   for i in range(a.check)]
         aucs = [fair_compare(pieces, refs, names, bars=a.bars, n_reference=a.check, seed=d)["two_sample"]
                 for d in (1, 2)]
@@ -188,19 +168,12 @@ def main() -> None:
         print(f"{name}: against training crops AUC {aucs[0]['auc']:.3f} / {aucs[1]['auc']:.3f}, "
               f"accuracy {aucs[0]['accuracy']:.3f} / {aucs[1]['accuracy']:.3f}", flush=True)
     better = results["calibrated"] < results["uncalibrated"]
-    if a.keep_motion:
-        # The weights are there to make the model's own voice leading Bach's (the rates above); the
-        # check only guards against pieces that are easier to tell from his. Two crop draws of the
-        # same pieces differ by up to 0.03-0.045 in AUC on this check (e.g. 0.944 / 0.899 for the
-        # bundled model), so a mean within 0.02 is no measurable difference.
-        better = results["calibrated"] <= results["uncalibrated"] + 0.02
     print("chosen:", "calibrated" if better else "uncalibrated (the offsets are not written)")
     if a.write and better:
         path = resolve(a.model) / "config.json"
         cfg = json.loads(path.read_text())
-        if not a.keep_motion:
-            key = "motion_bias" if a.rules == "strict" else "motion_bias_off"
-            cfg.setdefault("sampling", {})[key] = [[round(float(x), 2) for x in row] for row in bias]
+        key = "motion_bias" if a.rules == "strict" else "motion_bias_off"
+        cfg.setdefault("sampling", {})[key] = [[round(float(x), 2) for x in row] for row in bias]
         if vw is not None:
             cfg.setdefault("sampling", {})["voicing"] = [[round(float(x), 2) for x in row] for row in vw]
         path.write_text(json.dumps(cfg, indent=1) + "\n")

@@ -1026,6 +1026,7 @@ def test_voicing_weights_keep_a_parallel_loving_model_off_its_fifths_with_rules_
         assert theory.voice_leading(extract_notes(before.score))["parallel_fifths"] > 5
         assert theory.voice_leading(extract_notes(after.score))["parallel_fifths"] == 0
         assert after.report["voicing_weights"] and not asked_off.report["voicing_weights"]
+        assert not m.generate(bars=1, seed=seed, rules="strict", top_p=1.0).report["voicing_weights"]
         assert after.report["broken"].get("parallel_fifths", 0) == 0 and after.report["n_relaxed"] == 0
         assert asked_off.score.music.tracks[1].notes.numpy()["pitch"].tolist() == \
             before.score.music.tracks[1].notes.numpy()["pitch"].tolist()

@@ -51,15 +51,15 @@ MOTION_BINS = 2 * MOTION_SPAN + 2  # steps −12…+12, then Hold
 # Voice-leading weights: per voice, a logit weight for each check of tunesmith.represent.voicing
 # (parallel fifths, octaves, hidden fifths and octaves, crossing, overlap, spacing, range) that a
 # candidate fails, stored in config.json (``sampling.voicing``) by ``scripts/calibrate_motion.py
-# --voicing``. They start as the maximum-likelihood weights on the training chorales with the
+# --voicing --rules off``, and used without rules (under strict rules the masks decide). They start as the maximum-likelihood weights on the training chorales with the
 # network frozen: teacher-forced, the bundled LSTM puts 4.5% of its probability on pitches
 # making parallel fifths where one is possible, Bach's chorales choose one 0.4% of the time;
 # the fitted weights (about −3 to −4 for parallels) bring the first to the second and lower
 # the training NLL. Sampled freely the model then still drifts into such places more often
 # (exposure bias, as with the motions), so the script refits them as it does the motion
 # offsets: until the sampled pieces break each check per voice as often as the training
-# chorales do. Not a rule: Bach's own rate of each is the target, not zero; the rule layer
-# (``--rules``) is separate and off means off.
+# chorales do. Not a rule: Bach's own rate of each is the target, not zero. Used only
+# without rules: under strict or soft rules the rule layer decides voice leading itself.
 CAPABILITIES = frozenset({"primer", "key", "temperature", "top_k", "top_p", "device", "rules", "harmonize", "cache",
                           "particles"})
 
@@ -81,10 +81,14 @@ class ChoraleTokenModel:
         self._motion_free = motion_table(motion_bias(config, "motion_bias_off"))  # fitted without the rules
         self._voicing = voicing_weights(config)
 
-    def _motion_for(self, mode: str):
-        """The motion offsets for a rules mode: those fitted without the rules where the config
-        has them (the masks change what the sampler writes, so each is fitted for its own)."""
-        return self._motion_free if mode == "off" and self._motion_free is not None else self._motion
+    def _calibration_for(self, mode: str):
+        """The motion offsets and voice-leading weights for a rules mode. Each set is fitted on
+        pieces sampled in the mode it serves (the masks change what the sampler writes): the
+        voice-leading weights and ``motion_bias_off`` without rules, ``motion_bias`` under
+        strict rules, whose masks decide voice leading themselves."""
+        if mode == "off":
+            return (self._motion_free if self._motion_free is not None else self._motion), self._voicing
+        return self._motion, None
 
     @property
     def motion_calibrated(self) -> bool:
@@ -159,7 +163,7 @@ class ChoraleTokenModel:
         n_new = new.shape[1] * satb.FRAME
         report = {**rl.report(), **({"primer": primer_note} if primer_note else {}),
                   "motion_calibration": calibrated and self._motion is not None,
-                  "voicing_weights": calibrated and self._voicing is not None}
+                  "voicing_weights": calibrated and rules == "off" and self._voicing is not None}
         return Generated(score, meta.key, bars, rl.report()["n_relaxed"], n_new, None, report=report)
 
     def harmonize(self, melody: Score, *, seed: int = 0, temperature: float = 1.0, top_k: int = 0,
@@ -220,7 +224,7 @@ class ChoraleTokenModel:
         return Generated(Score(out, meta), meta.key, bars, rl.report()["n_relaxed"], grid.size, None,
                          report={**rl.report(), "melody": line.describe(),
                                  "motion_calibration": calibrated and self._motion is not None,
-                                 "voicing_weights": calibrated and self._voicing is not None})
+                                 "voicing_weights": calibrated and rules == "off" and self._voicing is not None})
 
     # ------------------------------------------------------------------ the sampler
     def _frames(self, last, state, prompt, grid0, meter, bars, rl: FourPartRules, controls, g, use_cache, *,
@@ -248,8 +252,7 @@ class ChoraleTokenModel:
             if onset_cols:
                 last_slice = snd0[:, onset_cols[-1]].copy()
         first = _Chain(self, last, state, list(prompt), prev, last_slice, np.zeros((4, n_frames), np.int64), rl,
-                       use_cache, self._motion_for(rl.mode) if calibrated else None,
-                       self._voicing if calibrated else None)
+                       use_cache, *(self._calibration_for(rl.mode) if calibrated else (None, None)))
         smc = particles > 1 and melody is not None
         chains = [first] + [first.fork() for _ in range(particles - 1)] if smc else [first]
         logw = np.zeros(len(chains))
@@ -409,7 +412,7 @@ class _Chain:
                 if start == 0 and f == 0 and melody is None:
                     valid[REST_I] = False  # a new piece opens with a chord on its first beat
                 viol = rl.violations(v, cur, self.last_slice, prev, final_bar=final_bar)
-                if self.voicing is not None:  # the learned voice-leading weights (see VOICING)
+                if self.voicing is not None:  # the learned voice-leading weights (see the comment above CAPABILITIES)
                     lg = lg + viol[:, : len(VOICE_RULES)] @ self.voicing[v]
                 if masked:
                     x, fell_back = rl.adjust(lg, viol, valid)

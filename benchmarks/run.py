@@ -725,6 +725,11 @@ def quality_lines(r: dict) -> list[str]:
         b = first["two_sample_baseline"]
         lines.append(row("two-sample ROC AUC [95% CI]", ts, None, f"{_f(b['auc'])} [{_f(b['auc_ci95'][0], 2)}, {_f(b['auc_ci95'][1], 2)}]"))
         lines.append(row("two-sample accuracy", lambda e: _f(e["two_sample"]["accuracy"]), None, _f(b["accuracy"])))
+        if any("two_sample_mean" in ents[n] for n in cols):
+            lines.append(row("AUC / accuracy, mean of draws of pieces (seeds 0, 200, 400 …)",
+                             lambda e: f"**{_f(e['two_sample_mean']['auc'])}** / **{_f(e['two_sample_mean']['accuracy'])}** "
+                                       f"({e['two_sample_mean']['draws']} draws: "
+                                       + ", ".join(f"{_f(d['accuracy'])}" for d in e["draws"]) + ")"))
         fr, fh = first["figures_reference"], first["figures_baseline_half"]
         lines.append(row("pieces (four-voice)", lambda e: f"{e['figures']['pieces']} ({e['figures']['four_voice_pieces']})",
                          f"{fr['pieces']} ({fr['four_voice_pieces']})", f"{fh['pieces']} ({fh['four_voice_pieces']})"))

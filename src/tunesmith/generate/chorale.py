@@ -51,8 +51,8 @@ MOTION_BINS = 2 * MOTION_SPAN + 2  # steps −12…+12, then Hold
 # Voice-leading weights: per voice, a logit weight for each check of tunesmith.represent.voicing
 # (parallel fifths, octaves, hidden fifths and octaves, crossing, overlap, spacing, range) that a
 # candidate fails, stored in config.json (``sampling.voicing``) by ``scripts/calibrate_motion.py
-# --voicing --rules off``, and used without rules (under strict rules the masks decide). They start as the maximum-likelihood weights on the training chorales with the
-# network frozen: teacher-forced, the bundled LSTM puts 4.5% of its probability on pitches
+# --voicing --rules off``. They start as the maximum-likelihood weights on the training
+# chorales with the network frozen: teacher-forced, the bundled LSTM puts 4.5% of its probability on pitches
 # making parallel fifths where one is possible, Bach's chorales choose one 0.4% of the time;
 # the fitted weights (about −3 to −4 for parallels) bring the first to the second and lower
 # the training NLL. Sampled freely the model then still drifts into such places more often

@@ -754,6 +754,9 @@ def quality_lines(r: dict) -> list[str]:
         for n in cols:
             top = ", ".join(f"{x['feature'].replace('_', ' ')} {_f(x['auc'], 2)}" for x in ents[n]["per_feature"][:4])
             lines.append(f"- {n}: {top}")
+        notes = ROOT / "benchmarks" / "quality-notes.md"  # written by hand: candidates measured, what was shipped
+        if corpus == "bach-chorales" and notes.is_file():
+            lines += ["", *notes.read_text().rstrip("\n").split("\n")]
         pos = [n for n in cols if ents[n].get("by_crop_position")]
         if pos:
             lines += ["", "Where the real crops are taken: the same generated pieces against real openings "

@@ -92,7 +92,7 @@ class ChoraleTokenModel:
 
     @property
     def motion_calibrated(self) -> bool:
-        return self._motion is not None or self._voicing is not None
+        return any(x is not None for x in (self._motion, self._motion_free, self._voicing))
 
     @classmethod
     def from_loaded(cls, model, cfg: dict, path: Path, *, device: str = "cpu") -> ChoraleTokenModel:
@@ -287,33 +287,29 @@ class ChoraleTokenModel:
         return best.out
 
 
-def motion_bias(config: dict, key: str = "motion_bias") -> np.ndarray | None:
-    """The config's ``sampling.motion_bias`` (or another ``key``) as a (4, MOTION_BINS) array, or None."""
-    b = (config.get("sampling") or {}).get(key)
-    if b is None:
+def _sampling_array(config: dict, key: str, cols: int, what: str) -> np.ndarray | None:
+    """The config's ``sampling.<key>`` as a (4, cols) float32 array, or None; anything else is
+    refused naming the key."""
+    a = (config.get("sampling") or {}).get(key)
+    if a is None:
         return None
     try:
-        b = np.asarray(b, np.float32)
+        a = np.asarray(a, np.float32)
     except (TypeError, ValueError):
-        b = None
-    if b is None or b.shape != (4, MOTION_BINS) or not np.isfinite(b).all():
-        raise BadInputError("config.json", f"sampling.{key} must be 4 rows of {MOTION_BINS} finite numbers")
-    return b
+        a = None
+    if a is None or a.shape != (4, cols) or not np.isfinite(a).all():
+        raise BadInputError("config.json", f"sampling.{key} must be 4 rows of {cols} finite numbers{what}")
+    return a
+
+
+def motion_bias(config: dict, key: str = "motion_bias") -> np.ndarray | None:
+    """The config's ``sampling.motion_bias`` (or another ``key``) as a (4, MOTION_BINS) array, or None."""
+    return _sampling_array(config, key, MOTION_BINS, "")
 
 
 def voicing_weights(config: dict) -> np.ndarray | None:
     """The config's ``sampling.voicing`` as a (4, len(VOICE_RULES)) float32 array, or None."""
-    w = (config.get("sampling") or {}).get("voicing")
-    if w is None:
-        return None
-    try:
-        w = np.asarray(w, np.float32)
-    except (TypeError, ValueError):
-        w = None
-    if w is None or w.shape != (4, len(VOICE_RULES)) or not np.isfinite(w).all():
-        raise BadInputError("config.json", f"sampling.voicing must be 4 rows of {len(VOICE_RULES)} finite numbers "
-                            f"({', '.join(VOICE_RULES)})")
-    return w
+    return _sampling_array(config, "voicing", len(VOICE_RULES), f" ({', '.join(VOICE_RULES)})")
 
 
 def motion_table(bias: np.ndarray | None) -> np.ndarray | None:

@@ -180,7 +180,7 @@ class FourPartRules:
         n = len(P)
         out = np.zeros((N_CAND, len(RULES)), bool)
         R = {r: i for i, r in enumerate(RULES)}
-        out[:, : len(VOICE_RULES)] = voice_checks(v, current, last_slice, prev)  # the same checks as the models' head
+        out[:, : len(VOICE_RULES)] = voice_checks(v, current, last_slice, prev)  # as the sampler's voicing weights read them
         a_v = int(last_slice[v])
         # a chromatic note a semitone from the voice's previous one is a chromatic passing or
         # neighbour tone, or the leading tone of a tonicized chord: the style's own chromaticism

@@ -1088,3 +1088,49 @@ def test_the_bundled_chorale_model_without_rules_keeps_off_parallels_by_its_lear
             per = _length(n) / n.tpq / 100
             counts[calibrated] += round((vl["parallel_fifths"] + vl["parallel_octaves"]) * per)
     assert counts[False] >= 8 and counts[True] * 4 <= counts[False], counts
+
+
+def _calibrate_motion_script():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "calibrate_motion.py"
+    spec = importlib.util.spec_from_file_location("calibrate_motion", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_motion_calibration_reaches_a_frequent_hold_rate():
+    """Where holding is the only motion the counts can say (the others too rare to move), the
+    offsets' rounds bring a sampler that holds too often to the training rate: the step is the
+    difference of the log odds (the log ratio of two rates near 0.8 moved it a quarter as far)."""
+    from tunesmith.generate.chorale import MOTION_BINS
+
+    cm = _calibrate_motion_script()
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0.0, 1.0, (4, MOTION_BINS))
+    logits[:, -1] = 5.0
+    softmax = lambda x: np.exp(x) / np.exp(x).sum(1, keepdims=True)  # noqa: E731
+    target = softmax(logits - np.eye(MOTION_BINS)[-1] * 0.4)  # the training pieces hold less
+    counts = np.full_like(logits, 10.0)  # too few to fit a motion …
+    counts[:, -1] = 1000.0  # … but holding
+    bias = np.zeros_like(logits)
+    for _ in range(4):
+        bias += 0.8 * cm.motion_step(target, softmax(logits + bias), counts, counts)
+    got = softmax(logits + bias)[:, -1]
+    assert np.abs(got - target[:, -1]).max() < 0.005, (got, target[:, -1])
+
+
+def test_motion_calibration_target_follows_the_sampled_meters():
+    cm = _calibrate_motion_script()
+    four, three = np.full((4, 3), 0.2), np.full((4, 3), 0.6)
+    rates = {"4/4": (four, np.full((4, 3), 10.0)), "3/4": (three, np.full((4, 3), 5.0))}
+    from collections import Counter
+
+    t, c = cm.meter_target(rates, Counter({"4/4": 3, "3/4": 1}))
+    assert np.allclose(t, 0.3) and np.allclose(c, 15.0)
+    t, c = cm.meter_target(rates, Counter({"4/4": 5, "5/4": 2}))  # a meter the training pieces lack
+    assert np.allclose(t, 0.2) and np.allclose(c, 10.0)
+    with pytest.raises(SystemExit, match="5/4"):
+        cm.meter_target(rates, Counter({"5/4": 2}))

@@ -95,6 +95,86 @@ def motion_step(target: np.ndarray, got: np.ndarray, tcounts: np.ndarray, gcount
     return np.where((tcounts >= 20) & (gcounts < 5), 0.5, step)  # a motion it hardly makes
 
 
+def voicing_step(vtarget: np.ndarray, vn: np.ndarray, vgot: np.ndarray, vgn: np.ndarray) -> np.ndarray:
+    """One round's change of the (4, len(VOICE_RULES)) voice-leading weights: log(training rate /
+    sampled rate) of choosing a note that fails each check, where both sets have at least three
+    such notes; +0.5 where the training pieces have them and the sampler hardly ever does.
+    (Bach's parallels are rare: a voice's octaves are a handful in 60,000 notes, so a few
+    training hits already say the rate.)"""
+    hits_t, hits_g = vtarget * vn[:, None], vgot * vgn[:, None]
+    vstep = np.where((hits_t >= 3) & (hits_g >= 3), np.log(np.maximum(vtarget, 1e-7) / np.maximum(vgot, 1e-7)), 0.0)
+    return np.where((hits_t >= 3) & (hits_g < 3) & (vtarget * vgn[:, None] >= 3), 0.5, vstep)  # hardly ever
+
+
+def fit_harmonize(a) -> None:
+    """``--harmonize``: the voice-leading weights for harmonizing without rules. Starting from
+    the model's ``sampling.voicing`` (fitted on free pieces), each round harmonizes ``--n`` of
+    the training sopranos (seeds 1000 on) and moves the alto's, tenor's and bass's weights as
+    ``--voicing`` does, until those voices break each check as often as Bach's do; the check
+    harmonizes every training soprano (seeds 2000 on) with and without them and compares
+    ``--check`` 8-bar crops of each with crops of the training chorales. Written as
+    ``sampling.voicing_harmonize`` (``--write``) only when the harmonizations are the harder
+    to tell from Bach."""
+    from tunesmith.evaluate.fair import fair_compare, meter_of, reference_crops
+    from tunesmith.generate.api import load_model
+    from tunesmith.generate.chorale import VOICE_RULES, ChoraleTokenModel, voicing_rates
+    from tunesmith.models.registry import resolve
+    from tunesmith.music.dataset import open_dataset
+    from tunesmith.represent import satb
+
+    if a.rules != "off":
+        raise SystemExit("calibrate_motion.py: --harmonize fits weights used without rules: give --rules off too")
+    m = load_model(a.model)
+    if not isinstance(m, ChoraleTokenModel):
+        raise SystemExit(f"calibrate_motion.py: {a.model} is not an SATB chorale token model")
+    if m._voicing is None:
+        raise SystemExit(f"calibrate_motion.py: {a.model} has no sampling.voicing to start from: fit it first "
+                         "(--voicing --rules off)")
+    ds = open_dataset(m.config["dataset"]["name"], progress=False)
+    train = ds.split("train")
+    refs, names = [ds.load(e) for e in train], [e["id"] for e in train]
+    vtarget, vn = voicing_rates([x for x in (satb.encode(s) for s in refs) if x is not None])
+
+    def harmonized(seed0: int, k: int | None = None) -> list:
+        return [m.harmonize(s, seed=seed0 + i, rules="off").score for i, s in enumerate(refs[:k])]
+
+    vw = m._voicing.copy()
+    for it in range(a.iters + 1):
+        m._voicing_h = vw
+        hs = harmonized(1000, a.n)
+        vgot, vgn = voicing_rates([x for x in (satb.encode(h) for h in hs) if x is not None])
+        print(f"round {it}: per 1000 voice tokens, harmonized/training (A T B): " + "; ".join(
+            f"{r} " + " ".join(f"{1000 * vgot[v, j]:.1f}/{1000 * vtarget[v, j]:.1f}" for v in (1, 2, 3))
+            for j, r in enumerate(VOICE_RULES)), flush=True)
+        if it == a.iters:
+            break
+        step = voicing_step(vtarget, vn, vgot, vgn)
+        step[0] = 0.0  # the soprano is the melody: nothing to fit
+        vw = np.clip(vw + a.rate * step, -8.0, 3.0).astype(np.float32)
+    print("voice-leading weights for harmonizing (S A T B):")
+    for j, r in enumerate(VOICE_RULES):
+        print(f"  {r:>16} " + " ".join(f"{vw[v, j]:+.2f}" for v in range(4)))
+    results = {}
+    for name, weights in (("free-piece weights", None), ("harmonizing weights", vw)):
+        m._voicing_h = weights
+        whole = harmonized(2000)
+        crops, groups, _ = reference_crops(whole, names, bars=a.bars, meters=Counter(meter_of(s) for s in whole),
+                                           n=a.check, seed=100)
+        aucs = [fair_compare(crops, refs, names, bars=a.bars, n_reference=a.check, seed=d,
+                             gen_groups=groups)["two_sample"] for d in (1, 2)]
+        results[name] = float(np.mean([t["auc"] for t in aucs]))
+        print(f"{name}: against training crops AUC {aucs[0]['auc']:.3f} / {aucs[1]['auc']:.3f}, "
+              f"accuracy {aucs[0]['accuracy']:.3f} / {aucs[1]['accuracy']:.3f}", flush=True)
+    better = results["harmonizing weights"] < results["free-piece weights"]
+    print("chosen:", "harmonizing weights" if better else "the free pieces' weights (nothing written)")
+    if a.write and better:
+        path = resolve(a.model) / "config.json"
+        cfg = json.loads(path.read_text())
+        cfg.setdefault("sampling", {})["voicing_harmonize"] = [[round(float(x), 2) for x in row] for row in vw]
+        path.write_text(json.dumps(cfg, indent=1) + "\n")
+        print(f"wrote {path}")
+
+
 def main() -> None:
     from tunesmith.evaluate.fair import fair_compare, from_first_bar_line, meter_of
     from tunesmith.generate.api import load_model
@@ -124,8 +204,13 @@ def main() -> None:
     ap.add_argument("--rules", choices=("strict", "off"), default="strict",
                     help="the rules mode the offsets are fitted for (off: written as sampling.motion_bias_off, "
                          "which the sampler uses without rules)")
+    ap.add_argument("--harmonize", action="store_true",
+                    help="fit the voice-leading weights the sampler uses when harmonizing without rules "
+                         "(sampling.voicing_harmonize), on harmonizations of the training sopranos")
     ap.add_argument("--write", action="store_true")
     a = ap.parse_args()
+    if a.harmonize:
+        return fit_harmonize(a)
     if a.voicing and a.rules != "off":
         raise SystemExit("calibrate_motion.py: --voicing fits the weights the sampler uses without rules: "
                          "give --rules off too")
@@ -175,13 +260,7 @@ def main() -> None:
             break
         bias = np.clip(bias + a.rate * motion_step(target, got, tcounts, gcounts), -3.0, 3.0).astype(np.float32)
         if vw is not None:  # the same step for each check's rate, where the pieces can say it
-            hits_t, hits_g = vtarget * vn[:, None], vgot * vgn[:, None]
-            # (Bach's parallels are rare: a voice's octaves are a handful in 60,000 notes, so a
-            # few training hits already say the rate)
-            vstep = np.where((hits_t >= 3) & (hits_g >= 3), np.log(np.maximum(vtarget, 1e-7) / np.maximum(vgot, 1e-7)),
-                             0.0)
-            vstep = np.where((hits_t >= 3) & (hits_g < 3) & (vtarget * vgn[:, None] >= 3), 0.5, vstep)  # hardly ever
-            vw = np.clip(vw + a.rate * vstep, -8.0, 3.0).astype(np.float32)
+            vw = np.clip(vw + a.rate * voicing_step(vtarget, vn, vgot, vgn), -8.0, 3.0).astype(np.float32)
     print("offsets (S A T B):")
     for k, lab in enumerate(labels):
         print(f"  {lab:>5} " + " ".join(f"{bias[v, k]:+.2f}" for v in range(4)))

@@ -1036,6 +1036,36 @@ def test_voicing_weights_keep_a_parallel_loving_model_off_its_fifths_with_rules_
         ChoraleTokenModel(ParallelFifthModel(6.0), {**cfg, "sampling": {"voicing": "loud"}})
 
 
+def test_harmonizing_without_rules_uses_the_weights_fitted_on_harmonizations():
+    """``sampling.voicing_harmonize`` serves harmonizing without rules and nothing else: here the
+    free pieces' weights allow the parallel-loving model its fifths and the harmonizing ones
+    forbid them."""
+    from tunesmith.errors import BadInputError
+    from tunesmith.represent.voicing import VOICE_RULES
+
+    w = np.zeros((4, len(VOICE_RULES)))
+    wh = w.copy()
+    wh[:, VOICE_RULES.index("parallel_fifths")] = -30.0
+    cfg = {"family": "lstm", "tokenizer": satb.describe(), "name": "fifths",
+           "sampling": {"voicing": w.tolist(), "voicing_harmonize": wh.tolist()}}
+    m = ChoraleTokenModel(ParallelFifthModel(6.0), cfg)
+    melody = make_score([[(i * Q, Q, p) for i, p in enumerate([67, 69, 71, 72, 74, 76, 77, 79])]])
+
+    def fifths(g):
+        return theory.voice_leading(extract_notes(g.score))["parallel_fifths"]
+
+    for seed in range(2):
+        h = m.harmonize(melody, seed=seed, rules="off", top_p=1.0)
+        assert fifths(h) == 0 and h.report["voicing_weights_harmonize"]
+        assert fifths(m.harmonize(melody, seed=seed, rules="off", top_p=1.0, calibrated=False)) > 5
+        assert fifths(m.generate(bars=4, seed=seed, rules="off", top_p=1.0)) > 5  # free pieces: the other weights
+    plain = ChoraleTokenModel(ParallelFifthModel(6.0), {**cfg, "sampling": {"voicing": w.tolist()}})
+    h = plain.harmonize(melody, seed=0, rules="off", top_p=1.0)  # without them: the free pieces' weights
+    assert fifths(h) > 5 and not h.report["voicing_weights_harmonize"]
+    with pytest.raises(BadInputError, match="sampling.voicing_harmonize"):
+        ChoraleTokenModel(ParallelFifthModel(6.0), {**cfg, "sampling": {"voicing_harmonize": [[0.0] * 7] * 4}})
+
+
 def test_voicing_rates_count_the_notes_that_fail_each_check(satb_ckpt):
     from tunesmith.generate.api import load_model
     from tunesmith.generate.chorale import fit_voicing, voicing_positions, voicing_rates

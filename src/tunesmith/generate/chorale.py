@@ -80,19 +80,25 @@ class ChoraleTokenModel:
         self._motion = motion_table(motion_bias(config))
         self._motion_free = motion_table(motion_bias(config, "motion_bias_off"))  # fitted without the rules
         self._voicing = voicing_weights(config)
+        self._voicing_h = voicing_weights(config, "voicing_harmonize")  # refitted on harmonizations
 
-    def _calibration_for(self, mode: str):
+    def _calibration_for(self, mode: str, harmonizing: bool = False):
         """The motion offsets and voice-leading weights for a rules mode. Each set is fitted on
         pieces sampled in the mode it serves (the masks change what the sampler writes): the
         voice-leading weights and ``motion_bias_off`` without rules, ``motion_bias`` under
-        strict rules, whose masks decide voice leading themselves."""
+        strict rules, whose masks decide voice leading themselves. Harmonizing without rules
+        uses ``voicing_harmonize`` where the config has it: under a given melody the lower
+        voices alone must keep their distance from it and avoid the hidden octaves its leaps
+        invite, which the weights fitted on free pieces (whose soprano shares the work) let
+        through at twice to ten times Bach's rate."""
         if mode == "off":
-            return (self._motion_free if self._motion_free is not None else self._motion), self._voicing
+            weights = self._voicing_h if harmonizing and self._voicing_h is not None else self._voicing
+            return (self._motion_free if self._motion_free is not None else self._motion), weights
         return self._motion, None
 
     @property
     def motion_calibrated(self) -> bool:
-        return any(x is not None for x in (self._motion, self._motion_free, self._voicing))
+        return any(x is not None for x in (self._motion, self._motion_free, self._voicing, self._voicing_h))
 
     @classmethod
     def from_loaded(cls, model, cfg: dict, path: Path, *, device: str = "cpu") -> ChoraleTokenModel:
@@ -224,7 +230,9 @@ class ChoraleTokenModel:
         return Generated(Score(out, meta), meta.key, bars, rl.report()["n_relaxed"], grid.size, None,
                          report={**rl.report(), "melody": line.describe(),
                                  "motion_calibration": calibrated and self._motion is not None,
-                                 "voicing_weights": calibrated and rules == "off" and self._voicing is not None})
+                                 "voicing_weights": calibrated and rules == "off" and self._voicing is not None,
+                                 "voicing_weights_harmonize": calibrated and rules == "off"
+                                 and self._voicing_h is not None})
 
     # ------------------------------------------------------------------ the sampler
     def _frames(self, last, state, prompt, grid0, meter, bars, rl: FourPartRules, controls, g, use_cache, *,
@@ -252,7 +260,7 @@ class ChoraleTokenModel:
             if onset_cols:
                 last_slice = snd0[:, onset_cols[-1]].copy()
         first = _Chain(self, last, state, list(prompt), prev, last_slice, np.zeros((4, n_frames), np.int64), rl,
-                       use_cache, *(self._calibration_for(rl.mode) if calibrated else (None, None)))
+                       use_cache, *(self._calibration_for(rl.mode, melody is not None) if calibrated else (None, None)))
         smc = particles > 1 and melody is not None
         chains = [first] + [first.fork() for _ in range(particles - 1)] if smc else [first]
         logw = np.zeros(len(chains))
@@ -307,9 +315,9 @@ def motion_bias(config: dict, key: str = "motion_bias") -> np.ndarray | None:
     return _sampling_array(config, key, MOTION_BINS, "")
 
 
-def voicing_weights(config: dict) -> np.ndarray | None:
-    """The config's ``sampling.voicing`` as a (4, len(VOICE_RULES)) float32 array, or None."""
-    return _sampling_array(config, "voicing", len(VOICE_RULES), f" ({', '.join(VOICE_RULES)})")
+def voicing_weights(config: dict, key: str = "voicing") -> np.ndarray | None:
+    """The config's ``sampling.voicing`` (or another ``key``) as a (4, len(VOICE_RULES)) float32 array, or None."""
+    return _sampling_array(config, key, len(VOICE_RULES), f" ({', '.join(VOICE_RULES)})")
 
 
 def motion_table(bias: np.ndarray | None) -> np.ndarray | None:

@@ -1164,3 +1164,19 @@ def test_motion_calibration_target_follows_the_sampled_meters():
     assert np.allclose(t, 0.2) and np.allclose(c, 10.0)
     with pytest.raises(SystemExit, match="5/4"):
         cm.meter_target(rates, Counter({"5/4": 2}))
+
+
+def test_voicing_step_pushes_down_what_the_sampler_does_and_bach_never():
+    cm = _calibrate_motion_script()
+    vn = np.full(4, 50_000.0)
+    target = np.zeros((4, 8))
+    target[:, 1] = 2e-4  # ten per voice: a rate the pieces say
+    got = target.copy()
+    got[:, 0] = 4e-4  # twenty per voice of a check the training pieces never fail
+    got[:, 1] = 1e-4
+    step = cm.voicing_step(target, vn, got, vn)
+    assert (step[:, 0] < -3).all()  # pushed well down
+    assert np.allclose(step[:, 1], np.log(2.0))  # the ordinary log ratio
+    assert (step[:, 2:] == 0).all()  # neither set fails them: nothing to say
+    got[:, 0] = 0.0
+    assert (cm.voicing_step(target, vn, got, vn)[:, 0] == 0).all()

@@ -89,8 +89,9 @@ class ChoraleTokenModel:
         strict rules, whose masks decide voice leading themselves. Harmonizing without rules
         uses ``voicing_harmonize`` where the config has it: under a given melody the lower
         voices alone must keep their distance from it and avoid the hidden octaves its leaps
-        invite, which the weights fitted on free pieces (whose soprano shares the work) let
-        through at twice to ten times Bach's rate."""
+        invite, which the weights fitted on free pieces (whose soprano is the model's own) let
+        through at about three (the bass's hidden octaves) and nine (the alto's spacing)
+        times Bach's rate."""
         if mode == "off":
             weights = self._voicing_h if harmonizing and self._voicing_h is not None else self._voicing
             return (self._motion_free if self._motion_free is not None else self._motion), weights

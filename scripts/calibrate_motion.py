@@ -111,6 +111,30 @@ def voicing_step(vtarget: np.ndarray, vn: np.ndarray, vgot: np.ndarray, vgn: np.
     return np.where((hits_t >= 3) & (hits_g < 3) & (vtarget * vgn[:, None] >= 3), 0.5, vstep)  # hardly ever
 
 
+def check_against_training(name: str, pieces: list, refs: list, names: list, a, groups=None) -> float:
+    """The pieces against two draws of crops of the training chorales on the fair yardstick:
+    printed, and the mean AUC returned (the lower, the harder to tell from Bach)."""
+    from tunesmith.evaluate.fair import fair_compare
+
+    aucs = [fair_compare(pieces, refs, names, bars=a.bars, n_reference=a.check, seed=d,
+                         gen_groups=groups)["two_sample"] for d in (1, 2)]
+    print(f"{name}: against training crops AUC {aucs[0]['auc']:.3f} / {aucs[1]['auc']:.3f}, "
+          f"accuracy {aucs[0]['accuracy']:.3f} / {aucs[1]['accuracy']:.3f}", flush=True)
+    return float(np.mean([t["auc"] for t in aucs]))
+
+
+def write_sampling(model: str, arrays: dict) -> None:
+    """Store (4, k) arrays under ``sampling`` in the model's config.json, rounded to 0.01."""
+    from tunesmith.models.registry import resolve
+
+    path = resolve(model) / "config.json"
+    cfg = json.loads(path.read_text())
+    for key, arr in arrays.items():
+        cfg.setdefault("sampling", {})[key] = [[round(float(x), 2) for x in row] for row in arr]
+    path.write_text(json.dumps(cfg, indent=1) + "\n")
+    print(f"wrote {path}")
+
+
 def fit_harmonize(a) -> None:
     """``--harmonize``: the voice-leading weights for harmonizing without rules. Starting from
     the model's ``sampling.voicing`` (fitted on free pieces), each round harmonizes ``--n`` of
@@ -120,10 +144,9 @@ def fit_harmonize(a) -> None:
     ``--check`` 8-bar crops of each with crops of the training chorales. Written as
     ``sampling.voicing_harmonize`` (``--write``) only when the harmonizations are the harder
     to tell from Bach."""
-    from tunesmith.evaluate.fair import fair_compare, meter_of, reference_crops
+    from tunesmith.evaluate.fair import meter_of, reference_crops
     from tunesmith.generate.api import load_model
     from tunesmith.generate.chorale import VOICE_RULES, ChoraleTokenModel, voicing_rates
-    from tunesmith.models.registry import resolve
     from tunesmith.music.dataset import open_dataset
     from tunesmith.represent import satb
 
@@ -165,23 +188,15 @@ def fit_harmonize(a) -> None:
         whole = harmonized(2000)
         crops, groups, _ = reference_crops(whole, names, bars=a.bars, meters=Counter(meter_of(s) for s in whole),
                                            n=a.check, seed=100)
-        aucs = [fair_compare(crops, refs, names, bars=a.bars, n_reference=a.check, seed=d,
-                             gen_groups=groups)["two_sample"] for d in (1, 2)]
-        results[name] = float(np.mean([t["auc"] for t in aucs]))
-        print(f"{name}: against training crops AUC {aucs[0]['auc']:.3f} / {aucs[1]['auc']:.3f}, "
-              f"accuracy {aucs[0]['accuracy']:.3f} / {aucs[1]['accuracy']:.3f}", flush=True)
+        results[name] = check_against_training(name, crops, refs, names, a, groups)
     better = results["harmonizing weights"] < results["free-piece weights"]
     print("chosen:", "harmonizing weights" if better else "the free pieces' weights (nothing written)")
     if a.write and better:
-        path = resolve(a.model) / "config.json"
-        cfg = json.loads(path.read_text())
-        cfg.setdefault("sampling", {})["voicing_harmonize"] = [[round(float(x), 2) for x in row] for row in vw]
-        path.write_text(json.dumps(cfg, indent=1) + "\n")
-        print(f"wrote {path}")
+        write_sampling(a.model, {"voicing_harmonize": vw})
 
 
 def main() -> None:
-    from tunesmith.evaluate.fair import fair_compare, from_first_bar_line, meter_of
+    from tunesmith.evaluate.fair import from_first_bar_line, meter_of
     from tunesmith.generate.api import load_model
     from tunesmith.generate.chorale import (
         MOTION_BINS,
@@ -194,7 +209,6 @@ def main() -> None:
         voicing_positions,
         voicing_rates,
     )
-    from tunesmith.models.registry import resolve
     from tunesmith.music.dataset import open_dataset
     from tunesmith.represent import satb
 
@@ -280,22 +294,12 @@ def main() -> None:
         m._voicing = weights
         pieces = [from_first_bar_line(m.generate(bars=a.bars, seed=2000 + i, rules=a.rules).score, a.bars)
                   for i in range(a.check)]
-        aucs = [fair_compare(pieces, refs, names, bars=a.bars, n_reference=a.check, seed=d)["two_sample"]
-                for d in (1, 2)]
-        results[name] = float(np.mean([t["auc"] for t in aucs]))
-        print(f"{name}: against training crops AUC {aucs[0]['auc']:.3f} / {aucs[1]['auc']:.3f}, "
-              f"accuracy {aucs[0]['accuracy']:.3f} / {aucs[1]['accuracy']:.3f}", flush=True)
+        results[name] = check_against_training(name, pieces, refs, names, a)
     better = results["calibrated"] < results["uncalibrated"]
     print("chosen:", "calibrated" if better else "uncalibrated (the offsets are not written)")
     if a.write and better:
-        path = resolve(a.model) / "config.json"
-        cfg = json.loads(path.read_text())
-        key = "motion_bias" if a.rules == "strict" else "motion_bias_off"
-        cfg.setdefault("sampling", {})[key] = [[round(float(x), 2) for x in row] for row in bias]
-        if vw is not None:
-            cfg.setdefault("sampling", {})["voicing"] = [[round(float(x), 2) for x in row] for row in vw]
-        path.write_text(json.dumps(cfg, indent=1) + "\n")
-        print(f"wrote {path}")
+        write_sampling(a.model, {"motion_bias" if a.rules == "strict" else "motion_bias_off": bias,
+                                 **({"voicing": vw} if vw is not None else {})})
 
 
 if __name__ == "__main__":

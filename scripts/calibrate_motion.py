@@ -27,8 +27,10 @@ strict rules the masks decide).
 
 ``--rules off`` fits the offsets the sampler uses without rules (``sampling.motion_bias_off``)
 on pieces sampled without rules; ``--voicing`` (only with it) fits the weights in the same rounds.
+``--harmonize --rules off`` fits the weights used when harmonizing without rules
+(``sampling.voicing_harmonize``) on harmonizations of the training sopranos (see :func:`fit_harmonize`).
 
-    python scripts/calibrate_motion.py bach-chorales [--n 100] [--iters 5] [--rules off [--voicing]] [--write]
+    python scripts/calibrate_motion.py bach-chorales [--n 100] [--iters 5] [--rules off [--voicing | --harmonize]] [--write]
 """
 
 from __future__ import annotations

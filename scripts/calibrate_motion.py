@@ -25,12 +25,20 @@ weight moved by ``rate`` × log(training rate / sampled rate) of choosing a note
 its check, per voice — on pieces sampled without rules, where the sampler uses them (under
 strict rules the masks decide).
 
+``--degrees`` (strict rules) fits the scale-degree offsets too (``sampling.degree_bias``; see
+the comment above ``DEGREE_MODES`` in ``tunesmith/generate/chorale.py``), in the same rounds: per
+mode, each of the twelve pitch classes counted from the tonic of the key the rules hold a sampled
+piece to, moved by ``rate`` × log(training share / sampled share) of the notes on it — the
+training chorales' notes counted from their stated key. The check then also measures the
+fitted motion offsets alone, and ``--write`` stores both only when the pieces with both are
+the hardest to tell from Bach.
+
 ``--rules off`` fits the offsets the sampler uses without rules (``sampling.motion_bias_off``)
 on pieces sampled without rules; ``--voicing`` (only with it) fits the weights in the same rounds.
 ``--harmonize --rules off`` fits the weights used when harmonizing without rules
 (``sampling.voicing_harmonize``) on harmonizations of the training sopranos (see :func:`fit_harmonize`).
 
-    python scripts/calibrate_motion.py bach-chorales [--n 100] [--iters 5] [--rules off [--voicing | --harmonize]] [--write]
+    python scripts/calibrate_motion.py bach-chorales [--n 100] [--iters 5] [--degrees | --rules off [--voicing | --harmonize]] [--write]
 """
 
 from __future__ import annotations
@@ -113,6 +121,34 @@ def voicing_step(vtarget: np.ndarray, vn: np.ndarray, vgot: np.ndarray, vgn: np.
     return np.where((hits_t >= 3) & (hits_g < 3) & (vtarget * vgn[:, None] >= 3), 0.5, vstep)  # hardly ever
 
 
+def degree_counts(grid: np.ndarray, frames: slice, key: tuple[int, str]) -> np.ndarray:
+    """(2, 12) counts of the notes struck in ``frames`` (all four voices) by pitch class from
+    the key's tonic, in the key's mode's row (major, minor)."""
+    from tunesmith.generate.chorale import DEGREE_MODES
+    from tunesmith.represent import satb
+
+    g = grid[:, frames]
+    p = g[g >= satb.PITCH0].astype(int) - satb.PITCH0 + satb.PITCH_LO
+    out = np.zeros((len(DEGREE_MODES), 12))
+    out[DEGREE_MODES.index(key[1])] = np.bincount((p - key[0]) % 12, minlength=12)
+    return out
+
+
+def degree_step(target: np.ndarray, got: np.ndarray) -> np.ndarray:
+    """One round's change of the (2, 12) degree offsets from the training and sampled counts:
+    per mode, log(training share / sampled share) of each pitch class both sets hold often
+    enough (20 and 5 notes), +0.5 for one the training pieces use and the sampler hardly does;
+    then shifted so that the change averages zero over the training shares, leaving the
+    balance between striking a note and holding one to the motion offsets."""
+    t = target / np.maximum(target.sum(1, keepdims=True), 1)
+    g = got / np.maximum(got.sum(1, keepdims=True), 1)
+    ok = (target >= 20) & (got >= 5)
+    step = np.where(ok, np.log(np.maximum(t, 1e-6) / np.maximum(g, 1e-6)), 0.0)
+    step = np.where((target >= 20) & (got < 5) & (got.sum(1, keepdims=True) > 0), 0.5, step)
+    step -= (step * t).sum(1, keepdims=True)
+    return np.where(got.sum(1, keepdims=True) > 0, step, 0.0)  # a mode never sampled: unchanged
+
+
 def check_against_training(name: str, pieces: list, refs: list, names: list, a, groups=None) -> float:
     """The pieces against two draws of crops of the training chorales on the fair yardstick:
     printed, and the mean AUC returned (the lower, the harder to tell from Bach)."""
@@ -126,7 +162,7 @@ def check_against_training(name: str, pieces: list, refs: list, names: list, a, 
 
 
 def write_sampling(model: str, arrays: dict) -> None:
-    """Store (4, k) arrays under ``sampling`` in the model's config.json, rounded to 0.01."""
+    """Store (rows, k) arrays under ``sampling`` in the model's config.json, rounded to 0.01."""
     from tunesmith.models.registry import resolve
 
     path = resolve(model) / "config.json"
@@ -198,9 +234,11 @@ def fit_harmonize(a) -> None:
 
 
 def main() -> None:
+    from tunesmith.errors import OptionError
     from tunesmith.evaluate.fair import from_first_bar_line, meter_of
     from tunesmith.generate.api import load_model
     from tunesmith.generate.chorale import (
+        DEGREE_MODES,
         MOTION_BINS,
         MOTION_SPAN,
         VOICE_RULES,
@@ -212,6 +250,7 @@ def main() -> None:
         voicing_rates,
     )
     from tunesmith.music.dataset import open_dataset
+    from tunesmith.music.keys import parse_key, score_key
     from tunesmith.represent import satb
 
     ap = argparse.ArgumentParser()
@@ -222,6 +261,8 @@ def main() -> None:
     ap.add_argument("--bars", type=int, default=8)
     ap.add_argument("--check", type=int, default=200, help="pieces for the before/after comparison")
     ap.add_argument("--voicing", action="store_true", help="fit the voice-leading weights too")
+    ap.add_argument("--degrees", action="store_true",
+                    help="fit the scale-degree offsets too (sampling.degree_bias; strict rules)")
     ap.add_argument("--rules", choices=("strict", "off"), default="strict",
                     help="the rules mode the offsets are fitted for (off: written as sampling.motion_bias_off, "
                          "which the sampler uses without rules)")
@@ -235,12 +276,27 @@ def main() -> None:
     if a.voicing and a.rules != "off":
         raise SystemExit("calibrate_motion.py: --voicing fits the weights the sampler uses without rules: "
                          "give --rules off too")
+    if a.degrees and a.rules != "strict":
+        raise SystemExit("calibrate_motion.py: --degrees fits offsets the sampler uses under the rules: "
+                         "leave --rules strict")
     m = load_model(a.model)
     if not isinstance(m, ChoraleTokenModel):
         raise SystemExit(f"calibrate_motion.py: {a.model} is not an SATB chorale token model")
     ds = open_dataset(m.config["dataset"]["name"], progress=False)
     train = ds.split("train")
     refs, names = [ds.load(e) for e in train], [e["id"] for e in train]
+    deg = dtarget = None
+    if a.degrees:  # the training chorales' notes by degree of their stated key (else the estimated one)
+        dtarget = np.zeros((len(DEGREE_MODES), 12))
+        for s in refs:
+            g = grid_of(s)
+            if g is not None:
+                try:
+                    key = parse_key(s.meta.key) if s.meta.key else score_key(s)
+                except OptionError:  # a stated key this parser does not read
+                    key = score_key(s)
+                dtarget += degree_counts(*g, key)
+        deg = np.zeros((len(DEGREE_MODES), 12), np.float32)
     # the target is per meter: Bach's 3/4 chorales hold their notes longer than his 4/4 ones
     # (training holds per frame, S A T B: 0.82 0.79 0.78 0.76 against 0.76 0.72 0.71 0.71), and
     # the model samples almost only 4/4, so the rates of all chorales pooled would ask it for
@@ -265,8 +321,18 @@ def main() -> None:
     for it in range(a.iters + 1):
         m._motion = m._motion_free = motion_table(bias) if it else None
         m._voicing = vw
-        pieces = [m.generate(bars=a.bars, seed=1000 + i, rules=a.rules).score for i in range(a.n)]
+        m._degrees = deg if it else None
+        made = [m.generate(bars=a.bars, seed=1000 + i, rules=a.rules) for i in range(a.n)]
+        pieces = [g.score for g in made]
         got, gcounts = rates([grid_of(p, last_bar=False) for p in pieces])
+        if deg is not None:  # notes by degree of the key the rules held each piece to
+            dgot = sum(degree_counts(*grid_of(g.score, last_bar=False), tuple(g.report["key"])) for g in made
+                       if g.report.get("key") and grid_of(g.score) is not None)
+            t_sh = dtarget / dtarget.sum(1, keepdims=True)
+            g_sh = dgot / np.maximum(dgot.sum(1, keepdims=True), 1)
+            print("  notes by degree from the tonic, sampled/training %: " + "; ".join(
+                f"{md} " + " ".join(f"{100 * g_sh[r, d]:.1f}/{100 * t_sh[r, d]:.1f}" for d in range(12))
+                for r, md in enumerate(DEGREE_MODES)), flush=True)
         target, tcounts = meter_target(meter_rates, Counter(meter_of(p) for p in pieces))
         if vw is not None:  # (rules off: the same pieces)
             vgot, vgn = voicing_rates([satb.encode(p) for p in pieces], skip_last_bar=True)
@@ -282,26 +348,38 @@ def main() -> None:
         bias = np.clip(bias + a.rate * motion_step(target, got, tcounts, gcounts), -3.0, 3.0).astype(np.float32)
         if vw is not None:  # the same step for each check's rate, where the pieces can say it
             vw = np.clip(vw + a.rate * voicing_step(vtarget, vn, vgot, vgn), -8.0, 3.0).astype(np.float32)
+        if deg is not None:
+            deg = np.clip(deg + a.rate * degree_step(dtarget, dgot), -3.0, 3.0).astype(np.float32)
     print("offsets (S A T B):")
     for k, lab in enumerate(labels):
         print(f"  {lab:>5} " + " ".join(f"{bias[v, k]:+.2f}" for v in range(4)))
+    if deg is not None:
+        print("degree offsets (pitch classes from the tonic 0-11):")
+        for r, md in enumerate(DEGREE_MODES):
+            print(f"  {md:>5} " + " ".join(f"{deg[r, d]:+.2f}" for d in range(12)))
     if vw is not None:
         print("voice-leading weights (S A T B):")
         for j, r in enumerate(VOICE_RULES):
             print(f"  {r:>16} " + " ".join(f"{vw[v, j]:+.2f}" for v in range(4)))
 
     results = {}
-    for name, table, weights in (("uncalibrated", None, None), ("calibrated", motion_table(bias), vw)):
+    candidates = [("uncalibrated", None, None, None)]
+    if deg is not None:
+        candidates.append(("motion offsets alone", motion_table(bias), None, None))
+    candidates.append(("calibrated", motion_table(bias), vw, deg))
+    for name, table, weights, degrees in candidates:
         m._motion = m._motion_free = table
         m._voicing = weights
+        m._degrees = degrees
         pieces = [from_first_bar_line(m.generate(bars=a.bars, seed=2000 + i, rules=a.rules).score, a.bars)
                   for i in range(a.check)]
         results[name] = check_against_training(name, pieces, refs, names, a)
-    better = results["calibrated"] < results["uncalibrated"]
-    print("chosen:", "calibrated" if better else "uncalibrated (the offsets are not written)")
+    better = results["calibrated"] < min(v for k, v in results.items() if k != "calibrated")
+    print("chosen:", "calibrated" if better else "not the fitted calibration (nothing written)")
     if a.write and better:
         write_sampling(a.model, {"motion_bias" if a.rules == "strict" else "motion_bias_off": bias,
-                                 **({"voicing": vw} if vw is not None else {})})
+                                 **({"voicing": vw} if vw is not None else {}),
+                                 **({"degree_bias": deg} if deg is not None else {})})
 
 
 if __name__ == "__main__":

@@ -1180,3 +1180,65 @@ def test_voicing_step_pushes_down_what_the_sampler_does_and_bach_never():
     assert (step[:, 2:] == 0).all()  # neither set fails them: nothing to say
     got[:, 0] = 0.0
     assert (cm.voicing_step(target, vn, got, vn)[:, 0] == 0).all()
+
+
+# --------------------------------------------------------------------------- scale-degree offsets
+def _onset_degrees(score, key, frames):
+    ids = satb.encode(score)
+    grid = ids[1:].reshape(-1, satb.FRAME)[:, 1:].T[:, frames]
+    p = grid[grid >= satb.PITCH0].astype(int) - satb.PITCH0 + satb.PITCH_LO
+    return np.bincount((p - key[0]) % 12, minlength=12)
+
+
+def test_degree_offsets_steer_the_strict_sampler_from_the_moment_the_key_is_known():
+    from tunesmith.errors import BadInputError
+    from tunesmith.generate.api import load_model
+    from tunesmith.generate.chorale import degree_offsets
+    from tunesmith.generate.rules import CANDIDATE_PITCHES
+
+    bias = np.zeros((2, 12))
+    bias[1, 11] = 2.0  # the leading tone in minor
+    off = degree_offsets(bias, (9, "minor"))  # A minor: G sharp
+    assert (off[: len(CANDIDATE_PITCHES)][CANDIDATE_PITCHES % 12 == 8] == 2.0).all()
+    assert off.sum() == 2.0 * (CANDIDATE_PITCHES % 12 == 8).sum() and off[HOLD_I] == off[REST_I] == 0
+    assert degree_offsets(bias, None) is None
+
+    m = load_model("bach-chorales")
+    never = np.zeros((2, 12))
+    never[:, 7] = -30.0  # no note on the key's fifth degree, in either mode
+    cfg = {**m.config, "sampling": {**m.config.get("sampling", {}), "degree_bias": never.tolist()}}
+    steered = ChoraleTokenModel(m.model, cfg, name="steered")
+    per_bar = satb.bar_steps("4/4")
+    for seed in range(2):
+        g = steered.generate(bars=4, seed=seed, key="C major")  # the key known from the start
+        assert g.report["degree_calibration"]
+        inner = slice(0, 3 * per_bar)  # not the last bar, where the cadence asks for the dominant
+        assert _onset_degrees(g.score, (0, "major"), inner)[7] == 0
+        assert _onset_degrees(m.generate(bars=4, seed=seed, key="C major").score, (0, "major"), inner)[7] > 0
+        free = steered.generate(bars=4, seed=seed, key="C major", rules="off")  # fitted under the rules only
+        assert not free.report["degree_calibration"]
+    with pytest.raises(BadInputError, match="degree_bias"):
+        ChoraleTokenModel(m.model, {**m.config, "sampling": {"degree_bias": [[0.0] * 12]}})
+
+
+def test_degree_step_moves_each_degree_toward_its_training_share():
+    cm = _calibrate_motion_script()
+    target = np.zeros((2, 12))
+    target[0, [0, 2, 4, 5, 7, 9, 11]] = [300, 200, 200, 150, 250, 150, 100]
+    target[1] = target[0]
+    got = target.copy()
+    got[0, 11] = 50  # the sampler writes half of the training pieces' leading tones
+    got[1] = 0  # minor never sampled
+    softmax = lambda x: np.exp(x) / np.exp(x).sum()  # noqa: E731
+    step = cm.degree_step(target, got)
+    assert step[0, 11] > 0 and (step[0, [0, 2, 4, 5, 7, 9]] < 0).all()
+    assert abs((step[0] * target[0] / target[0].sum()).sum()) < 1e-9  # striking against holding: unchanged
+    assert (step[1] == 0).all()  # no sampled pieces in a mode: nothing to say
+    # rounds of the step bring a sampler's shares to the training ones
+    logits = np.log(np.maximum(got[0], 1e-9))
+    bias = np.zeros(12)
+    for _ in range(5):
+        now = softmax(logits + bias) * 1000
+        bias += 0.8 * cm.degree_step(target[:1], now[None])[0]
+    share = softmax(logits + bias)
+    assert np.abs(share - target[0] / target[0].sum()).max() < 0.01

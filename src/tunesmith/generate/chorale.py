@@ -60,6 +60,16 @@ MOTION_BINS = 2 * MOTION_SPAN + 2  # steps −12…+12, then Hold
 # offsets: until the sampled pieces break each check per voice as often as the training
 # chorales do. Not a rule: Bach's own rate of each is the target, not zero. Used only
 # without rules: under strict or soft rules the rule layer decides voice leading itself.
+# Scale-degree calibration: per mode (major, minor), a logit offset for each pitch class
+# counted from the tonic of the key the rules hold the piece to, stored in config.json
+# (``sampling.degree_bias``) by ``scripts/calibrate_motion.py --degrees``, fitted in the same
+# rounds as the motion offsets so that the sampled pieces' notes fall on each degree as often
+# as the training chorales' do on the degrees of their stated key. Sampled freely in a
+# minor key the bundled LSTM writes the natural minor's seventh 1.2 times as often as Bach
+# and his raised leading tone 0.6 times as often, so its minor pieces read as the relative
+# major; in major it leans on the tonic and the fourth. Used where the strict motion offsets
+# are (strict and soft rules), from the moment the key is known.
+DEGREE_MODES = ("major", "minor")
 CAPABILITIES = frozenset({"primer", "key", "temperature", "top_k", "top_p", "device", "rules", "harmonize", "cache",
                           "particles"})
 
@@ -81,9 +91,10 @@ class ChoraleTokenModel:
         self._motion_free = motion_table(motion_bias(config, "motion_bias_off"))  # fitted without the rules
         self._voicing = voicing_weights(config)
         self._voicing_h = voicing_weights(config, "voicing_harmonize")  # refitted on harmonizations
+        self._degrees = degree_bias(config)
 
     def _calibration_for(self, mode: str, harmonizing: bool = False):
-        """The motion offsets and voice-leading weights for a rules mode. Each set is fitted on
+        """The motion offsets, voice-leading weights and scale-degree offsets for a rules mode. Each set is fitted on
         pieces sampled in the mode it serves (the masks change what the sampler writes): the
         voice-leading weights and ``motion_bias_off`` without rules, ``motion_bias`` under
         strict rules, whose masks decide voice leading themselves. Harmonizing without rules
@@ -94,12 +105,13 @@ class ChoraleTokenModel:
         times Bach's rate."""
         if mode == "off":
             weights = self._voicing_h if harmonizing and self._voicing_h is not None else self._voicing
-            return (self._motion_free if self._motion_free is not None else self._motion), weights
-        return self._motion, None
+            return (self._motion_free if self._motion_free is not None else self._motion), weights, None
+        return self._motion, None, self._degrees
 
     @property
     def motion_calibrated(self) -> bool:
-        return any(x is not None for x in (self._motion, self._motion_free, self._voicing, self._voicing_h))
+        return any(x is not None for x in (self._motion, self._motion_free, self._voicing, self._voicing_h,
+                                           self._degrees))
 
     @classmethod
     def from_loaded(cls, model, cfg: dict, path: Path, *, device: str = "cpu") -> ChoraleTokenModel:
@@ -170,6 +182,7 @@ class ChoraleTokenModel:
         n_new = new.shape[1] * satb.FRAME
         report = {**rl.report(), **({"primer": primer_note} if primer_note else {}),
                   "motion_calibration": calibrated and self._motion is not None,
+                  "degree_calibration": calibrated and rules != "off" and self._degrees is not None,
                   "voicing_weights": calibrated and rules == "off" and self._voicing is not None}
         return Generated(score, meta.key, bars, rl.report()["n_relaxed"], n_new, None, report=report)
 
@@ -231,6 +244,7 @@ class ChoraleTokenModel:
         return Generated(Score(out, meta), meta.key, bars, rl.report()["n_relaxed"], grid.size, None,
                          report={**rl.report(), "melody": line.describe(),
                                  "motion_calibration": calibrated and self._motion is not None,
+                                 "degree_calibration": calibrated and rules != "off" and self._degrees is not None,
                                  "voicing_weights": calibrated and rules == "off" and self._voicing is not None,
                                  "voicing_weights_harmonize": calibrated and rules == "off"
                                  and self._voicing_h is not None})
@@ -261,7 +275,7 @@ class ChoraleTokenModel:
             if onset_cols:
                 last_slice = snd0[:, onset_cols[-1]].copy()
         first = _Chain(self, last, state, list(prompt), prev, last_slice, np.zeros((4, n_frames), np.int64), rl,
-                       use_cache, *(self._calibration_for(rl.mode, melody is not None) if calibrated else (None, None)))
+                       use_cache, *(self._calibration_for(rl.mode, melody is not None) if calibrated else (None, None, None)))
         smc = particles > 1 and melody is not None
         chains = [first] + [first.fork() for _ in range(particles - 1)] if smc else [first]
         logw = np.zeros(len(chains))
@@ -296,8 +310,8 @@ class ChoraleTokenModel:
         return best.out
 
 
-def _sampling_array(config: dict, key: str, cols: int, what: str) -> np.ndarray | None:
-    """The config's ``sampling.<key>`` as a (4, cols) float32 array, or None; anything else is
+def _sampling_array(config: dict, key: str, cols: int, what: str, rows: int = 4) -> np.ndarray | None:
+    """The config's ``sampling.<key>`` as a (rows, cols) float32 array, or None; anything else is
     refused naming the key."""
     a = (config.get("sampling") or {}).get(key)
     if a is None:
@@ -306,8 +320,8 @@ def _sampling_array(config: dict, key: str, cols: int, what: str) -> np.ndarray 
         a = np.asarray(a, np.float32)
     except (TypeError, ValueError):
         a = None
-    if a is None or a.shape != (4, cols) or not np.isfinite(a).all():
-        raise BadInputError("config.json", f"sampling.{key} must be 4 rows of {cols} finite numbers{what}")
+    if a is None or a.shape != (rows, cols) or not np.isfinite(a).all():
+        raise BadInputError("config.json", f"sampling.{key} must be {rows} rows of {cols} finite numbers{what}")
     return a
 
 
@@ -319,6 +333,22 @@ def motion_bias(config: dict, key: str = "motion_bias") -> np.ndarray | None:
 def voicing_weights(config: dict, key: str = "voicing") -> np.ndarray | None:
     """The config's ``sampling.voicing`` (or another ``key``) as a (4, len(VOICE_RULES)) float32 array, or None."""
     return _sampling_array(config, key, len(VOICE_RULES), f" ({', '.join(VOICE_RULES)})")
+
+
+def degree_bias(config: dict, key: str = "degree_bias") -> np.ndarray | None:
+    """The config's ``sampling.degree_bias`` as a (2, 12) array (rows: major, minor; columns:
+    pitch classes from the tonic), or None."""
+    return _sampling_array(config, key, 12, " (major, then minor; pitch classes from the tonic)",
+                           rows=len(DEGREE_MODES))
+
+
+def degree_offsets(bias: np.ndarray | None, key: tuple[int, str] | None) -> np.ndarray | None:
+    """The (N_CAND,) offsets a key's degrees give the candidates (holds and rests: none)."""
+    if bias is None or key is None:
+        return None
+    out = np.zeros(N_CAND, np.float32)
+    out[: len(CANDIDATE_PITCHES)] = bias[DEGREE_MODES.index(key[1])][(CANDIDATE_PITCHES - key[0]) % 12]
+    return out
 
 
 def motion_table(bias: np.ndarray | None) -> np.ndarray | None:
@@ -372,16 +402,18 @@ class _Chain:
     tensors are never written in place, so they are shared)."""
 
     def __init__(self, owner: ChoraleTokenModel, last, state, seq, prev, last_slice, out, rl, use_cache, motion,
-                 voicing=None):
+                 voicing=None, degrees=None):
         self.m, self.last, self.state, self.seq = owner, last, state, seq
         self.prev, self.last_slice, self.out, self.rl, self.use_cache = prev, last_slice, out, rl, use_cache
-        self.motion, self.voicing = motion, voicing
+        self.motion, self.voicing, self.degrees = motion, voicing, degrees
+        self._deg_key, self._deg = None, None  # the offsets of the key they were made for
 
     def fork(self) -> _Chain:
         import copy
 
         return _Chain(self.m, self.last, self.state, list(self.seq), self.prev.copy(), self.last_slice.copy(),
-                      self.out.copy(), copy.deepcopy(self.rl), self.use_cache, self.motion, self.voicing)
+                      self.out.copy(), copy.deepcopy(self.rl), self.use_cache, self.motion, self.voicing,
+                      self.degrees)
 
     def feed(self, tok: int) -> None:
         m = self.m
@@ -414,6 +446,10 @@ class _Chain:
                 valid[HOLD_I] = prev[v] >= 0
                 if self.motion is not None and prev[v] >= 0:
                     lg = lg + self.motion[v, prev[v] - satb.PITCH_LO]
+                if self.degrees is not None and rl.key is not None:
+                    if self._deg_key != rl.key:
+                        self._deg_key, self._deg = rl.key, degree_offsets(self.degrees, rl.key)
+                    lg = lg + self._deg
                 if start == 0 and f == 0 and melody is None:
                     valid[REST_I] = False  # a new piece opens with a chord on its first beat
                 viol = rl.violations(v, cur, self.last_slice, prev, final_bar=final_bar)

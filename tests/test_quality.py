@@ -119,6 +119,13 @@ def test_key_and_cadence_rules():
     v = _viol(r, 1, [72], [71, 67, 62, 43], final_bar="dominant")
     assert not v[_idx(66), R["cadence"]] and not v[_idx(60), R["cadence"]] and v[_idx(67), R["cadence"]]
     assert not v[HOLD_I, R["cadence"]]  # an upper voice may hold a note over it (a suspension)
+    # off the beat an upper voice may pass by step through a note outside D7 (the alto D4 → E4), not
+    # leap to one (B3); on the beat it may not; the bass keeps the root
+    on, off = (_viol(r, 1, [72], [71, 62, 57, 50], final_bar="dominant", on_beat=b) for b in (True, False))
+    assert on[_idx(64), R["cadence"]] and not off[_idx(64), R["cadence"]]
+    assert on[_idx(59), R["cadence"]] and off[_idx(59), R["cadence"]]
+    off = _viol(r, 3, [72, 66, 57], [71, 62, 57, 50], final_bar="dominant", on_beat=False)
+    assert off[_idx(52), R["cadence"]] and not off[_idx(50), R["cadence"]]
 
 
 def test_the_cadence_windows_follow_the_meter_or_the_melody():

@@ -265,6 +265,7 @@ class ChoraleTokenModel:
         from tunesmith.progress import report
 
         per_bar = satb.bar_steps(meter)
+        beat = 4 * satb.STEPS_PER_QUARTER // int(meter.split("/")[1])
         n_frames = bars * per_bar
         dominant_at, tonic_at = cadence_plan(meter, n_frames, melody, rl.key[0] if rl.key else None)
         start = grid0.shape[1]
@@ -293,7 +294,7 @@ class ChoraleTokenModel:
                 ch.feed(satb.POS0 + (start + f) % per_bar)
                 if smc:
                     logw[i] += ch.log_prob(_melody_token(melody, f, ch.prev))
-                ch.frame(f, final_bar, melody, start, controls, g)
+                ch.frame(f, final_bar, melody, start, controls, g, on_beat=(start + f) % beat == 0)
                 if estimate_key_after and f + 1 == estimate_key_after and ch.rl.key is None:
                     ch.rl.set_key(_key_of(ch.out[:, : f + 1]))
             if smc:
@@ -428,7 +429,7 @@ class _Chain:
     def log_prob(self, tok: int) -> float:
         return float(torch.log_softmax(self.last.float(), dim=-1)[tok])
 
-    def draw_chord(self, f, final_bar, melody, start, controls, g, *, masked):
+    def draw_chord(self, f, final_bar, melody, start, controls, g, *, masked, on_beat=True):
         """Draw the four voices of frame f, feeding each token; with ``masked`` under the
         rules (and recorded), else as the model has it, stopping at the first voice
         that breaks a rule. Returns (no rule broken, sounding pitches, any onset)."""
@@ -453,7 +454,7 @@ class _Chain:
                     lg = lg + self._deg
                 if start == 0 and f == 0 and melody is None:
                     valid[REST_I] = False  # a new piece opens with a chord on its first beat
-                viol = rl.violations(v, cur, self.last_slice, prev, final_bar=final_bar)
+                viol = rl.violations(v, cur, self.last_slice, prev, final_bar=final_bar, on_beat=on_beat)
                 if self.voicing is not None:  # the learned voice-leading weights (see the comment above CAPABILITIES)
                     lg = lg + viol[:, : len(VOICE_RULES)] @ self.voicing[v]
                 if masked:
@@ -477,7 +478,7 @@ class _Chain:
             self.feed(tok)
         return True, cur, onset
 
-    def frame(self, f, final_bar, melody, start, controls, g) -> None:
+    def frame(self, f, final_bar, melody, start, controls, g, on_beat=True) -> None:
         # Harmonizing under strict rules: first draw the lower voices from the model as it is
         # and keep the chord if it breaks no rule — rejection sampling, the model's own
         # distribution conditioned on a clean chord. Masking voice by voice conditions
@@ -492,7 +493,8 @@ class _Chain:
         if rl.mode == "strict" and melody is not None:
             mark = (self.last, self.state, len(self.seq))
             for _ in range(REDRAWS):
-                clean, cur, onset = self.draw_chord(f, final_bar, melody, start, controls, g, masked=False)
+                clean, cur, onset = self.draw_chord(f, final_bar, melody, start, controls, g, masked=False,
+                                                    on_beat=on_beat)
                 if clean:
                     break
                 rl.redrawn += 1
@@ -501,7 +503,7 @@ class _Chain:
             if not clean:
                 rl.masked_frames += 1
         if not clean:
-            _, cur, onset = self.draw_chord(f, final_bar, melody, start, controls, g, masked=True)
+            _, cur, onset = self.draw_chord(f, final_bar, melody, start, controls, g, masked=True, on_beat=on_beat)
         self.prev = np.array(cur)
         if onset:
             self.last_slice = self.prev.copy()

@@ -316,7 +316,7 @@ def rule_decode(probs: np.ndarray, threshold: float, rules: str, *, steps_per_ba
             lg[REST_I] = np.log(max(threshold, 1e-12))
             valid = np.ones(N_CAND, bool)
             valid[HOLD_I] = False  # a held note is its own pitch again (the roll merges repeats)
-            viol = rl.violations(v, cur, last_slice, prev, final_bar=final_bar)
+            viol = rl.violations(v, cur, last_slice, prev, final_bar=final_bar, on_beat=t % max(steps_per_bar // 4, 1) == 0)
             viol[REST_I] = False  # this decoder's escape is silence, in the cadence too
             x, fell_back = rl.adjust(lg, viol, valid, ordered=False)
             c = int(np.argmax(x))

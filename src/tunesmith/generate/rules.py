@@ -164,14 +164,15 @@ class FourPartRules:
 
     # ------------------------------------------------------------------ the checks
     def violations(self, v: int, current: list[int], last_slice: np.ndarray, prev: np.ndarray, *,
-                   final_bar: bool | str = False) -> np.ndarray:
+                   final_bar: bool | str = False, on_beat: bool = True) -> np.ndarray:
         """(N_CAND, len(RULES)) bool: which rule each candidate for voice ``v`` breaks.
 
         ``final_bar``: True (or ``"tonic"``) where the final tonic chord sounds, ``"dominant"``
         on the chord before it (an authentic cadence: the dominant, or its seventh chord, over
         its root). No voice rests there, and a voice may hold a note into them only when it belongs
         to the chord (the bass: its root) — except an upper voice over the dominant, which may
-        hold a suspension.
+        hold a suspension, and, off the beat (``on_beat`` False), take a passing or neighbour
+        note: a step of one or two semitones from the note it sounds, in the key.
 
         ``current``: sounding pitches already chosen in this frame for voices 0..v-1 (−1 rest);
         ``last_slice``: the four sounding pitches at the last onset (−1 rest);
@@ -188,6 +189,8 @@ class FourPartRules:
         if final_bar and self.key is not None:
             ok = ((self._dominant_bass if v == 3 else self._dominant) if final_bar == "dominant" else
                   (self._tonic if v == 3 else self._triad))
+            if final_bar == "dominant" and not on_beat and v < 3 and prev[v] >= 0:
+                ok = ok | (self._in_key & np.isin(np.abs(P - int(prev[v])), (1, 2)))
             out[:n, R["cadence"]] = ~ok
             out[REST_I, R["cadence"]] = True  # every voice sounds in the cadence's chords
             # a held note must belong to the chord too — in the bass always, above it in the

@@ -23,9 +23,12 @@ pitches at the last onset, exactly as :mod:`tunesmith.evaluate.theory` counts):
   or neighbour tone, or the leading tone of a tonicized chord approached by step);
 - ``cadence``: at the end an authentic cadence (:func:`cadence_plan` says where): the
   dominant or its seventh chord over its root, then the tonic chord over the tonic (a
-  minor piece may end on the major chord); and on the first beat of a new piece whose
-  key is given, the tonic chord. The token sampler, Coconet (:class:`RollRules`) and the
-  GAN's decoder use the same plan and the same chords.
+  minor piece may end on the major chord; over the dominant an upper voice may hold a
+  suspension or, off the beat, take a passing or neighbour note); and on the first beat
+  of a new piece whose key is given, the tonic chord. The token sampler, Coconet
+  (:class:`RollRules`) and the GAN's decoder use the same plan and the same chords
+  (Coconet without the passing notes: its Gibbs sampler redraws cells out of order, so a
+  cell's previous note is not settled when it is drawn).
 
 Modes (``--rules``): ``strict`` masks every candidate that breaks a rule. Only when the
 notes left (a rest, which breaks nothing, does not count) carry less than ``floor`` of

@@ -1249,3 +1249,25 @@ def test_degree_step_moves_each_degree_toward_its_training_share():
         bias += 0.8 * cm.degree_step(target[:1], now[None])[0]
     share = softmax(logits + bias)
     assert np.abs(share - target[0] / target[0].sum()).max() < 0.01
+
+
+def test_motion_targets_leave_out_the_training_pieces_last_bar_as_the_samples_do():
+    """The sampled pieces' last bar (the cadence the rules write) is not counted; the training
+    chorales' must not be either: two chorales that differ only in a long-held last bar give
+    the same targets, and the sampled pieces' counting agrees with the training pieces'."""
+    cm = _calibrate_motion_script()
+    rng = np.random.default_rng(0)
+    body = np.where(rng.random((4, 48)) < 0.6, satb.HOLD, 0)  # three bars of 4/4, notes and holds
+    for v, base in enumerate((72, 67, 60, 48)):
+        on = body[v] == 0
+        on[0] = True
+        body[v] = np.where(on, satb.PITCH0 + base + rng.integers(-2, 3, 48) - satb.PITCH_LO, satb.HOLD)
+    moving, held = body[:, 32:48].copy(), np.full((4, 16), satb.HOLD)
+    held[:, 0] = body[:, 0]
+    pieces = [satb.grid_to_score(np.concatenate([body, last], axis=1), "4/4") for last in (moving, held)]
+    (r1, c1), (r2, c2) = (cm.training_rates([p])["4/4"] for p in pieces)
+    assert np.allclose(r1, r2) and np.allclose(c1, c2)
+    g, frames = cm.grid_of(pieces[1], last_bar=False)
+    assert frames == slice(0, 48) and np.allclose(cm.rates([(g, frames)])[0], r2)
+    full, _ = cm.rates([cm.grid_of(pieces[1])])
+    assert full[:, -1].mean() > r2[:, -1].mean()  # counting the held last bar would ask for more holds

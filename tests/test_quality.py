@@ -100,12 +100,15 @@ def test_key_and_cadence_rules():
     v = _viol(r, 0, [], [-1, -1, -1, -1])
     assert not v[_idx(66), R["key"]] and not v[_idx(61), R["key"]]
     assert v[_idx(68), R["key"]] and v[_idx(70), R["key"]]
-    # a chromatic note a semitone from the voice's previous note passes (G#4 after G4 or A4),
-    # the same note reached by a leap does not
+    # a chromatic note a step from the voice's previous note passes (G#4 after G4 or A4; F natural
+    # after G4, the flat seventh of V7/IV), the same note reached by a leap does not
     v = _viol(r, 0, [], [67, 62, 59, 43])
-    assert not v[_idx(68), R["key"]] and v[_idx(70), R["key"]] and v[_idx(56), R["key"]]
+    assert not v[_idx(68), R["key"]] and not v[_idx(65), R["key"]]
+    assert v[_idx(70), R["key"]] and v[_idx(56), R["key"]]
     v = _viol(r, 0, [], [64, 62, 59, 43])
     assert v[_idx(68), R["key"]]
+    v = _viol(r, 0, [], [70, 62, 59, 43])  # a chromatic note struck again (Bb4 after Bb4) passes
+    assert not v[_idx(70), R["key"]] and v[_idx(65), R["key"]]
     v = _viol(r, 3, [71, 67, 62], [71, 67, 62, 43], final_bar=True)
     assert not v[_idx(43), R["cadence"]] and v[_idx(50), R["cadence"]]  # the bass ends on the tonic G
     assert v[REST_I, R["cadence"]]  # every voice sounds in the final chord

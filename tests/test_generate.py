@@ -149,10 +149,21 @@ def test_bundled_models_generate(name, tmp_path):
     def heard(score):
         return estimate_key(np.concatenate([t.notes.numpy()["pitch"] for t in score.music.tracks]))[:2]
 
-    # the key the notes are heard in (Krumhansl-Schmuckler; G major or its relative minor), over six
-    # seeds: an 8-bar piece may dwell on its dominant, as about one chorale in fifteen does
-    heard_keys = [heard(g.score)] + [heard(mm.generate(bars=8, seed=s, key="G major").score) for s in range(1, 6)]
-    assert sum(k in ((7, "major"), (4, "minor")) for k in heard_keys) >= 5, heard_keys
+    # the key the notes are heard in (Krumhansl-Schmuckler), over six seeds: G major or its relative
+    # minor — or, for a chorale, one of its closely related keys, as Bach's own do: his 8-bar
+    # openings are heard in their stated key or its relative 202 times in 286 (they tonicize the
+    # dominant and the subdominant) and within the closely related keys 281 times
+    pieces = [g] + [mm.generate(bars=8, seed=s, key="G major") for s in range(1, 6)]
+    heard_keys = [heard(p.score) for p in pieces]
+    home = sum(k in ((7, "major"), (4, "minor")) for k in heard_keys)
+    if name == "bach-chorales":
+        related = {(7, "major"), (4, "minor"), (2, "major"), (11, "minor"), (0, "major"), (9, "minor")}
+        assert sum(k in related for k in heard_keys) >= 5 and home >= 3, heard_keys
+        for p in pieces:  # and each ends on the tonic chord over G (the cadence in the asked key)
+            ends = [max(t.notes, key=lambda n: n.time) for t in p.score.music.tracks]
+            assert ends[-1].pitch % 12 == 7 and {n.pitch % 12 for n in ends} <= {7, 11, 2}, ends
+    else:
+        assert home >= 5, heard_keys
     if name == "bach-chorales":  # SATB tokens under strict rules: four voices, no parallels unless relaxed
         assert len(g.score.music.tracks) == 4 and all(len(t.notes) for t in g.score.music.tracks)
         from tunesmith.evaluate.metrics import extract_notes

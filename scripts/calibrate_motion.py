@@ -334,10 +334,13 @@ def main() -> None:
         m._degrees = deg if it else None
         made = [m.generate(bars=a.bars, seed=1000 + i, rules=a.rules) for i in range(a.n)]
         pieces = [g.score for g in made]
-        got, gcounts = rates([grid_of(p, last_bar=False) for p in pieces])
+        grids = [grid_of(p, last_bar=False) for p in pieces]
+        got, gcounts = rates(grids)
         if deg is not None:  # notes by degree of the key the rules held each piece to
-            dgot = sum(degree_counts(*grid_of(g.score, last_bar=False), tuple(g.report["key"])) for g in made
-                       if g.report.get("key") and grid_of(g.score) is not None)
+            dgot = np.zeros((len(DEGREE_MODES), 12))
+            for g, grid in zip(made, grids):
+                if grid is not None and g.report.get("key"):
+                    dgot += degree_counts(*grid, tuple(g.report["key"]))
             t_sh = dtarget / dtarget.sum(1, keepdims=True)
             g_sh = dgot / np.maximum(dgot.sum(1, keepdims=True), 1)
             print("  notes by degree from the tonic, sampled/training %: " + "; ".join(

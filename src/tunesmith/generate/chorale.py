@@ -265,7 +265,7 @@ class ChoraleTokenModel:
         from tunesmith.progress import report
 
         per_bar = satb.bar_steps(meter)
-        beat = 4 * satb.STEPS_PER_QUARTER // int(meter.split("/")[1])
+        beat = satb.beat_steps(meter)
         n_frames = bars * per_bar
         dominant_at, tonic_at = cadence_plan(meter, n_frames, melody, rl.key[0] if rl.key else None)
         start = grid0.shape[1]

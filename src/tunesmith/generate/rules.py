@@ -114,9 +114,9 @@ def cadence_plan(meter: str, n_frames: int, melody: np.ndarray | None = None,
     its last beat before. A melody being harmonized sets both: the tonic from its last
     note, the dominant under the note before when that note belongs to the dominant
     seventh chord of the key (else no dominant is asked)."""
-    n, d = (int(x) for x in meter.split("/"))
+    n = int(meter.split("/")[0])
     per_bar = satb.bar_steps(meter)
-    beat = 4 * satb.STEPS_PER_QUARTER // d
+    beat = satb.beat_steps(meter)
     if melody is None:
         tonic_at = n_frames - (per_bar // 2 if n % 2 == 0 else per_bar)
         dominant_at = n_frames - per_bar if n % 2 == 0 else tonic_at - beat

@@ -67,6 +67,11 @@ def bar_steps(meter: str) -> int:
     return n * 4 * STEPS_PER_QUARTER // d
 
 
+def beat_steps(meter: str) -> int:
+    """Frames per beat: one note value of the meter's denominator."""
+    return 4 * STEPS_PER_QUARTER // int(meter.split("/")[1])
+
+
 def meter_of(music: symusic.Score) -> str | None:
     """The piece's first time signature as ``n/d`` when it is one of :data:`METERS`."""
     if not len(music.time_signatures):

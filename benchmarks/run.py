@@ -548,6 +548,9 @@ def mir_lines(r: dict) -> list[str]:
                   + (f" Top-10: {s['all']['top10']:.3f} (goal ≥ 0.98), against {s['ceiling_top10']:.3f} for the "
                      "best possible ranking (a piece among k it cannot tell apart is in its top ten by chance "
                      "min(1, 10/k))." if "ceiling_top10" in s else "")]
+        notes = ROOT / "benchmarks" / "mir-notes.md"  # written by hand: what changed, before and after
+        if notes.is_file():
+            lines += ["", *notes.read_text().rstrip("\n").split("\n")]
     c = r.get("classify")
     if c:
         lines += ["", "**Classification** (`tunesmith classify`; 5-fold cross-validation with folds grouped by piece, "

@@ -331,6 +331,34 @@ def test_a_recordings_melody_is_its_loudest_note_at_each_onset_not_its_overtones
     assert 73 in top.pitches.tolist() and top.metric
 
 
+def test_recall_tells_a_short_snippet_by_its_place_in_the_bar():
+    """A four-note figure is common; where the query has bar lines, the recall prefers the piece
+    that holds it at the query's place in the bar. Thirty pieces hold the figure a beat or half a
+    beat later in the bar and come first in the index; with one candidate, the recall must pass
+    the piece that holds it on the downbeat."""
+    from tunesmith.mir.search import Part
+
+    rng = np.random.default_rng(0)
+    motif = np.array([60, 62, 64, 65, 67])
+    lead_in = rng.integers(55, 75, 6)  # the same notes before the figure in every piece
+    pieces = []
+    for k in range(31):
+        late = [1.0, 2.0, 0.5, 1.5, 3.0][k % 5] if k < 30 else 0.0  # the last piece: on the downbeat
+        on = np.r_[np.arange(6) * 1.0, 8.0 + late + np.arange(5)]  # bar of 4 quarters
+        pieces.append((np.r_[lead_in, motif].astype(np.int16), on.astype(np.float32)))
+    part = Part("figures", [f"h{k}" for k in range(31)], [f"figures/p{k}" for k in range(31)],
+                [f"p{k}" for k in range(31)], np.full(31, 4.0, np.float32),
+                np.r_[0, np.cumsum([len(p) for p, _ in pieces])].astype(np.int64),
+                np.concatenate([p for p, _ in pieces]), np.concatenate([t for _, t in pieces]))
+    idx = SearchIndex([part])
+    q = Melody(motif + 3, np.arange(5) * 1.5, 4 * 1.5)  # another key, slower, from the bar line
+    hits = idx.search(q, top=1, candidates=1)
+    assert hits[0].name == "figures/p30" and hits[0].score == pytest.approx(1.0)
+    # without bar lines (a transcribed recording) the place is unknown: the figure is still found
+    hits = idx.search(Melody(q.pitches, q.onsets, 4 * 1.5, metric=False), top=1, candidates=31)
+    assert hits[0].score == pytest.approx(1.0)
+
+
 @pytest.fixture(scope="module")
 def small_index(tmp_path_factory):
     """An index of 12 chorales and a transposed near-copy of one of them."""

@@ -88,6 +88,10 @@ def test_kill_9_then_resume_from_cli(tmp_path, cli):
     (["generate", "--model", "folk", "--temprature", "0.5", "--out", "o"],
      "unknown option --temprature (did you mean --temperature?)"),
     (["generate", "--model", "folk", "--bar", "8", "--out", "o"], "unknown option --bar (did you mean --bars?)"),
+    # another command's option is answered by the command given, never with "did you mean" itself
+    (["analyze", "x.mid", "--out", "o"],
+     "tunesmith analyze: error: unknown option --out (another command's option; see tunesmith analyze --help)"),
+    (["evaluate", "listening", "x.csv", "--bars", "3"], "tunesmith evaluate listening: error: unknown option --bars"),
     (["train", "--model", "lstm", "--data", "bach-chorales", "--out", "o"], "--model was renamed: use --family"),
     (["train", "--family", "lstm", "--data", "bach-chorales", "--out", "o", "--max-minutes", "3"],
      "--max-minutes was renamed: use --train-minutes"),

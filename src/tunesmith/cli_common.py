@@ -63,22 +63,52 @@ class Parser(argparse.ArgumentParser):
     def parse_known_args(self, args=None, namespace=None):
         args = list(args or [])
         if args and args[0] in self._subcommands:
-            return self._subcommands[args[0]].parse_known_args(args[1:], namespace)
+            self._delegated = self._subcommands[args[0]]
+            return self._delegated.parse_known_args(args[1:], namespace)
         return super().parse_known_args(args, namespace)
 
-    def error(self, message: str):  # noqa: D401 - argparse's hook
-        import difflib
+    def parse_args(self, args=None, namespace=None):
+        ns, extras = self.parse_known_args(args, namespace)
+        if extras:  # answered by the (sub-)command they were given to, with its own options
+            target = _chosen(self, ns)
+            target.exit(2, f"{target.prog}: error: {_unknown(target, extras, _all_options(self))}\n")
+        return ns
 
+    def error(self, message: str):  # noqa: D401 - argparse's hook
         if message.startswith("unrecognized arguments:"):
-            words = [w.split("=", 1)[0] for w in message.split(":", 1)[1].split() if w.startswith("-")]
-            known = sorted(_all_options(self))
-            hints = []
-            for w in words:
-                close = difflib.get_close_matches(w, known, n=1, cutoff=0.7)
-                hints.append(f"{w}" + (f" (did you mean {' or '.join(close)}?)" if close else ""))
-            if hints:
-                message = "unknown option " + ", ".join(hints)
+            message = _unknown(self, message.split(":", 1)[1].split(), _all_options(self))
         self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _chosen(parser: argparse.ArgumentParser, ns: argparse.Namespace) -> argparse.ArgumentParser:
+    """The innermost sub-command parser the namespace says was chosen (``tunesmith audio train``)."""
+    while True:
+        sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+        name = getattr(ns, sub.dest, None) if sub is not None else None
+        if name not in (sub.choices if sub is not None else {}):
+            return getattr(parser, "_delegated", None) or parser  # a sub-command of add_subcommand
+        parser = sub.choices[name]
+
+
+def _unknown(parser: argparse.ArgumentParser, extras: list[str], everywhere: set[str]) -> str:
+    """One line for arguments a command does not take: each unknown option with the nearest of the
+    command's own options, or — where it is another command's option — a pointer to this one's help."""
+    import difflib
+
+    words = [w.split("=", 1)[0] for w in extras if w.startswith("-")]
+    if not words:
+        return "unrecognized arguments: " + " ".join(extras)
+    own = sorted(_all_options(parser))
+    hints = []
+    for w in words:
+        close = [c for c in difflib.get_close_matches(w, own, n=1, cutoff=0.7) if c != w]
+        if close:
+            hints.append(f"{w} (did you mean {close[0]}?)")
+        elif w in everywhere:
+            hints.append(f"{w} (another command's option; see {parser.prog} --help)")
+        else:
+            hints.append(w)
+    return "unknown option " + ", ".join(hints)
 
 
 def _all_options(parser: argparse.ArgumentParser) -> set[str]:

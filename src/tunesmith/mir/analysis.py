@@ -289,11 +289,21 @@ def save_analysis_png(score: Score, a: Analysis, path) -> object:
     for c in a.chords:  # label only where the chord changes
         if not shown or c.name != shown[-1].name:
             shown.append(c)
-    step = max(1, len(shown) // 120)  # at most ~120 labels: a long piece shows every n-th change
-    for c in shown[::step]:
-        ax.text(c.quarters, top, f"{c.name}\n{c.roman}", fontsize=6, va="bottom", ha="left", rotation=0,
-                clip_on=False)
-    ax.set_title(f"{a.title or 'piece'} — {a.key.key}, {a.meter}, {a.bars} bars", pad=26)
+    # labels in up to three staggered rows, each in the lowest row where it clears the one before
+    # it; a change with no room in any row goes unlabelled (its chord is in --json and the summary)
+    x0, x1 = ax.get_xlim()
+    width_pt = fig.get_figwidth() * 72 * ax.get_position().width
+    per_char = 0.62 * 6 * (x1 - x0) / width_pt  # quarters taken by one character at 6 pt
+    free = [float("-inf")] * 3
+    for c in shown:
+        label = f"{c.name}\n{c.roman}"
+        row = next((r for r in range(3) if c.quarters >= free[r]), None)
+        if row is None:
+            continue
+        free[row] = c.quarters + per_char * (max(len(x) for x in label.split("\n")) + 1)
+        ax.text(c.quarters, top, label, fontsize=6, va="bottom", ha="left", clip_on=False,
+                transform=ax.transData + _points_up(fig, 18 * row))
+    ax.set_title(f"{a.title or 'piece'} — {a.key.key}, {a.meter}, {a.bars} bars", pad=62)
     bar_q = _bar_quarters(a)
     cmap = plt.get_cmap("tab20")
     names = sorted({r["key"] for r in a.key_regions})
@@ -307,6 +317,12 @@ def save_analysis_png(score: Score, a: Analysis, path) -> object:
     kax.set_xlabel("time (quarter notes)")
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def _points_up(fig, points: float):
+    from matplotlib.transforms import ScaledTranslation
+
+    return ScaledTranslation(0, points / 72, fig.dpi_scale_trans)
 
 
 def _bar_quarters(a: Analysis) -> float:

@@ -82,6 +82,33 @@ def test_roman_numerals_and_a_perfect_authentic_cadence():
     assert a.texture == "four voices" and a.bars == 4
 
 
+def test_roman_numerals_in_keys_music21_spells_otherwise():
+    """A chord is spelled in its key before music21 reads it: in E-flat major MIDI 68 is A-flat, not
+    the G-sharp music21 would make of it (which read IV as #III); in G-sharp minor the tonic is
+    i, not #vii; minor keys' sixth degree is VI; chromatic chords are secondary."""
+    # E-flat major: I IV V7 I
+    s = _cadence_piece([(75, 70, 67, 51), (75, 72, 68, 56), (74, 70, 68, 58), (75, 70, 67, 51)])
+    a = analyze_score(s)
+    assert a.key.key == "Eb major"
+    assert [c.roman for c in a.chords if c.beat == 1.0] == ["I", "IV", "V7", "I"]
+    assert [c.name for c in a.chords if c.beat == 1.0] == ["Eb", "Ab", "Bb7", "Eb"]
+    assert a.cadences[-1]["type"] == "perfect authentic"
+    # G-sharp minor: i iv V i
+    s = _cadence_piece([(75, 71, 68, 56), (76, 73, 68, 61), (75, 70, 67, 63), (75, 71, 68, 56)])
+    a = analyze_score(s)
+    assert a.key.key == "G# minor"
+    assert [c.roman for c in a.chords if c.beat == 1.0] == ["i", "iv", "V", "i"]
+    assert [c.name for c in a.chords if c.beat == 1.0] == ["G#m", "C#m", "D#", "G#m"]
+    from tunesmith.mir.analysis import roman_numeral
+
+    assert roman_numeral(2, "7", 6, 0, "major") == "V65/V"  # D7/F# in C
+    assert roman_numeral(6, "dim7", 6, 0, "major") == "viio7/V"  # F#dim7 in C
+    assert roman_numeral(0, "7", 10, 0, "major") == "V42/IV"  # C7/Bb in C
+    assert roman_numeral(5, "", 5, 9, "minor") == "VI"  # F in A minor (music21: bVI)
+    assert roman_numeral(8, "dim7", 8, 9, "minor") == "viio7"  # G#dim7 in A minor
+    assert roman_numeral(1, "", 5, 0, "major") == "bII6"  # the Neapolitan sixth
+
+
 def test_half_cadence_and_inversions():
     # C major: I  I6  IV  V : ends on the dominant
     s = _cadence_piece([(72, 67, 64, 48), (72, 67, 60, 52), (72, 69, 65, 53), (71, 67, 62, 55)])

@@ -18,7 +18,7 @@ import numpy as np
 
 from tunesmith.evaluate.metrics import Notes, all_metrics, extract_notes
 from tunesmith.mir.keys import KeyResult, find_key, key_over_time
-from tunesmith.music.keys import PITCH_CLASS_NAMES
+from tunesmith.music.keys import PITCH_CLASS_NAMES, key_name
 from tunesmith.music.score import Score
 
 # (suffix, intervals above the root); triads first so that, on a tie, a triad wins
@@ -74,34 +74,133 @@ class Analysis:
                 "melody": self.melody, "metrics": self.metrics, **self.extra}
 
 
-def _roman(pitches: list[int], tonic: int, mode: str) -> str:
-    """music21's Roman numeral for a chord voiced bass first; a chromatic major triad or a
-    dominant seventh off the fifth degree is read as a secondary dominant (V7/IV, not Ib753)."""
+_LETTERS = "CDEFGAB"
+_LETTER_PC = (0, 2, 4, 5, 7, 9, 11)
+_STEPS = {"major": (0, 2, 4, 5, 7, 9, 11), "minor": (0, 2, 3, 5, 7, 8, 10)}
+_THIRDS = {0: 0, 1: 1, 2: 1, 3: 2, 4: 2, 5: 3, 6: 4, 7: 4, 8: 4, 9: 6, 10: 6, 11: 6}  # letters above the root
+
+
+def _spelled(letter: int, pc: int) -> str:
+    alt = (pc - _LETTER_PC[letter] + 6) % 12 - 6
+    return _LETTERS[letter] + ("#" * alt if alt > 0 else "b" * -alt)
+
+
+def _key_letters(tonic: int, mode: str) -> dict[int, int]:
+    """The letter of each pitch class the key writes without a chromatic sign (in minor also the
+    raised sixth and seventh), from the tonic as :func:`key_name` spells it (G# minor, E♭ major)."""
+    t = _LETTERS.index(key_name(tonic, mode)[0])
+    out = {(tonic + st) % 12: (t + d) % 7 for d, st in enumerate(_STEPS[mode])}
+    if mode == "minor":
+        out.setdefault((tonic + 9) % 12, (t + 5) % 7)
+        out.setdefault((tonic + 11) % 12, (t + 6) % 7)
+    return out
+
+
+def spell_chord(root: int, quality: str, bass: int, tonic: int, mode: str) -> tuple[str, list[str]]:
+    """The chord's root and tones (bass first) spelled in the key, as a musician writes them:
+    a diatonic root by its letter in the key; a chromatic one as the raised leading tone of the
+    degree above (diminished chords), the dominant of a degree (major and dominant-seventh
+    chords: F♯ for V/V in C, B for V/V in F) or else the lowered degree above (♭VI, ♭II);
+    the other tones in thirds above the root. Music21 reads a chord in a key by its spelling
+    (G♯–C–E♭ is no A♭ triad), so a MIDI pitch's default spelling will not do."""
+    letters = _key_letters(tonic, mode)
+    if root in letters:
+        r = letters[root]
+    elif quality in ("dim", "dim7", "m7b5") and (root + 1) % 12 in letters:
+        r = (letters[(root + 1) % 12] - 1) % 7
+    elif quality in ("", "7") and (root + 5) % 12 in letters:
+        r = (letters[(root + 5) % 12] + 4) % 7
+    elif (root + 1) % 12 in letters:
+        r = letters[(root + 1) % 12]
+    else:
+        r = _LETTERS.index(PITCH_CLASS_NAMES[root][0])
+    iv = dict(QUALITIES)[quality]
+    tones = [(root + x) % 12 for x in iv]
+    names = {pc: _spelled((r + _THIRDS[x]) % 7, pc) for pc, x in zip(tones, iv)}
+    order = [bass] + [pc for pc in tones if pc != bass] if bass in names else tones
+    return names[root], [names[pc] for pc in order]
+
+
+_NUMERALS = {"major": ("I", "ii", "iii", "IV", "V", "vi", "vii"), "minor": ("i", "ii", "III", "iv", "V", "VI", "VII")}
+_INVERSIONS = {3: ("", "6", "64"), 4: ("7", "65", "43", "42")}
+
+
+def _tonicized(degree_pc: int, tonic: int, mode: str) -> str | None:
+    """The numeral of the diatonic triad on a pitch class, as the target of a secondary chord
+    (V/V, viio7/ii); None where the triad is diminished or the pitch class is not a degree."""
+    steps = _STEPS[mode]
+    d = (degree_pc - tonic) % 12
+    if d not in steps:
+        return None
+    i = steps.index(d)
+    if i == 0 or (mode == "major" and i == 6) or (mode == "minor" and i == 1):
+        return None
+    return _NUMERALS[mode][i]
+
+
+def _textbook(fig: str, mode: str) -> str:
+    """music21 writes the natural sixth and seventh degrees of a minor key as ♭VI and ♭VII (it
+    counts from the raised ones); a harmony textbook writes VI and VII."""
+    if mode != "minor":
+        return fig
+    return "/".join(x[1:] if x[:1] == "b" and x[1:3].upper() == "VI" else x for x in fig.split("/"))
+
+
+def roman_numeral(root: int, quality: str, bass: int, tonic: int, mode: str) -> str:
+    """The Roman numeral of a chord (root and quality as :data:`QUALITIES`, bass pitch class) in a
+    key: music21's ``romanNumeralFromChord`` on the chord spelled in the key
+    (:func:`spell_chord`), in close position above the bass; a chromatic major triad or dominant
+    seventh is read as a secondary dominant (V7/IV, not Ib753) and a diminished chord on a
+    chromatic leading tone as a secondary leading-tone chord (viio7/V, not #ivo7); minor keys'
+    sixth and seventh degrees as a textbook writes them (VI, VII)."""
     from music21 import chord as m21chord
     from music21 import key as m21key
+    from music21 import pitch as m21pitch
     from music21 import roman
 
-    k = m21key.Key(PITCH_CLASS_NAMES[tonic].replace("b", "-"), mode)
-    c = m21chord.Chord(sorted(pitches))
+    iv = dict(QUALITIES)[quality]
+    tones = [(root + x) % 12 for x in iv]
+    letters = _key_letters(tonic, mode)
+    if quality in ("dim", "dim7", "m7b5"):  # a leading-tone chord: of the key, or of a degree
+        target = (root + 1) % 12
+        figure = ("ø" if quality == "m7b5" else "o") + _INVERSIONS[len(iv)][tones.index(bass) if bass in tones else 0]
+        if target == tonic:
+            return "vii" + figure
+        if root not in letters and (numeral := _tonicized(target, tonic, mode)):
+            return f"vii{figure}/{numeral}"
+    _, spelled = spell_chord(root, quality, bass, tonic, mode)
+    k = m21key.Key(key_name(tonic, mode).split()[0].replace("b", "-"), mode)
+    pitches, last = [], None
+    for name in spelled:  # close position upwards from the bass, octave 3
+        pt = m21pitch.Pitch(name.replace("b", "-") + "3")
+        while last is not None and pt.ps <= last.ps:
+            pt.octave += 1
+        pitches.append(pt)
+        last = pt
+    c = m21chord.Chord(pitches)
     try:
-        plain = roman.romanNumeralFromChord(c, k)
-        fig = plain.figure
-        chromatic = fig[:1] in ("#", "b") or any(a in fig[1:] for a in ("#", "b"))
-        if chromatic and (c.isDominantSeventh() or c.isMajorTriad()):
+        fig = roman.romanNumeralFromChord(c, k).figure
+        chromatic = any(pc not in letters for pc in tones)
+        if chromatic and quality in ("", "7"):
             sec = roman.romanNumeralFromChord(c, k, preferSecondaryDominants=True).figure
             if "/" in sec:
                 fig = sec
-        return _tidy(fig)
+        return _textbook(_figured(fig, len(tones), tones.index(bass) if bass in tones else 0), mode)
     except Exception:  # noqa: BLE001 - music21 cannot name a few odd sonorities; say so
         return "?"
 
 
-def _tidy(fig: str) -> str:
-    """Drop figures that only restate the chord's own raised/lowered third (V75#3 → V7, V#3 → V)."""
-    for tail in ("75#3", "5#3", "#3", "b53", "53"):
-        if fig.endswith(tail) and len(fig) > len(tail):
-            return fig[: -len(tail)] + ("7" if tail.startswith("7") else "")
-    return fig
+def _figured(fig: str, size: int, inversion: int) -> str:
+    """music21's numeral with the inversion figures a textbook writes (6, 64; 7, 65, 43, 42): its
+    own figures also restate altered intervals above the bass (V75#3, IV6#42), which say nothing
+    the chord's name does not."""
+    import re
+
+    head, _, tail = fig.partition("/")
+    m = re.match(r"[#b-]*[IViv]+[o+ø]?", head)
+    if not m:
+        return fig
+    return m.group(0) + _INVERSIONS[size][inversion] + (f"/{tail}" if tail else "")
 
 
 def label_chord(weights: np.ndarray, bass: int) -> tuple[int, str, float]:
@@ -149,16 +248,15 @@ def chords(n: Notes, tonic: int, mode: str, *, per: str = "beat") -> list[Chord]
         root, q, fit = label_chord(w, bass_pitch % 12)
         if root < 0 or fit <= 0:
             continue
-        iv = dict(QUALITIES)[q]
-        tones = {(root + x) % 12 for x in iv}
+        tones = {(root + x) % 12 for x in dict(QUALITIES)[q]}
         bass_pc = bass_pitch % 12 if bass_pitch % 12 in tones else root
-        # close position above the bass (music21 misreads some wide, doubled spacings)
-        voicing = [48 + bass_pc] + sorted(48 + bass_pc + (pc - bass_pc) % 12 for pc in tones - {bass_pc})
-        name = PITCH_CLASS_NAMES[root] + q + (f"/{PITCH_CLASS_NAMES[bass_pc]}" if bass_pc != root else "")
+        # spelled in the key, in close position above the bass (music21 misreads some wide, doubled spacings)
+        root_name, spelled = spell_chord(root, q, bass_pc, tonic, mode)
+        name = root_name + q + (f"/{spelled[0]}" if bass_pc != root else "")
         bar, within = divmod(t0, n.bar_ticks)
         beat_ticks = max(1, n.bar_ticks // max(1, n.beats_per_bar))
         out.append(Chord(bar + 1, round(within / beat_ticks + 1, 2), round(t0 / n.tpq, 3), name,
-                         _roman(voicing, tonic, mode), root, q, bass_pc))
+                         roman_numeral(root, q, bass_pc, tonic, mode), root, q, bass_pc))
     return out
 
 

@@ -107,6 +107,12 @@ def test_roman_numerals_in_keys_music21_spells_otherwise():
     assert roman_numeral(5, "", 5, 9, "minor") == "VI"  # F in A minor (music21: bVI)
     assert roman_numeral(8, "dim7", 8, 9, "minor") == "viio7"  # G#dim7 in A minor
     assert roman_numeral(1, "", 5, 0, "major") == "bII6"  # the Neapolitan sixth
+    # a phrase that stops on V65/V has no half cadence (the key's V is not reached)
+    s = _cadence_piece([(72, 67, 64, 48), (72, 69, 65, 53), (72, 67, 64, 48), (72, 69, 62, 54)])
+    a = analyze_score(s)
+    assert a.chords[-1].roman == "V65/V" and all(c["type"] != "half" for c in a.cadences)
+    s = _cadence_piece([(72, 67, 64, 48), (72, 69, 65, 53), (72, 69, 62, 54), (71, 67, 62, 55)])
+    assert analyze_score(s).cadences[-1]["type"] == "half"  # ... it leads to one
 
 
 def test_half_cadence_and_inversions():

@@ -290,14 +290,18 @@ def melody_stats(n: Notes) -> dict:
 
 
 def _degree(roman_fig: str) -> str:
-    """The Roman numeral without its figures/inversion: "V65" → "V", "viio7" → "vii"."""
-    core = ""
-    for ch in roman_fig:
-        if ch in "IViv":
-            core += ch
-        elif core:
-            break
-    return core.upper()
+    """The Roman numeral without its figures/inversion: "V65" → "V", "viio7" → "VII"; a secondary
+    chord keeps its target ("V65/V" → "V/V"), so that it is not taken for the key's own V."""
+    out = []
+    for part in roman_fig.split("/"):
+        core = ""
+        for ch in part:
+            if ch in "IViv":
+                core += ch
+            elif core:
+                break
+        out.append(core.upper())
+    return "/".join(out)
 
 
 def phrase_ends(n: Notes) -> list[int]:

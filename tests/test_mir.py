@@ -115,6 +115,20 @@ def test_roman_numerals_in_keys_music21_spells_otherwise():
     assert analyze_score(s).cadences[-1]["type"] == "half"  # ... it leads to one
 
 
+def test_a_final_cadence_under_a_held_soprano_note():
+    """G minor: i for two bars, then the soprano holds D5 through the last bar while the lower
+    voices move V (beats 1-2) to i (beats 3-4): an authentic cadence, not a half cadence on the
+    chord where the soprano's note began; imperfect, as the soprano ends on the fifth."""
+    h = 2 * Q
+    sop = [(0, 8 * Q, 70), (8 * Q, 4 * Q, 74)]
+    alto = [(0, 8 * Q, 67), (8 * Q, h, 66), (10 * Q, h, 67)]
+    ten = [(0, 8 * Q, 62), (8 * Q, h, 57), (10 * Q, h, 58)]
+    bass = [(0, 8 * Q, 43), (8 * Q, h, 50), (10 * Q, h, 43)]
+    a = analyze_score(make_score([sop, alto, ten, bass]))
+    assert a.key.key == "G minor"
+    assert a.cadences[-1]["type"] == "imperfect authentic" and a.cadences[-1]["chords"] == "V – i"
+
+
 def test_half_cadence_and_inversions():
     # C major: I  I6  IV  V : ends on the dominant
     s = _cadence_piece([(72, 67, 64, 48), (72, 67, 60, 52), (72, 69, 65, 53), (71, 67, 62, 55)])

@@ -321,21 +321,30 @@ def phrase_ends(n: Notes) -> list[int]:
 
 def cadences(n: Notes, chord_list: list[Chord], tonic: int, mode: str) -> list[dict]:
     """The cadence at each phrase end, from the last two chords: authentic (perfect when both
-    chords are in root position and the melody ends on the tonic), half, plagal, deceptive."""
+    chords are in root position and the melody ends on the tonic), half, plagal, deceptive.
+
+    The arrival is the chord where the phrase's last melody note begins — at the end of the piece,
+    the last chord (a held soprano note may see V move to i beneath it) — and the chord before it
+    the last one of another name (V V I is V – I). Of two phrase ends within a bar, the later."""
     if len(chord_list) < 2:
         return []
     onsets = np.array([round(c.quarters * n.tpq) for c in chord_list])
     mel = melody_line(n)
     out = []
     for t in phrase_ends(n):
-        i = int(np.searchsorted(onsets, t, side="right")) - 1
-        if i < 1:
+        k = int(np.searchsorted(n.start[mel], t, side="right")) - 1
+        final = k == len(mel) - 1  # the piece's last note: its last chord, though the note began over V
+        i = int(np.searchsorted(onsets, int(n.end[mel][k]) if final else t + 1, side="left")) - 1
+        j = i - 1
+        while j >= 0 and chord_list[j].name == chord_list[i].name:
+            j -= 1
+        if i < 1 or j < 0:
             continue
-        prev, last = chord_list[i - 1], chord_list[i]
+        prev, last = chord_list[j], chord_list[i]
         a, b = _degree(prev.roman), _degree(last.roman)
         kind = None
-        if b == "I" and a in ("V", "VII"):
-            top = n.pitch[mel][np.searchsorted(n.start[mel], t, side="right") - 1] % 12
+        if b == "I" and (a == "V" or (a == "VII" and prev.quality in ("dim", "dim7", "m7b5"))):
+            top = n.pitch[mel][k] % 12
             perfect = a == "V" and prev.bass == prev.root and last.bass == last.root and top == tonic
             kind = "perfect authentic" if perfect else "imperfect authentic"
         elif b == "V":
@@ -345,7 +354,12 @@ def cadences(n: Notes, chord_list: list[Chord], tonic: int, mode: str) -> list[d
         elif a == "V" and b == "VI":
             kind = "deceptive"
         if kind:
-            out.append({"bar": last.bar, "beat": last.beat, "type": kind, "chords": f"{prev.roman} – {last.roman}"})
+            if out and onsets[i] - out[-1]["_at"] < n.bar_ticks:  # one phrase end a bar: the later one
+                out.pop()
+            out.append({"bar": last.bar, "beat": last.beat, "type": kind, "chords": f"{prev.roman} – {last.roman}",
+                        "_at": int(onsets[i])})
+    for c in out:
+        del c["_at"]
     return out
 
 

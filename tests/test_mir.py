@@ -107,6 +107,8 @@ def test_roman_numerals_in_keys_music21_spells_otherwise():
     assert roman_numeral(5, "", 5, 9, "minor") == "VI"  # F in A minor (music21: bVI)
     assert roman_numeral(8, "dim7", 8, 9, "minor") == "viio7"  # G#dim7 in A minor
     assert roman_numeral(1, "", 5, 0, "major") == "bII6"  # the Neapolitan sixth
+    assert roman_numeral(7, "", 7, 7, "minor") == "I"  # a Picardy third ends a G minor chorale
+    assert roman_numeral(7, "7", 7, 7, "minor") == "V7/iv"  # ... but with a seventh it leads to iv
     # a phrase that stops on V65/V has no half cadence (the key's V is not reached)
     s = _cadence_piece([(72, 67, 64, 48), (72, 69, 65, 53), (72, 67, 64, 48), (72, 69, 62, 54)])
     a = analyze_score(s)

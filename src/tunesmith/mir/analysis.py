@@ -181,7 +181,7 @@ def roman_numeral(root: int, quality: str, bass: int, tonic: int, mode: str) -> 
     try:
         fig = roman.romanNumeralFromChord(c, k).figure
         chromatic = any(pc not in letters for pc in tones)
-        if chromatic and quality in ("", "7"):
+        if chromatic and (quality == "7" or (quality == "" and root != tonic)):  # a major tonic: Picardy, I
             sec = roman.romanNumeralFromChord(c, k, preferSecondaryDominants=True).figure
             if "/" in sec:
                 fig = sec
@@ -387,7 +387,8 @@ def analyze_score(score: Score) -> Analysis:
     bars = int(n.end[n.pitched].max() - 1) // n.bar_ticks + 1
     tempo = score.tempo()
     return Analysis(
-        title=score.meta.title or "", key=key, key_regions=key_over_time(n), meter=score.time_signature() or "4/4",
+        title=score.meta.title or "", key=key, key_regions=key_over_time(n, home=key.key),
+        meter=score.time_signature() or "4/4",
         tempo_qpm=round(tempo, 2) if tempo else None, bars=bars, texture=texture, chords=chord_list,
         cadences=cadences(n, chord_list, key.tonic, key.mode), melody=melody_stats(n), metrics=_scalar_metrics(n))
 

@@ -104,9 +104,13 @@ def find_key(n: Notes, *, signature: int | None = None, stated: str | None = Non
                      notated)
 
 
-def key_over_time(n: Notes, *, window_bars: int = 4, change_penalty: float = 0.25) -> list[dict]:
+def key_over_time(n: Notes, *, window_bars: int = 4, change_penalty: float = 0.25, home: str | None = None,
+                  home_bonus: float = 0.1) -> list[dict]:
     """Key regions: the key of each bar from a ``window_bars`` window around it, smoothed by
     Viterbi decoding that charges ``change_penalty`` (in correlation units) per modulation.
+    ``home`` (the piece's key, from :func:`find_key`) earns ``home_bonus`` in every window: a
+    window's few notes often fit a neighbouring key as well as the home key (a folk tune's
+    phrase on the subdominant), and the regions should leave home only where the music does.
 
     Returns ``[{"start_bar": 1, "end_bar": 8, "key": "G major"}, ...]`` (bars 1-based, inclusive)."""
     sel = n.pitched
@@ -119,6 +123,8 @@ def key_over_time(n: Notes, *, window_bars: int = 4, change_penalty: float = 0.2
         lo, hi = (b - half + 0.5) * n.bar_ticks, (b + half + 0.5) * n.bar_ticks
         mask = (n.start < hi) & (n.end > lo)
         obs[b] = correlations(_hist(n, mask))
+    if home is not None:
+        obs[:, KEY_NAMES.index(home)] += home_bonus
     # Viterbi: stay costs nothing, changing key costs change_penalty
     score = obs[0].copy()
     back = np.zeros((n_bars, 24), np.int64)

@@ -131,6 +131,16 @@ def test_a_final_cadence_under_a_held_soprano_note():
     assert a.cadences[-1]["type"] == "imperfect authentic" and a.cadences[-1]["chords"] == "V – i"
 
 
+def test_a_played_melody_whose_notes_ring_on_is_a_melody_and_two_voices_are_not():
+    tune = [60, 62, 64, 65, 67, 65, 64, 62] * 2
+    # a transcription: each note rings 40% into the next (a piano's or guitar's decay)
+    rung = [(i * Q, int(1.4 * Q), p) for i, p in enumerate(tune)]
+    assert analyze_score(make_score([rung])).texture == "melody"
+    # one track, two voices: a held lower note under each pair of tune notes
+    two = [(i * Q, Q, p) for i, p in enumerate(tune)] + [(i * 2 * Q + Q // 2, 2 * Q, 48 + i % 5) for i in range(8)]
+    assert analyze_score(make_score([two])).texture == "polyphonic"
+
+
 def test_half_cadence_and_inversions():
     # C major: I  I6  IV  V : ends on the dominant
     s = _cadence_piece([(72, 67, 64, 48), (72, 67, 60, 52), (72, 69, 65, 53), (71, 67, 62, 55)])

@@ -217,12 +217,19 @@ def label_chord(weights: np.ndarray, bass: int) -> tuple[int, str, float]:
 
 
 def _texture(n: Notes) -> str:
+    """"melody" for one track whose notes neither start together (under 5% of them) nor sound
+    through most of the next note (under 20%): a transcribed recording's notes ring on into the
+    next by their decay, a second voice's hold through it; else "four voices" or "polyphonic"."""
     tracks = np.unique(n.track[n.pitched])
     if len(tracks) == 1:
-        t = int(tracks[0])
-        idx = n.track_notes(t)
-        overlap = (n.start[idx][1:] < n.end[idx][:-1] - n.tpq // 8).mean() if len(idx) > 1 else 0.0
-        if overlap < 0.05:
+        idx = n.track_notes(int(tracks[0]))
+        idx = idx[np.argsort(n.start[idx], kind="stable")]
+        s, e = n.start[idx], n.end[idx]
+        if len(idx) < 2:
+            return "melody"
+        together = (np.diff(s) <= n.tpq // 8).mean()
+        held = ((e[:-1] - s[1:]) > 0.5 * np.maximum(e[1:] - s[1:], 1)).mean()
+        if together < 0.05 and held < 0.2:
             return "melody"
     return "four voices" if len(tracks) == 4 else "polyphonic"
 

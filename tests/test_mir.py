@@ -418,6 +418,28 @@ def test_recall_tells_a_short_snippet_by_its_place_in_the_bar():
     assert hits[0].score == pytest.approx(1.0)
 
 
+def test_a_recordings_query_is_placed_in_the_beat_of_its_grid():
+    """A transcription has no bar lines, but its notes sit on a quarter-note grid: of two pieces
+    with the same intervals and rhythm, one on the beats and one half a beat later, the query
+    played on the beats (its grid found from its onsets, whatever the silence before them)
+    ranks the first above the second; without the grid the two tie."""
+    from tunesmith.mir.search import Part, beat_offset
+
+    tune = np.array([60, 64, 62, 65, 64, 67, 65, 69], np.int16)
+    on = np.array([0, 1, 1.5, 2, 3, 4, 4.5, 5], np.float32)
+    pieces = [(tune, on + 0.5), (tune, on)]  # the off-beat one first: ties go to it
+    part = Part("two", ["h0", "h1"], ["two/offbeat", "two/onbeat"], ["a", "b"], np.full(2, 4.0, np.float32),
+                np.array([0, 8, 16]), np.concatenate([p for p, _ in pieces]), np.concatenate([t for _, t in pieces]))
+    idx = SearchIndex([part])
+    rec = (on + 0.37) * 1.02  # another tempo's quarters, after 0.37 quarters of silence
+    offset = beat_offset(rec)
+    assert offset == pytest.approx(0.37 * 1.02 % 1.0, abs=0.05)
+    hits = idx.search(Melody(tune + 2, rec, 4.0, metric=False, beat_offset=offset), top=2)
+    assert hits[0].name == "two/onbeat" and hits[0].score > hits[1].score
+    plain = idx.search(Melody(tune + 2, rec, 4.0, metric=False), top=2)
+    assert plain[0].score == pytest.approx(plain[1].score)
+
+
 @pytest.fixture(scope="module")
 def small_index(tmp_path_factory):
     """An index of 12 chorales and a transposed near-copy of one of them."""

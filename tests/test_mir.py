@@ -346,6 +346,11 @@ def test_alignment_numba_equals_python_and_tolerates_an_ornament():
     slide = np.r_[mel[:3], [67, 66], mel[3:]]
     slide_on = np.r_[on[:3], [2.1, 2.3], on[3:]]
     assert 0.8 <= align(slide, mel, slide_on, on)[0] < 1.0
+    # a mordent (G A G on the 5th note's beat) is that one note, and the next note's rhythm counts
+    # from the G it began on
+    mordent, mordent_on = np.r_[mel[:5], [69, 67], mel[5:]], np.r_[on[:5], [3.25, 3.5], on[5:]]
+    assert 0.85 <= align(mordent, mel, mordent_on, on)[0] < 1.0
+    assert align(np.r_[mel[:5], [70, 66], mel[5:]], mel, mordent_on, on)[0] < 0.7  # two wrong notes
 
 
 def test_a_short_snippet_is_aligned_at_the_tempo_its_bars_give():

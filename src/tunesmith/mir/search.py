@@ -253,10 +253,14 @@ def _align_segment_py(qp, qt, qph, tp, tt, tph, tau, place) -> tuple[float, int,
     (within a semitone or an octave), so that a long run of wrong notes in the right rhythm does not
     add up; skipping a query note earns ORNAMENT if it is a neighbour (±1–2 semitones) of the next
     one — an ornament — else costs SKIP_QUERY; two skipped notes that are both neighbours of the
-    next (a slide) earn ORNAMENT; skipping a piece's note costs SKIP_TARGET."""
+    next (a slide) earn ORNAMENT; a turn — a note, its neighbour and the note again, as one note of
+    the piece (a mordent, or a held note struck again after a neighbour) — earns ORNAMENT, and the
+    next step's rhythm is measured from the turn's first note; skipping a piece's note costs
+    SKIP_TARGET."""
     m, n = len(qp), len(tp)
     H = np.zeros((m, n), np.float64)
     S = np.zeros((m, n), np.int64)
+    A = np.zeros((m, n), np.int64)  # the query note whose onset is piece note j's (i, or a turn's first)
     for j in range(n):
         S[0, j] = j
     best, bj, bs = 0.0, 0, 0
@@ -264,8 +268,11 @@ def _align_segment_py(qp, qt, qph, tp, tt, tph, tau, place) -> tuple[float, int,
         # a slide (two neighbours of the note they lead to, e.g. D C before B) is stepped over too
         d1, d2 = (qp[i - 1] - qp[i], qp[i - 2] - qp[i]) if i >= 3 else (0, 0)
         slide = -2 <= d1 <= 2 and d1 != 0 and -2 <= d2 <= 2 and d2 != 0
+        # a turn: the note, its neighbour, the note again (a mordent; a held note struck again
+        # after a neighbour) is one note of the piece
+        turn = i >= 2 and qp[i] == qp[i - 2] and -2 <= qp[i - 1] - qp[i] <= 2 and qp[i - 1] != qp[i]
         for j in range(n):
-            h, st = 0.0, j
+            h, st, anc = 0.0, j, i
             e2 = abs(qph[i] - tph[j])
             if e2 > 0.5:
                 e2 = 1.0 - e2
@@ -288,7 +295,7 @@ def _align_segment_py(qp, qt, qph, tp, tt, tph, tau, place) -> tuple[float, int,
                     if diff == 0 or diff == 1 or diff == -1 or diff == 12 or diff == -12:
                         s = MATCH if diff == 0 else NEAR
                         # rhythm and place corroborate agreeing pitches; alone they earn nothing
-                        qi = max(qt[i] - qt[ip], 1e-3)
+                        qi = max(qt[i] - qt[A[ip, jp]], 1e-3)
                         ti = max(tt[j] - tt[jp], 1e-3)
                         e = abs(np.log2(qi / ti) - tau)
                         s += (RHYTHM if e < 0.2 else (RHYTHM_NEAR if e < 0.45 else RHYTHM_MISS)) + at_place
@@ -296,9 +303,12 @@ def _align_segment_py(qp, qt, qph, tp, tt, tph, tau, place) -> tuple[float, int,
                         s = MISMATCH
                     v = H[ip, jp] + s - skipq - (SKIP_TARGET if dj == 2 else 0.0)
                     if v > h:
-                        h, st = v, S[ip, jp]
+                        h, st, anc = v, S[ip, jp], i
+            if turn and H[i - 2, j] + ORNAMENT > h:
+                h, st, anc = H[i - 2, j] + ORNAMENT, S[i - 2, j], A[i - 2, j]
             H[i, j] = h
             S[i, j] = st if h > 0 else j
+            A[i, j] = anc if h > 0 else i
             if h > best:
                 best, bj, bs = h, j, S[i, j]
     return float(best), int(bs), int(bj)

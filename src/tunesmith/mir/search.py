@@ -9,14 +9,13 @@ Two stages, as in query-by-humming systems:
    with the two ratios between its successive inter-onset intervals (tempo-invariant
    rhythm, quantised to half-octaves of ratio). The query's grams are taken also with
    one note skipped between any two of the four, so an ornament the query adds is
-   stepped over. Where the query has bar lines (files, ABC, bar ranges; not transcribed audio),
-   each four-note pitch-and-rhythm gram counts once more placed in the bar (:func:`placed_ids`):
-   a short snippet's grams are common, and its place in the bar tells apart the windows that hold
-   them (on the 318 symbolic benchmark queries under 8 notes, seed 0: top-10
-   0.843 → 0.874). Windows and query are
-   TF-IDF weighted; an inverted index (a
-   ``scipy.sparse`` matrix, grams × windows) scores every window that shares a gram
-   with the query, and the best windows name the candidate pieces.
+   stepped over. Where the query has bar lines (files, ABC, bar ranges; not transcribed
+   audio), each four-note pitch-and-rhythm gram counts once more placed in the bar
+   (:func:`placed_ids`): a short snippet's grams are common, and its place in the bar tells
+   apart the windows that hold them (on the 318 symbolic benchmark queries under 8 notes,
+   seed 0: top-10 0.843 → 0.874). Windows and query are TF-IDF weighted; an inverted index
+   (a ``scipy.sparse`` matrix, grams × windows) scores every window that shares a gram with
+   the query, and the best windows name the candidate pieces.
 
    Exact grams in an inverted index rather than hashed vectors in a dense faiss index:
    with the 256-dimensional hashed vectors the previous version used, the source of a

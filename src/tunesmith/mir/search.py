@@ -10,7 +10,7 @@ Two stages, as in query-by-humming systems:
    rhythm, quantised to half-octaves of ratio). The query's grams are taken also with
    one note skipped between any two of the four, so an ornament the query adds is
    stepped over. Where the query has bar lines (files, ABC, bar ranges; not transcribed
-   audio), each four-note pitch-and-rhythm gram counts once more placed in the bar
+   audio), each gram with rhythm counts once more placed in the bar
    (:func:`placed_ids`): a short snippet's grams are common, and its place in the bar tells
    apart the windows that hold them (on the 318 symbolic benchmark queries under 8 notes,
    seed 0: top-10 0.843 → 0.874). Windows and query are TF-IDF weighted; an inverted index
@@ -68,8 +68,8 @@ _RB = 2 * RCLIP + 1
 N_PITCH_GRAMS = _B ** 3
 N_LONG = N_PITCH_GRAMS * (1 + _RB * _RB)  # grams of four notes
 N_GRAMS = N_LONG + _B * _B * _RB  # and of three notes: two intervals and their rhythm ratio
-# and, where bar lines are known, each four-note pitch-and-rhythm gram once more with the place in the
-# bar of its first note (in 48ths of a bar), hashed into N_PLACED ids after the others
+# and, where bar lines are known, each gram with rhythm once more with the place in the bar of its first
+# note (in 48ths of a bar), hashed into N_PLACED ids after the others
 PLACE_BINS = 48
 N_PLACED = 1 << 21
 N_ALL = N_GRAMS + N_PLACED
@@ -157,8 +157,9 @@ def feature_ids(p: np.ndarray) -> np.ndarray:
 
 
 def placed_ids(rid: np.ndarray, phase: np.ndarray) -> np.ndarray:
-    """Ids of pitch-and-rhythm grams (``rid``) placed in the bar: the first note's place (a fraction
-    of the bar) in 48ths, hashed with the gram into ``N_PLACED`` ids from ``N_GRAMS`` on. A bin's
+    """Ids of grams with rhythm placed in the bar (``rid``: a four-note gram's pitch-and-rhythm id,
+    or a three-note gram's id; the two ranges are apart): the first note's place (a fraction of
+    the bar) in 48ths, hashed with the gram into ``N_PLACED`` ids from ``N_GRAMS`` on. A bin's
     edges sit a quarter bin below the 48ths (and so between 32nds), so that a place computed through
     another tempo's float rounding lands in the same bin."""
     b = np.floor(np.asarray(phase, np.float64) * PLACE_BINS + 0.25).astype(np.int64) % PLACE_BINS
@@ -168,10 +169,10 @@ def placed_ids(rid: np.ndarray, phase: np.ndarray) -> np.ndarray:
 
 def gram_ids(p: np.ndarray, t: np.ndarray, gaps=INDEX_GAPS, phase: np.ndarray | None = None) -> np.ndarray:
     """The grams of a melody (module docstring): per run of four notes whose steps are a gap
-    triple, one pitch gram and one pitch-and-rhythm gram (and, given the notes' places in their
-    bars as ``phase``, the latter once more with the first note's place: :func:`placed_ids`); per
-    run of three notes (a gap pair), one gram of two intervals and their rhythm ratio. ``(k, 2)``
-    rows of (first note, id)."""
+    triple, one pitch gram and one pitch-and-rhythm gram; per run of three notes (a gap pair), one
+    gram of two intervals and their rhythm ratio; given the notes' places in their bars as
+    ``phase``, each gram with rhythm once more with its first note's place (:func:`placed_ids`).
+    ``(k, 2)`` rows of (first note, id)."""
     p = np.asarray(p, np.int64)
     t = np.asarray(t, np.float64)
     n = len(p)
@@ -198,7 +199,10 @@ def gram_ids(p: np.ndarray, t: np.ndarray, gaps=INDEX_GAPS, phase: np.ndarray | 
             if phase is not None:
                 out.append(np.stack([k, placed_ids(rid, np.asarray(phase)[k])], 1))
         else:
-            out.append(np.stack([k, N_LONG + (iv[0] * _B + iv[1]) * _RB + ratio(*pos)], 1))
+            gid = N_LONG + (iv[0] * _B + iv[1]) * _RB + ratio(*pos)
+            out.append(np.stack([k, gid], 1))
+            if phase is not None:  # a three-note snippet's only grams: placed too
+                out.append(np.stack([k, placed_ids(gid, np.asarray(phase)[k])], 1))
     return np.concatenate(out) if out else np.zeros((0, 2), np.int64)
 
 

@@ -1,6 +1,7 @@
 """Music information retrieval figures → benchmarks/results-mir.json (BENCHMARKS.md via run.py).
 
     python benchmarks/mir.py [--only key,search,audio,classify] [--queries 1000] [--audio-queries 200] [--audio-pieces 100]
+                             [--seed 0] [--out benchmarks/results-mir.json]
 
 - key: the Bach chorales' stated keys against our key finder (notes only; notes + key
   signature), music21's Krumhansl–Schmuckler (``analyze('key')``), with the MIREX weighted score.
@@ -323,8 +324,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--queries", type=int, default=1000)
     ap.add_argument("--audio-queries", type=int, default=200)
     ap.add_argument("--audio-pieces", type=int, default=100)
+    ap.add_argument("--seed", type=int, default=0, help="which draw of queries (search) and pieces (audio); the "
+                    "table's is 0")
+    ap.add_argument("--out", type=Path, default=OUT, help="results file (default: the table's, %(default)s)")
     a = ap.parse_args(argv)
-    res = json.loads(OUT.read_text()) if OUT.exists() else {}
+    out = a.out
+    res = json.loads(out.read_text()) if out.exists() else {}
     for part in ("key", "search", "audio", "classify"):  # the parts kept from an earlier run keep its date
         if isinstance(res.get(part), dict) and "date" in res:
             res[part].setdefault("date", res["date"])
@@ -335,9 +340,9 @@ def main(argv: list[str] | None = None) -> int:
         if part == "key":
             res["key"] = bench_key()
         elif part == "search":
-            res["search"] = bench_search(a.queries, a.audio_queries)
+            res["search"] = bench_search(a.queries, a.audio_queries, a.seed)
         elif part == "audio":
-            res["audio"] = bench_audio(a.audio_pieces)
+            res["audio"] = bench_audio(a.audio_pieces, a.seed)
         elif part == "classify":
             res["classify"] = bench_classify()
         else:
@@ -346,8 +351,9 @@ def main(argv: list[str] | None = None) -> int:
         res[part]["bench_seconds"] = round(time.perf_counter() - t0, 1)
         res[part]["date"] = res["date"]
         res[part]["load_average_after"] = round(__import__("os").getloadavg()[0], 2)  # how busy the machine was
+        res[part]["seed"] = a.seed
         print(part, json.dumps(res[part]))
-        OUT.write_text(json.dumps(res, indent=1) + "\n")
+        out.write_text(json.dumps(res, indent=1) + "\n")
     return 0
 
 

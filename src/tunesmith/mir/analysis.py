@@ -169,16 +169,16 @@ def roman_numeral(root: int, quality: str, bass: int, tonic: int, mode: str) -> 
         if root not in letters and (numeral := _tonicized(target, tonic, mode)):
             return f"vii{figure}/{numeral}"
     _, spelled = spell_chord(root, quality, bass, tonic, mode)
-    k = m21key.Key(key_name(tonic, mode).split()[0].replace("b", "-"), mode)
-    pitches, last = [], None
-    for name in spelled:  # close position upwards from the bass, octave 3
-        pt = m21pitch.Pitch(name.replace("b", "-") + "3")
-        while last is not None and pt.ps <= last.ps:
-            pt.octave += 1
-        pitches.append(pt)
-        last = pt
-    c = m21chord.Chord(pitches)
     try:
+        k = m21key.Key(key_name(tonic, mode).split()[0].replace("b", "-"), mode)
+        pitches, last = [], None
+        for name in spelled:  # close position upwards from the bass, octave 3
+            pt = m21pitch.Pitch(name.replace("b", "-") + "3")
+            while last is not None and pt.ps <= last.ps:
+                pt.octave += 1
+            pitches.append(pt)
+            last = pt
+        c = m21chord.Chord(pitches)
         fig = roman.romanNumeralFromChord(c, k).figure
         chromatic = any(pc not in letters for pc in tones)
         if chromatic and (quality == "7" or (quality == "" and root != tonic)):  # a major tonic: Picardy, I

@@ -79,7 +79,7 @@ def load_audio(path: str | Path, *, max_minutes: float = 30.0, max_bytes: int = 
 # train-split pieces at random tempi and instruments (scripts/tune_tempo.py):
 TEMPO_GRID = np.geomspace(40.0, 240.0, 900)
 TEMPO_PRIOR_QPM = 100.0
-TEMPO_WEIGHTS = {"eighth_grid": 4.0, "quarter_grid": 0.5, "note_values": 0.5, "tempo_prior": 3.0}
+TEMPO_WEIGHTS = {"eighth_grid": 3.0, "quarter_grid": 0.5, "note_values": 0.5, "tempo_prior": 4.0}
 TEMPO_WINDOW_S = 8.0  # the grids are fitted in windows this long (half overlapping): a tempo may drift
 
 
@@ -96,7 +96,11 @@ def tempo_evidence(onsets: np.ndarray) -> np.ndarray:
     """(len(TEMPO_GRID), 4) evidence for each tempo, columns as in :data:`TEMPO_WEIGHTS`:
 
     - how well the onsets sit on that tempo's eighth-note and quarter-note grids (the length
-      of the mean phase vector, in windows of :data:`TEMPO_WINDOW_S`, weighted by onsets);
+      of the mean phase vector, in windows of :data:`TEMPO_WINDOW_S`, weighted by onsets), each
+      as a share of its best over all tempi: how well onsets fit a grid at all depends on how
+      sharp they are (a bowed string's are late and uneven), which says nothing of the tempo,
+      and the prior then outweighed a jittery recording's grids (on 200 held-out renders,
+      within 4% 0.95 → 0.98);
     - how typical the inter-onset intervals are as note values of notated music
       (mean log-probability under ``assets/ioi_prior.json``, from the train splits);
     - a log-normal prior around 100 qpm (−log2(tempo/100)²)."""
@@ -117,6 +121,7 @@ def tempo_evidence(onsets: np.ndarray) -> np.ndarray:
             fit[:, c] += len(sel) * np.abs(np.exp(2j * np.pi * sel[None, :] * (grid / per_minute)).mean(axis=1))
         total += len(sel)
     fit /= max(total, 1)
+    fit /= np.maximum(fit.max(axis=0, keepdims=True), 1e-9)
     edges, log_p = _ioi_prior()
     ioi = np.diff(on)
     ioi = ioi[ioi > 0.05]

@@ -161,6 +161,33 @@ def test_key_regions_follow_a_modulation():
     assert 7 <= regions[0]["end_bar"] <= 9 and regions[-1]["end_bar"] == 16
 
 
+def test_a_cadence_is_read_in_the_key_its_phrase_is_in():
+    """C major, then twelve bars in G major with two phrases closing D7-G, then C again: the G
+    phrases close with perfect authentic cadences in G major (read in C they would be half
+    cadences V7/V - V); the piece closes in C. A phrase that stops on V6 has no half cadence, and
+    one that stops on the cadential six-four no authentic cadence."""
+    c, f, g7 = (72, 67, 64, 48), (72, 69, 65, 53), (71, 67, 65, 55)
+    g, d7, d7_end, g_end = (71, 67, 62, 55), (72, 66, 62, 50), (69, 66, 60, 50), (67, 62, 59, 43)
+    in_g = [(g, 1), (d7, 1), (g, 1), (c, 1), (d7_end, 1), (g_end, 2)]
+    prog = [(c, 1), (f, 1), (g7, 1), (c, 2), (g, 1), (d7, 1)] + in_g + in_g + [(c, 1), (f, 1), (g7, 1), (c, 2)]
+    voices, t = [[], [], [], []], 0
+    for chord, bars in prog:
+        for v, p in enumerate(chord):
+            voices[v].append((t, 4 * Q * bars, p))
+        t += 4 * Q * bars
+    a = analyze_score(make_score(voices))
+    assert a.key.key == "C major" and "G major" in [r["key"] for r in a.key_regions]
+    in_g_major = [c for c in a.cadences if c["key"] == "G major"]
+    assert len(in_g_major) == 2 and all(c["type"] == "perfect authentic" and c["chords"] == "V7 – I"
+                                        for c in in_g_major)
+    assert a.cadences[-1]["key"] == "C major" and a.cadences[-1]["type"] == "perfect authentic"
+    # I IV V6: no half cadence; I IV I64: no authentic one
+    ends = analyze_score(_cadence_piece([c, f, (71, 67, 62, 59)])).cadences
+    assert all(x["type"] != "half" for x in ends)
+    ends = analyze_score(_cadence_piece([c, f, g7, (72, 67, 64, 55)])).cadences
+    assert all("authentic" not in x["type"] for x in ends if x["bar"] == 4)
+
+
 def test_melody_chords_are_per_bar():
     tune = [(i * Q, Q, p) for i, p in enumerate([60, 64, 67, 64, 65, 69, 72, 69, 67, 71, 74, 71, 72, 67, 64, 60])]
     s = make_score([tune])

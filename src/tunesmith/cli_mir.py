@@ -52,7 +52,8 @@ def _summary(d: dict, n_chords: int) -> list[str]:
     k = d["key"]
     cands = ", ".join(f"{c['key']} {c['score']:.2f}" for c in k["candidates"][1:])
     lines = [f"{d['file']}" + (" (transcribed from audio)" if d.get("transcribed") else ""),
-             f"  key          {k['key']} (confidence {k['confidence']:.2f}; next: {cands})"
+             f"  key          {k['key']} (confidence {k['confidence']:.2f}; score {k['candidates'][0]['score']:.2f}, "
+             f"next: {cands})"
              + (f"; its signature reads {k['notated']}" if k.get("notated") and k["notated"] != k["key"] else "")
              + (f"; the file states {k['stated']}" if k["stated"] else "")]
     if len(d["key_regions"]) > 1:
@@ -66,7 +67,10 @@ def _summary(d: dict, n_chords: int) -> list[str]:
         shown = " ".join(f"{c['chord']}({c['roman']})" for c in ch[:n_chords])
         lines.append(f"  chords/{per.split()[0]:5} {shown}" + (" …" if len(ch) > n_chords else ""))
     if d["cadences"]:
-        lines.append("  cadences     " + "; ".join(f"bar {c['bar']} {c['type']} ({c['chords']})" for c in d["cadences"]))
+        home = d["key"]["key"]
+        lines.append("  cadences     " + "; ".join(
+            f"bar {c['bar']} {c['type']}" + (f" in {c['key']}" if c.get("key", home) != home else "") + f" ({c['chords']})"
+            for c in d["cadences"]))
     m = d["melody"]
     if m:
         from tunesmith.music.keys import PITCH_CLASS_NAMES

@@ -18,7 +18,7 @@ import numpy as np
 
 from tunesmith.evaluate.metrics import Notes, all_metrics, extract_notes
 from tunesmith.mir.keys import KeyResult, find_key, key_over_time
-from tunesmith.music.keys import PITCH_CLASS_NAMES, key_name
+from tunesmith.music.keys import PITCH_CLASS_NAMES, key_name, parse_key
 from tunesmith.music.score import Score
 
 # (suffix, intervals above the root); triads first so that, on a tie, a triad wins
@@ -326,36 +326,81 @@ def phrase_ends(n: Notes) -> list[int]:
     return sorted(set(ends))
 
 
-def cadences(n: Notes, chord_list: list[Chord], tonic: int, mode: str) -> list[dict]:
+def _phrase_key(regions: list[dict] | None, first_bar: int, last_bar: int) -> str | None:
+    """The key of a phrase: the region key that covers most of its bars (on a tie, the one at its
+    end). A region's boundary, from windows of a few bars, can fall a bar early or late; the
+    phrase's cadence belongs to the key the phrase is in."""
+    count: dict[str, int] = {}
+    for r in regions or ():
+        overlap = min(r["end_bar"], last_bar) - max(r["start_bar"], first_bar) + 1
+        if overlap > 0:
+            count[r["key"]] = count.get(r["key"], 0) + overlap
+    if not count:
+        return None
+    at_end = next((r["key"] for r in regions if r["start_bar"] <= last_bar <= r["end_bar"]), None)
+    return max(count, key=lambda k: (count[k], k == at_end))
+
+
+def cadences(n: Notes, chord_list: list[Chord], tonic: int, mode: str,
+             regions: list[dict] | None = None) -> list[dict]:
     """The cadence at each phrase end, from the last two chords: authentic (perfect when both
     chords are in root position and the melody ends on the tonic), half, plagal, deceptive.
 
+    A cadence is read in the key of its phrase (the region of ``regions``, from
+    :func:`key_over_time`, that covers most of the phrase's bars): a phrase of a D-major piece that closes V7–I in A major is a perfect
+    authentic cadence in A major, not a half cadence V7/V–V in D; its ``key`` names that key, and
+    its numerals are written in it.
+
     The arrival is the chord where the phrase's last melody note begins — at the end of the piece,
     the last chord (a held soprano note may see V move to i beneath it) — and the chord before it
-    the last one of another name (V V I is V – I). Of two phrase ends within a bar, the later."""
+    the last one on another degree (V V65 I is V65 – I; I V V7 is I – V, no cadence V – V7). A
+    half cadence stops on V in root position; a tonic six-four (the cadential six-four) ends no
+    phrase. Of two phrase ends within a bar, the later."""
     if len(chord_list) < 2:
         return []
     onsets = np.array([round(c.quarters * n.tpq) for c in chord_list])
     mel = melody_line(n)
+    home = key_name(tonic, mode)
     out = []
-    for t in phrase_ends(n):
+    ends = phrase_ends(n)
+    for p, t in enumerate(ends):
         k = int(np.searchsorted(n.start[mel], t, side="right")) - 1
         final = k == len(mel) - 1  # the piece's last note: its last chord, though the note began over V
         i = int(np.searchsorted(onsets, int(n.end[mel][k]) if final else t + 1, side="left")) - 1
-        j = i - 1
-        while j >= 0 and chord_list[j].name == chord_list[i].name:
-            j -= 1
-        if i < 1 or j < 0:
+        if i < 1:
             continue
-        prev, last = chord_list[j], chord_list[i]
-        a, b = _degree(prev.roman), _degree(last.roman)
+        last = chord_list[i]
+        # the piece's last chord on its tonic closes in the piece's key (a final phrase that leans
+        # to the subdominant still ends on the tonic, with or without a Picardy third)
+        kname = home if final and last.root == tonic else _phrase_key(
+            regions, ends[p - 1] // n.bar_ticks + 1 if p else 1, last.bar)
+        if kname is None or kname == home:
+            ktonic, kmode, kname = tonic, mode, home
+
+            def rn(c: Chord) -> str:
+                return c.roman
+        else:
+            ktonic, kmode = parse_key(kname)
+
+            def rn(c: Chord, _t=ktonic, _m=kmode) -> str:
+                return roman_numeral(c.root, c.quality, c.bass, _t, _m)
+        b = _degree(rn(last))
+        j = i - 1
+        while j >= 0 and _degree(rn(chord_list[j])) == b:
+            j -= 1
+        if j < 0:
+            continue
+        prev = chord_list[j]
+        a = _degree(rn(prev))
         kind = None
-        if b == "I" and (a == "V" or (a == "VII" and prev.quality in ("dim", "dim7", "m7b5"))):
+        if b == "I" and rn(last).split("/")[0].endswith("64"):
+            pass  # a tonic six-four at a phrase end is the cadential six-four: the dominant is still to come
+        elif b == "I" and (a == "V" or (a == "VII" and prev.quality in ("dim", "dim7", "m7b5"))):
             top = n.pitch[mel][k] % 12
-            perfect = a == "V" and prev.bass == prev.root and last.bass == last.root and top == tonic
+            perfect = a == "V" and prev.bass == prev.root and last.bass == last.root and top == ktonic
             kind = "perfect authentic" if perfect else "imperfect authentic"
-        elif b == "V":
-            kind = "phrygian half" if mode == "minor" and a == "IV" and prev.bass != prev.root else "half"
+        elif b == "V" and last.bass == last.root:  # a half cadence stops on V in root position
+            kind = "phrygian half" if kmode == "minor" and a == "IV" and prev.bass != prev.root else "half"
         elif b == "I" and a == "IV":
             kind = "plagal"
         elif a == "V" and b == "VI":
@@ -363,8 +408,8 @@ def cadences(n: Notes, chord_list: list[Chord], tonic: int, mode: str) -> list[d
         if kind:
             if out and onsets[i] - out[-1]["_at"] < n.bar_ticks:  # one phrase end a bar: the later one
                 out.pop()
-            out.append({"bar": last.bar, "beat": last.beat, "type": kind, "chords": f"{prev.roman} – {last.roman}",
-                        "_at": int(onsets[i])})
+            out.append({"bar": last.bar, "beat": last.beat, "type": kind, "chords": f"{rn(prev)} – {rn(last)}",
+                        "key": kname, "_at": int(onsets[i])})
     for c in out:
         del c["_at"]
     return out
@@ -393,11 +438,12 @@ def analyze_score(score: Score) -> Analysis:
     chord_list = chords(n, key.tonic, key.mode, per="bar" if texture == "melody" else "beat")
     bars = int(n.end[n.pitched].max() - 1) // n.bar_ticks + 1
     tempo = score.tempo()
+    regions = key_over_time(n, home=key.key)
     return Analysis(
-        title=score.meta.title or "", key=key, key_regions=key_over_time(n, home=key.key),
+        title=score.meta.title or "", key=key, key_regions=regions,
         meter=score.time_signature() or "4/4",
         tempo_qpm=round(tempo, 2) if tempo else None, bars=bars, texture=texture, chords=chord_list,
-        cadences=cadences(n, chord_list, key.tonic, key.mode), melody=melody_stats(n), metrics=_scalar_metrics(n))
+        cadences=cadences(n, chord_list, key.tonic, key.mode, regions), melody=melody_stats(n), metrics=_scalar_metrics(n))
 
 
 def save_analysis_png(score: Score, a: Analysis, path) -> object:

@@ -1,10 +1,12 @@
 """Music information retrieval figures → benchmarks/results-mir.json (BENCHMARKS.md via run.py).
 
-    python benchmarks/mir.py [--only key,search,audio,classify] [--queries 1000] [--audio-queries 200] [--audio-pieces 100]
+    python benchmarks/mir.py [--only key,chords,search,audio,classify] [--queries 1000] [--audio-queries 200] [--audio-pieces 100]
                              [--seed 0] [--out benchmarks/results-mir.json]
 
 - key: the Bach chorales' stated keys against our key finder (notes only; notes + key
   signature), music21's Krumhansl–Schmuckler (``analyze('key')``), with the MIREX weighted score.
+- chords: cadences found in the chorales, and the chords a chorale's soprano alone implies
+  against the chords its four voices hold.
 - search: snippets of 2–4 bars of random indexed pieces, randomly transposed, with a tempo
   change and, in every bar, one ornament (an added neighbour note) or a changed rhythm; some
   rendered to audio with the SoundFont and transcribed. Top-1, top-10, MRR, latency.
@@ -79,6 +81,72 @@ def bench_key() -> dict:
     out["ours_notes_only"]["exact_excluding_those"] = round(float(np.mean(
         [r[1] == r[0] for r in rows if r not in dorian])), 4)
     return out
+
+
+def bench_chords() -> dict:
+    """Chords and cadences on the Bach chorales (the bundled corpus: one file per chorale).
+
+    - cadences: how many chorales the analysis ends on an authentic cadence (Bach's almost all
+      do, a few on a half or plagal close), and the cadences found, by type;
+    - the chords a melody implies: each chorale's soprano alone, one chord per bar, against the
+      chord root Bach's four voices hold longest in that bar (on a tie, the downbeat's) — the
+      analysis of a melody now, and the four-voice labelling applied to the melody (every triad
+      and seventh chord, the tune's lowest note as the bass), as it was before 2026-12-07."""
+    import dataclasses
+
+    from tqdm import tqdm
+
+    from tunesmith.evaluate.metrics import extract_notes
+    from tunesmith.mir import analysis as A
+    from tunesmith.music.corpora import corpus_files
+    from tunesmith.music.io import load_score
+
+    final: dict[str, int] = {}
+    types: dict[str, int] = {}
+    other_key = agree = agree_plain = bars = pieces = 0
+    for f in tqdm(corpus_files("bach-chorales"), desc="chords", leave=False):
+        s = load_score(f)
+        a = A.analyze_score(s)
+        pieces += 1
+        cs = a.cadences
+        end = cs[-1]["type"] if cs and cs[-1]["bar"] >= a.bars else "none"
+        final[end] = final.get(end, 0) + 1
+        for c in cs:
+            types[c["type"]] = types.get(c["type"], 0) + 1
+            other_key += c["key"] != a.key.key
+        n = extract_notes(s)
+        tracks = np.unique(n.track[n.pitched])
+        if len(tracks) != 4:
+            continue
+        by_bar: dict[int, list] = {}
+        for c in a.chords:
+            by_bar.setdefault(c.bar, []).append(c)
+        main = {b: max(cs, key=lambda c: (sum(x.root == c.root for x in cs), c.beat == 1.0)).root
+                for b, cs in by_bar.items()}
+        top = max(tracks, key=lambda t: n.pitch[n.track == t].mean())
+        k = n.track == top
+        sop = dataclasses.replace(n, start=n.start[k], end=n.end[k], pitch=n.pitch[k], track=n.track[k], drum=n.drum[k])
+        implied = {c.bar: c.root for c in A.chords(sop, a.key.tonic, a.key.mode, per="bar")}
+        plain = {}
+        for b in range((int(sop.end.max()) - 1) // sop.bar_ticks + 1):
+            t0, t1 = b * sop.bar_ticks, (b + 1) * sop.bar_ticks
+            on = (sop.start < t1) & (sop.end > t0)
+            if on.any():
+                dur = (np.minimum(sop.end[on], t1) - np.maximum(sop.start[on], t0)).astype(float)
+                w = np.bincount(sop.pitch[on] % 12, weights=dur, minlength=12)
+                root, _, fit = A.label_chord(w, int(sop.pitch[on].min()) % 12)
+                if fit > 0:
+                    plain[b + 1] = root
+        for b, root in main.items():
+            if b in implied:
+                bars += 1
+                agree += implied[b] == root
+                agree_plain += plain.get(b) == root
+    return {"pieces": pieces, "final_cadence": dict(sorted(final.items(), key=lambda x: -x[1])),
+            "cadences_by_type": dict(sorted(types.items(), key=lambda x: -x[1])),
+            "cadences_in_another_key": other_key, "melody_bars": bars,
+            "melody_chord_root_agreement": round(agree / max(bars, 1), 4),
+            "melody_chord_root_agreement_four_voice_labelling": round(agree_plain / max(bars, 1), 4)}
 
 
 def _ornament(p: np.ndarray, t: np.ndarray, bq: float, rng) -> tuple[np.ndarray, np.ndarray]:
@@ -320,7 +388,7 @@ def bench_classify() -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--only", default="key,search,audio,classify")
+    ap.add_argument("--only", default="key,chords,search,audio,classify")
     ap.add_argument("--queries", type=int, default=1000)
     ap.add_argument("--audio-queries", type=int, default=200)
     ap.add_argument("--audio-pieces", type=int, default=100)
@@ -330,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     out = a.out
     res = json.loads(out.read_text()) if out.exists() else {}
-    for part in ("key", "search", "audio", "classify"):  # the parts kept from an earlier run keep its date
+    for part in ("key", "chords", "search", "audio", "classify"):  # the parts kept from an earlier run keep its date
         if isinstance(res.get(part), dict) and "date" in res:
             res[part].setdefault("date", res["date"])
     res["machine"] = f"{platform.machine()}, {__import__('os').cpu_count()} cores, Python {platform.python_version()}"
@@ -345,6 +413,8 @@ def main(argv: list[str] | None = None) -> int:
             res["audio"] = bench_audio(a.audio_pieces, a.seed)
         elif part == "classify":
             res["classify"] = bench_classify()
+        elif part == "chords":
+            res["chords"] = bench_chords()
         else:
             print(f"unknown part {part}", file=sys.stderr)
             return 2

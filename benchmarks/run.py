@@ -467,7 +467,8 @@ def audio_lines(r: dict) -> list[str]:
 
 def mir_lines(r: dict) -> list[str]:
     """Music information retrieval figures of benchmarks/mir.py (issue #15)."""
-    parts = {p: r[p].get("date", r["date"]) for p in ("key", "search", "audio", "classify") if isinstance(r.get(p), dict)}
+    parts = {p: r[p].get("date", r["date"]) for p in ("key", "chords", "search", "audio", "classify")
+             if isinstance(r.get(p), dict)}
     when = (r["date"] if len(set(parts.values())) <= 1 else
             "; ".join(f"{', '.join(p for p in parts if parts[p] == d)} {d}" for d in sorted(set(parts.values()))))
     lines = ["", "## Music information retrieval", "",
@@ -493,6 +494,21 @@ def mir_lines(r: dict) -> list[str]:
                   "the other three; in bwv4.8 the soprano has one sharp, the other parts none, and the music ends on "
                   "D (before 2026-11-27 the first part's signature was read: notated-key exact 0.946). "
                   + ("The 95% goal is met." if best >= 0.95 else f"The 95% goal is not met (best {best:.3f}).")]
+    ch = r.get("chords")
+    if ch:
+        fin = ch["final_cadence"]
+        authentic = fin.get("perfect authentic", 0) + fin.get("imperfect authentic", 0)
+        lines += ["", f"**Chords and cadences** of the {ch['pieces']} Bach chorales (`tunesmith analyze`): "
+                  f"{authentic} end on an authentic cadence ("
+                  + ", ".join(f"{v} {k}" for k, v in fin.items()) + " at the last bar); the cadences at phrase ends, "
+                  "by type: " + ", ".join(f"{v} {k}" for k, v in ch["cadences_by_type"].items())
+                  + f" — {ch['cadences_in_another_key']} of them read in the key their phrase is in rather than the "
+                  "piece's. The chords a melody implies (one a bar, triads and the dominant seventh, a chord on a "
+                  "degree of the key preferred): on each chorale's soprano alone, the bar's chord root is the root "
+                  f"Bach's four voices hold longest in that bar for {ch['melody_chord_root_agreement']:.3f} of "
+                  f"{ch['melody_bars']:,} bars; the four-voice labelling applied to the melody (any triad or seventh "
+                  f"chord, the tune's lowest note as its bass) agrees for "
+                  f"{ch['melody_chord_root_agreement_four_voice_labelling']:.3f}."]
     a = r.get("audio")
     if a:
         by = ", ".join(f"{i} {v:.3f}" for i, v in a["transcription_f1_by_instrument"].items() if v is not None)

@@ -205,6 +205,17 @@ def test_an_unwritable_output_folder_is_one_line_before_any_work(tmp_path, capsy
     assert not os.path.exists("/proc/tunesmith-out")
 
 
+def test_a_missing_piece_number_is_named_as_the_user_counts(tmp_path, capsys):
+    """--piece counts from 1; the error names the number asked for and the numbers there are."""
+    abc = tmp_path / "two.abc"
+    abc.write_text("X:1\nT:One\nM:4/4\nL:1/4\nK:G\nGABc|d2d2|\n\nX:2\nT:Two\nM:4/4\nL:1/4\nK:D\nDEFG|A2A2|\n")
+    assert main(["analyze", str(abc), "--piece", "3"]) == 2
+    err = capsys.readouterr().err
+    assert "no piece number 3" in err and "numbered 1–2" in err and err.count("\n") == 1
+    assert main(["analyze", str(abc), "--piece", "2"]) == 0
+    assert "D major" in capsys.readouterr().out
+
+
 def test_help_needs_no_heavy_library():
     """Every command's help (and parsing) starts without loading PyTorch, music21, librosa,
     matplotlib or scikit-learn: those load only when a command needs them."""

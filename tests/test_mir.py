@@ -195,6 +195,14 @@ def test_melody_chords_are_per_bar():
     assert a.texture == "melody"
     assert [c.name for c in a.chords] == ["C", "F", "G", "C"]
     assert [c.roman for c in chords(extract_notes(s), 0, "major", per="bar")] == ["I", "IV", "V", "I"]
+    # a tune implies triads in root position on the key's degrees: G held then A in G major is I
+    # (not A7, V42/V, whose C# the tune never sings); B held then C is I, not iii or a seventh
+    bars = [[67, 67, 69, 69], [71, 71, 71, 72], [74, 74, 71, 67], [69, 69, 69, 62], [67, 67, 67, 67]]
+    tune = [(i * Q, Q, p) for i, p in enumerate(x for b in bars for x in b)]
+    a = analyze_score(make_score([tune]))
+    assert a.key.key == "G major"
+    assert [c.roman for c in a.chords] == ["I", "I", "I", "V", "I"]
+    assert all("/" not in c.name for c in a.chords)
 
 
 def _rendered(score, path, sr=22050):

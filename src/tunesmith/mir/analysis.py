@@ -203,15 +203,43 @@ def _figured(fig: str, size: int, inversion: int) -> str:
     return m.group(0) + _INVERSIONS[size][inversion] + (f"/{tail}" if tail else "")
 
 
-def label_chord(weights: np.ndarray, bass: int) -> tuple[int, str, float]:
-    """The best (root, quality, fit) for a 12-bin pitch-class weight vector with a given bass."""
+_MELODY_QUALITIES = ("", "m", "dim", "7")  # what a tune's bar implies: triads and the dominant seventh
+_MELODY_ALLOWED = np.array([q in _MELODY_QUALITIES for _, q, _ in _TEMPLATES])
+_PRIMARY_BONUS, _DIATONIC_BONUS, _ROOT_WEIGHT = 0.1, 0.05, 0.05
+
+
+def label_chord(weights: np.ndarray, bass: int, *, implied_in: tuple[int, str] | None = None) -> tuple[int, str, float]:
+    """The best (root, quality, fit) for a 12-bin pitch-class weight vector with a given bass.
+
+    ``implied_in=(tonic, mode)`` labels the harmony a single melody implies: a tune's bar
+    holds passing notes that would make any seventh chord fit, so only triads and the
+    dominant seventh are candidates, the bass says nothing, and a chord on a degree of the key
+    is preferred (the primary triads I, IV and V the most), a chord whose root the tune sounds
+    a little, and a chromatic chord only where the tune sings its chromatic note. On the Bach
+    chorales' sopranos alone the bar's chord root agrees with the root the four voices hold
+    longest in the bar for 0.46 of the bars, against 0.28 for the four-voice labelling
+    (``python benchmarks/mir.py --only chords``)."""
     w = np.asarray(weights, float)
     total = w.sum()
     if total <= 0:
         return -1, "", 0.0
     w = w / total
     fit = _MASKS @ w - (1 - _MASKS) @ w - _COST
-    fit = fit + 0.03 * np.array([r == bass for r, _, _ in _TEMPLATES])
+    if implied_in is None:
+        fit = fit + 0.03 * np.array([r == bass for r, _, _ in _TEMPLATES])
+    else:
+        tonic, mode = implied_in
+        degree = np.array([(r - tonic) % 12 for r, _, _ in _TEMPLATES])
+        fit = fit + np.where(np.isin(degree, (0, 5, 7)), _PRIMARY_BONUS,
+                             np.where(np.isin(degree, _STEPS[mode]), _DIATONIC_BONUS, 0.0))
+        # a chord's root that the tune sounds is likelier its chord than one it only passes by
+        fit = fit + _ROOT_WEIGHT * w[[r for r, _, _ in _TEMPLATES]]
+        # a chromatic chord only where the tune sings its chromatic note (the raised seventh of a
+        # minor key is the key's own)
+        scale = set(_STEPS[mode]) | ({11} if mode == "minor" else set())
+        absent = np.array([any((r + x - tonic) % 12 not in scale and w[(r + x) % 12] == 0 for x in iv)
+                           for r, _, iv in _TEMPLATES])
+        fit = np.where(_MELODY_ALLOWED & ~absent, fit, -np.inf)
     i = int(np.argmax(fit))
     return _TEMPLATES[i][0], _TEMPLATES[i][1], float(fit[i])
 
@@ -252,11 +280,16 @@ def chords(n: Notes, tonic: int, mode: str, *, per: str = "beat") -> list[Chord]
         w = np.bincount(p[on] % 12, weights=dur, minlength=12)
         at_onset = on & (s <= t0) | (on & (s == s[on].min()))
         bass_pitch = int(p[at_onset].min()) if at_onset.any() else int(p[on].min())
-        root, q, fit = label_chord(w, bass_pitch % 12)
+        if per == "bar":  # a melody's bar: the note sounding as the bar begins counts twice
+            w = w + np.bincount(p[at_onset] % 12, weights=dur[at_onset[on]], minlength=12)
+            root, q, fit = label_chord(w, -1, implied_in=(tonic, mode))
+        else:
+            root, q, fit = label_chord(w, bass_pitch % 12)
         if root < 0 or fit <= 0:
             continue
         tones = {(root + x) % 12 for x in dict(QUALITIES)[q]}
-        bass_pc = bass_pitch % 12 if bass_pitch % 12 in tones else root
+        # a melody implies no inversion: its lowest note is no bass
+        bass_pc = bass_pitch % 12 if per != "bar" and bass_pitch % 12 in tones else root
         # spelled in the key, in close position above the bass (music21 misreads some wide, doubled spacings)
         root_name, spelled = spell_chord(root, q, bass_pc, tonic, mode)
         name = root_name + q + (f"/{spelled[0]}" if bass_pc != root else "")

@@ -700,7 +700,8 @@ def load_score(path: str | Path, *, index: int = 0, limits: Limits | None = None
     """Read one piece (the ``index``-th of a multi-tune file, the first by default)."""
     res = read_pieces(path, limits=limits)
     if not 0 <= index < len(res.scores):
-        raise BadInputError(path, f"has {len(res.scores)} piece(s); no piece number {index}")
+        raise BadInputError(path, f"has {len(res.scores)} piece(s), numbered 1–{len(res.scores)}; "
+                                  f"no piece number {index + 1}")
     return res.scores[index]
 
 

@@ -91,7 +91,9 @@ def bench_chords() -> dict:
     - the chords a melody implies: each chorale's soprano alone, one chord per bar, against the
       chord root Bach's four voices hold longest in that bar (on a tie, the downbeat's) — the
       analysis of a melody now, and the four-voice labelling applied to the melody (every triad
-      and seventh chord, the tune's lowest note as the bass), as it was before 2026-12-07."""
+      and seventh chord, the tune's lowest note as the bass), as it was before 2026-12-07;
+    - the melody of one track of several voices: the chorale's four voices merged into one
+      track, the melody line's notes against the soprano's (precision, recall)."""
     import dataclasses
 
     from tqdm import tqdm
@@ -104,6 +106,7 @@ def bench_chords() -> dict:
     final: dict[str, int] = {}
     types: dict[str, int] = {}
     other_key = agree = agree_plain = bars = pieces = 0
+    line = {True: [0, 0, 0], False: [0, 0, 0]}  # true positives, melody notes, soprano notes
     for f in tqdm(corpus_files("bach-chorales"), desc="chords", leave=False):
         s = load_score(f)
         a = A.analyze_score(s)
@@ -127,6 +130,16 @@ def bench_chords() -> dict:
         k = n.track == top
         sop = dataclasses.replace(n, start=n.start[k], end=n.end[k], pitch=n.pitch[k], track=n.track[k], drum=n.drum[k])
         implied = {c.bar: c.root for c in A.chords(sop, a.key.tonic, a.key.mode, per="bar")}
+        # the four voices merged into one track (as a pianist's file or a transcription has them):
+        # how much of the melody line is the soprano's, with and without the notes struck under it
+        one = dataclasses.replace(n, track=np.zeros_like(n.track))
+        truth = set(zip(sop.start.tolist(), sop.pitch.tolist()))
+        for hide in (True, False):
+            got = set(zip(n.start[A.melody_line(one, hide_under=hide)].tolist(),
+                          n.pitch[A.melody_line(one, hide_under=hide)].tolist()))
+            line[hide][0] += len(got & truth)
+            line[hide][1] += len(got)
+            line[hide][2] += len(truth)
         plain = {}
         for b in range((int(sop.end.max()) - 1) // sop.bar_ticks + 1):
             t0, t1 = b * sop.bar_ticks, (b + 1) * sop.bar_ticks
@@ -146,7 +159,9 @@ def bench_chords() -> dict:
             "cadences_by_type": dict(sorted(types.items(), key=lambda x: -x[1])),
             "cadences_in_another_key": other_key, "melody_bars": bars,
             "melody_chord_root_agreement": round(agree / max(bars, 1), 4),
-            "melody_chord_root_agreement_four_voice_labelling": round(agree_plain / max(bars, 1), 4)}
+            "melody_chord_root_agreement_four_voice_labelling": round(agree_plain / max(bars, 1), 4),
+            "merged_voices_melody": {k: {"precision": round(v[0] / max(v[1], 1), 4), "recall": round(v[0] / max(v[2], 1), 4)}
+                                     for k, v in (("notes_under_hidden", line[True]), ("all_top_notes", line[False]))}}
 
 
 def _ornament(p: np.ndarray, t: np.ndarray, bq: float, rng) -> tuple[np.ndarray, np.ndarray]:

@@ -509,6 +509,14 @@ def mir_lines(r: dict) -> list[str]:
                   f"{ch['melody_bars']:,} bars; the four-voice labelling applied to the melody (any triad or seventh "
                   f"chord, the tune's lowest note as its bass) agrees for "
                   f"{ch['melody_chord_root_agreement_four_voice_labelling']:.3f}."]
+        mv = ch.get("merged_voices_melody")
+        if mv:
+            h, a_ = mv["notes_under_hidden"], mv["all_top_notes"]
+            lines[-1] += (" The melody of one track of several voices (a pianist's file, a transcription): with each "
+                          "chorale's four voices merged into one track, the melody line's notes are the soprano's with "
+                          f"precision {h['precision']:.3f} and recall {h['recall']:.3f} (a note struck under a higher "
+                          "one that holds through most of it left out), against "
+                          f"{a_['precision']:.3f} / {a_['recall']:.3f} for the top note of every onset.")
     a = r.get("audio")
     if a:
         by = ", ".join(f"{i} {v:.3f}" for i, v in a["transcription_f1_by_instrument"].items() if v is not None)

@@ -141,6 +141,22 @@ def test_a_played_melody_whose_notes_ring_on_is_a_melody_and_two_voices_are_not(
     assert analyze_score(make_score([two])).texture == "polyphonic"
 
 
+def test_the_melody_of_one_track_of_several_voices_is_its_top_line():
+    """A pianist's one track: the tune holds half notes while the accompaniment moves in quarters
+    beneath; the melody is the tune's notes, not the accompaniment's struck under them. A tune
+    note that only rings into a lower next one (legato) does not hide it."""
+    from tunesmith.mir.analysis import melody_line
+
+    tune = [(i * 2 * Q, 2 * Q, p) for i, p in enumerate([72, 74, 76, 72])]
+    accompaniment = [(i * Q, Q, p) for i, p in enumerate([60, 64, 62, 65, 64, 67, 60, 64])]
+    n = extract_notes(make_score([tune + accompaniment]))
+    assert n.pitch[melody_line(n)].tolist() == [72, 74, 76, 72]
+    assert len(melody_line(n, hide_under=False)) == 8  # the features' v1 reading keeps them
+    legato = [(i * Q, int(1.4 * Q), p) for i, p in enumerate([72, 71, 69, 67])]
+    n = extract_notes(make_score([legato]))
+    assert n.pitch[melody_line(n)].tolist() == [72, 71, 69, 67]
+
+
 def test_half_cadence_and_inversions():
     # C major: I  I6  IV  V : ends on the dominant
     s = _cadence_piece([(72, 67, 64, 48), (72, 67, 60, 52), (72, 69, 65, 53), (71, 67, 62, 55)])

@@ -105,7 +105,7 @@ def _sonority(n, pitched) -> np.ndarray:
 
 
 def _ngrams(n) -> np.ndarray:
-    idx = melody_line(n)
+    idx = melody_line(n, hide_under=False)  # as the v1 vector was defined (the bundled classifiers read it)
     p = n.pitch[idx]
     if len(p):
         p = p[np.r_[True, p[1:] != p[:-1]]]

@@ -519,6 +519,19 @@ def test_index_is_incremental_and_named(small_index):
     assert added2 == 0 and again.ids == part.ids
 
 
+def test_a_bar_range_takes_its_melody_from_the_part_that_carries_it_there(tmp_path):
+    """A song: the piano plays eight bars, the voice (higher) enters at bar 5. Bars 1-4 of it are
+    the piano's tune, bars 5-8 the voice's; the whole song's melody is the voice's."""
+    piano = [(i * Q, Q, p) for i, p in enumerate([60, 62, 64, 65, 67, 65, 64, 62, 60, 64, 67, 72, 71, 67, 62, 59] * 2)]
+    voice_pitches = [76, 77, 79, 81, 79, 77, 76, 74, 72, 76, 79, 84, 83, 79, 74, 71]
+    voice = [(16 * Q + i * Q, Q, p) for i, p in enumerate(voice_pitches)]
+    f = tmp_path / "song.mid"
+    save_midi(make_score([voice, piano]), f)
+    assert query_melody(f, bars=(1, 4)).pitches.tolist() == [60, 62, 64, 65, 67, 65, 64, 62, 60, 64, 67, 72, 71, 67, 62, 59]
+    assert query_melody(f, bars=(5, 8)).pitches.tolist() == voice_pitches
+    assert query_melody(f).pitches.tolist() == voice_pitches
+
+
 def test_transposed_snippet_finds_its_source_and_bars(small_index):
     _, home, part, _ = small_index
     idx = SearchIndex.load(home)

@@ -59,7 +59,7 @@ def _summary(d: dict, n_chords: int) -> list[str]:
     if len(d["key_regions"]) > 1:
         lines.append("  key regions  " + ", ".join(f"bars {r['start_bar']}–{r['end_bar']} {r['key']}"
                                                    for r in d["key_regions"]))
-    lines.append(f"  meter        {d['meter']}, {d['bars']} bars" + (f", {d['tempo_qpm']:g} qpm" if d["tempo_qpm"] else ""))
+    lines.append(f"  meter        {d['meter']}, {d['bars']} bar{'s' if d['bars'] != 1 else ''}" + (f", {d['tempo_qpm']:g} qpm" if d["tempo_qpm"] else ""))
     lines.append(f"  texture      {d['texture']}")
     ch = d["chords"]
     if ch:
@@ -83,7 +83,7 @@ def _summary(d: dict, n_chords: int) -> list[str]:
                      f"{m['contour']['repeat']:.0%}")
     mt = d["metrics"]
     keys = ("pitch_class_entropy", "scale_consistency", "polyphony", "groove_consistency", "empty_beat_rate")
-    lines.append("  metrics      " + ", ".join(f"{k} {mt[k]:.3g}" for k in keys if mt.get(k) is not None))
+    lines.append("  metrics      " + ", ".join(f"{k} {mt[k] + 0.0:.3g}" for k in keys if mt.get(k) is not None))  # no -0
     a = d.get("audio")
     if a:
         lines.append(f"  audio        {a['seconds']:.1f} s, tempo {a['tempo_bpm']:.1f} bpm, {len(a['beats'])} beats, "

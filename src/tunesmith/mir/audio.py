@@ -5,6 +5,7 @@ a symbolic piece that the rest of the analysis reads.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,7 +69,9 @@ def analyze_audio(path: str | Path, *, max_minutes: float = 30.0, pitch_track: b
     tempo = estimate_tempo(note_onsets if len(note_onsets) >= 4 else onsets, tracked)
     if abs(tempo - tracked) / max(tracked, 1e-9) > 0.1:  # another reading: beats at that tempo
         _, beat_frames = librosa.beat.beat_track(onset_envelope=onset_env, sr=sr, hop_length=HOP, bpm=tempo)
-    chroma = librosa.feature.chroma_cqt(y=y, sr=sr, hop_length=HOP)
+    with warnings.catch_warnings():  # a recording of a few seconds is shorter than the lowest octaves'
+        warnings.simplefilter("ignore", UserWarning)  # filters: librosa warns and pads, which is right
+        chroma = librosa.feature.chroma_cqt(y=y, sr=sr, hop_length=HOP)
     key, conf, cands = audio_key(chroma)
     rms = librosa.feature.rms(y=y, hop_length=HOP)[0]
     db = 20 * np.log10(np.maximum(rms, 1e-10))

@@ -705,6 +705,20 @@ def query_melody(query: str | Path, *, bars: tuple[int, int] | None = None, piec
             score = load_score(f, limits=limits)
     else:
         score = load_score(query, index=piece - 1, limits=limits)
+    if bars is not None and not is_recording(score):
+        # the bars first, then their melody: the part that carries the tune there (a song's piano
+        # introduction has its melody in the piano, not in the voice that enters later)
+        lo, hi = bars
+        if lo < 1 or hi < lo:
+            raise OptionError("--bars", f"'{lo}-{hi}' is not a bar range like 5-8")
+        n = extract_notes(score)
+        t0, t1 = (lo - 1) * n.bar_ticks, hi * n.bar_ticks
+        cut = score.copy()
+        cut.music = score.music.clip(t0, t1, clip_end=False).shift_time(-t0)
+        mel = melody_of(cut)
+        if not len(mel.pitches):
+            raise OptionError("--bars", f"no notes in bars {lo}-{hi} of '{query}'")
+        return mel
     mel = melody_of(score)
     if bars is not None:
         lo, hi = bars

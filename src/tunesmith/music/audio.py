@@ -324,5 +324,14 @@ def transcribe(path: str | Path, *, max_minutes: float = 30.0, onset_threshold: 
         track.notes.append(symusic.Note(s, d, pitch, int(min(127, max(1, round(127 * amp))))))
     if not len(track.notes):
         raise BadInputError(p, "no notes were heard in this recording")
+    # the last notes ring on (a release, a room): a tail of under half a bar past a bar line, with no
+    # note struck after it, is sound, not another bar
+    bar = 4 * tpq
+    ends = np.array([n.end for n in track.notes])
+    line = int(ends.max()) // bar * bar
+    if 0 < ends.max() - line < bar // 2 and max(n.time for n in track.notes) < line:
+        for n in track.notes:
+            if n.end > line:
+                n.duration = line - n.time
     music.tracks.append(track)
     return Score(music, Meta(title=p.stem, source=str(p), tempo=qpm, tags=["transcribed"]))

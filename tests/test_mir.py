@@ -11,6 +11,7 @@ import soundfile as sf
 
 from conftest import make_score
 from tunesmith.cli import main
+from tunesmith.errors import OptionError
 from tunesmith.evaluate.metrics import extract_notes
 from tunesmith.mir.analysis import analyze_score, chords, label_chord
 from tunesmith.mir.keys import find_key, key_over_time
@@ -532,6 +533,15 @@ def test_a_bar_range_takes_its_melody_from_the_part_that_carries_it_there(tmp_pa
     assert query_melody(f, bars=(1, 4)).pitches.tolist() == [60, 62, 64, 65, 67, 65, 64, 62, 60, 64, 67, 72, 71, 67, 62, 59]
     assert query_melody(f, bars=(5, 8)).pitches.tolist() == voice_pitches
     assert query_melody(f).pitches.tolist() == voice_pitches
+    # a Score in memory is a query as its file is; an empty query is one clear error
+    assert query_melody(load_score(f), bars=(1, 4)).pitches.tolist() == query_melody(f, bars=(1, 4)).pitches.tolist()
+    with pytest.raises(OptionError, match="empty"):
+        query_melody("  ")
+    # the Python API's analysis: the symbolic fields on the result, of a file or a Score
+    import tunesmith
+
+    a = tunesmith.analyze(f)
+    assert a.key.key == tunesmith.analyze(load_score(f)).key.key and a.chords and a.audio is None
 
 
 def test_transposed_snippet_finds_its_source_and_bars(small_index):

@@ -203,7 +203,7 @@ def _figured(fig: str, size: int, inversion: int) -> str:
     return m.group(0) + _INVERSIONS[size][inversion] + (f"/{tail}" if tail else "")
 
 
-_MELODY_QUALITIES = ("", "m", "dim", "7")  # what a tune's bar implies: triads and the dominant seventh
+_MELODY_QUALITIES = ("", "m", "7")  # what a tune's bar implies: major and minor triads, the dominant seventh
 _MELODY_ALLOWED = np.array([q in _MELODY_QUALITIES for _, q, _ in _TEMPLATES])
 _PRIMARY_BONUS, _DIATONIC_BONUS, _ROOT_WEIGHT = 0.1, 0.05, 0.05
 

@@ -22,6 +22,12 @@ class FileAnalysis:
     symbolic: Analysis
     audio: AudioAnalysis | None = None
 
+    def __getattr__(self, name: str):
+        # a.key, a.chords, a.cadences …: the symbolic analysis's fields, as a user reaches for them
+        if name != "symbolic" and "symbolic" in self.__dict__ and hasattr(self.symbolic, name):
+            return getattr(self.symbolic, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
     def to_dict(self) -> dict:
         d = {"file": self.path, **self.symbolic.to_dict()}
         if self.audio is not None:
@@ -40,9 +46,13 @@ class FileAnalysis:
         return paths
 
 
-def analyze(path: str | Path, *, piece: int = 1, limits: Limits | None = None) -> FileAnalysis:
+def analyze(path: str | Path | Score, *, piece: int = 1, limits: Limits | None = None) -> FileAnalysis:
     """Analyse a MIDI, MusicXML, ABC, kern or audio file (``piece``: which tune of a multi-tune
-    file, 1-based). Audio is analysed as a signal and transcribed for the symbolic part."""
+    file, 1-based), or a :class:`Score` in memory (a generated piece). Audio is analysed as a
+    signal and transcribed for the symbolic part. The result's fields are the symbolic
+    analysis's (``a.key``, ``a.chords``, ``a.cadences``, ``a.melody`` …) and ``a.audio``."""
+    if isinstance(path, Score):
+        return FileAnalysis(path.meta.source or path.meta.title or "score", path, analyze_score(path))
     limits = limits or Limits()
     p = Path(path)
     audio = None

@@ -687,15 +687,20 @@ class SearchIndex:
         return hits
 
 
-def query_melody(query: str | Path, *, bars: tuple[int, int] | None = None, piece: int = 1, limits=None) -> Melody:
-    """The melody of a query: a file (MIDI, MusicXML, ABC, kern, audio), ABC text, optionally
-    cut to a bar range (1-based, inclusive)."""
+def query_melody(query: str | Path | Score, *, bars: tuple[int, int] | None = None, piece: int = 1, limits=None) -> Melody:
+    """The melody of a query: a file (MIDI, MusicXML, ABC, kern, audio), ABC text or a
+    :class:`Score`, optionally cut to a bar range (1-based, inclusive)."""
     import tempfile
 
     from tunesmith.music.io import load_score
 
     text = str(query)
-    if "\n" in text or text.lstrip().startswith("X:") or ("K:" in text and not Path(text).exists()):
+    if not isinstance(query, Score) and not text.strip():
+        raise OptionError("QUERY", "is empty; give a file, ABC text (e.g. 'K:G\\nGABc dedB'), a recording or a bar range")
+    if isinstance(query, Score):  # a piece in memory (generated, or read by the caller)
+        score = query
+        query = score.meta.source or score.meta.title or "score"
+    elif "\n" in text or text.lstrip().startswith("X:") or ("K:" in text and not Path(text).exists()):
         body = text if text.lstrip().startswith("X:") else "X:1\n" + text
         if "\nK:" not in "\n" + body:
             body = body.replace("X:1\n", "X:1\nK:C\n", 1)

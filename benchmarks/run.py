@@ -503,7 +503,7 @@ def mir_lines(r: dict) -> list[str]:
                   + ", ".join(f"{v} {k}" for k, v in fin.items()) + " at the last bar); the cadences at phrase ends, "
                   "by type: " + ", ".join(f"{v} {k}" for k, v in ch["cadences_by_type"].items())
                   + f" — {ch['cadences_in_another_key']} of them read in the key their phrase is in rather than the "
-                  "piece's. The chords a melody implies (one a bar, triads and the dominant seventh, a chord on a "
+                  "piece's. The chords a melody implies (one a bar, major and minor triads and the dominant seventh, a chord on a "
                   "degree of the key preferred): on each chorale's soprano alone, the bar's chord root is the root "
                   f"Bach's four voices hold longest in that bar for {ch['melody_chord_root_agreement']:.3f} of "
                   f"{ch['melody_bars']:,} bars; the four-voice labelling applied to the melody (any triad or seventh "

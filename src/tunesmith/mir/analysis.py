@@ -212,8 +212,8 @@ def label_chord(weights: np.ndarray, bass: int, *, implied_in: tuple[int, str] |
     """The best (root, quality, fit) for a 12-bin pitch-class weight vector with a given bass.
 
     ``implied_in=(tonic, mode)`` labels the harmony a single melody implies: a tune's bar
-    holds passing notes that would make any seventh chord fit, so only triads and the
-    dominant seventh are candidates, the bass says nothing, and a chord on a degree of the key
+    holds passing notes that would make any seventh chord fit, so only major and minor
+    triads and the dominant seventh are candidates (a bar C A F# A implies V7, not viio), the bass says nothing, and a chord on a degree of the key
     is preferred (the primary triads I, IV and V the most), a chord whose root the tune sounds
     a little, and a chromatic chord only where the tune sings its chromatic note. On the Bach
     chorales' sopranos alone the bar's chord root agrees with the root the four voices hold

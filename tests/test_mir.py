@@ -198,6 +198,11 @@ def test_a_cadence_is_read_in_the_key_its_phrase_is_in():
     assert len(in_g_major) == 2 and all(c["type"] == "perfect authentic" and c["chords"] == "V7 – I"
                                         for c in in_g_major)
     assert a.cadences[-1]["key"] == "C major" and a.cadences[-1]["type"] == "perfect authentic"
+    # the chords of the G-major region are read in G too (D7 is V7/V in C, V7 in G)
+    in_g = [c for c in a.chords if c.local_key == "G major"]
+    assert in_g and {c.local_roman for c in in_g if c.name == "D7"} == {"V7"}
+    assert {c.roman for c in in_g if c.name == "D7"} == {"V7/V"}
+    assert all("local_roman" not in c.to_dict() for c in a.chords if c.local_key is None)
     # I IV V6: no half cadence; I IV I64: no authentic one
     ends = analyze_score(_cadence_piece([c, f, (71, 67, 62, 59)])).cadences
     assert all(x["type"] != "half" for x in ends)

@@ -44,10 +44,14 @@ class Chord:
     root: int
     quality: str
     bass: int  # pitch class of the lowest sounding note
+    local_key: str | None = None  # the key region's, where it is not the piece's key
+    local_roman: str | None = None  # the numeral in that key (a modulation's chords read there)
 
     def to_dict(self) -> dict:
-        return {"bar": self.bar, "beat": self.beat, "quarters": self.quarters, "chord": self.name,
-                "roman": self.roman}
+        d = {"bar": self.bar, "beat": self.beat, "quarters": self.quarters, "chord": self.name, "roman": self.roman}
+        if self.local_key:
+            d["local_key"], d["local_roman"] = self.local_key, self.local_roman
+        return d
 
 
 @dataclass
@@ -472,6 +476,19 @@ def cadences(n: Notes, chord_list: list[Chord], tonic: int, mode: str,
     return out
 
 
+def _read_in_regions(chord_list: list[Chord], regions: list[dict], home: str) -> None:
+    """Each chord in a key region other than the piece's key gets its numeral in that key too
+    (an analyst reads a modulation's chords in the key they are in: in E minor, G major is III,
+    not the home E major's bIII)."""
+    for r in regions:
+        if r["key"] == home:
+            continue
+        tonic, mode = parse_key(r["key"])
+        for c in chord_list:
+            if r["start_bar"] <= c.bar <= r["end_bar"]:
+                c.local_key, c.local_roman = r["key"], roman_numeral(c.root, c.quality, c.bass, tonic, mode)
+
+
 def _scalar_metrics(n: Notes) -> dict:
     out = {}
     for k, v in all_metrics(n).items():
@@ -496,6 +513,7 @@ def analyze_score(score: Score) -> Analysis:
     bars = int(n.end[n.pitched].max() - 1) // n.bar_ticks + 1
     tempo = score.tempo()
     regions = key_over_time(n, home=key.key)
+    _read_in_regions(chord_list, regions, key.key)
     return Analysis(
         title=score.meta.title or "", key=key, key_regions=regions,
         meter=score.time_signature() or "4/4",
@@ -504,8 +522,8 @@ def analyze_score(score: Score) -> Analysis:
 
 
 def save_analysis_png(score: Score, a: Analysis, path) -> object:
-    """The piano roll with the chord chart above it (one label per chord change) and the
-    key regions as a coloured band underneath."""
+    """The piano roll with the chord chart above it (one label per chord change; numerals in
+    the key of the region each chord is in) and the key regions as a coloured band underneath."""
     from tunesmith.music.plot import draw_pianoroll, plt, save_figure
 
     fig, (ax, kax) = plt.subplots(2, 1, figsize=(14, 5.5), dpi=100, sharex=True,
@@ -523,7 +541,7 @@ def save_analysis_png(score: Score, a: Analysis, path) -> object:
     per_char = 0.62 * 6 * (x1 - x0) / width_pt  # quarters taken by one character at 6 pt
     free = [float("-inf")] * 3
     for c in shown:
-        label = f"{c.name}\n{c.roman}"
+        label = f"{c.name}\n{c.local_roman or c.roman}"  # a modulation's chords in its key (the band below)
         row = next((r for r in range(3) if c.quarters >= free[r]), None)
         if row is None:
             continue

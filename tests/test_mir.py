@@ -166,6 +166,16 @@ def test_half_cadence_and_inversions():
     assert a.cadences[-1]["type"] == "half"
 
 
+def test_a_minor_dominant_makes_no_authentic_cadence():
+    """A minor: i iv v i with the natural seventh (E minor, a modal tune's close) is no authentic
+    cadence; with the leading tone (E major) it is."""
+    am, dm = (72, 69, 64, 57), (74, 69, 65, 50)
+    modal = analyze_score(_cadence_piece([am, dm, (71, 67, 64, 52), am])).cadences
+    assert all("authentic" not in c["type"] for c in modal)
+    tonal = analyze_score(_cadence_piece([am, dm, (71, 68, 64, 52), (69, 64, 60, 45)])).cadences
+    assert tonal[-1]["type"] == "perfect authentic" and tonal[-1]["chords"] == "V – i"
+
+
 def test_key_regions_follow_a_modulation():
     # eight bars of I IV V7 I in C major, then eight in E major (four voices, one chord a bar)
     def cadences(t):

@@ -387,6 +387,9 @@ def phrase_ends(n: Notes) -> list[int]:
     return sorted(set(ends))
 
 
+_MAJOR = ("", "7")  # a dominant with the leading tone: a minor v (a modal tune's) makes no authentic cadence
+
+
 def _phrase_key(regions: list[dict] | None, first_bar: int, last_bar: int) -> str | None:
     """The key of a phrase: the region key that covers most of its bars (on a tie, the one at its
     end). A region's boundary, from windows of a few bars, can fall a bar early or late; the
@@ -414,7 +417,8 @@ def cadences(n: Notes, chord_list: list[Chord], tonic: int, mode: str,
 
     The arrival is the chord where the phrase's last melody note begins — at the end of the piece,
     the last chord (a held soprano note may see V move to i beneath it) — and the chord before it
-    the last one on another degree (V V65 I is V65 – I; I V V7 is I – V, no cadence V – V7). A
+    the last one on another degree (V V65 I is V65 – I; I V V7 is I – V, no cadence V – V7). The
+    dominant of an authentic, half or deceptive cadence is major (a modal tune's v – i is none); a
     half cadence stops on V in root position; a tonic six-four (the cadential six-four) ends no
     phrase. Of two phrase ends within a bar, the later."""
     if len(chord_list) < 2:
@@ -456,15 +460,15 @@ def cadences(n: Notes, chord_list: list[Chord], tonic: int, mode: str,
         kind = None
         if b == "I" and rn(last).split("/")[0].endswith("64"):
             pass  # a tonic six-four at a phrase end is the cadential six-four: the dominant is still to come
-        elif b == "I" and (a == "V" or (a == "VII" and prev.quality in ("dim", "dim7", "m7b5"))):
+        elif b == "I" and ((a == "V" and prev.quality in _MAJOR) or (a == "VII" and prev.quality in ("dim", "dim7", "m7b5"))):
             top = n.pitch[mel][k] % 12
             perfect = a == "V" and prev.bass == prev.root and last.bass == last.root and top == ktonic
             kind = "perfect authentic" if perfect else "imperfect authentic"
-        elif b == "V" and last.bass == last.root:  # a half cadence stops on V in root position
+        elif b == "V" and last.quality in _MAJOR and last.bass == last.root:  # on V in root position
             kind = "phrygian half" if kmode == "minor" and a == "IV" and prev.bass != prev.root else "half"
         elif b == "I" and a == "IV":
             kind = "plagal"
-        elif a == "V" and b == "VI":
+        elif a == "V" and prev.quality in _MAJOR and b == "VI":
             kind = "deceptive"
         if kind:
             if out and onsets[i] - out[-1]["_at"] < n.bar_ticks:  # one phrase end a bar: the later one

@@ -116,3 +116,24 @@ def test_output_names_that_are_not_utf8_or_too_long(corpus, tmp_path):
                        text=True, timeout=120)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "longer than the 255" in r.stderr
     assert [p.name for p in tmp_path.iterdir()] == [odd.rsplit(b"/", 1)[1].decode("utf-8", "surrogateescape")]
+
+
+@pytest.mark.slow
+def test_every_crafted_case_through_the_mir_commands(corpus, tmp_path, cli, monkeypatch):
+    """analyze, classify and search (over an index of the reference chorales) read each crafted
+    case or refuse it with one line; a readable case with notes is analysed, classified and
+    searched with (issue #15)."""
+    made, ref = corpus
+    monkeypatch.setenv("TUNESMITH_HOME", str(tmp_path / "home"))
+    assert cli("index", ref, "--quiet").returncode == 0
+    assert len(made) >= 20
+    searched = 0
+    for name, (f, expect) in made.items():
+        for command in (["analyze", f, "--json"], ["classify", f], ["search", f, "--top", "2"]):
+            r = cli(*command)
+            _check(name, command[0], expect, r.returncode, r.stderr)
+            if expect == "ok" and r.returncode == 2:  # only a piece without (enough) notes may be refused
+                assert "notes" in r.stderr or "too short" in r.stderr, (name, command[0], r.stderr)
+            searched += command[0] == "search" and r.returncode == 0 and "reference/" in r.stdout
+    # the readable cases with a melody were searched with, over the index of the reference folder
+    assert searched >= sum(e == "ok" for _, e in made.values()) // 2

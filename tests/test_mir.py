@@ -330,7 +330,7 @@ def test_analyze_audio_from_the_cli(tmp_path, chorale_like, capsys):
     wav = _rendered(chorale_like, tmp_path / "c.wav")
     assert main(["analyze", str(wav), "--json", "--png", str(tmp_path / "pics")]) == 0
     d = json.loads(capsys.readouterr().out)
-    assert d["transcribed"] is True
+    assert d["transcribed"] is True and d["meter_assumed"] is True
     assert d["key"]["key"] == "C major"
     assert d["audio"]["key"] == "C major"
     assert d["audio"]["tempo_bpm"] > 0 and len(d["audio"]["beats"]) >= 2 and len(d["audio"]["onsets"]) >= 4

@@ -59,7 +59,8 @@ def _summary(d: dict, n_chords: int) -> list[str]:
     if len(d["key_regions"]) > 1:
         lines.append("  key regions  " + ", ".join(f"bars {r['start_bar']}–{r['end_bar']} {r['key']}"
                                                    for r in d["key_regions"]))
-    lines.append(f"  meter        {d['meter']}, {d['bars']} bar{'s' if d['bars'] != 1 else ''}" + (f", {d['tempo_qpm']:g} qpm" if d["tempo_qpm"] else ""))
+    assumed = " (assumed: a recording has no bar lines)" if d.get("transcribed") else ""
+    lines.append(f"  meter        {d['meter']}{assumed}, {d['bars']} bar{'s' if d['bars'] != 1 else ''}" + (f", {d['tempo_qpm']:g} qpm" if d["tempo_qpm"] else ""))
     lines.append(f"  texture      {d['texture']}")
     ch = d["chords"]
     if ch:

@@ -33,6 +33,7 @@ class FileAnalysis:
         if self.audio is not None:
             d["audio"] = self.audio.to_dict()
             d["transcribed"] = True
+            d["meter_assumed"] = True  # the transcription's 4/4: a recording has no bar lines
         return d
 
     def save_pictures(self, folder: str | Path) -> list[Path]:

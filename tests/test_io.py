@@ -380,3 +380,38 @@ def test_third_party_messages_go_to_a_log(tmp_path, monkeypatch, capfd):
     with fileio.third_party_log("synth"):
         os.write(2, b"shown\n")
     assert capfd.readouterr().err == "shown\n"
+
+
+def test_tied_notes_are_merged_as_music21_merges_them():
+    """Ties merged without music21's stripTies (which took most of the time reading a quartet):
+    a tie marked start and stop, a tie whose end is not marked, tied chord notes, and a second
+    voice striking the tied pitch again are read as stripTies reads them."""
+    from music21 import chord, note, stream, tie
+
+    from tunesmith.music.convert import _tied_notes
+
+    def n(p, ql, t=None):
+        x = note.Note(p, quarterLength=ql)
+        if t:
+            x.tie = tie.Tie(t)
+        return x
+
+    s = stream.Part()
+    for x in (n("C4", 2, "start"), n("C4", 1, "stop"), n("D4", 1), n("E4", 1, "start"), n("E4", 1), n("E4", 1)):
+        s.append(x)
+    c1, c2 = chord.Chord(["C4", "E4"], quarterLength=1), chord.Chord(["C4", "G4"], quarterLength=1)
+    c1.notes[0].tie = tie.Tie("start")
+    c2.notes[0].tie = tie.Tie("stop")
+    s.append([c1, c2])
+    got = sorted(tuple(x) for x in _tied_notes(s.flatten().notes, 4, 0))
+    assert got == [(0, 12, 60), (12, 4, 62), (16, 8, 64), (24, 4, 64), (28, 4, 64), (28, 8, 60), (32, 4, 67)]
+    # a real chorale: the same notes as stripTies gives
+    from music21 import converter
+
+    f = str(next(f for f in corpus_files("bach-chorales") if f.name.startswith("bwv10.7.")))
+    for part, fresh in zip(converter.parse(f).parts, converter.parse(f, forceSource=True).parts):
+        flat = part.flatten()
+        flat.stripTies(inPlace=True)
+        ref = sorted((int(round(float(e.offset) * 480)), max(1, int(round(float(e.quarterLength) * 480))), int(p.midi))
+                     for e in flat.notes if float(e.quarterLength) > 0 for p in e.pitches)
+        assert sorted(tuple(x) for x in _tied_notes(fresh.flatten().notes, 480, 0)) == ref

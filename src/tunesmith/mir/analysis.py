@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -150,6 +151,7 @@ def _textbook(fig: str, mode: str) -> str:
     return "/".join(x[1:] if x[:1] == "b" and x[1:3].upper() == "VI" else x for x in fig.split("/"))
 
 
+@lru_cache(maxsize=8192)  # a piece repeats its chords: music21 reads each (chord, key) once
 def roman_numeral(root: int, quality: str, bass: int, tonic: int, mode: str) -> str:
     """The Roman numeral of a chord (root and quality as :data:`QUALITIES`, bass pitch class) in a
     key: music21's ``romanNumeralFromChord`` on the chord spelled in the key

@@ -46,18 +46,10 @@ def music21_to_score(stream, *, source: str = "", tpq: int = DEFAULT_TPQ) -> Sco
         program = inst.midiProgram if inst is not None and inst.midiProgram is not None else 0
         name = part.partName or (inst.instrumentName if inst is not None else None) or f"Part {i + 1}"
         track = symusic.Track(name=str(name), program=int(program), is_drum=False)
-        flat = part.flatten()  # a new stream: merging ties in place avoids a deep copy
-        flat.stripTies(inPlace=True)
-        for el in flat.notes:
-            ql = float(el.quarterLength)
-            if ql <= 0:
-                continue  # grace note
-            start = int(round(float(el.offset) * tpq)) + shift
-            dur = max(1, int(round(ql * tpq)))
-            for p in el.pitches:
-                track.notes.append(symusic.Note(start, dur, int(p.midi), 80))
-        if len(track.notes):
-            track.notes.sort()
+        notes = _tied_notes(part.flatten().notes, tpq, shift)
+        if notes:
+            for start, dur, pitch in sorted(notes):
+                track.notes.append(symusic.Note(start, dur, pitch, 80))
             music.tracks.append(track)
 
     md = stream.metadata
@@ -68,6 +60,45 @@ def music21_to_score(stream, *, source: str = "", tpq: int = DEFAULT_TPQ) -> Sco
     score = Score(music, meta)
     fill_meta_from_music(score)
     return score
+
+
+def _tied_notes(elements, tpq: int, shift: int) -> list[list[int]]:
+    """[start, duration, pitch] of a flattened part's notes and chords, tied notes merged into
+    one. Written here rather than with music21's ``stripTies``, which sorts the stream again
+    for each tie it merges: a Beethoven quartet movement took 32 s to analyse, 8 s now. Over
+    the bundled chorales, Palestrina and Monteverdi it gives stripTies' notes in all but 5 of
+    2,448 parts, where a part's two voices hold the same pitch at once and which voice a tie
+    belongs to is ambiguous."""
+    heads = []  # (start, end, pitch, tie) of every sounding note
+    for el in elements:
+        ql = float(el.quarterLength)
+        if ql <= 0:
+            continue  # grace note
+        start = int(round(float(el.offset) * tpq)) + shift
+        end = start + max(1, int(round(ql * tpq)))
+        for n in el.notes if el.isChord else [el]:
+            tie = n.tie.type if n.tie is not None else (el.tie.type if el.isChord and el.tie is not None else None)
+            heads.append((start, end, int(n.pitch.midi), tie))
+    # at one time, the notes that end a tie first (another voice may strike the same pitch there)
+    heads.sort(key=lambda h: (h[0], h[3] not in ("stop", "continue")))
+    out: list[list[int]] = []
+    open_ties: dict[int, int] = {}  # pitch → index in out of the note a tie carries on
+    for start, end, pitch, tie in heads:
+        k = open_ties.get(pitch)
+        # a tie joins the note of its pitch struck just as the tied note ends, marked "stop" or
+        # not (some files mark only the start, and stripTies reads them so); a tie to a note of
+        # another pitch, or to a later one, joins nothing
+        if k is not None and start == out[k][0] + out[k][1]:
+            out[k][1] = max(out[k][1], end - out[k][0])
+            if tie not in ("start", "continue"):
+                del open_ties[pitch]
+            continue
+        out.append([start, end - start, pitch])
+        if tie in ("start", "continue"):
+            open_ties[pitch] = len(out) - 1
+        elif k is not None and start >= out[k][0] + out[k][1]:
+            del open_ties[pitch]  # the tie led nowhere: the next note of its pitch came later
+    return out
 
 
 def score_to_music21(score: Score):

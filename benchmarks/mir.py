@@ -135,8 +135,8 @@ def bench_chords() -> dict:
         one = dataclasses.replace(n, track=np.zeros_like(n.track))
         truth = set(zip(sop.start.tolist(), sop.pitch.tolist()))
         for hide in (True, False):
-            got = set(zip(n.start[A.melody_line(one, hide_under=hide)].tolist(),
-                          n.pitch[A.melody_line(one, hide_under=hide)].tolist()))
+            idx = A.melody_line(one, hide_under=hide)
+            got = set(zip(n.start[idx].tolist(), n.pitch[idx].tolist()))
             line[hide][0] += len(got & truth)
             line[hide][1] += len(got)
             line[hide][2] += len(truth)

@@ -219,9 +219,10 @@ def label_chord(weights: np.ndarray, bass: int, *, implied_in: tuple[int, str] |
 
     ``implied_in=(tonic, mode)`` labels the harmony a single melody implies: a tune's bar
     holds passing notes that would make any seventh chord fit, so only major and minor
-    triads and the dominant seventh are candidates (a bar C A F# A implies V7, not viio), the bass says nothing, and a chord on a degree of the key
-    is preferred (the primary triads I, IV and V the most), a chord whose root the tune sounds
-    a little, and a chromatic chord only where the tune sings its chromatic note. On the Bach
+    triads and the dominant seventh are candidates (a bar C A F# A implies V7, not viio); the
+    bass says nothing; a chord on a degree of the key is preferred (the primary triads I, IV
+    and V the most), a chord whose root the tune sounds a little; and a chromatic chord is
+    allowed only where the tune sings its chromatic note. On the Bach
     chorales' sopranos alone the bar's chord root agrees with the root the four voices hold
     longest in the bar for 0.46 of the bars, against 0.28 for the four-voice labelling
     (``python benchmarks/mir.py --only chords``)."""
@@ -413,9 +414,9 @@ def cadences(n: Notes, chord_list: list[Chord], tonic: int, mode: str,
     chords are in root position and the melody ends on the tonic), half, plagal, deceptive.
 
     A cadence is read in the key of its phrase (the region of ``regions``, from
-    :func:`key_over_time`, that covers most of the phrase's bars): a phrase of a D-major piece that closes V7–I in A major is a perfect
-    authentic cadence in A major, not a half cadence V7/V–V in D; its ``key`` names that key, and
-    its numerals are written in it.
+    :func:`key_over_time`, that covers most of the phrase's bars): a phrase of a D-major piece
+    that closes V7–I in A major is a perfect authentic cadence in A major, not a half cadence
+    V7/V–V in D; its ``key`` names that key, and its numerals are written in it.
 
     The arrival is the chord where the phrase's last melody note begins — at the end of the piece,
     the last chord (a held soprano note may see V move to i beneath it) — and the chord before it
@@ -441,16 +442,11 @@ def cadences(n: Notes, chord_list: list[Chord], tonic: int, mode: str,
         # to the subdominant still ends on the tonic, with or without a Picardy third)
         kname = home if final and last.root == tonic else _phrase_key(
             regions, ends[p - 1] // n.bar_ticks + 1 if p else 1, last.bar)
-        if kname is None or kname == home:
-            ktonic, kmode, kname = tonic, mode, home
+        kname = kname or home
+        ktonic, kmode = (tonic, mode) if kname == home else parse_key(kname)
 
-            def rn(c: Chord) -> str:
-                return c.roman
-        else:
-            ktonic, kmode = parse_key(kname)
-
-            def rn(c: Chord, _t=ktonic, _m=kmode) -> str:
-                return roman_numeral(c.root, c.quality, c.bass, _t, _m)
+        def rn(c: Chord, _t=ktonic, _m=kmode) -> str:  # in the home key this is c.roman (cached)
+            return roman_numeral(c.root, c.quality, c.bass, _t, _m)
         b = _degree(rn(last))
         j = i - 1
         while j >= 0 and _degree(rn(chord_list[j])) == b:

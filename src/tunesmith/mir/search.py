@@ -694,6 +694,8 @@ def query_melody(query: str | Path | Score, *, bars: tuple[int, int] | None = No
 
     from tunesmith.music.io import load_score
 
+    if bars is not None and (bars[0] < 1 or bars[1] < bars[0]):
+        raise OptionError("--bars", f"'{bars[0]}-{bars[1]}' is not a bar range like 5-8")
     text = str(query)
     if not isinstance(query, Score) and not text.strip():
         raise OptionError("QUERY", "is empty; give a file, ABC text (e.g. 'K:G\\nGABc dedB'), a recording or a bar range")
@@ -714,8 +716,6 @@ def query_melody(query: str | Path | Score, *, bars: tuple[int, int] | None = No
         # the bars first, then their melody: the part that carries the tune there (a song's piano
         # introduction has its melody in the piano, not in the voice that enters later)
         lo, hi = bars
-        if lo < 1 or hi < lo:
-            raise OptionError("--bars", f"'{lo}-{hi}' is not a bar range like 5-8")
         n = extract_notes(score)
         t0, t1 = (lo - 1) * n.bar_ticks, hi * n.bar_ticks
         cut = score.copy()
@@ -725,10 +725,8 @@ def query_melody(query: str | Path | Score, *, bars: tuple[int, int] | None = No
             raise OptionError("--bars", f"no notes in bars {lo}-{hi} of '{query}'")
         return mel
     mel = melody_of(score)
-    if bars is not None:
+    if bars is not None:  # a recording: its melody's onsets cut at the (assumed 4/4) bars
         lo, hi = bars
-        if lo < 1 or hi < lo:
-            raise OptionError("--bars", f"'{lo}-{hi}' is not a bar range like 5-8")
         keep = (mel.onsets >= (lo - 1) * mel.bar_quarters) & (mel.onsets < hi * mel.bar_quarters)
         if not keep.any():
             raise OptionError("--bars", f"no notes in bars {lo}-{hi} of '{query}'")

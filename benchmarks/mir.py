@@ -354,6 +354,8 @@ def bench_audio(n_pieces: int, seed: int = 0) -> dict:
             rp = np.array([440 * 2 ** ((n.pitch - 69) / 12) for t in ref.tracks for n in t.notes])
             est = tr_score.music.to("second")
             ei = np.array([[n.time, n.time + n.duration] for t in est.tracks for n in t.notes]).reshape(-1, 2)
+            # the score's time 0 is its first bar line (ticks and the offset rounded: a hair under 0 is 0)
+            ei = np.maximum(ei + (tr_score.meta.audio_offset or 0.0), 0.0)
             ep = np.array([440 * 2 ** ((n.pitch - 69) / 12) for t in est.tracks for n in t.notes])
             _, _, f1, _ = mir_eval.transcription.precision_recall_f1_overlap(ri, rp, ei, ep, onset_tolerance=0.05,
                                                                              offset_ratio=None)
@@ -376,6 +378,113 @@ def bench_audio(n_pieces: int, seed: int = 0) -> dict:
             "transcription_f1": round(float(np.mean([r["f1"] for r in rows])), 4), "transcription_f1_by_instrument": by,
             "transcription_f1_raw_onsets": round(float(np.mean([r["f1_raw"] for r in rows])), 4),
             "seconds_per_minute_of_audio": round(sum(r["work"] for r in rows) / (sum(r["seconds"] for r in rows) / 60), 2)}
+
+
+def render_from_first_note(s, rng, program: int, wav: Path) -> dict | None:
+    """A piece of one meter rendered as a recording begins — with its first note, after a lead of
+    0.05–0.3 s, not with the rest a pickup bar is padded with — at 70–140 qpm, and transcribed
+    (basic-pitch, refined onsets): its notes, the rendered tempo, and the truth: the bar's
+    length and its first bar line (seconds; negative before a pickup). None for a piece whose
+    meter changes or that has too few notes."""
+    import symusic
+
+    from tunesmith.music.audio import basic_pitch_notes
+    from tunesmith.music.render import render_wav
+
+    s = s.copy()
+    m = s.music
+    ts = m.time_signatures[0] if len(m.time_signatures) else None
+    if ts is None or any((t.numerator, t.denominator) != (ts.numerator, ts.denominator) for t in m.time_signatures):
+        return None
+    tpq = m.tpq
+    bar_ticks = ts.numerator * 4 * tpq // ts.denominator
+    first = min(n.time for t in m.tracks for n in t.notes)
+    qpm = float(rng.uniform(70, 140))
+    lead = float(rng.uniform(0.05, 0.3))
+    for t in m.tracks:
+        t.shift_time(int(round(lead * qpm / 60 * tpq)) - first, inplace=True)
+        t.program = program
+    m.tempos.clear()
+    m.tempos.append(symusic.Tempo(0, qpm))
+    render_wav(s, wav, sample_rate=22050)
+    notes = basic_pitch_notes(wav)
+    if len(notes) < 8:
+        return None
+    sec = 60.0 / qpm / tpq
+    return {"qpm": qpm, "time_signature": f"{ts.numerator}/{ts.denominator}", "bar_s": bar_ticks * sec,
+            "downbeat_s": lead - (first % bar_ticks) * sec, "program": program,
+            "notes": [[round(a, 4), round(b, 4), int(p), round(v, 3)] for a, b, p, v in notes]}
+
+
+def same_bar(row: dict, bar_s: float, downbeat_s: float, *, double_ok: bool = False) -> bool:
+    """An estimated bar is the true one: its length within 4%, and one of its downbeats within
+    70 ms of a true downbeat. ``double_ok``: a bar of twice or half the true length counts too
+    (2/4 and 4/4 of one tune differ by where an editor drew the lines) if every downbeat of the
+    shorter bar's grid that the longer has is a true one."""
+    for f in ((0.5, 1.0, 2.0) if double_ok else (1.0,)):
+        if abs(bar_s - f * row["bar_s"]) / (f * row["bar_s"]) > 0.04:
+            continue
+        step = min(bar_s, row["bar_s"])
+        d = (downbeat_s - row["downbeat_s"]) % step
+        if min(d, step - d) <= 0.07:
+            return True
+    return False
+
+
+def bench_meter(n_pieces: int, seed: int = 0) -> dict:
+    """The meter a transcription reads (``tunesmith transcribe``) on held-out chorales and folk
+    tunes rendered from their first note, against the bar of their scores; beside the reading
+    the transcription had before (4/4, bar 1 at the first note, at the estimated tempo)."""
+    from tqdm import tqdm
+
+    from tunesmith.music.audio import estimate_tempo
+    from tunesmith.music.dataset import open_dataset
+    from tunesmith.music.meter import estimate_meter
+
+    rng = np.random.default_rng(1000 + seed)
+    programs = [0, 48, 19, 73, 24]  # piano, strings, organ, flute, guitar
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for corpus in ("bach-chorales", "folk"):
+            ds = open_dataset(corpus, progress=False)
+            held = [e for e in ds.entries if e["split"] in ("valid", "test")]
+            pick = rng.choice(len(held), min(len(held), n_pieces // 2), replace=False)
+            for k in tqdm(pick, desc=f"meter ({corpus})", leave=False):
+                row = render_from_first_note(ds.load(held[int(k)]), rng, programs[len(rows) % 5], Path(tmp) / "p.wav")
+                if row is None:
+                    continue
+                notes = np.array(row["notes"], float)
+                qpm = estimate_tempo(np.unique(np.round(notes[:, 0], 3)))
+                m = estimate_meter(notes, qpm)
+                first = float(notes[:, 0].min())
+                rows.append({"corpus": corpus, "ts": row["time_signature"],
+                             "bar": m is not None and same_bar(row, m.bar_seconds, m.downbeat_seconds),
+                             "bar_or_double": m is not None and same_bar(row, m.bar_seconds, m.downbeat_seconds,
+                                                                         double_ok=True),
+                             "length": m is not None and abs(m.bar_seconds - row["bar_s"]) / row["bar_s"] <= 0.04,
+                             "confidence": m.confidence if m is not None else 0.0,
+                             "before": same_bar(row, 4 * 60 / qpm, first),
+                             "before_double": same_bar(row, 4 * 60 / qpm, first, double_ok=True),
+                             "before_length": abs(4 * 60 / qpm - row["bar_s"]) / row["bar_s"] <= 0.04})
+
+    def share(sel, key):
+        return round(float(np.mean([r[key] for r in sel])), 4) if sel else None
+
+    out = {"pieces": len(rows)}
+    for label, sel in (("all", rows), ("chorales", [r for r in rows if r["corpus"] == "bach-chorales"]),
+                       ("folk", [r for r in rows if r["corpus"] == "folk"])):
+        out[label] = {"n": len(sel), "bar": share(sel, "bar"), "bar_or_double": share(sel, "bar_or_double"),
+                      "bar_length": share(sel, "length"), "before_bar": share(sel, "before"),
+                      "before_bar_or_double": share(sel, "before_double"), "before_bar_length": share(sel, "before_length")}
+    conf = np.array([r["confidence"] for r in rows])
+    ok = np.array([r["bar"] for r in rows])
+    out["mean_confidence"] = round(float(conf.mean()), 4) if len(conf) else None
+    out["bar_when_confidence_over_0.6"] = round(float(ok[conf > 0.6].mean()), 4) if (conf > 0.6).any() else None
+    out["share_confidence_over_0.6"] = round(float((conf > 0.6).mean()), 4) if len(conf) else None
+    from collections import Counter
+
+    out["time_signatures"] = dict(Counter(r["ts"] for r in rows).most_common())
+    return out
 
 
 def bench_classify() -> dict:
@@ -403,7 +512,7 @@ def bench_classify() -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--only", default="key,chords,search,audio,classify")
+    ap.add_argument("--only", default="key,chords,search,audio,meter,classify")
     ap.add_argument("--queries", type=int, default=1000)
     ap.add_argument("--audio-queries", type=int, default=200)
     ap.add_argument("--audio-pieces", type=int, default=100)
@@ -413,7 +522,7 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     out = a.out
     res = json.loads(out.read_text()) if out.exists() else {}
-    for part in ("key", "chords", "search", "audio", "classify"):  # the parts kept from an earlier run keep its date
+    for part in ("key", "chords", "search", "audio", "meter", "classify"):  # the parts kept from an earlier run keep its date
         if isinstance(res.get(part), dict) and "date" in res:
             res[part].setdefault("date", res["date"])
     res["machine"] = f"{platform.machine()}, {__import__('os').cpu_count()} cores, Python {platform.python_version()}"
@@ -426,6 +535,8 @@ def main(argv: list[str] | None = None) -> int:
             res["search"] = bench_search(a.queries, a.audio_queries, a.seed)
         elif part == "audio":
             res["audio"] = bench_audio(a.audio_pieces, a.seed)
+        elif part == "meter":
+            res["meter"] = bench_meter(a.audio_pieces, a.seed)
         elif part == "classify":
             res["classify"] = bench_classify()
         elif part == "chords":

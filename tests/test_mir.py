@@ -252,13 +252,14 @@ def test_transcription_of_a_rendered_known_piece(tmp_path, chorale_like):
     est = t.music.to("second")
     ri = np.array([[n.time, n.time + n.duration] for tr in ref.tracks for n in tr.notes])
     rp = np.array([440 * 2 ** ((n.pitch - 69) / 12) for tr in ref.tracks for n in tr.notes])
-    ei = np.array([[n.time, n.time + n.duration] for tr in est.tracks for n in tr.notes])
+    # the score's time 0 is its first bar line: the recording's time is audio_offset later
+    ei = np.maximum(np.array([[n.time, n.time + n.duration] for tr in est.tracks for n in tr.notes]) + t.meta.audio_offset, 0)
     ep = np.array([440 * 2 ** ((n.pitch - 69) / 12) for tr in est.tracks for n in tr.notes])
     p, r, f1, _ = mir_eval.transcription.precision_recall_f1_overlap(ri, rp, ei, ep, onset_tolerance=0.05,
                                                                      offset_ratio=None)
     assert f1 >= 0.8, (p, r, f1)
-    # the last chord rings on past the final bar line: sound, not another bar
-    assert t.bars() == chorale_like.bars(), (t.bars(), chorale_like.bars(), t.tempo(), chorale_like.tempo())
+    # (the last notes' ring past the final bar line, sound and not another bar, is checked on a
+    # rendered waltz in test_meter.py: eight even quarter notes say nothing of where bars begin)
 
 
 def _note_f1(score, notes):
@@ -330,7 +331,9 @@ def test_analyze_audio_from_the_cli(tmp_path, chorale_like, capsys):
     wav = _rendered(chorale_like, tmp_path / "c.wav")
     assert main(["analyze", str(wav), "--json", "--png", str(tmp_path / "pics")]) == 0
     d = json.loads(capsys.readouterr().out)
-    assert d["transcribed"] is True and d["meter_assumed"] is True
+    assert d["transcribed"] is True and d["meter_assumed"] is False
+    m = d["meter_estimated"]  # eight even quarters: some bar, its length a whole number of beats
+    assert m["time_signature"] == d["meter"] and m["first_bar_line_seconds"] <= 0.07 and 0 < m["confidence"] <= 1
     assert d["key"]["key"] == "C major"
     assert d["audio"]["key"] == "C major"
     assert d["audio"]["tempo_bpm"] > 0 and len(d["audio"]["beats"]) >= 2 and len(d["audio"]["onsets"]) >= 4

@@ -24,11 +24,12 @@ def analyze(path, *, piece: int = 1):
     return _analyze(path, piece=piece)
 
 
-def transcribe(path):
-    """Transcribe an audio file to a :class:`Score` (basic-pitch)."""
+def transcribe(path, *, meter: str | None = None):
+    """Transcribe an audio file to a :class:`Score` (basic-pitch), its meter and bar lines
+    estimated from the notes, or its bar lines placed in ``meter`` (e.g. ``"3/4"``) if given."""
     from tunesmith.music.audio import transcribe as _transcribe
 
-    return _transcribe(path)
+    return _transcribe(path, meter=meter)
 
 
 def search(query, *, top: int = 10, bars: tuple[int, int] | None = None):

@@ -32,8 +32,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
     s = sub.add_parser("transcribe", help="transcribe a recording to MIDI (basic-pitch)",
                        description="Audio to notes with Spotify's basic-pitch (its ONNX weights ship in its "
-                       "package). The MIDI can then be analysed, searched with, continued (generate --primer) "
-                       "or harmonized.")
+                       "package). The tempo, the meter and where the bars begin are estimated from the notes, "
+                       "so that bar 1 starts where the music's first bar does (a pickup before it). The MIDI can "
+                       "then be analysed, searched with, continued (generate --primer) or harmonized.")
     s.add_argument("audio")
     s.add_argument("--out", help="MIDI path (default: AUDIO with .mid)")
     s.add_argument("--force", action="store_true", help="replace an existing --out file")
@@ -41,6 +42,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="how sure basic-pitch must be that a note starts (0–1; basic-pitch's own default is 0.5)")
     s.add_argument("--frame-threshold", type=float, default=FRAME_THRESHOLD,
                    help="how sure it must be that a note sounds on (0–1; basic-pitch's own default is 0.3)")
+    s.add_argument("--meter", metavar="TIME_SIGNATURE",
+                   help="the recording's meter, if you know it (2/4, 3/4, 4/4, 6/8, 9/8, 12/8): only where its bars "
+                   "begin is estimated (default: the meter is estimated too)")
     s.add_argument("--raw-onsets", action="store_true",
                    help="keep basic-pitch's onset times instead of moving each to where its attack began "
                    "(the onset refiner, trained on SoundFont renders; default: refined)")
@@ -59,7 +63,12 @@ def _summary(d: dict, n_chords: int) -> list[str]:
     if len(d["key_regions"]) > 1:
         lines.append("  key regions  " + ", ".join(f"bars {r['start_bar']}–{r['end_bar']} {r['key']}"
                                                    for r in d["key_regions"]))
-    assumed = " (assumed: a recording has no bar lines)" if d.get("transcribed") else ""
+    assumed = ""
+    if d.get("transcribed"):
+        m = d.get("meter_estimated")
+        assumed = (f" ({'given' if m['given'] else 'estimated from the recording'}, confidence {m['confidence']:.2f}; "
+                   f"bar 1's line at {m['first_bar_line_seconds'] + 0.0:.2f} s)" if m
+                   else " (assumed: too few notes to estimate it)")
     lines.append(f"  meter        {d['meter']}{assumed}, {d['bars']} bar{'s' if d['bars'] != 1 else ''}" + (f", {d['tempo_qpm']:g} qpm" if d["tempo_qpm"] else ""))
     lines.append(f"  texture      {d['texture']}")
     ch = d["chords"]
@@ -116,7 +125,7 @@ def cmd_analyze(a: argparse.Namespace) -> int:
 
 
 def cmd_transcribe(a: argparse.Namespace) -> int:
-    from tunesmith.music.audio import AUDIO_EXTS, transcribe
+    from tunesmith.music.audio import AUDIO_EXTS, transcribe, transcription_meter
     from tunesmith.music.io import save_midi
 
     src = Path(a.audio)
@@ -134,10 +143,17 @@ def cmd_transcribe(a: argparse.Namespace) -> int:
         raise BadInputError(src, "no such file")
     lim = limits_from(a)
     score = transcribe(src, max_minutes=min(lim.max_minutes, lim.max_audio_minutes), onset_threshold=a.onset_threshold,
-                       frame_threshold=a.frame_threshold, raw_onsets=a.raw_onsets)
+                       frame_threshold=a.frame_threshold, raw_onsets=a.raw_onsets, meter=a.meter)
     lim.check_score(src, score)
     save_midi(score, out)
-    print(f"wrote {out}: {score.n_notes} notes, {score.duration_seconds():.1f} s")
+    m = transcription_meter(score)
+    if m is None:
+        meter = f"{score.time_signature()} (assumed: too few notes to estimate it)"
+    elif m["given"]:
+        meter = f"{m['time_signature']} as given, bar 1's line at {m['first_bar_line_seconds'] + 0.0:.2f} s"
+    else:
+        meter = f"{m['time_signature']} (estimated, confidence {m['confidence']:.2f})"
+    print(f"wrote {out}: {score.n_notes} notes, {score.duration_seconds():.1f} s, {meter}, {score.tempo():.0f} qpm")
     return 0
 
 

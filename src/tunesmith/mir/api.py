@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tunesmith.mir.analysis import Analysis, analyze_score, save_analysis_png
 from tunesmith.mir.audio import AudioAnalysis, analyze_audio, save_chromagram_png
-from tunesmith.music.audio import AUDIO_EXTS
+from tunesmith.music.audio import AUDIO_EXTS, transcription_meter
 from tunesmith.music.io import Limits, load_score
 from tunesmith.music.score import Score
 
@@ -33,8 +33,20 @@ class FileAnalysis:
         if self.audio is not None:
             d["audio"] = self.audio.to_dict()
             d["transcribed"] = True
-            d["meter_assumed"] = True  # the transcription's 4/4: a recording has no bar lines
+            m = transcription_meter(self.score)
+            d["meter_assumed"] = m is None  # too few notes to read a meter from: 4/4 from the recording's start
+            if m is not None:
+                d["meter_estimated"] = m
         return d
+
+    def downbeats(self) -> list[float]:
+        """For a recording: the times (seconds) of its transcription's bar lines."""
+        m = transcription_meter(self.score) if self.audio is not None else None
+        if m is None:
+            return []
+        bar_s, first = m["bar_seconds"], m["first_bar_line_seconds"]
+        return [round(first + k * bar_s, 3) for k in range(int((self.audio.seconds - first) // bar_s) + 1)
+                if first + k * bar_s >= 0]
 
     def save_pictures(self, folder: str | Path) -> list[Path]:
         """PNGs: the chord chart and key regions over the piano roll; for audio also the
@@ -43,7 +55,7 @@ class FileAnalysis:
         stem = Path(self.path).stem
         paths = [save_analysis_png(self.score, self.symbolic, out / f"{stem}.analysis.png")]
         if self.audio is not None:
-            paths.append(save_chromagram_png(self.audio, out / f"{stem}.chroma.png"))
+            paths.append(save_chromagram_png(self.audio, out / f"{stem}.chroma.png", downbeats=self.downbeats()))
         return paths
 
 

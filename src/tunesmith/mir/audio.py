@@ -93,8 +93,9 @@ def analyze_audio(path: str | Path, *, max_minutes: float = 30.0, pitch_track: b
                          chroma)
 
 
-def save_chromagram_png(a: AudioAnalysis, path: str | Path) -> Path:
-    """Chromagram with the beats marked, and the key in the title."""
+def save_chromagram_png(a: AudioAnalysis, path: str | Path, *, downbeats=()) -> Path:
+    """Chromagram with the beats marked (and the bar lines, where the meter was estimated), and
+    the key in the title."""
     from tunesmith.music.keys import PITCH_CLASS_NAMES
     from tunesmith.music.plot import plt, save_figure
 
@@ -104,7 +105,10 @@ def save_chromagram_png(a: AudioAnalysis, path: str | Path) -> Path:
     ax.set_yticks(range(12), PITCH_CLASS_NAMES)
     for b in a.beats:
         ax.axvline(b, color="cyan", lw=0.5, alpha=0.6)
+    for b in downbeats:
+        ax.axvline(b, color="white", lw=1.4, alpha=0.9)
     ax.set_xlabel("seconds")
-    ax.set_title(f"{Path(a.path).name}: chroma with beats — {a.key}, {a.tempo_bpm:.0f} bpm")
+    bars = " (bar lines white)" if len(downbeats) else ""
+    ax.set_title(f"{Path(a.path).name}: chroma with beats{bars} — {a.key}, {a.tempo_bpm:.0f} bpm")
     fig.tight_layout()
     return save_figure(fig, path)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tunesmith.errors import BadInputError
+from tunesmith.errors import BadInputError, OptionError
 
 AUDIO_EXTS = {".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif"}
 ANALYSIS_SR = 22050
@@ -284,8 +284,24 @@ def basic_pitch_notes(path: str | Path, *, onset_threshold: float = ONSET_THRESH
     return [(float(s), max(float(e[1]), float(s) + 0.01), int(e[2]), float(e[3])) for s, e in zip(starts, events)]
 
 
+def transcription_meter(score) -> dict | None:
+    """The meter :func:`transcribe` estimated for a recording (None where it had too few notes to
+    and assumed 4/4, or the score is no transcription): its time signature, the estimate's
+    confidence (of where the bars begin, where the meter was given), the bar's length and the recording's time of the first bar line (seconds;
+    negative where the music begins with a pickup)."""
+    tag = next((t for t in score.meta.tags if t.startswith(("meter:estimated:", "meter:given:"))), None)
+    ts = score.time_signature()
+    if tag is None or ts is None or score.meta.audio_offset is None or not score.tempo():
+        return None
+    num, den = (int(x) for x in ts.split("/"))
+    return {"time_signature": ts, "given": tag.startswith("meter:given:"), "confidence": float(tag.rsplit(":", 1)[1]),
+            "bar_seconds": round(num * 4 / den * 60 / float(score.tempo()), 4),
+            "first_bar_line_seconds": float(score.meta.audio_offset)}
+
+
 def transcribe(path: str | Path, *, max_minutes: float = 30.0, onset_threshold: float = ONSET_THRESHOLD,
-               frame_threshold: float = FRAME_THRESHOLD, min_note_ms: float = 58.0, raw_onsets: bool = False):
+               frame_threshold: float = FRAME_THRESHOLD, min_note_ms: float = 58.0, raw_onsets: bool = False,
+               meter: str | None = None):
     """Transcribe an audio file to a :class:`~tunesmith.music.score.Score` (one piano track).
 
     The thresholds on basic-pitch's note-onset and note-frame activations are higher than
@@ -295,38 +311,59 @@ def transcribe(path: str | Path, *, max_minutes: float = 30.0, onset_threshold: 
     Onsets are then moved to where each note's attack began (:func:`refine_onsets`;
     ``raw_onsets=True`` keeps basic-pitch's).
     The tempo is the recording's (:func:`estimate_tempo` on the notes' onsets), so a quarter note
-    in the score is a quarter note of the recording; the meter is 4/4
-    (the transcription does not know where bars begin)."""
+    in the score is a quarter note of the recording. The meter and where the bars begin are
+    estimated from the notes (:func:`tunesmith.music.meter.estimate_meter`): the first downbeat
+    falls on a bar line, and notes before it make a pickup bar, padded with rest as the corpora's
+    pickups are; ``meter`` (``"3/4"``, one of :data:`tunesmith.music.meter.METERS`) says the
+    meter, and only where its bars begin is estimated. With too few notes to judge (fewer than
+    8 onsets), the bars are 4/4 (or ``meter``) from the recording's start and the score is tagged
+    ``meter:assumed``."""
     import librosa
     import symusic
 
+    from tunesmith.music.meter import METERS, estimate_meter
     from tunesmith.music.score import DEFAULT_TPQ, Meta, Score
 
+    if meter is not None and meter not in METERS:
+        raise OptionError("--meter", f"'{meter}' is not one of {', '.join(METERS)}")
     p = Path(path)
     y = load_audio(p, max_minutes=max_minutes)  # the checks (size, length, silence) before the model
     notes = basic_pitch_notes(p, onset_threshold=onset_threshold, frame_threshold=frame_threshold,
                               min_note_ms=min_note_ms, refine=not raw_onsets)
+    if not notes:
+        raise BadInputError(p, "no notes were heard in this recording")
     starts = np.unique(np.round([n[0] for n in notes], 3))
     if len(starts) >= 4:
         qpm = estimate_tempo(starts)
     else:  # too few notes to judge a tempo from: the beat tracker's reading
         qpm = float(np.atleast_1d(librosa.beat.beat_track(y=y, sr=ANALYSIS_SR)[0])[0]) or 120.0
     qpm = float(np.clip(qpm, 30, 300))
+    est = estimate_meter(np.array(notes, float), qpm, meter=meter)
     tpq = DEFAULT_TPQ
+    first = min(n[0] for n in notes)
+    if est is None:  # bars from the recording's start, as before
+        num, den = (int(x) for x in (meter or "4/4").split("/"))
+        origin, tag = 0.0, "meter:assumed"
+    else:
+        num, den = (int(x) for x in est.time_signature.split("/"))
+        qpm = float(np.clip(est.qpm, 30, 300))
+        origin = est.downbeat_seconds  # at or before the first note: the bar line of bar 1 (a pickup's)
+        tag = f"meter:{'given' if meter else 'estimated'}:{est.confidence:.2f}"
+        if origin > first + 0.05:  # estimate_meter puts it at or before the first note (a beat's tracking
+            origin -= est.bar_seconds * np.ceil((origin - first) / est.bar_seconds)  # may put it a hair after)
+        origin = min(origin, first)
+    bar = int(round(num * 4 * tpq / den))
     music = symusic.Score(tpq)
     music.tempos.append(symusic.Tempo(0, qpm))
-    music.time_signatures.append(symusic.TimeSignature(0, 4, 4))
+    music.time_signatures.append(symusic.TimeSignature(0, num, den))
     track = symusic.Track("Transcription", 0, False)
     per_sec = tpq * qpm / 60
     for start, end, pitch, amp in sorted(notes, key=lambda n: (n[0], n[2])):
-        s = int(round(start * per_sec))
+        s = int(round((start - origin) * per_sec))
         d = max(1, int(round((end - start) * per_sec)))
-        track.notes.append(symusic.Note(s, d, pitch, int(min(127, max(1, round(127 * amp))))))
-    if not len(track.notes):
-        raise BadInputError(p, "no notes were heard in this recording")
+        track.notes.append(symusic.Note(max(s, 0), d, pitch, int(min(127, max(1, round(127 * amp))))))
     # the last notes ring on (a release, a room): a tail of under half a bar past a bar line, with no
     # note struck after it, is sound, not another bar
-    bar = 4 * tpq
     ends = np.array([n.end for n in track.notes])
     line = int(ends.max()) // bar * bar
     if 0 < ends.max() - line < bar // 2 and max(n.time for n in track.notes) < line:
@@ -334,4 +371,5 @@ def transcribe(path: str | Path, *, max_minutes: float = 30.0, onset_threshold: 
             if n.end > line:
                 n.duration = line - n.time
     music.tracks.append(track)
-    return Score(music, Meta(title=p.stem, source=str(p), tempo=qpm, tags=["transcribed"]))
+    return Score(music, Meta(title=p.stem, source=str(p), tempo=qpm, time_signature=f"{num}/{den}",
+                             tags=["transcribed", tag], audio_offset=round(float(origin), 4)))

@@ -28,6 +28,9 @@ class Meta:
     time_signature: str | None = None
     tempo: float | None = None
     tags: list[str] = field(default_factory=list)
+    # a transcription's: the recording's time (seconds) at the score's time 0 — the bar line of its
+    # first bar, which may come before the recording begins (a pickup)
+    audio_offset: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -1,0 +1,103 @@
+"""The meter of a recording: bars and where they begin, read from its (transcribed) notes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import make_score
+from tunesmith.cli import main
+from tunesmith.errors import OptionError
+from tunesmith.music.meter import METERS, estimate_meter, voice_spans
+
+BEAT = 0.6  # seconds
+Q = 480
+# a waltz tune: a long note on every downbeat (3, 2+1, 3, 3, 2+1, …)
+WALTZ = [(76, 3), (74, 2), (72, 1), (71, 3), (72, 3), (74, 2), (76, 1), (77, 3), (76, 3)] * 2
+# a hymn: q q q q | h h | q q q q | w over a bass in half notes
+HYMN = [(0, 1, 72), (1, 1, 74), (2, 1, 76), (3, 1, 77), (4, 2, 79), (6, 2, 76), (8, 1, 77), (9, 1, 76),
+        (10, 1, 74), (11, 1, 71), (12, 4, 72)]
+HYMN_BASS = [(0, 2, 48), (2, 2, 43), (4, 2, 45), (6, 2, 41), (8, 2, 43), (10, 2, 43), (12, 4, 36)]
+
+
+def _notes(parts, shift: float = 0.0) -> np.ndarray:
+    """(start s, end s, pitch, amplitude) rows from (beat, beats, pitch) triples."""
+    return np.array([[(a + shift) * BEAT, (a + shift + d) * BEAT, p, 0.8] for part in parts for a, d, p in part])
+
+
+def _waltz(pickup: int = 0) -> list[tuple[int, int, int]]:
+    out, t = ([(0, 1, 71)] if pickup else []), pickup
+    for p, d in WALTZ[:16]:
+        out.append((t, d, p))
+        t += d
+    return out
+
+
+@pytest.mark.parametrize("pickup", [0, 1])
+def test_a_waltz_tune_is_read_in_three_with_its_bars_where_they_begin(pickup):
+    m = estimate_meter(_notes([_waltz(pickup)]), 100.0)
+    assert m.time_signature == "3/4" and m.beats_per_bar == 3
+    # bar 1's line: at the first note, or two beats before a one-beat pickup
+    assert abs(m.downbeat_seconds - (-2 * BEAT if pickup else 0.0)) < 0.07, m.downbeat_seconds
+    assert abs(m.bar_seconds - 3 * BEAT) < 0.05
+    assert 0 < m.confidence <= 1
+
+
+def test_a_given_meter_places_its_bars_and_an_upbeat_before_them():
+    notes = _notes([[(0, 1, 67)] + [(a + 1, d, p) for a, d, p in HYMN], [(a + 1, d, p) for a, d, p in HYMN_BASS]])
+    m = estimate_meter(notes, 100.0, meter="4/4")
+    assert m.time_signature == "4/4" and m.beats_per_bar == 4
+    assert abs(m.downbeat_seconds - (-3 * BEAT)) < 0.07, m.downbeat_seconds  # the upbeat is beat 4 of bar 0
+    m = estimate_meter(notes, 100.0, meter="3/4")
+    assert m.time_signature == "3/4" and abs(m.bar_seconds - 3 * BEAT) < 0.05
+    assert set(METERS) == {"2/4", "3/4", "4/4", "6/8", "9/8", "12/8"}
+
+
+def test_too_few_notes_give_no_meter():
+    assert estimate_meter(_notes([[(i, 1, 60 + i) for i in range(5)]]), 100.0) is None
+
+
+def test_a_bass_note_under_after_beats_holds_to_the_next_bass_note():
+    # bass C on 1, a chord on 2 and 3, bass G on the next 1: the bass holds three beats although
+    # it was played (and transcribed) as a quarter note; the chord notes hold one beat each
+    start = np.array([0, 1, 1, 2, 2, 3], float)
+    dur = np.ones(6)
+    pitch = np.array([48, 64, 67, 64, 67, 43])
+    span = voice_spans(start, dur, pitch)
+    assert span[0] == 3.0 and list(span[1:5]) == [1.0, 1.0, 1.0, 1.0]
+    assert span[5] == 1.0  # the last note: its own duration
+
+
+def test_a_recording_of_a_waltz_is_transcribed_in_three_with_its_upbeat(tmp_path, capsys):
+    from tunesmith.mir.api import analyze
+    from tunesmith.music.audio import transcribe, transcription_meter
+    from tunesmith.music.render import render_wav
+
+    s = make_score([[(a * Q, d * Q, p) for a, d, p in _waltz(pickup=1)]])  # 120 qpm
+    wav = render_wav(s, tmp_path / "waltz.wav", sample_rate=22050)
+    t = transcribe(wav)
+    m = transcription_meter(t)
+    assert t.time_signature() == "3/4" and m["time_signature"] == "3/4" and not m["given"]
+    # the upbeat (beat 3) is bar 0: bar 1's line two beats (1 s at 120 qpm) before the recording's first note
+    assert abs(m["first_bar_line_seconds"] + 1.0) < 0.07, m
+    assert t.bars() == 13  # the pickup bar and twelve of the tune
+    first = min(n.time for tr in t.music.tracks for n in tr.notes)
+    assert abs(first / t.tpq - 2.0) < 0.1  # the upbeat on beat 3 of the pickup bar
+    d = analyze(wav).to_dict()
+    assert d["meter"] == "3/4" and d["meter_assumed"] is False and d["meter_estimated"]["time_signature"] == "3/4"
+    assert main(["transcribe", str(wav), "--out", str(tmp_path / "w.mid")]) == 0
+    assert "3/4 (estimated, confidence" in capsys.readouterr().out
+    # told the meter, only where its bars begin is estimated
+    assert main(["transcribe", str(wav), "--out", str(tmp_path / "w2.mid"), "--meter", "2/4"]) == 0
+    assert "2/4 as given" in capsys.readouterr().out
+
+
+def test_an_unknown_meter_is_refused_before_any_work(tmp_path, cli):
+    from tunesmith.music.audio import transcribe
+
+    with pytest.raises(OptionError, match="--meter"):
+        transcribe(tmp_path / "missing.wav", meter="5/4")
+    wav = tmp_path / "x.wav"
+    wav.write_bytes(b"")
+    r = cli("transcribe", wav, "--meter", "7/4")
+    assert r.returncode == 2 and "--meter" in r.stderr and "7/4" in r.stderr and "Traceback" not in r.stderr

@@ -64,11 +64,13 @@ def collect(n_per_corpus: int, seed: int) -> list[dict]:
 
 def evidence(data: list[dict]) -> list[tuple]:
     """Per render: the evidence of every bar hypothesis, and which hypotheses are the true bar."""
+    from tunesmith.music.audio import estimate_tempo
     from tunesmith.music.meter import choose_meter, meter_evidence
 
     out = []
     for row in data:
-        ev = meter_evidence(np.array(row["notes"], float))
+        notes = np.array(row["notes"], float)
+        ev = meter_evidence(notes, estimate_tempo(np.unique(np.round(notes[:, 0], 3))))
         if ev is None:
             continue
         right = []

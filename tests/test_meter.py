@@ -101,3 +101,15 @@ def test_an_unknown_meter_is_refused_before_any_work(tmp_path, cli):
     wav.write_bytes(b"")
     r = cli("transcribe", wav, "--meter", "7/4")
     assert r.returncode == 2 and "--meter" in r.stderr and "7/4" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_beats_tracked_on_the_off_beats_are_moved_to_where_the_held_notes_begin():
+    from tunesmith.music.meter import on_the_beat
+
+    # quarter, eighth, eighth in every beat: the quarters (held longest) begin on the beats
+    parts = [[(b, 0.5, 67), (b + 0.5, 0.25, 69), (b + 0.75, 0.25, 71)] for b in range(12)]
+    notes = _notes([[x for part in parts for x in part]])
+    off = (np.arange(-1, 13) + 0.5) * BEAT  # a grid on the off-beats
+    on = on_the_beat(notes, off)
+    assert np.allclose(on / BEAT, np.round(on / BEAT), atol=1e-6), on[:4]
+    assert np.array_equal(on_the_beat(notes, on), on)  # beats already on the beat stay

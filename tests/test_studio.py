@@ -453,6 +453,9 @@ def test_audio_upload_is_transcribed(ann, tmp_path):
     assert j["status"] == "done", j
     p = ann.get(f"/api/pieces/{j['result']['pieces'][0]}").json()
     assert p["kind"] == "upload" and p["meta"]["voices"] >= 1
+    # four notes say nothing of a meter: the page says its 4/4 is assumed, not read from the recording
+    assert p["meta"]["analysis"]["meter_note"].startswith("assumed"), p["meta"]["analysis"]
+    assert "(assumed: too few notes" in ann.get(f"/pieces/{p['id']}").text
 
 
 def test_security_headers(ann, anns_piece):

@@ -9,7 +9,8 @@ This module reads the bar from the transcribed notes, as a listener does:
    from the notes themselves — each onset a short bump, larger for a longer note — which is
    sharper than a spectral-flux envelope for slow attacks (organ, bowed strings) and the same
    evidence the tempo came from. The tracked beats are extended by the beat period to cover
-   the first and last notes.
+   the first and last notes, and moved half a beat where more of the held notes begin there
+   (:func:`on_the_beat`: a tracker may follow a tune's off-beats).
 2. **What falls on each beat**: on which of its marks (its start, quarters, thirds, half) a
    note begins, and how long the longest note begun on it holds its voice
    (:func:`voice_spans`).
@@ -123,6 +124,23 @@ def track_beats(onsets: np.ndarray, durations: np.ndarray, qpm: float) -> np.nda
     return np.r_[before, beats, after]
 
 
+def on_the_beat(notes: np.ndarray, beats: np.ndarray) -> np.ndarray:
+    """The tracked beats, or the beats half a beat later where more of the music's held notes
+    begin on those: a tracker locks onto onsets and may follow the off-beats of a tune in even
+    eighths. Each note counts by how long it holds its voice (:func:`voice_spans`, at most four
+    beats). On the fitting renders this moved 14 pieces to the other grid, 13 of them to where
+    their bar lines are."""
+    half = 0.5 * np.diff(beats)
+    shifted = np.r_[beats[0] - half[0], beats[:-1] + half]  # the off-beats, one before the first beat
+    fit = []
+    for grid in (beats, shifted):
+        u = in_beats(notes[:, 0], grid)
+        held = np.minimum(voice_spans(u, in_beats(notes[:, 1], grid) - u, notes[:, 2]), 4.0)
+        _, frac = place_in_beats(u)
+        fit.append(float(np.sum(held * (np.abs(frac) < 0.12))))
+    return shifted if fit[1] > fit[0] else beats
+
+
 MARKS = np.array([0.0, 0.25, 1 / 3, 0.5, 2 / 3, 0.75])  # places in a beat where notes begin
 DURATION_EDGES = np.array([0.75, 1.5, 3.0])  # the longest note begun on a beat, in beats: 4 classes past "none"
 N_DUR = len(DURATION_EDGES) + 2
@@ -209,7 +227,7 @@ def in_beats(t: np.ndarray, beats: np.ndarray) -> np.ndarray:
     return k + (t - beats[k]) / period[k]
 
 
-def meter_evidence(notes: np.ndarray, qpm: float | None = None) -> MeterEvidence | None:
+def meter_evidence(notes: np.ndarray, qpm: float) -> MeterEvidence | None:
     """The evidence for every bar hypothesis (module docstring), before weighting: per
     hypothesis, the log-likelihood of its beats' onsets and durations, of the first and the last
     onset's place in the bar, under the templates of its bar length. None when there are too few
@@ -219,18 +237,15 @@ def meter_evidence(notes: np.ndarray, qpm: float | None = None) -> MeterEvidence
     lock onto the off-beats: in a 6/8 jig tracked in quarter notes, one quarter grid in two
     misses the bar lines). On the fitting renders the true bar was then among the hypotheses for
     0.87 rather than 0.79, but the chosen bar was right for 0.57 / 0.55 at best (the off-beat
-    grid all but barred by its fitted penalty), against 0.57 / 0.57 without it."""
-    from tunesmith.music.audio import estimate_tempo
-
+    grid all but barred by its fitted penalty), against 0.57 / 0.57 without it. Nor an onset
+    envelope weighted by how long each note holds its voice (0.56 / 0.55)."""
     notes = np.asarray(notes, float)
     if notes.ndim != 2 or len(notes) < 8:
         return None
     t, dur, _, _ = _events(notes)
     if len(t) < 8:
         return None
-    if qpm is None:
-        qpm = estimate_tempo(t)
-    beats = track_beats(t, dur, qpm)
+    beats = on_the_beat(notes, track_beats(t, dur, qpm))
     u = in_beats(notes[:, 0], beats)
     d = voice_spans(u, in_beats(notes[:, 1], beats) - u, notes[:, 2])
     k, frac = place_in_beats(u)
@@ -308,10 +323,11 @@ def choose_meter(ev: MeterEvidence, weights: dict | None = None, *, meter: str |
     return Meter(p, qpb, sig, beat_s, first, confidence, beats, downbeats)
 
 
-def estimate_meter(notes: np.ndarray, qpm: float | None = None, *, weights: dict | None = None,
+def estimate_meter(notes: np.ndarray, qpm: float, *, weights: dict | None = None,
                    meter: str | None = None) -> Meter | None:
     """The meter of transcribed ``notes`` — rows of (start s, end s, MIDI pitch, amplitude) —
-    at ``qpm`` (default: :func:`~tunesmith.music.audio.estimate_tempo` of their onsets). None
+    at ``qpm`` (the recording's tempo: :func:`~tunesmith.music.audio.estimate_tempo` of their
+    onsets, which :func:`~tunesmith.music.audio.transcribe` computes first). None
     when there are too few notes (fewer than 8 onsets) to judge. ``meter`` (e.g. ``"3/4"``,
     one of :data:`METERS`): the meter is known, and only where its bars begin is estimated."""
     ev = meter_evidence(notes, qpm)

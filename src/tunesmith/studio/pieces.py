@@ -57,6 +57,12 @@ def summary(score: Score) -> dict:
              "tempo_qpm": a.get("tempo_qpm"), "bars": a.get("bars"), "texture": a.get("texture"),
              "chords": chords, "cadences": a.get("cadences", [])[:12],
              "melody": {k: v for k, v in (a.get("melody") or {}).items() if not isinstance(v, (list, dict))}}
+    if "transcribed" in score.meta.tags:  # a recording's bars are a reading of it
+        from tunesmith.music.audio import transcription_meter
+
+        m = transcription_meter(score)
+        short["meter_note"] = (f"estimated from the recording, confidence {m['confidence']:.2f}" if m and not m["given"]
+                               else "as given" if m else "assumed: too few notes to estimate it")
     return short, a
 
 

@@ -113,3 +113,21 @@ def test_beats_tracked_on_the_off_beats_are_moved_to_where_the_held_notes_begin(
     on = on_the_beat(notes, off)
     assert np.allclose(on / BEAT, np.round(on / BEAT), atol=1e-6), on[:4]
     assert np.array_equal(on_the_beat(notes, on), on)  # beats already on the beat stay
+
+
+def test_a_recording_of_four_notes_keeps_bars_from_its_start(tmp_path, capsys):
+    import soundfile as sf
+
+    from tunesmith.music.audio import transcribe, transcription_meter
+
+    sr = 22050
+    t = np.arange(int(sr * 0.5)) / sr
+    audio = np.concatenate([0.4 * np.sin(2 * np.pi * 440 * 2 ** ((m - 69) / 12) * t) * np.exp(-2 * t)
+                            for m in (60, 64, 67, 72)])
+    wav = tmp_path / "four.wav"
+    sf.write(wav, audio.astype(np.float32), sr)
+    s = transcribe(wav)
+    assert "meter:assumed" in s.meta.tags and transcription_meter(s) is None and s.time_signature() == "4/4"
+    assert transcribe(wav, meter="3/4").time_signature() == "3/4"
+    assert main(["transcribe", str(wav), "--out", str(tmp_path / "f.mid"), "--meter", "3/4"]) == 0
+    assert "3/4 as given, bars from the recording's start" in capsys.readouterr().out

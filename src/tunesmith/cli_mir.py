@@ -148,7 +148,8 @@ def cmd_transcribe(a: argparse.Namespace) -> int:
     save_midi(score, out)
     m = transcription_meter(score)
     if m is None:
-        meter = f"{score.time_signature()} (assumed: too few notes to estimate it)"
+        meter = (f"{score.time_signature()} as given, bars from the recording's start (too few notes to place them)"
+                 if a.meter else f"{score.time_signature()} (assumed: too few notes to estimate it)")
     elif m["given"]:
         meter = f"{m['time_signature']} as given, bar 1's line at {m['first_bar_line_seconds'] + 0.0:.2f} s"
     else:

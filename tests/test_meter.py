@@ -128,6 +128,7 @@ def test_a_recording_of_four_notes_keeps_bars_from_its_start(tmp_path, capsys):
     sf.write(wav, audio.astype(np.float32), sr)
     s = transcribe(wav)
     assert "meter:assumed" in s.meta.tags and transcription_meter(s) is None and s.time_signature() == "4/4"
-    assert transcribe(wav, meter="3/4").time_signature() == "3/4"
+    given = transcribe(wav, meter="3/4")
+    assert given.time_signature() == "3/4" and "meter:given-from-start" in given.meta.tags
     assert main(["transcribe", str(wav), "--out", str(tmp_path / "f.mid"), "--meter", "3/4"]) == 0
     assert "3/4 as given, bars from the recording's start" in capsys.readouterr().out

@@ -13,7 +13,7 @@ import pytest
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 from sqlalchemy import select  # noqa: E402
-from tests.conftest import share_folk_corpus, tunesmith_home_at  # noqa: E402
+from tests.conftest import make_score, share_folk_corpus, tunesmith_home_at  # noqa: E402
 
 from tunesmith.store import db  # noqa: E402
 from tunesmith.store.models import Account, Event, Job  # noqa: E402
@@ -456,6 +456,17 @@ def test_audio_upload_is_transcribed(ann, tmp_path):
     # four notes say nothing of a meter: the page says its 4/4 is assumed, not read from the recording
     assert p["meta"]["analysis"]["meter_note"].startswith("assumed"), p["meta"]["analysis"]
     assert "(assumed: too few notes" in ann.get(f"/pieces/{p['id']}").text
+    # the meter of a recording can be given (and is refused for a score, or when unknown)
+    r = ann.post("/api/pieces/upload", files={"file": ("take.wav", buf.getvalue(), "audio/wav")}, data={"meter": "3/4"})
+    j = wait(ann, r.json()["job"], 300)
+    p = ann.get(f"/api/pieces/{j['result']['pieces'][0]}").json()
+    assert p["meta"]["analysis"]["meter"] == "3/4" and p["meta"]["analysis"]["meter_note"].startswith("as given")
+    midi = bytes(make_score([[(0, 480, 60), (480, 480, 62)]]).music.dumps_midi())
+    for data, name, why in ((buf.getvalue(), "take.wav", "is not one of"), (midi, "a.mid", "only a recording's")):
+        r = ann.post("/api/pieces/upload", files={"file": (name, data, "application/octet-stream")},
+                     data={"meter": "5/4" if name == "take.wav" else "3/4"})
+        assert r.status_code == 400 and why in r.json()["error"], r.text
+    assert '<select name="meter"' in ann.get("/upload").text
 
 
 def test_security_headers(ann, anns_piece):

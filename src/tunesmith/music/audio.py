@@ -316,8 +316,8 @@ def transcribe(path: str | Path, *, max_minutes: float = 30.0, onset_threshold: 
     falls on a bar line, and notes before it make a pickup bar, padded with rest as the corpora's
     pickups are; ``meter`` (``"3/4"``, one of :data:`tunesmith.music.meter.METERS`) says the
     meter, and only where its bars begin is estimated. With too few notes to judge (fewer than
-    8 onsets), the bars are 4/4 (or ``meter``) from the recording's start and the score is tagged
-    ``meter:assumed``."""
+    8 onsets), the bars are 4/4 from the recording's start and the score is tagged
+    ``meter:assumed`` (``meter``'s bars from its start: ``meter:given-from-start``)."""
     import librosa
     import symusic
 
@@ -343,7 +343,7 @@ def transcribe(path: str | Path, *, max_minutes: float = 30.0, onset_threshold: 
     first = min(n[0] for n in notes)
     if est is None:  # bars from the recording's start, as before
         num, den = (int(x) for x in (meter or "4/4").split("/"))
-        origin, tag = 0.0, "meter:assumed"
+        origin, tag = 0.0, "meter:given-from-start" if meter else "meter:assumed"
     else:
         num, den = (int(x) for x in est.time_signature.split("/"))
         qpm = float(np.clip(est.qpm, 30, 300))

@@ -9,7 +9,7 @@ import random
 from datetime import datetime, timezone
 from pathlib import Path
 
-from fastapi import Depends, FastAPI, File, Request, UploadFile
+from fastapi import Depends, FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -512,8 +512,15 @@ def create_app(config: StudioConfig | None = None) -> FastAPI:
                               "(judged by its content, not its name)")
         return kind, data
 
-    def import_job(user: User, data: bytes, name: str, title: str = "") -> int:
+    def import_job(user: User, data: bytes, name: str, title: str = "", meter: str = "") -> int:
         kind, data = read_upload(data, name)
+        if meter:
+            from tunesmith.music.meter import METERS
+
+            if meter not in METERS:
+                raise StudioError(400, f"meter: '{meter[:20]}' is not one of {', '.join(METERS)}")
+            if kind not in security.AUDIO_KINDS:  # refused, not dropped: a score carries its own meter
+                raise StudioError(400, "meter: only a recording's meter can be given; a score carries its own")
         folder = studio_home() / "uploads" / str(user.id)
         folder.mkdir(parents=True, exist_ok=True)
         import uuid
@@ -524,7 +531,8 @@ def create_app(config: StudioConfig | None = None) -> FastAPI:
         atomic_write_bytes(path, data)
         with session() as s:
             return jobq.submit(s, user.id, "import", {"file": str(path), "kind": kind, "name": name[:200],
-                                                     "title": title[:200]}, limit=cfg.queue_limit).id
+                                                     "title": title[:200], "meter": meter or None},
+                               limit=cfg.queue_limit).id
 
     async def read_limited(upload: UploadFile) -> bytes:
         limit = int(cfg.max_upload_mb * 2**20)
@@ -540,12 +548,14 @@ def create_app(config: StudioConfig | None = None) -> FastAPI:
         return b"".join(chunks)
 
     @app.post("/api/pieces/upload", tags=["pieces"], status_code=202)
-    async def api_upload(request: Request, file: UploadFile = File(...), user: User = Depends(need_user)):
-        """Upload MIDI, MusicXML, ABC, kern or audio (audio is transcribed); the type is
-        judged from the content."""
+    async def api_upload(request: Request, file: UploadFile = File(...), meter: str = Form("", max_length=20),
+                         user: User = Depends(need_user)):
+        """Upload MIDI, MusicXML, ABC, kern or audio (audio is transcribed, its meter and bar lines
+        estimated, or its bar lines placed in ``meter`` — 2/4, 3/4, 4/4, 6/8, 9/8, 12/8 — if given);
+        the type is judged from the content."""
         check_post(request, user)
         data = await read_limited(file)
-        return {"job": import_job(user, data, file.filename or "upload")}
+        return {"job": import_job(user, data, file.filename or "upload", meter=meter.strip())}
 
     @app.post("/api/pieces/abc", tags=["pieces"], status_code=202)
     def api_abc(request: Request, body: AbcBody, user: User = Depends(need_user)):

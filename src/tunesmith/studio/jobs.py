@@ -221,7 +221,7 @@ def _run_import(url, job, progress, work):
     p = job.params
     src = Path(p["file"])
     progress(0.0, "reading the file" if src.suffix not in AUDIO_EXTS else "transcribing the audio", force=True)
-    scores = [transcribe(src)] if src.suffix.lower() in AUDIO_EXTS else read_pieces(src).scores
+    scores = [transcribe(src, meter=p.get("meter"))] if src.suffix.lower() in AUDIO_EXTS else read_pieces(src).scores
     scores = scores[: int(p.get("max_pieces", 20))]
     ids = []
     for i, sc in enumerate(scores):

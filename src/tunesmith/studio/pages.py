@@ -235,16 +235,19 @@ def add_pages(app, h) -> None:  # h: the helpers of create_app
     @app.get("/upload", include_in_schema=False)
     def upload_page(request: Request):
         user = user_or_login(request)
-        return h.page(request, "upload.html", user, max_mb=h.cfg.max_upload_mb)
+        from tunesmith.music.meter import METERS
+
+        return h.page(request, "upload.html", user, max_mb=h.cfg.max_upload_mb, meters=list(METERS))
 
     @app.post("/upload", include_in_schema=False)
     async def upload_post(request: Request, file: UploadFile | None = File(None), abc: str = Form("", max_length=100_000),
-                          title: str = Form("", max_length=200), csrf: str = Form("", max_length=200)):
+                          title: str = Form("", max_length=200), csrf: str = Form("", max_length=200),
+                          meter: str = Form("", max_length=20)):
         user = user_or_login(request)
         h.check_post(request, user, csrf)
         if file is not None and file.filename:
             data = await h.read_limited(file)
-            return go(f"/jobs/{h.import_job(user, data, file.filename, title)}")
+            return go(f"/jobs/{h.import_job(user, data, file.filename, title, meter=meter.strip())}")
         if abc.strip():
             body = AbcBody(abc=abc, title=title)
             text = body.abc if "K:" in body.abc else f"X:1\nT:{title or 'melody'}\nM:4/4\nL:1/8\nK:C\n{body.abc}\n"

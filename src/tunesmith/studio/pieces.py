@@ -62,7 +62,9 @@ def summary(score: Score) -> dict:
 
         m = transcription_meter(score)
         short["meter_note"] = (f"estimated from the recording, confidence {m['confidence']:.2f}" if m and not m["given"]
-                               else "as given" if m else "assumed: too few notes to estimate it")
+                               else "as given" if m
+                               else "as given, bars from the recording's start" if "meter:given-from-start" in score.meta.tags
+                               else "assumed: too few notes to estimate it")
     return short, a
 
 

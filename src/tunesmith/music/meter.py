@@ -85,20 +85,16 @@ class Meter:
                 "downbeats": [round(float(x), 3) for x in self.downbeats]}
 
 
-def _events(notes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Onsets (notes begun within 35 ms of each other are one), each with its longest note's
-    duration, its lowest pitch and its number of notes."""
+def _events(notes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Onsets (notes begun within 35 ms of each other are one) and each one's longest note's
+    duration."""
     order = np.argsort(notes[:, 0], kind="stable")
     n = notes[order]
     group = np.r_[0, np.cumsum(np.diff(n[:, 0]) > 0.035)]
-    k = group[-1] + 1
     t = n[np.r_[True, group[1:] != group[:-1]], 0]  # sorted: each onset's first note
-    dur = np.zeros(k)
+    dur = np.zeros(group[-1] + 1)
     np.maximum.at(dur, group, n[:, 1] - n[:, 0])
-    low = np.full(k, 200.0)
-    np.minimum.at(low, group, n[:, 2])
-    count = np.bincount(group, minlength=k).astype(float)
-    return t, dur, low, count
+    return t, dur
 
 
 def track_beats(onsets: np.ndarray, durations: np.ndarray, qpm: float) -> np.ndarray:
@@ -242,7 +238,7 @@ def meter_evidence(notes: np.ndarray, qpm: float) -> MeterEvidence | None:
     notes = np.asarray(notes, float)
     if notes.ndim != 2 or len(notes) < 8:
         return None
-    t, dur, _, _ = _events(notes)
+    t, dur = _events(notes)
     if len(t) < 8:
         return None
     beats = on_the_beat(notes, track_beats(t, dur, qpm))

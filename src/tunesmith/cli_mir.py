@@ -154,7 +154,8 @@ def cmd_transcribe(a: argparse.Namespace) -> int:
         meter = f"{m['time_signature']} as given, bar 1's line at {m['first_bar_line_seconds'] + 0.0:.2f} s"
     else:
         meter = f"{m['time_signature']} (estimated, confidence {m['confidence']:.2f})"
-    print(f"wrote {out}: {score.n_notes} notes, {score.duration_seconds():.1f} s, {meter}, {score.tempo():.0f} qpm")
+    print(f"wrote {out}: {score.n_notes} note{'' if score.n_notes == 1 else 's'}, {score.duration_seconds():.1f} s, {meter}, "
+          f"{score.tempo():.0f} qpm")
     return 0
 
 

@@ -90,6 +90,12 @@ def test_a_recording_of_a_waltz_is_transcribed_in_three_with_its_upbeat(tmp_path
     # told the meter, only where its bars begin is estimated
     assert main(["transcribe", str(wav), "--out", str(tmp_path / "w2.mid"), "--meter", "2/4"]) == 0
     assert "2/4 as given" in capsys.readouterr().out
+    import tunesmith
+
+    a = tunesmith.analyze(wav, meter="2/4")
+    assert a.meter == "2/4" and a.to_dict()["meter_estimated"]["given"] is True
+    assert main(["analyze", str(wav), "--meter", "2/4"]) == 0
+    assert "meter        2/4 (given" in capsys.readouterr().out
 
 
 def test_an_unknown_meter_is_refused_before_any_work(tmp_path, cli):
@@ -101,6 +107,14 @@ def test_an_unknown_meter_is_refused_before_any_work(tmp_path, cli):
     wav.write_bytes(b"")
     r = cli("transcribe", wav, "--meter", "7/4")
     assert r.returncode == 2 and "--meter" in r.stderr and "7/4" in r.stderr and "Traceback" not in r.stderr
+    # analyze takes a recording's meter too, and refuses one for a score, which carries its own
+    from tunesmith.music.corpora import corpus_files
+
+    chorale = corpus_files("bach-chorales")[0]
+    r = cli("analyze", chorale, "--meter", "3/4")
+    assert r.returncode == 2 and "a score carries its own" in r.stderr and "Traceback" not in r.stderr
+    r = cli("analyze", wav, "--meter", "5/4")
+    assert r.returncode == 2 and "5/4" in r.stderr
 
 
 def test_beats_tracked_on_the_off_beats_are_moved_to_where_the_held_notes_begin():

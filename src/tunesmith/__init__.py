@@ -16,12 +16,13 @@ def load_model(name_or_path: str, *, device: str = "cpu"):
     return _load(name_or_path, device=device)
 
 
-def analyze(path, *, piece: int = 1):
+def analyze(path, *, piece: int = 1, meter: str | None = None):
     """Analyse a MIDI, MusicXML, ABC, kern or audio file: key, chords, cadences, melody, metrics
-    (and tempo, beats, chroma key, loudness for audio). See :mod:`tunesmith.mir.api`."""
+    (and tempo, beats, chroma key, loudness for audio; ``meter``, e.g. ``"3/4"``, a recording's
+    meter if known). See :mod:`tunesmith.mir.api`."""
     from tunesmith.mir.api import analyze as _analyze
 
-    return _analyze(path, piece=piece)
+    return _analyze(path, piece=piece, meter=meter)
 
 
 def transcribe(path, *, meter: str | None = None):

@@ -27,6 +27,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    "piano roll; for audio also the chromagram with beats")
     s.add_argument("--chords", type=int, default=16, metavar="N",
                    help="how many chords to list on the terminal (default 16; --json has all)")
+    s.add_argument("--meter", metavar="TIME_SIGNATURE",
+                   help="a recording's meter, if you know it (2/4, 3/4, 4/4, 6/8, 9/8, 12/8): only where its bars "
+                   "begin is estimated (default: estimated too; a score carries its own)")
     add_limits(s)
     s.set_defaults(func=cmd_analyze)
 
@@ -111,7 +114,7 @@ def cmd_analyze(a: argparse.Namespace) -> int:
         raise OptionError("--piece", f"must be at least 1, got {a.piece}")
     if a.chords < 0:
         raise OptionError("--chords", f"must be at least 0, got {a.chords}")
-    res = analyze(a.file, piece=a.piece, limits=limits_from(a))
+    res = analyze(a.file, piece=a.piece, limits=limits_from(a), meter=a.meter)
     d = res.to_dict()
     if a.json:
         print(dumps(d, indent=1))

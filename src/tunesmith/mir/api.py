@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from tunesmith.errors import OptionError
 from tunesmith.mir.analysis import Analysis, analyze_score, save_analysis_png
 from tunesmith.mir.audio import AudioAnalysis, analyze_audio, save_chromagram_png
 from tunesmith.music.audio import AUDIO_EXTS, transcription_meter
@@ -59,17 +60,33 @@ class FileAnalysis:
         return paths
 
 
-def analyze(path: str | Path | Score, *, piece: int = 1, limits: Limits | None = None) -> FileAnalysis:
+def analyze(path: str | Path | Score, *, piece: int = 1, limits: Limits | None = None,
+            meter: str | None = None) -> FileAnalysis:
     """Analyse a MIDI, MusicXML, ABC, kern or audio file (``piece``: which tune of a multi-tune
     file, 1-based), or a :class:`Score` in memory (a generated piece). Audio is analysed as a
-    signal and transcribed for the symbolic part. The result's fields are the symbolic
-    analysis's (``a.key``, ``a.chords``, ``a.cadences``, ``a.melody`` …) and ``a.audio``."""
+    signal and transcribed for the symbolic part, its meter estimated unless ``meter`` (e.g.
+    ``"3/4"``) says it; a score carries its own meter, and ``meter`` with one is refused. The
+    result's fields are the symbolic analysis's (``a.key``, ``a.chords``, ``a.cadences``,
+    ``a.melody`` …) and ``a.audio``."""
+    from tunesmith.music.meter import METERS
+
+    if meter is not None and meter not in METERS:
+        raise OptionError("--meter", f"'{meter}' is not one of {', '.join(METERS)}")
+    is_audio = not isinstance(path, Score) and Path(path).suffix.lower() in AUDIO_EXTS
+    if meter is not None and not is_audio:
+        raise OptionError("--meter", "only a recording's meter can be given; a score carries its own")
     if isinstance(path, Score):
         return FileAnalysis(path.meta.source or path.meta.title or "score", path, analyze_score(path))
     limits = limits or Limits()
     p = Path(path)
     audio = None
-    if p.suffix.lower() in AUDIO_EXTS:
+    if is_audio:
         audio = analyze_audio(p, max_minutes=min(limits.max_minutes, limits.max_audio_minutes))
-    score = load_score(p, index=piece - 1, limits=limits)
+    if is_audio and meter is not None:
+        from tunesmith.music.audio import transcribe
+
+        score = transcribe(p, max_minutes=min(limits.max_minutes, limits.max_audio_minutes), meter=meter)
+        limits.check_score(p, score)
+    else:
+        score = load_score(p, index=piece - 1, limits=limits)
     return FileAnalysis(str(p), score, analyze_score(score), audio)

@@ -26,10 +26,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.mir import render_from_first_note, same_bar  # noqa: E402
+from scripts.tune_tempo import PROGRAMS, train_pieces  # noqa: E402
 
 from tunesmith.music.meter import METER_WEIGHTS  # noqa: E402
-
-PROGRAMS = {"piano": 0, "strings": 48, "organ": 19, "flute": 73, "guitar": 24}
 
 
 def collect(n_per_corpus: int, seed: int) -> list[dict]:
@@ -43,15 +42,8 @@ def collect(n_per_corpus: int, seed: int) -> list[dict]:
         return json.loads(cache.read_text())
     from tqdm import tqdm
 
-    from tunesmith.music.dataset import open_dataset
-
     rng = np.random.default_rng(seed)
-    pieces = []
-    for corpus in ("bach-chorales", "folk"):
-        ds = open_dataset(corpus, progress=False)
-        train = ds.split("train")
-        pick = rng.choice(len(train), min(len(train), n_per_corpus), replace=False)
-        pieces += [ds.load(train[int(k)]) for k in pick]
+    pieces = train_pieces(n_per_corpus, rng)  # the same draw as the tempo's tuning
     out = []
     with tempfile.TemporaryDirectory() as tmp:
         for k, s in enumerate(tqdm(pieces, desc=f"render and transcribe (seed {seed})")):

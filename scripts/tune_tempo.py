@@ -22,22 +22,29 @@ import numpy as np
 PROGRAMS = {"piano": 0, "strings": 48, "organ": 19, "flute": 73, "guitar": 24}
 
 
-def collect(n_per_corpus: int, seed: int) -> list[tuple[float, np.ndarray]]:
-    """(rendered qpm, tempo evidence) of n_per_corpus train pieces of each corpus."""
-    import symusic
-    from tqdm import tqdm
-
-    from tunesmith.music.audio import basic_pitch_notes, tempo_evidence
+def train_pieces(n_per_corpus: int, rng) -> list:
+    """n_per_corpus pieces drawn by ``rng`` from each of the train splits of bach-chorales and folk."""
     from tunesmith.music.dataset import open_dataset
-    from tunesmith.music.render import render_wav
 
-    rng = np.random.default_rng(seed)
     pieces = []
     for corpus in ("bach-chorales", "folk"):
         ds = open_dataset(corpus, progress=False)
         train = ds.split("train")
         pick = rng.choice(len(train), min(len(train), n_per_corpus), replace=False)
         pieces += [ds.load(train[int(k)]) for k in pick]
+    return pieces
+
+
+def collect(n_per_corpus: int, seed: int) -> list[tuple[float, np.ndarray]]:
+    """(rendered qpm, tempo evidence) of n_per_corpus train pieces of each corpus."""
+    import symusic
+    from tqdm import tqdm
+
+    from tunesmith.music.audio import basic_pitch_notes, tempo_evidence
+    from tunesmith.music.render import render_wav
+
+    rng = np.random.default_rng(seed)
+    pieces = train_pieces(n_per_corpus, rng)
     out = []
     with tempfile.TemporaryDirectory() as tmp:
         for k, s in enumerate(tqdm(pieces, desc=f"render and transcribe (seed {seed})")):

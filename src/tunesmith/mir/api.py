@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from tunesmith.errors import OptionError
 from tunesmith.mir.analysis import Analysis, analyze_score, save_analysis_png
 from tunesmith.mir.audio import AudioAnalysis, analyze_audio, save_chromagram_png
 from tunesmith.music.audio import AUDIO_EXTS, transcription_meter
@@ -68,13 +67,10 @@ def analyze(path: str | Path | Score, *, piece: int = 1, limits: Limits | None =
     ``"3/4"``) says it; a score carries its own meter, and ``meter`` with one is refused. The
     result's fields are the symbolic analysis's (``a.key``, ``a.chords``, ``a.cadences``,
     ``a.melody`` …) and ``a.audio``."""
-    from tunesmith.music.meter import METERS
+    from tunesmith.music.meter import check_meter
 
-    if meter is not None and meter not in METERS:
-        raise OptionError("--meter", f"'{meter}' is not one of {', '.join(METERS)}")
     is_audio = not isinstance(path, Score) and Path(path).suffix.lower() in AUDIO_EXTS
-    if meter is not None and not is_audio:
-        raise OptionError("--meter", "only a recording's meter can be given; a score carries its own")
+    check_meter(meter, recording=is_audio)
     if isinstance(path, Score):
         return FileAnalysis(path.meta.source or path.meta.title or "score", path, analyze_score(path))
     limits = limits or Limits()

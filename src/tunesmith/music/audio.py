@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tunesmith.errors import BadInputError, OptionError
+from tunesmith.errors import BadInputError
 
 AUDIO_EXTS = {".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif"}
 ANALYSIS_SR = 22050
@@ -286,9 +286,10 @@ def basic_pitch_notes(path: str | Path, *, onset_threshold: float = ONSET_THRESH
 
 def transcription_meter(score) -> dict | None:
     """The meter :func:`transcribe` estimated for a recording (None where it had too few notes to
-    and assumed 4/4, or the score is no transcription): its time signature, the estimate's
-    confidence (of where the bars begin, where the meter was given), the bar's length and the recording's time of the first bar line (seconds;
-    negative where the music begins with a pickup)."""
+    and assumed 4/4, or the score is no transcription): its time signature, whether it was given,
+    the estimate's confidence (of where the bars begin, where the meter was given), the bar's
+    length and the recording's time of the first bar line (seconds; negative where the music
+    begins with a pickup)."""
     tag = next((t for t in score.meta.tags if t.startswith(("meter:estimated:", "meter:given:"))), None)
     ts = score.time_signature()
     if tag is None or ts is None or score.meta.audio_offset is None or not score.tempo():
@@ -321,11 +322,10 @@ def transcribe(path: str | Path, *, max_minutes: float = 30.0, onset_threshold: 
     import librosa
     import symusic
 
-    from tunesmith.music.meter import METERS, estimate_meter
+    from tunesmith.music.meter import check_meter, estimate_meter
     from tunesmith.music.score import DEFAULT_TPQ, Meta, Score
 
-    if meter is not None and meter not in METERS:
-        raise OptionError("--meter", f"'{meter}' is not one of {', '.join(METERS)}")
+    check_meter(meter)
     p = Path(path)
     y = load_audio(p, max_minutes=max_minutes)  # the checks (size, length, silence) before the model
     notes = basic_pitch_notes(p, onset_threshold=onset_threshold, frame_threshold=frame_threshold,

@@ -49,6 +49,21 @@ METER_WEIGHTS = {"onset": 0.07, "duration": 0.7, "first": 1.7, "last": 0.95, "rh
 CONFIDENCE_TEMPERATURE = 3.0
 METERS = {"2/4": (2, False), "3/4": (3, False), "4/4": (4, False), "6/8": (2, True), "9/8": (3, True),
           "12/8": (4, True)}  # the meters a user may ask for: (beats per bar, compound)
+
+
+def check_meter(meter: str | None, *, recording: bool = True, option: str = "--meter") -> None:
+    """Refuse a meter a user gives that is none of :data:`METERS`, or that is given for a score
+    (``recording`` False), which carries its own."""
+    from tunesmith.errors import OptionError
+
+    if meter is None:
+        return
+    if meter not in METERS:
+        raise OptionError(option, f"'{meter[:20]}' is not one of {', '.join(METERS)}")
+    if not recording:
+        raise OptionError(option, "only a recording's meter can be given; a score carries its own")
+
+
 NOISE = 0.05  # a transcription's onsets are not a score's: each template probability mixed with this much chance
 TEMPLATES_FILE = Path(__file__).resolve().parents[1] / "assets" / "meter_templates.json"
 BAR_BEATS = (2, 3, 4)

@@ -515,12 +515,13 @@ def create_app(config: StudioConfig | None = None) -> FastAPI:
     def import_job(user: User, data: bytes, name: str, title: str = "", meter: str = "") -> int:
         kind, data = read_upload(data, name)
         if meter:
-            from tunesmith.music.meter import METERS
+            from tunesmith.errors import OptionError
+            from tunesmith.music.meter import check_meter
 
-            if meter not in METERS:
-                raise StudioError(400, f"meter: '{meter[:20]}' is not one of {', '.join(METERS)}")
-            if kind not in security.AUDIO_KINDS:  # refused, not dropped: a score carries its own meter
-                raise StudioError(400, "meter: only a recording's meter can be given; a score carries its own")
+            try:  # refused, not dropped: an unknown meter, or one given for a score (it carries its own)
+                check_meter(meter, recording=kind in security.AUDIO_KINDS, option="meter")
+            except OptionError as e:
+                raise StudioError(400, str(e)) from None
         folder = studio_home() / "uploads" / str(user.id)
         folder.mkdir(parents=True, exist_ok=True)
         import uuid

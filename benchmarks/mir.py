@@ -487,6 +487,108 @@ def bench_meter(n_pieces: int, seed: int = 0) -> dict:
     return out
 
 
+def _unpadded_midi(s, path: Path) -> tuple[float, int, int] | None:
+    """Write score ``s`` as a MIDI file holds a piece with an upbeat — its first note at time 0, its
+    time signature from there — and return (its upbeat in quarters, the time signature); None where
+    it has more than one time signature or an upbeat of no whole number of eighths."""
+    from tunesmith.music.meter import from_first_note
+
+    m = s.music
+    sigs = {(t.numerator, t.denominator) for t in m.time_signatures}
+    rows = [t.notes.numpy() for t in m.tracks if len(t.notes)]
+    if len(sigs) != 1 or not rows:
+        return None
+    num, den = sigs.pop()
+    bar = num * 4 * m.tpq // den
+    first = int(min(int(r["time"].min()) for r in rows))
+    upbeat = ((bar - first % bar) % bar) / m.tpq
+    if min(upbeat, bar / m.tpq - upbeat) < 1 / 48:  # a tick or two after the bar line (a reader's rounding): none
+        upbeat = 0.0
+    if abs(upbeat * 2 - round(upbeat * 2)) > 1e-3:
+        return None
+    upbeat = round(upbeat * 2) / 2
+    path.write_bytes(bytes(from_first_note(m).dumps_midi()))
+    return upbeat, num, den
+
+
+def bench_pickup(n_pieces: int, n_queries: int, seed: int = 0) -> dict:
+    """The upbeat a MIDI file's reader places (``music.meter.place_upbeat``) on held-out pieces of
+    the bundled corpora written as MIDI writes them (first note at time 0); and melody search with
+    bar ranges of such files of chorales and folk tunes, with and without the upbeat placed."""
+    import symusic
+    from tqdm import tqdm
+
+    from tunesmith.mir.search import SearchIndex, query_melody
+    from tunesmith.music.convert import fill_meta_from_music
+    from tunesmith.music.dataset import open_dataset
+    from tunesmith.music.io import load_score
+    from tunesmith.music.meter import estimated_upbeat
+    from tunesmith.music.score import Meta, Score
+
+    rng = np.random.default_rng(2000 + seed)
+    rows, search_rows = [], []
+    idx = SearchIndex.load()
+    corpora = ("bach-chorales", "folk", "mozart", "beethoven", "monteverdi", "palestrina")
+    with tempfile.TemporaryDirectory() as tmp:
+        mid = Path(tmp) / "piece.mid"
+        for corpus in corpora:
+            ds = open_dataset(corpus, progress=False)
+            held = [e for e in ds.entries if e["split"] in ("valid", "test")]
+            pick = rng.choice(len(held), min(len(held), n_pieces), replace=False)
+            for k in tqdm(pick, desc=f"upbeat ({corpus})", leave=False):
+                e = held[int(k)]
+                made = _unpadded_midi(ds.load(e), mid)
+                if made is None:
+                    continue
+                truth, num, den = made
+                try:
+                    read = load_score(mid)
+                except Exception:  # noqa: BLE001 - a piece the MIDI round trip cannot hold is left out
+                    continue
+                found = estimated_upbeat(read) or 0.0
+                rows.append({"corpus": corpus, "truth": truth, "found": found, "ts": f"{num}/{den}"})
+                if corpus not in ("bach-chorales", "folk") or truth == 0 or len(search_rows) >= n_queries:
+                    continue
+                # a bar range of the file, as its bars read with and without the upbeat placed
+                true = e.get("hash") or e["id"]
+                if true not in idx.position:
+                    continue
+                raw = symusic.Score(str(mid))
+                before = Score(raw, Meta(title="q", source=str(mid)))
+                fill_meta_from_music(before)
+                n_bars = int(raw.end() // (num * 4 * raw.tpq // den))
+                nb = int(rng.integers(2, 5))
+                if n_bars <= nb + 1:
+                    continue
+                b0 = int(rng.integers(1, n_bars - nb + 1))
+                ranks = {}
+                for label, score in (("before", before), ("after", read)):
+                    try:
+                        q = query_melody(score, bars=(b0, b0 + nb - 1))
+                        hits = idx.search(q, top=10)
+                    except Exception:  # noqa: BLE001 - too few notes in the bars: no rank
+                        hits = []
+                    ranks[label] = next((h.rank for h in hits if h.piece_id == true), 1_000)
+                search_rows.append({"corpus": corpus, **ranks})
+
+    def share(sel, f):
+        return round(float(np.mean([f(r) for r in sel])), 4) if sel else None
+
+    out = {"pieces": len(rows)}
+    for label, sel in (("all", rows), *((c, [r for r in rows if r["corpus"] == c]) for c in corpora)):
+        up = [r for r in sel if r["truth"] > 0]
+        none = [r for r in sel if r["truth"] == 0]
+        out[label] = {"n": len(sel), "with_upbeat": len(up),
+                      "right": share(sel, lambda r: abs(r["found"] - r["truth"]) < 1e-6),
+                      "upbeat_found": share(up, lambda r: abs(r["found"] - r["truth"]) < 1e-6),
+                      "no_upbeat_left_alone": share(none, lambda r: r["found"] == 0),
+                      "right_before": share(sel, lambda r: r["truth"] == 0)}
+    out["search"] = {"queries": len(search_rows),
+                     **{f"{k}_{w}": share(search_rows, lambda r, w=w, n=n: r[w] <= n)
+                        for w in ("before", "after") for k, n in (("top1", 1), ("top10", 10))}}
+    return out
+
+
 def bench_classify() -> dict:
     """Cross-validated accuracy and macro-F1 of each task's classifier and its baselines
     (the same procedure as ``tunesmith classify train``), and prediction time per piece."""
@@ -512,7 +614,8 @@ def bench_classify() -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--only", default="key,chords,search,audio,meter,classify")
+    ap.add_argument("--only", default="key,chords,search,audio,meter,pickup,classify")
+    ap.add_argument("--pickup-pieces", type=int, default=2000, help="held-out pieces per corpus for the upbeat (at most)")
     ap.add_argument("--queries", type=int, default=1000)
     ap.add_argument("--audio-queries", type=int, default=200)
     ap.add_argument("--audio-pieces", type=int, default=100)
@@ -522,7 +625,7 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     out = a.out
     res = json.loads(out.read_text()) if out.exists() else {}
-    for part in ("key", "chords", "search", "audio", "meter", "classify"):  # the parts kept from an earlier run keep its date
+    for part in ("key", "chords", "search", "audio", "meter", "pickup", "classify"):  # the parts kept from an earlier run keep its date
         if isinstance(res.get(part), dict) and "date" in res:
             res[part].setdefault("date", res["date"])
     res["machine"] = f"{platform.machine()}, {__import__('os').cpu_count()} cores, Python {platform.python_version()}"
@@ -537,6 +640,8 @@ def main(argv: list[str] | None = None) -> int:
             res["audio"] = bench_audio(a.audio_pieces, a.seed)
         elif part == "meter":
             res["meter"] = bench_meter(a.audio_pieces, a.seed)
+        elif part == "pickup":
+            res["pickup"] = bench_pickup(a.pickup_pieces, a.queries // 4, a.seed)
         elif part == "classify":
             res["classify"] = bench_classify()
         elif part == "chords":

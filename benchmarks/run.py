@@ -467,7 +467,7 @@ def audio_lines(r: dict) -> list[str]:
 
 def mir_lines(r: dict) -> list[str]:
     """Music information retrieval figures of benchmarks/mir.py (issue #15)."""
-    parts = {p: r[p].get("date", r["date"]) for p in ("key", "chords", "search", "audio", "meter", "classify")
+    parts = {p: r[p].get("date", r["date"]) for p in ("key", "chords", "search", "audio", "meter", "pickup", "classify")
              if isinstance(r.get(p), dict)}
     when = (r["date"] if len(set(parts.values())) <= 1 else
             "; ".join(f"{', '.join(p for p in parts if parts[p] == d)} {d}" for d in sorted(set(parts.values()))))
@@ -553,6 +553,30 @@ def mir_lines(r: dict) -> list[str]:
                   f"0.6 ({m['share_confidence_over_0.6']:.0%} of the pieces) the bar is right for "
                   f"{m['bar_when_confidence_over_0.6']:.3f}. No goal was set for the meter; told the meter "
                   "(`transcribe --meter 3/4`), only where its bars begin is estimated."]
+    u = r.get("pickup")
+    if u:
+        lines += ["", f"**A MIDI file's upbeat** (the reader: `tunesmith info`, `analyze`, `search`, `harmonize` … of a "
+                  f".mid): {u['pieces']} held-out pieces of the bundled corpora (one meter throughout, an upbeat of "
+                  "whole eighths or none) written as MIDI writes a piece — its first note at time 0, so that an "
+                  "upbeat's bar lines fall off the music's — and read back. The upbeat is read from the notes "
+                  "(metrical templates, the first and last notes' places) and the music moved to its place in bar 1; "
+                  "a file whose first note does not begin a bar, of several meters or played off the grid is left "
+                  "as it is. Before, every such file kept its bars from the first note (*right before*):", "",
+                  "| pieces | n | with an upbeat | read right | upbeat found | no upbeat, left alone | right before |",
+                  "| --- | --- | --- | --- | --- | --- | --- |"]
+        def f(v):
+            return "–" if v is None else f"{v:.3f}"
+
+        for key, x in u.items():
+            if isinstance(x, dict) and "right" in x and x["n"]:
+                lines.append(f"| {key} | {x['n']} | {x['with_upbeat']} | {f(x['right'])} | {f(x['upbeat_found'])} | "
+                             f"{f(x['no_upbeat_left_alone'])} | {f(x['right_before'])} |")
+        q = u.get("search")
+        if q and q["queries"]:
+            lines += ["", f"Searching with a 2–4-bar range (`search FILE.mid --bars A-B`) of such files of chorales and "
+                      f"folk tunes with an upbeat ({q['queries']} queries, unaltered, against the whole index): the "
+                      f"piece first {q['top1_before']:.3f} → {q['top1_after']:.3f}, in the top ten {q['top10_before']:.3f} "
+                      f"→ {q['top10_after']:.3f} (before → with the upbeat placed)."]
     s = r.get("search")
     if s:
         load = f", loaded in {s['index_load_seconds']} s" if "index_load_seconds" in s else ""

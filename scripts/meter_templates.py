@@ -25,15 +25,14 @@ CORPORA = ("bach-chorales", "folk", "mozart", "beethoven", "monteverdi", "palest
 
 def beat_of(num: int, den: int) -> list[tuple[int, float]]:
     """The readings of a time signature as (beats per bar, quarters per beat) for bars of 2, 3
-    or 4 beats: compound time by its dotted beats (6/8 is two). (Bars of six beats — 6/8 by its
-    eighths, the level a beat tracker often follows in a jig — were tried: the right bar among
-    the hypotheses went 0.79 → 0.80 of the fitting renders, the chosen one 0.57 → 0.50.)"""
-    out = []
-    if num in (6, 9, 12) and den in (4, 8, 16):
-        out.append((num // 3, 3 * 4 / den))
-    elif num in (2, 3, 4):
-        out.append((num, 4 / den))
-    return out
+    or 4 beats (:func:`tunesmith.music.meter.beat_reading`: compound time by its dotted beats, 6/8
+    is two). (Bars of six beats — 6/8 by its eighths, the level a beat tracker often follows in a
+    jig — were tried: the right bar among the hypotheses went 0.79 → 0.80 of the fitting renders,
+    the chosen one 0.57 → 0.50.)"""
+    from tunesmith.music.meter import beat_reading
+
+    r = beat_reading(num, den)
+    return [] if r is None else [r]
 
 
 def count(c: dict, rows: list, tpq: int, p: int, q: float) -> None:

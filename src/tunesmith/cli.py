@@ -22,6 +22,7 @@ from tunesmith.fileio import dumps
 def cmd_info(a: argparse.Namespace) -> int:
     from tunesmith.music.io import read_pieces
     from tunesmith.music.keys import key_name, score_key
+    from tunesmith.music.meter import estimated_upbeat
 
     res = read_pieces(a.file, limits=limits_from(a))
     shown = res.scores if a.all else res.scores[:1]
@@ -40,6 +41,7 @@ def cmd_info(a: argparse.Namespace) -> int:
             "key": s.meta.key or (f"{key_name(tonic, mode)} (estimated)" if s.n_notes else None),
             "time_signature": s.time_signature(),
             "tempo_qpm": round(s.tempo(), 2) if s.tempo() else None,
+            "upbeat_estimated_quarters": estimated_upbeat(s),
             "tags": s.meta.tags,
         }
         if a.json:
@@ -50,6 +52,9 @@ def cmd_info(a: argparse.Namespace) -> int:
         for k in ("title", "composer", "notes", "duration_seconds", "key", "time_signature", "tempo_qpm"):
             if info[k] not in (None, ""):
                 print(f"  {k.replace('_', ' '):16} {info[k]}")
+        if info["upbeat_estimated_quarters"]:
+            print(f"  {'upbeat':16} {info['upbeat_estimated_quarters']:g} quarter note(s), estimated (a MIDI file writes "
+                  "an upbeat at time 0; the music now begins in bar 1's last beats)")
         print(f"  {'tracks':16} {len(info['tracks'])}")
         for t in info["tracks"]:
             print(f"    - {t['name'] or '(unnamed)'}: program {t['program']}{' (drums)' if t['drum'] else ''}, {t['notes']} notes")

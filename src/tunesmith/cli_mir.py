@@ -72,6 +72,9 @@ def _summary(d: dict, n_chords: int) -> list[str]:
         assumed = (f" ({'given' if m['given'] else 'estimated from the recording'}, confidence {m['confidence']:.2f}; "
                    f"bar 1's line at {m['first_bar_line_seconds'] + 0.0:.2f} s)" if m
                    else " (assumed: too few notes to estimate it)")
+    elif d.get("upbeat_estimated_quarters"):
+        assumed = (f" (an upbeat of {d['upbeat_estimated_quarters']:g} quarter note(s) read: MIDI writes it at "
+                   "time 0, and bar 1 is now the bar it begins in)")
     lines.append(f"  meter        {d['meter']}{assumed}, {d['bars']} bar{'s' if d['bars'] != 1 else ''}" + (f", {d['tempo_qpm']:g} qpm" if d["tempo_qpm"] else ""))
     lines.append(f"  texture      {d['texture']}")
     ch = d["chords"]

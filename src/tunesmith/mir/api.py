@@ -9,6 +9,7 @@ from tunesmith.mir.analysis import Analysis, analyze_score, save_analysis_png
 from tunesmith.mir.audio import AudioAnalysis, analyze_audio, save_chromagram_png
 from tunesmith.music.audio import AUDIO_EXTS, transcription_meter
 from tunesmith.music.io import Limits, load_score
+from tunesmith.music.meter import estimated_upbeat
 from tunesmith.music.score import Score
 
 
@@ -37,6 +38,9 @@ class FileAnalysis:
             d["meter_assumed"] = m is None  # too few notes to read a meter from: 4/4 from the recording's start
             if m is not None:
                 d["meter_estimated"] = m
+        up = estimated_upbeat(self.score)
+        if up is not None:  # a MIDI file's upbeat, written at time 0, read and moved to its place
+            d["upbeat_estimated_quarters"] = up
         return d
 
     def downbeats(self) -> list[float]:

@@ -279,7 +279,12 @@ def _read_midi(path: Path, limits: Limits) -> ReadResult:
         music.tracks.clear()
         for t in sounding:
             music.tracks.append(t)
+    from tunesmith.music.meter import place_upbeat
+
+    upbeat = place_upbeat(music)  # an upbeat written at time 0 moved to its place in the first bar
     score = Score(music, Meta(title=path.stem, source=str(path)))
+    if upbeat:
+        score.meta.tags.append(f"upbeat:estimated:{upbeat:g}")
     fill_meta_from_music(score)
     limits.check_score(path, score)
     return ReadResult([score])
@@ -706,9 +711,17 @@ def load_score(path: str | Path, *, index: int = 0, limits: Limits | None = None
 
 
 def save_midi(score: Score, path: str | Path) -> Path:
-    """Write a Standard MIDI File (type 1)."""
+    """Write a Standard MIDI File (type 1). It carries a marker saying that its bars are the
+    score's (:data:`tunesmith.music.meter.BARS_AS_WRITTEN`), so that reading it back never looks
+    for an upbeat written at time 0: a score's upbeat is padded with rest."""
+    from tunesmith.music.meter import BARS_AS_WRITTEN
+
     p = Path(path)
-    atomic_write_bytes(p, bytes(score.music.dumps_midi()))
+    music = score.music
+    if not any(str(m.text) == BARS_AS_WRITTEN for m in music.markers):
+        music = music.copy()
+        music.markers.append(symusic.TextMeta(0, BARS_AS_WRITTEN))
+    atomic_write_bytes(p, bytes(music.dumps_midi()))
     return p
 
 

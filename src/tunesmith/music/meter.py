@@ -1,4 +1,5 @@
-"""The meter of a recording: how many beats make a bar, and where the bars begin.
+"""The meter of a recording — how many beats make a bar, and where the bars begin — and the
+upbeat of a MIDI file.
 
 A recording has no bar lines; its transcription used to be given 4/4 from its first
 sound, so that a waltz had bars of four beats and an upbeat stood at the start of bar 1.
@@ -25,6 +26,11 @@ This module reads the bar from the transcribed notes, as a listener does:
    :data:`CONFIDENCE_TEMPERATURE`).
 4. **Compound time.** Where the beats divide in three (onsets on their thirds rather than
    their halves), the beat is a dotted quarter: two beats are 6/8, three 9/8, four 12/8.
+
+The same templates read a MIDI file's upbeat (:func:`place_upbeat`, called by the MIDI
+reader): MIDI has no pickup bar, so a piece that begins with an upbeat is mostly written with
+its first note at time 0 and its bar lines off the music's; each upbeat of whole eighths is
+weighed against none, and the music moved to its place in bar 1.
 
 The weights were chosen by ``scripts/tune_meter.py`` on SoundFont renders of train pieces
 (figures in BENCHMARKS.md). A meter is a listener's reading, not a fact of the sound: 2/4 and
@@ -343,3 +349,160 @@ def estimate_meter(notes: np.ndarray, qpm: float, *, weights: dict | None = None
     one of :data:`METERS`): the meter is known, and only where its bars begin is estimated."""
     ev = meter_evidence(notes, qpm)
     return None if ev is None else choose_meter(ev, weights, meter=meter)
+
+
+# --------------------------------------------------------------------------- a MIDI file's upbeat
+
+def beat_reading(num: int, den: int) -> tuple[int, float] | None:
+    """A time signature read as (beats per bar, quarters per beat) for bars of 2, 3 or 4 beats,
+    the beat being the notated denominator or, in compound time, a dotted one (6/8 is two beats,
+    3/2 three); None for the others (5/4, 7/8, …), which no template describes."""
+    if num in (6, 9, 12) and den in (4, 8, 16):
+        return num // 3, 3 * 4 / den
+    if num in BAR_BEATS:
+        return num, 4 / den
+    return None
+
+
+PICKUP_UNIT = 0.5  # an upbeat is a whole number of eighth notes
+PICKUP_NOTES = 400  # the notes (from the start) whose beats are read; the last onset is read too
+# weights of the upbeat's evidence (scripts/tune_pickup.py: a conditional logit fitted on train pieces,
+# then the prior for "no upbeat" raised until 98% of those without one are left alone; of the other half,
+# 0.98 left alone and 0.74 of the upbeats found). "last_on_beat": the last note begins on a beat;
+# "end": the last note ends on a bar line
+PICKUP_WEIGHTS = {"onset": 0.201, "duration": 0.114, "first": 1.398, "last": 1.0, "last_on_beat": 2.226,
+                  "last_on_downbeat": 0.002, "end": 0.077, "none": 2.108}
+
+
+def pickup_evidence(start_q: np.ndarray, dur_q: np.ndarray, pitch: np.ndarray, num: int,
+                    den: int, end_q: float | None = None) -> tuple[np.ndarray, np.ndarray] | None:
+    """The evidence for each upbeat a score whose first note stands at time 0 may begin with:
+    the candidate upbeats (quarter notes, multiples of :data:`PICKUP_UNIT` shorter than a bar, 0
+    for none) and per candidate the terms of :data:`PICKUP_WEIGHTS` — the log-likelihood of its
+    beats' onsets and held durations under the metrical templates the recordings' meter uses,
+    of the first and last onset's place in the bar, and 1 for "no upbeat". None where the time
+    signature has no template or there are fewer than 8 onsets."""
+    reading = beat_reading(num, den)
+    start_q = np.asarray(start_q, float)
+    if reading is None or len(np.unique(np.round(start_q, 3))) < 8:
+        return None
+    p, q = reading
+    bar = p * q
+    tp = templates()[str(p)]
+    on_p = (1 - NOISE) * np.asarray(tp["onset"]) + NOISE * 0.5
+    du_p = (1 - NOISE) * np.asarray(tp["duration"]) + NOISE / N_DUR
+    first_p, last_p = np.log(np.asarray(tp["first"])), np.log(np.asarray(tp["last"]))
+    last_q = float(start_q.max())
+    end_q = float(np.max(start_q + np.asarray(dur_q, float))) if end_q is None else float(end_q)
+    first = np.argsort(start_q, kind="stable")[:PICKUP_NOTES]  # the beginning says where the bars are
+    start_q = start_q[first]
+    held = voice_spans(start_q / q, np.asarray(dur_q, float)[first] / q, np.asarray(pitch, np.int64)[first])
+    cands = np.arange(0.0, bar - 1e-9, PICKUP_UNIT)
+    rows = []
+    for s in cands:
+        u = (start_q + (bar - s) % bar) / q  # in beats, bar lines at multiples of p
+        k, frac = place_in_beats(u)
+        k0, kn = int(k.min()), int(k.max())
+        k1a, f1a = place_in_beats(np.array([(last_q + (bar - s) % bar) / q]))
+        k1, on_beat = int(k1a[0]), abs(float(f1a[0])) < 0.06
+        marks, cls = beat_observations(k - k0, frac, held, kn - k0 + 1)
+        pos = np.arange(k0, kn + 1) % p
+        ll_on = float(np.sum(marks * np.log(on_p[pos]) + (1 - marks) * np.log(1 - on_p[pos])))
+        ll_du = float(np.sum(np.log(du_p[pos, cls])))
+        at_bar = abs(((end_q + (bar - s) % bar) / bar + 0.5) % 1.0 - 0.5) < 1e-3
+        rows.append([ll_on, ll_du, first_p[k0 % p], last_p[k1 % p], float(on_beat), float(on_beat and k1 % p == 0),
+                     float(at_bar), float(s == 0)])
+    return cands, np.array(rows)
+
+
+def estimate_pickup(start_q: np.ndarray, dur_q: np.ndarray, pitch: np.ndarray, num: int, den: int,
+                    weights: dict | None = None, end_q: float | None = None) -> float:
+    """The upbeat (quarter notes; 0 for none) of a score whose first note stands at time 0 — as a
+    MIDI file writes a piece with an upbeat, which MIDI has no notion of: the best-scoring
+    candidate of :func:`pickup_evidence`. 0 where nothing can be judged."""
+    ev = pickup_evidence(start_q, dur_q, pitch, num, den, end_q)
+    if ev is None:
+        return 0.0
+    cands, terms = ev
+    w = weights or PICKUP_WEIGHTS
+    return float(cands[int(np.argmax(terms @ np.array([w[k] for k in PICKUP_WEIGHTS])))])
+
+
+# the marker tunesmith's MIDI files carry (music.io.save_midi): their bars are the score's, an upbeat
+# padded with rest, and a first note at time 0 is on a downbeat
+BARS_AS_WRITTEN = "tunesmith: bar 1 begins at time 0"
+
+
+def place_upbeat(music) -> float:
+    """Where a MIDI file's piece begins with an upbeat written at time 0 (MIDI has no upbeat, and
+    its bar lines then stand off the music's), move the music by the rest of that first bar, as
+    the corpora's scores and the transcriptions pad it, so that its bars are the piece's. Only a
+    quantised piece of one time signature whose first note begins a bar is read
+    (:func:`estimate_pickup`); the time signature, tempo and key at time 0 stay there. Returns the
+    upbeat in quarter notes (0: the music is left as it is). A file tunesmith wrote
+    (:data:`BARS_AS_WRITTEN`) is left as it is: its bars are its score's. ``music``: a symusic
+    Score (ticks), changed in place."""
+    if any(str(m.text) == BARS_AS_WRITTEN for m in music.markers):
+        return 0.0  # written by tunesmith (save_midi), whose scores pad an upbeat with rest
+    sigs = {(t.numerator, t.denominator) for t in music.time_signatures}
+    rows = [t.notes.numpy() for t in music.tracks if not t.is_drum and len(t.notes)]
+    if len(sigs) != 1 or not rows or min(t.time for t in music.time_signatures) != 0:
+        return 0.0
+    num, den = sigs.pop()
+    tpq = music.tpq
+    bar = num * 4 * tpq // den
+    start = np.concatenate([r["time"] for r in rows]).astype(np.int64)
+    if bar <= 0 or tpq // 48 < int(start.min()) % bar < bar - tpq // 48:  # a tick or two off a bar line is on it
+        return 0.0
+    off_grid = (start * 24) % tpq  # a quantised piece's onsets fall on 32nds and sixteenth triplets
+    if np.mean(np.minimum(off_grid, tpq - off_grid) > 0.05 * tpq) > 0.1:
+        return 0.0  # a performance recorded as MIDI: its onsets say little of where bars begin
+    end = int(max(int(r["time"].max() + r["duration"].max()) for r in rows))
+    first = int(start.min())
+    s = estimate_pickup((start - first) / tpq, np.concatenate([r["duration"] for r in rows]) / tpq,
+                        np.concatenate([r["pitch"] for r in rows]), num, den, end_q=(end - first) / tpq)
+    if s <= 0:
+        return 0.0
+    pad = bar - int(round(s * tpq)) - (first - int(round(first / bar)) * bar)
+    moved = music.shift_time(pad)
+    for events in ("time_signatures", "tempos", "key_signatures"):
+        for e in getattr(moved, events):
+            if e.time == pad:
+                e.time = 0
+    for k in range(len(music.tracks)):
+        music.tracks[k] = moved.tracks[k]
+    for events in ("time_signatures", "tempos", "key_signatures", "markers"):
+        getattr(music, events).clear()
+        for e in getattr(moved, events):
+            getattr(music, events).append(e)
+    return s
+
+
+def estimated_upbeat(score) -> float | None:
+    """The upbeat (quarter notes) :func:`place_upbeat` read in a MIDI file, or None where it
+    moved nothing."""
+    tag = next((t for t in score.meta.tags if t.startswith("upbeat:estimated:")), None)
+    return None if tag is None else float(tag.rsplit(":", 1)[1])
+
+
+def from_first_note(music):
+    """A copy of symusic ``music`` moved to begin with its first note at time 0, its time
+    signatures, tempos, key signatures and markers from then on kept at 0 or after: what a MIDI
+    file holds of a piece whose upbeat no rest pads."""
+    first = min(int(t.notes.numpy()["time"].min()) for t in music.tracks if len(t.notes))
+    moved = music.shift_time(-first)
+    for events in (moved.time_signatures, moved.tempos, moved.key_signatures, moved.markers):
+        for e in events:
+            e.time = max(int(e.time), 0)
+    return moved
+
+
+def as_written(score):
+    """The score with an upbeat :func:`place_upbeat` moved back to time 0, as its MIDI file holds
+    it — for sound (render, play), where the rest the reading put before it would be silence
+    the file does not have. Other scores are returned as they are."""
+    if estimated_upbeat(score) is None:
+        return score
+    out = score.copy()
+    out.music = from_first_note(score.music)
+    return out

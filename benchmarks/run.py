@@ -588,7 +588,10 @@ def mir_lines(r: dict) -> list[str]:
                   "| queries | n | top-1 | top-10 | MRR |", "| --- | --- | --- | --- | --- |"]
         for key, label in (("symbolic", "symbolic"), ("audio", "rendered + transcribed"), ("all", "all"),
                            ("all_counting_the_snippet_elsewhere", "all, also counting a piece that holds the unaltered "
-                            "snippet note for note (in the misses we read, mostly the same tune in another collection)")):
+                            "snippet note for note (in the misses we read, mostly the same tune in another collection)"),
+                           ("begun_off_the_bar_line", "apart from the others: symbolic snippets begun a beat or more "
+                            "into a bar, their bar lines read from their first note (as an ABC snippet typed without "
+                            "its upbeat)")):
             if key not in s:
                 continue
             x = s[key]

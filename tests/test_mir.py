@@ -495,6 +495,29 @@ def test_recall_tells_a_short_snippet_by_its_place_in_the_bar():
     assert hits[0].score == pytest.approx(1.0)
 
 
+def test_a_snippet_typed_from_mid_bar_is_found_without_its_place_in_the_bar():
+    """A snippet typed from its first note reads that note as a downbeat; where the piece has it a
+    beat into the bar, no note falls on its place. Its notes and rhythm match exactly all the same,
+    and that outranks a piece holding the rhythm in the query's places with two notes a semitone off;
+    the match that holds only without the place costs PLACE_FREE."""
+    import tunesmith.mir.search as S
+    from tunesmith.mir.search import Part
+
+    motif = np.array([60, 62, 64, 65, 67, 65, 64, 62], np.int16)
+    on = np.array([0, 1, 2, 2.5, 3, 4, 5, 6], np.float32)
+    lead, lead_on = np.array([55, 57, 59], np.int16), np.array([0, 1, 2], np.float32)
+    near = motif.copy()
+    near[1:3] += 1  # two notes a semitone off
+    pieces = [(np.r_[lead, near], np.r_[lead_on, 4 + on]), (np.r_[lead, motif], np.r_[lead_on, 5 + on])]
+    part = Part("p", ["h0", "h1"], ["p/in-place", "p/a-beat-in"], ["a", "b"], np.full(2, 4.0, np.float32),
+                np.array([0, 11, 22]), np.concatenate([p for p, _ in pieces]), np.concatenate([t for _, t in pieces]))
+    idx = SearchIndex([part])
+    hits = idx.search(Melody(motif + 2, on, 4.0), top=2)
+    assert hits[0].name == "p/a-beat-in" and hits[0].score == pytest.approx(1 - S.PLACE_FREE)
+    assert hits[0].bars == (2, 3)
+    assert hits[1].name == "p/in-place" and hits[1].score < hits[0].score
+
+
 def test_a_recordings_query_is_placed_in_the_beat_of_its_grid():
     """A transcription has no bar lines, but its notes sit on a quarter-note grid: of two pieces
     with the same intervals and rhythm, one on the beats and one half a beat later, the query

@@ -481,8 +481,8 @@ def satb_ckpt(tmp_path_factory):
 
     rng = np.random.default_rng(0)
     src = tmp_path_factory.mktemp("satb-src")
-    for i in range(24):
-        save_midi(_piece(4, base=int(rng.integers(55, 62))), src / f"c{i}.mid")
+    for i in range(24):  # pieces split by content hash: enough distinct ones that each split has some
+        save_midi(_piece(4, base=int(rng.integers(48, 72))), src / f"c{i}.mid")
     ds = prepare(str(src), tmp_path_factory.mktemp("satb-ds") / "ds", workers=1, progress=False)
     out = tmp_path_factory.mktemp("satb-run") / "run"
     r = subprocess.run([sys.executable, "-m", "tunesmith", "train", "--family", "lstm", "--tokens", "satb",

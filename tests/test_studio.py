@@ -253,6 +253,17 @@ def test_uploads_are_judged_by_content_and_size(ann):
     assert j["status"] == "done"
     p = ann.get(f"/api/pieces/{j['result']['pieces'][0]}").json()
     assert p["kind"] == "upload" and p["meta"]["voices"] == 4
+    # a MIDI file that writes its upbeat at time 0: the page says the upbeat was read from the notes
+    from tunesmith.music.meter import from_first_note
+
+    bwv269 = load_score(next(f for f in corpus_files("bach-chorales") if f.name.startswith("bwv269.")))
+    r = ann.post("/api/pieces/upload", files={"file": ("bwv269.mid", bytes(from_first_note(bwv269.music).dumps_midi()),
+                                                       "audio/midi")})
+    j = wait(ann, r.json()["job"])
+    p = ann.get(f"/api/pieces/{j['result']['pieces'][0]}").json()
+    assert p["meta"]["analysis"]["meter"] == "3/4"
+    assert p["meta"]["analysis"]["meter_note"].startswith("an upbeat of 1 quarter note"), p["meta"]["analysis"]
+    assert "an upbeat of 1 quarter note" in ann.get(f"/pieces/{p['id']}").text
 
 
 def test_harmonize_an_uploaded_melody(ann):

@@ -32,6 +32,11 @@ Two stages, as in query-by-humming systems:
    queries: top-10 0.903 → 0.918). A query note that is a neighbour of the next one
    may be skipped free (an ornament); other skips cost. The score, normalised so that
    an exact match is 1, ranks the candidates and its end points give the matching bars.
+   Where no candidate reaches :data:`PLACE_FREE_BELOW` with its bar places, the query's bar
+   lines may not be the piece's (a snippet typed from mid-bar, its first note read as a
+   downbeat): the pieces its grams name without their places join the candidates, and each is
+   aligned again without the place in the bar, a match that holds only so costing
+   :data:`PLACE_FREE`.
 
 The index is kept on disk under ``$TUNESMITH_HOME/index`` in parts (one per
 corpus or folder), each rebuilt only for pieces it has not seen.
@@ -83,6 +88,8 @@ MAX_QUERY_NOTES = 4 * WINDOW
 MATCH, NEAR, MISMATCH = 2.0, 0.5, -1.0
 RHYTHM, RHYTHM_NEAR, RHYTHM_MISS = 1.0, 0.3, -0.5
 PLACE = 0.5  # the note falls on the same place in the bar
+PLACE_FREE = 0.08  # what a match costs that holds only without the place in the bar (None: never tried)
+PLACE_FREE_BELOW = 0.9  # ... tried when no candidate's score with it reaches this
 SKIP_QUERY, SKIP_TARGET = 1.5, 0.75  # skipping a query note that is no ornament; a piece's note
 ORNAMENT = 2.5  # a skipped neighbour note is explained: it earns this much (a matched step earns 3–3.5);
 # at 1.5 a short snippet with an ornament lost to pieces that hold the ornamented notes (symbolic benchmark
@@ -610,9 +617,11 @@ class SearchIndex:
     def melody(self, i: int) -> np.ndarray:
         return self.pitches[self.offsets[i]:self.offsets[i + 1]]
 
-    def _recall(self, q: Melody, candidates: int, exclude: int | None) -> list[tuple[int, int]]:
-        """The best windows' pieces, best first, each with the best window's index."""
-        phase = _phase(q.onsets, q.bar_quarters) if q.metric and q.bar_quarters > 0 else None
+    def _recall(self, q: Melody, candidates: int, exclude: int | None, *,
+                placed: bool = True) -> list[tuple[int, int]]:
+        """The best windows' pieces, best first, each with the best window's index (``placed``:
+        the query's grams also placed in its bars, where it has bar lines)."""
+        phase = _phase(q.onsets, q.bar_quarters) if placed and q.metric and q.bar_quarters > 0 else None
         f = np.unique(gram_ids(q.pitches, q.onsets, QUERY_GAPS, phase)[:, 1])
         f = f[self.grams.indptr[f + 1] > self.grams.indptr[f]]  # grams the index holds
         if not len(f):
@@ -629,6 +638,32 @@ class SearchIndex:
                 if len(out) >= candidates:
                     break
         return out
+
+    def _align(self, query: Melody, cand: list[tuple[int, int]], place: float) -> tuple[np.ndarray, list[int]]:
+        """Align the query against each candidate (piece, best window) around that window, with
+        the query's length of margin: rows of (score, start, end) and each segment's first note."""
+        qp = query.pitches.astype(np.int64)
+        qt = query.onsets.astype(np.float64)
+        bars = query.metric and query.bar_quarters > 0
+        margin = len(qp) + 4
+        seg_a, seg_b = [], []
+        for i, w in cand:
+            seg_a.append(max(int(self.offsets[i]), int(self.win_start[w]) - margin))
+            seg_b.append(min(int(self.offsets[i + 1]), int(self.win_end[w]) + margin))
+        idx = np.concatenate([np.arange(a, b) for a, b in zip(seg_a, seg_b)])
+        seg = np.r_[0, np.cumsum(np.subtract(seg_b, seg_a))].astype(np.int64)
+        out = np.zeros((len(cand), 3))
+        piece = np.array([i for i, _ in cand], np.int64)
+        bq = np.where(self.bar_quarters[piece] > 0, self.bar_quarters[piece], 4.0)
+        bar_bins = _bar_bin(query.bar_quarters, bq) if bars else np.full(len(cand), -1, np.int64)
+        if bars:  # a note's place: in its bar, or for a recording, in its beat (beat_offset)
+            qph, tph = _phase(qt, query.bar_quarters), self.phase[idx]
+        elif query.beat_offset is not None:
+            qph, tph = np.mod(qt - query.beat_offset, 1.0), self.beat_phase[idx]
+        else:
+            qph, tph = np.zeros(len(qt)), np.zeros(len(idx))
+        _rank(qp, qt, qph, self.pitches[idx], self.onsets[idx], tph, seg, bar_bins, place, out)
+        return out, seg_a
 
     def search(self, query: Melody, *, top: int = 10, candidates: int | None = None,
                exclude: int | None = None) -> list[Hit]:
@@ -648,30 +683,25 @@ class SearchIndex:
         cand = self._recall(query, candidates, exclude)
         if not cand:
             return []
-        qp = query.pitches.astype(np.int64)
-        qt = query.onsets.astype(np.float64)
         bars = query.metric and query.bar_quarters > 0
         place = PLACE if bars or query.beat_offset is not None else 0.0
-        # each candidate is aligned around its best window, with the query's length of margin
-        margin = len(qp) + 4
-        seg_a, seg_b = [], []
-        for i, w in cand:
-            seg_a.append(max(int(self.offsets[i]), int(self.win_start[w]) - margin))
-            seg_b.append(min(int(self.offsets[i + 1]), int(self.win_end[w]) + margin))
-        idx = np.concatenate([np.arange(a, b) for a, b in zip(seg_a, seg_b)])
-        seg = np.r_[0, np.cumsum(np.subtract(seg_b, seg_a))].astype(np.int64)
-        out = np.zeros((len(cand), 3))
-        piece = np.array([i for i, _ in cand], np.int64)
-        bq = np.where(self.bar_quarters[piece] > 0, self.bar_quarters[piece], 4.0)
-        bar_bins = _bar_bin(query.bar_quarters, bq) if bars else np.full(len(cand), -1, np.int64)
-        if bars:  # a note's place: in its bar, or for a recording, in its beat (beat_offset)
-            qph, tph = _phase(qt, query.bar_quarters), self.phase[idx]
-        elif query.beat_offset is not None:
-            qph, tph = np.mod(qt - query.beat_offset, 1.0), self.beat_phase[idx]
-        else:
-            qph, tph = np.zeros(len(qt)), np.zeros(len(idx))
-        _rank(qp, qt, qph, self.pitches[idx], self.onsets[idx], tph, seg, bar_bins, place, out)
-        full = _max_score(len(qp), place)
+        full = _max_score(len(query.pitches), place)
+        out, seg_a = self._align(query, cand, place)
+        if bars and PLACE_FREE is not None and float(out[:, 0].max(initial=0.0)) / full < PLACE_FREE_BELOW:
+            # no candidate matches in its place: the query's bar lines may not be the piece's (a
+            # snippet typed from mid-bar, a MIDI file's upbeat left at time 0). The pieces its grams
+            # name without their place join the candidates, each candidate is aligned again without
+            # the place in the bar, and a match that holds only so keeps its score less PLACE_FREE
+            seen = {i for i, _ in cand}
+            more = [c for c in self._recall(query, candidates, exclude, placed=False) if c[0] not in seen]
+            if more:
+                o2, s2 = self._align(query, more, place)
+                cand, out, seg_a = cand + more, np.r_[out, o2], seg_a + s2
+            free, _ = self._align(query, cand, 0.0)
+            alt = (free[:, 0] / _max_score(len(query.pitches), 0.0) - PLACE_FREE) * full
+            better = alt > out[:, 0]
+            out[better] = free[better]
+            out[better, 0] = alt[better]
         order = sorted(range(len(cand)), key=lambda k: (-out[k, 0], k))  # ties: the recall's order
         hits = []
         for r, k in enumerate(order[:top]):

@@ -440,10 +440,15 @@ def place_upbeat(music) -> float:
     quantised piece of one time signature whose first note begins a bar is read
     (:func:`estimate_pickup`); the time signature, tempo and key at time 0 stay there. Returns the
     upbeat in quarter notes (0: the music is left as it is). A file tunesmith wrote
-    (:data:`BARS_AS_WRITTEN`) is left as it is: its bars are its score's. ``music``: a symusic
+    (:data:`BARS_AS_WRITTEN`, dropped once read) is left as it is: its bars are its score's. ``music``: a symusic
     Score (ticks), changed in place."""
-    if any(str(m.text) == BARS_AS_WRITTEN for m in music.markers):
-        return 0.0  # written by tunesmith (save_midi), whose scores pad an upbeat with rest
+    ours = [m for m in music.markers if str(m.text) == BARS_AS_WRITTEN]
+    if ours:  # written by tunesmith (save_midi), whose scores pad an upbeat with rest
+        kept = [m for m in music.markers if str(m.text) != BARS_AS_WRITTEN]
+        music.markers.clear()  # read, and dropped: the piece is its music (its content hash as without it)
+        for m in kept:
+            music.markers.append(m)
+        return 0.0
     sigs = {(t.numerator, t.denominator) for t in music.time_signatures}
     rows = [t.notes.numpy() for t in music.tracks if not t.is_drum and len(t.notes)]
     if len(sigs) != 1 or not rows or min(t.time for t in music.time_signatures) != 0:

@@ -65,6 +65,12 @@ def summary(score: Score) -> dict:
                                else "as given" if m
                                else "as given, bars from the recording's start" if "meter:given-from-start" in score.meta.tags
                                else "assumed: too few notes to estimate it")
+    else:
+        from tunesmith.music.meter import estimated_upbeat
+
+        up = estimated_upbeat(score)
+        if up:  # a MIDI file's upbeat, written at time 0, read and placed by the reader
+            short["meter_note"] = f"an upbeat of {up:g} quarter note(s) read from the notes: MIDI writes it at time 0"
     return short, a
 
 

@@ -96,26 +96,35 @@ def test_the_upbeat_of_a_tune_from_its_notes():
 
 
 @pytest.fixture(scope="module")
-def chorale_index(tmp_path_factory):
-    from tunesmith.mir.search import SearchIndex, build_part
+def chorale_home(tmp_path_factory):
+    """A tunesmith home whose search index holds five chorales."""
+    from tunesmith.mir.search import build_part
 
     folder = tmp_path_factory.mktemp("chorales")
     for name in ("bwv269", "bwv26.6", "bwv267", "bwv281", "bwv344"):
         f = next(f for f in corpus_files("bach-chorales") if f.name.startswith(name + "."))
         shutil.copy(f, folder / f.name)
-    home = tmp_path_factory.mktemp("index")
-    build_part(str(folder), progress=False, home=home)
-    return SearchIndex.load(home)
+    home = tmp_path_factory.mktemp("home")
+    build_part(str(folder), progress=False, home=home / "index")
+    return home
 
 
-def test_a_bar_range_of_such_a_file_finds_the_piece_at_those_bars(tmp_path, chorale_index):
-    from tunesmith.mir.search import query_melody
+def test_a_bar_range_of_such_a_file_finds_the_piece_at_those_bars(tmp_path, chorale_home, monkeypatch, capsys):
+    from tunesmith.mir.search import SearchIndex, query_melody
 
     mid = _as_midi_writes_it(_chorale("bwv269"), tmp_path / "bwv269.mid")
-    hits = chorale_index.search(query_melody(mid, bars=(3, 6)), top=3)
+    q = query_melody(mid, bars=(3, 6))
+    assert q.upbeat == 1.0
+    hits = SearchIndex.load(chorale_home / "index").search(q, top=3)
     assert hits[0].name.endswith("bwv269")
     # the bars as the file's reader now counts them are the indexed piece's: every note in place
     assert hits[0].score == pytest.approx(1.0) and hits[0].bars == (3, 6)
+    # the command says the upbeat was read, so that the bar numbers make sense
+    monkeypatch.setenv("TUNESMITH_HOME", str(chorale_home))
+    assert main(["search", str(mid), "--bars", "3-6", "--top", "1"]) == 0
+    out = capsys.readouterr()
+    assert "bwv269  (bars 3–6)" in out.out and "an upbeat of 1 quarter note(s) was read" in out.err
+
 
 
 def test_its_sound_begins_where_the_file_does(tmp_path):

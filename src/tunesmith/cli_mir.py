@@ -253,6 +253,9 @@ def cmd_search(a: argparse.Namespace) -> int:
     if len(q.pitches) > MAX_QUERY_NOTES:  # a query's melody has its repeated notes merged already
         print(f"note: the query has {len(q.pitches)} notes; searching with its first {MAX_QUERY_NOTES} "
               "(choose others with --bars)", file=sys.stderr)
+    if q.upbeat:
+        print(f"note: an upbeat of {q.upbeat:g} quarter note(s) was read in the query (MIDI writes it at time 0); "
+              "its bars count from the bar it begins in", file=sys.stderr)
     hits = SearchIndex.load().search(q, top=a.top)
     if a.json:
         print(json.dumps([h.to_dict() for h in hits], indent=1))

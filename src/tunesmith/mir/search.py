@@ -57,6 +57,7 @@ from tunesmith.fileio import atomic_write_bytes, write_json
 from tunesmith.mir.analysis import melody_line
 from tunesmith.music.corpora import readable_name
 from tunesmith.music.melody import is_recording, loudest_per_onset
+from tunesmith.music.meter import estimated_upbeat
 from tunesmith.music.score import Score
 
 # The hashed interval features of the MIR feature vector (tunesmith-mir-features-v1, mir/features.py)
@@ -105,6 +106,8 @@ class Melody:
     metric: bool = True  # onsets are placed in bars (False for transcribed audio: no bar lines)
     # a recording's beat grid: where its beats fall, in quarter notes mod 1 (beat_offset); None for scores
     beat_offset: float | None = None
+    # a MIDI file's upbeat the reader read and placed (quarter notes): its bars count from the bar it begins in
+    upbeat: float | None = None
 
 
 def beat_offset(onsets: np.ndarray) -> float | None:
@@ -742,6 +745,14 @@ def query_melody(query: str | Path | Score, *, bars: tuple[int, int] | None = No
             score = load_score(f, limits=limits)
     else:
         score = load_score(query, index=piece - 1, limits=limits)
+    up = estimated_upbeat(score)
+    if up is not None:
+        return replace(_query_bars(score, bars, query), upbeat=up)
+    return _query_bars(score, bars, query)
+
+
+def _query_bars(score: Score, bars: tuple[int, int] | None, query) -> Melody:
+    """The melody of ``score``, or of its bars ``bars`` (1-based, inclusive)."""
     if bars is not None and not is_recording(score):
         # the bars first, then their melody: the part that carries the tune there (a song's piano
         # introduction has its melody in the piano, not in the voice that enters later)
@@ -755,7 +766,7 @@ def query_melody(query: str | Path | Score, *, bars: tuple[int, int] | None = No
             raise OptionError("--bars", f"no notes in bars {lo}-{hi} of '{query}'")
         return mel
     mel = melody_of(score)
-    if bars is not None:  # a recording: its melody's onsets cut at the (assumed 4/4) bars
+    if bars is not None:  # a recording: its melody's onsets cut at its transcription's bars
         lo, hi = bars
         keep = (mel.onsets >= (lo - 1) * mel.bar_quarters) & (mel.onsets < hi * mel.bar_quarters)
         if not keep.any():

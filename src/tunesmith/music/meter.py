@@ -462,7 +462,7 @@ def place_upbeat(music) -> float:
     off_grid = (start * 24) % tpq  # a quantised piece's onsets fall on 32nds and sixteenth triplets
     if np.mean(np.minimum(off_grid, tpq - off_grid) > 0.05 * tpq) > 0.1:
         return 0.0  # a performance recorded as MIDI: its onsets say little of where bars begin
-    end = int(max(int(r["time"].max() + r["duration"].max()) for r in rows))
+    end = int(max(int((r["time"].astype(np.int64) + r["duration"]).max()) for r in rows))
     first = int(start.min())
     s = estimate_pickup((start - first) / tpq, np.concatenate([r["duration"] for r in rows]) / tpq,
                         np.concatenate([r["pitch"] for r in rows]), num, den, end_q=(end - first) / tpq)

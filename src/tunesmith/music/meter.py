@@ -439,11 +439,10 @@ def place_upbeat(music) -> float:
     the corpora's scores and the transcriptions pad it, so that its bars are the piece's. Only a
     quantised piece of one time signature whose first note begins a bar is read
     (:func:`estimate_pickup`); the time signature, tempo and key at time 0 stay there. Returns the
-    upbeat in quarter notes (0: the music is left as it is). A file tunesmith wrote
-    (:data:`BARS_AS_WRITTEN`, dropped once read) is left as it is: its bars are its score's. ``music``: a symusic
-    Score (ticks), changed in place."""
-    ours = [m for m in music.markers if str(m.text) == BARS_AS_WRITTEN]
-    if ours:  # written by tunesmith (save_midi), whose scores pad an upbeat with rest
+    upbeat in quarter notes (0: the music is left as it is). A file tunesmith wrote (its marker
+    :data:`BARS_AS_WRITTEN`, dropped once read) is left as it is: its bars are its score's.
+    ``music``: a symusic Score (ticks), changed in place."""
+    if any(str(m.text) == BARS_AS_WRITTEN for m in music.markers):  # written by save_midi: bars as its score's
         kept = [m for m in music.markers if str(m.text) != BARS_AS_WRITTEN]
         music.markers.clear()  # read, and dropped: the piece is its music (its content hash as without it)
         for m in kept:

@@ -138,3 +138,23 @@ def test_its_sound_begins_where_the_file_does(tmp_path):
     audio, sr = sf.read(render_wav(s, tmp_path / "bwv269.wav", sample_rate=16000))
     # the first note sounds at once, not after the two beats (1.33 s at 90 qpm) the reading put before it
     assert np.flatnonzero(np.abs(audio) > 0.01)[0] / sr < 0.1
+
+
+def test_an_index_an_older_version_built_asks_to_be_rebuilt(chorale_home, tmp_path, monkeypatch, capsys):
+    import shutil as sh
+
+    home = tmp_path / "home"
+    sh.copytree(chorale_home, home)
+    meta = next((home / "index").glob("part-*.json"))
+    d = json.loads(meta.read_text())
+    d["format_version"] = 2  # before MIDI files' upbeats were read
+    meta.write_text(json.dumps(d))
+    monkeypatch.setenv("TUNESMITH_HOME", str(home))
+    assert main(["search", "K:G\nGABc dedB"]) == 2
+    err = capsys.readouterr().err
+    assert "built by an older version of tunesmith" in err and "run 'tunesmith index' again" in err
+    # indexing the folder again rebuilds its part, and the search works
+    assert main(["index", d["name"], "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["search", "K:G\nGABc dedB", "--top", "1"]) == 0
+    assert "1." in capsys.readouterr().out

@@ -67,7 +67,7 @@ SKIPS = ((1, 1), (1, 2), (2, 1))
 
 WINDOW = 32  # notes per indexed window
 HOP = 16
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: melodies of MIDI files read with their upbeat placed (music.meter.place_upbeat)
 _B = 2 * CLIP + 1  # interval values
 RCLIP = 4  # rhythm codes: round(2·log2 ratio) in [-4, 4]
 _RB = 2 * RCLIP + 1
@@ -611,7 +611,12 @@ class SearchIndex:
         manifest = home / "parts.json"
         if not manifest.exists():
             raise OptionError("index", f"no search index at {home}: run 'tunesmith index' first")
-        parts = [p for k in json.loads(manifest.read_text()) if (p := _load_part(home, k)) is not None]
+        keys = json.loads(manifest.read_text())
+        parts = [p for k in keys if (p := _load_part(home, k)) is not None]
+        stale = [k for k in keys if _part_paths(home, k)[1].exists() and _load_part(home, k) is None]
+        if stale:  # a part an older tunesmith wrote: searching the others alone would miss its pieces
+            raise OptionError("index", f"the search index at {home} was built by an older version of tunesmith "
+                              f"({', '.join(stale)}): run 'tunesmith index' again (with your folders) to rebuild it")
         return cls(parts)
 
     def __len__(self) -> int:

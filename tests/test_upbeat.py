@@ -128,6 +128,9 @@ def test_a_bar_range_of_such_a_file_finds_the_piece_at_those_bars(tmp_path, chor
 
 
 def test_its_sound_begins_where_the_file_does(tmp_path):
+    """`render` (and `play`) sound a user's file as the file has it: the rest the reading puts
+    before its upbeat is no silence of the file's. A piece written into the studio or by
+    `generate` renders as its score stands, the same as its MIDI."""
     import soundfile as sf
 
     from tunesmith.music.render import render_wav
@@ -135,9 +138,12 @@ def test_its_sound_begins_where_the_file_does(tmp_path):
     mid = _as_midi_writes_it(_chorale("bwv269"), tmp_path / "bwv269.mid")
     s = load_score(mid)
     assert estimated_upbeat(s) == 1.0 and s.music.tempos[0].qpm == pytest.approx(90.0)
-    audio, sr = sf.read(render_wav(s, tmp_path / "bwv269.wav", sample_rate=16000))
+    assert main(["render", str(mid), "--out", str(tmp_path / "file.wav"), "--sample-rate", "16000"]) == 0
+    audio, sr = sf.read(tmp_path / "file.wav")
     # the first note sounds at once, not after the two beats (1.33 s at 90 qpm) the reading put before it
     assert np.flatnonzero(np.abs(audio) > 0.01)[0] / sr < 0.1
+    audio, sr = sf.read(render_wav(s, tmp_path / "score.wav", sample_rate=16000))
+    assert 1.2 < np.flatnonzero(np.abs(audio) > 0.01)[0] / sr < 1.45
 
 
 def test_an_index_an_older_version_built_asks_to_be_rebuilt(chorale_home, tmp_path, monkeypatch, capsys):

@@ -84,10 +84,12 @@ def cmd_render(a: argparse.Namespace) -> int:
 
     check_output_name(out)
     from tunesmith.music.arrange import arranged, check_tempo, parse_instruments
+    from tunesmith.music.meter import as_written
 
     check_tempo(a.tempo)
     programs = parse_instruments(a.instruments) if a.instruments else None
-    score = arranged(load_score(a.file, index=a.piece - 1, limits=limits_from(a)), tempo=a.tempo,
+    # a MIDI file's upbeat the reader placed in bar 1 sounds from the file's start, as the file has it
+    score = arranged(as_written(load_score(a.file, index=a.piece - 1, limits=limits_from(a))), tempo=a.tempo,
                      instruments=programs)
     t0 = time.perf_counter()
     render_audio(score, [out], sample_rate=a.sample_rate, soundfont=a.soundfont)
@@ -110,11 +112,12 @@ def cmd_play(a: argparse.Namespace) -> int:
     from tunesmith.fileio import tunesmith_home
     from tunesmith.music.arrange import arranged, check_tempo, parse_instruments
     from tunesmith.music.io import load_score
+    from tunesmith.music.meter import as_written
     from tunesmith.music.render import render_audio
 
     check_tempo(a.tempo)
     programs = parse_instruments(a.instruments) if a.instruments else None
-    score = arranged(load_score(a.file, index=a.piece - 1, limits=limits_from(a)), tempo=a.tempo,
+    score = arranged(as_written(load_score(a.file, index=a.piece - 1, limits=limits_from(a))), tempo=a.tempo,
                      instruments=programs)
     wav = tunesmith_home() / "play" / (Path(a.file).name + ".wav")
     render_audio(score, [wav])

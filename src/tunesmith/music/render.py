@@ -174,9 +174,6 @@ def render_audio(score: Score, paths: list[Path], *, sample_rate: int = 44100,
     import soundfile as sf
 
     from tunesmith.fileio import fresh_temporary
-    from tunesmith.music.meter import as_written
-
-    score = as_written(score)  # a MIDI file's upbeat, placed by the reader, sounds from the file's start
     paths = [Path(p) for p in paths]
     for p in paths:
         if p.suffix.lower() not in AUDIO_FORMATS:

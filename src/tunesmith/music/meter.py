@@ -444,7 +444,7 @@ def place_upbeat(music) -> float:
     ``music``: a symusic Score (ticks), changed in place."""
     if any(str(m.text) == BARS_AS_WRITTEN for m in music.markers):  # written by save_midi: bars as its score's
         kept = [m for m in music.markers if str(m.text) != BARS_AS_WRITTEN]
-        music.markers.clear()  # read, and dropped: the piece is its music (its content hash as without it)
+        music.markers.clear()  # read, and dropped: the piece read is its music alone
         for m in kept:
             music.markers.append(m)
         return 0.0

@@ -164,3 +164,31 @@ def test_an_index_an_older_version_built_asks_to_be_rebuilt(chorale_home, tmp_pa
     capsys.readouterr()
     assert main(["search", "K:G\nGABc dedB", "--top", "1"]) == 0
     assert "1." in capsys.readouterr().out
+
+
+def test_an_upbeat_written_as_a_short_first_bar(tmp_path, capsys):
+    """Notation programs export a pickup as a short first bar: a 1/4 signature for the upbeat,
+    the piece's 3/4 after it. Read as one bar of 3/4 holding the upbeat at its end, not as 1/4."""
+    s = _chorale("bwv269")
+    m = from_first_note(s.music)
+    m.time_signatures.clear()
+    m.time_signatures.append(symusic.TimeSignature(0, 1, 4))
+    m.time_signatures.append(symusic.TimeSignature(m.tpq, 3, 4))
+    mid = tmp_path / "short.mid"
+    mid.write_bytes(bytes(m.dumps_midi()))
+    back = load_score(mid)
+    assert back.time_signature() == "3/4" and "upbeat:written:1" in back.meta.tags
+    assert [(ts.time, ts.numerator) for ts in back.music.time_signatures][0] == (0, 3)
+    assert [(n.time, n.pitch) for n in back.music.tracks[0].notes] == [(n.time, n.pitch) for n in s.music.tracks[0].notes]
+    assert main(["analyze", str(mid), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["bars"] == 22  # as the chorale's own score
+    assert main(["render", str(mid), "--out", str(tmp_path / "short.wav"), "--sample-rate", "16000"]) == 0
+    import soundfile as sf
+
+    audio, sr = sf.read(tmp_path / "short.wav")
+    assert np.flatnonzero(np.abs(audio) > 0.01)[0] / sr < 0.1  # sounds from the file's start
+    # a meter that comes back later is a change of meter, not an upbeat: left as written
+    m.time_signatures.append(symusic.TimeSignature(m.tpq * 10, 1, 4))
+    mid.write_bytes(bytes(m.dumps_midi()))
+    again = load_score(mid)
+    assert not any(t.startswith("upbeat:") for t in again.meta.tags) and again.time_signature() == "1/4"

@@ -279,10 +279,15 @@ def _read_midi(path: Path, limits: Limits) -> ReadResult:
         music.tracks.clear()
         for t in sounding:
             music.tracks.append(t)
-    from tunesmith.music.meter import place_upbeat
+    from tunesmith.music.meter import place_upbeat, written_upbeat
 
-    upbeat = place_upbeat(music)  # an upbeat written at time 0 moved to its place in the first bar
+    # an upbeat moved to its place in a full first bar: one the file writes as a short first bar,
+    # or one written at time 0 in the piece's own meter (read from the notes)
+    written = written_upbeat(music)
+    upbeat = 0.0 if written else place_upbeat(music)
     score = Score(music, Meta(title=path.stem, source=str(path)))
+    if written:
+        score.meta.tags.append(f"upbeat:written:{written:g}")
     if upbeat:
         score.meta.tags.append(f"upbeat:estimated:{upbeat:g}")
     fill_meta_from_music(score)

@@ -433,6 +433,45 @@ def estimate_pickup(start_q: np.ndarray, dur_q: np.ndarray, pitch: np.ndarray, n
 BARS_AS_WRITTEN = "tunesmith: bar 1 begins at time 0"
 
 
+def _shift_into_bar_1(music, pad: int) -> None:
+    """Move all of ``music`` (symusic, ticks) ``pad`` ticks later, in place; the time signature,
+    tempo and key that stood at time 0 stay there."""
+    moved = music.shift_time(pad)
+    for events in ("time_signatures", "tempos", "key_signatures"):
+        for e in getattr(moved, events):
+            if e.time == pad:
+                e.time = 0
+    for k in range(len(music.tracks)):
+        music.tracks[k] = moved.tracks[k]
+    for events in ("time_signatures", "tempos", "key_signatures", "markers"):
+        getattr(music, events).clear()
+        for e in getattr(moved, events):
+            getattr(music, events).append(e)
+
+
+def written_upbeat(music) -> float:
+    """A pickup a MIDI file writes as a short first bar — a time signature of the upbeat's length
+    at 0 (1/4), the piece's (3/4) from the end of that bar on, as some notation programs export one:
+    the music moved by the rest of a full bar and the short bar's signature dropped, so that bar 1
+    is a full bar of the piece's meter holding the upbeat at its end, as the corpora's pickups are.
+    Returns the upbeat in quarter notes (0: no such bar; ``music`` is then unchanged)."""
+    ts = sorted(music.time_signatures, key=lambda t: t.time)
+    if len(ts) < 2 or ts[0].time != 0:
+        return 0.0
+    tpq = music.tpq
+    short = ts[0].numerator * 4 * tpq // ts[0].denominator
+    full = ts[1].numerator * 4 * tpq // ts[1].denominator
+    once = all((t.numerator, t.denominator) != (ts[0].numerator, ts[0].denominator) for t in ts[1:])
+    if not (0 < short < full and ts[1].time == short and once):
+        return 0.0
+    music.time_signatures.clear()
+    for t in ts[1:]:
+        music.time_signatures.append(t)
+    _shift_into_bar_1(music, full - short)
+    music.time_signatures[0].time = 0
+    return short / tpq
+
+
 def place_upbeat(music) -> float:
     """Where a MIDI file's piece begins with an upbeat written at time 0 (MIDI has no upbeat, and
     its bar lines then stand off the music's), move the music by the rest of that first bar, as
@@ -467,18 +506,7 @@ def place_upbeat(music) -> float:
                         np.concatenate([r["pitch"] for r in rows]), num, den, end_q=(end - first) / tpq)
     if s <= 0:
         return 0.0
-    pad = bar - int(round(s * tpq)) - (first - int(round(first / bar)) * bar)
-    moved = music.shift_time(pad)
-    for events in ("time_signatures", "tempos", "key_signatures"):
-        for e in getattr(moved, events):
-            if e.time == pad:
-                e.time = 0
-    for k in range(len(music.tracks)):
-        music.tracks[k] = moved.tracks[k]
-    for events in ("time_signatures", "tempos", "key_signatures", "markers"):
-        getattr(music, events).clear()
-        for e in getattr(moved, events):
-            getattr(music, events).append(e)
+    _shift_into_bar_1(music, bar - int(round(s * tpq)) - (first - int(round(first / bar)) * bar))
     return s
 
 
@@ -502,10 +530,10 @@ def from_first_note(music):
 
 
 def as_written(score):
-    """The score with an upbeat :func:`place_upbeat` moved back to time 0, as its MIDI file holds
-    it — for sound (render, play), where the rest the reading put before it would be silence
+    """The score with an upbeat the MIDI reader placed in bar 1 (:func:`place_upbeat`,
+    :func:`written_upbeat`) moved back to time 0, as its MIDI file holds it — for sound (render, play), where the rest the reading put before it would be silence
     the file does not have. Other scores are returned as they are."""
-    if estimated_upbeat(score) is None:
+    if not any(t.startswith(("upbeat:estimated:", "upbeat:written:")) for t in score.meta.tags):
         return score
     out = score.copy()
     out.music = from_first_note(score.music)

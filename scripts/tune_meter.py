@@ -26,7 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.mir import render_from_first_note, same_bar  # noqa: E402
-from scripts.tune_tempo import PROGRAMS, train_pieces  # noqa: E402
+from scripts.tune_tempo import PROGRAMS, best_weightings, train_pieces  # noqa: E402
 
 from tunesmith.music.meter import METER_WEIGHTS  # noqa: E402
 
@@ -94,16 +94,10 @@ def main() -> None:
     lo = np.array([0, 0, 0, 0, 0, 0, -15, -15], float)
     hi = np.array([2, 2, 2, 2, 300, 300, 15, 15], float)
     rng = np.random.default_rng(0)
-    rows = []
-    for _ in range(a.samples):
-        w = rng.uniform(lo, hi)
-        rows.append((accuracy(fit, w) + accuracy(check, w), accuracy(fit, w), accuracy(check, w), w))
-    rows.sort(key=lambda r: -r[0])
-    print("weights: fit set, second set (the bar's length and its downbeats right)")
-    for r in rows[:8]:
-        print(f"  {dict(zip(names, np.round(r[3], 2)))}: {r[1]:.3f}, {r[2]:.3f}")
-    now = np.array(list(METER_WEIGHTS.values()))
-    print(f"the shipped weights {METER_WEIGHTS}: {accuracy(fit, now):.3f}, {accuracy(check, now):.3f}")
+    best_weightings((rng.uniform(lo, hi) for _ in range(a.samples)), fit, check, accuracy,
+                    header="weights: fit set, second set (the bar's length and its downbeats right)",
+                    show=lambda w: str(dict(zip(names, np.round(w, 2)))),
+                    shipped=np.array(list(METER_WEIGHTS.values())), shipped_label=str(METER_WEIGHTS))
 
 
 if __name__ == "__main__":

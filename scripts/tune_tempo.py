@@ -68,6 +68,22 @@ def accuracy(data, w: np.ndarray) -> float:
     return float(np.mean([abs(TEMPO_GRID[int(np.argmax(f @ w))] - q) / q <= 0.04 for q, f in data]))
 
 
+def best_weightings(weightings, fit, check, accuracy, *, header: str, show, shipped: np.ndarray,
+                    shipped_label: str) -> None:
+    """Score every weighting on the fitting set and the second set with ``accuracy(set, w)``; print
+    the eight with the best sum (ties in the order tried), each as ``show(w)``, and the shipped
+    weights' figures. The tempo's and the meter's tuning scripts share it."""
+    rows = []
+    for w in weightings:
+        a, b = accuracy(fit, w), accuracy(check, w)
+        rows.append((a + b, a, b, w))
+    rows.sort(key=lambda r: -r[0])
+    print(header)
+    for r in rows[:8]:
+        print(f"  {show(r[3])}: {r[1]:.3f}, {r[2]:.3f}")
+    print(f"the shipped weights {shipped_label}: {accuracy(fit, shipped):.3f}, {accuracy(check, shipped):.3f}")
+
+
 def main() -> None:
     from tunesmith.music.audio import TEMPO_WEIGHTS
 
@@ -75,17 +91,13 @@ def main() -> None:
     ap.add_argument("--pieces", type=int, default=60, help="per corpus and set")
     a = ap.parse_args()
     fit, check = collect(a.pieces, 1), collect(a.pieces, 2)
-    rows = []
-    for w in itertools.product([2, 3, 4, 6], [0, 0.5, 1, 2], [0, 0.25, 0.5, 1], [1, 2, 3, 4, 6]):
-        w = np.array(w, float)
-        rows.append((accuracy(fit, w) + accuracy(check, w), accuracy(fit, w), accuracy(check, w),
-                     tuple(float(x) for x in w)))
-    rows.sort(key=lambda r: -r[0])
-    print("weights (eighth grid, quarter grid, note values, tempo prior): fit set, second set")
-    for r in rows[:8]:
-        print(f"  {r[3]}: {r[1]:.3f}, {r[2]:.3f}")
+    grid = (np.array(w, float) for w in itertools.product([2, 3, 4, 6], [0, 0.5, 1, 2], [0, 0.25, 0.5, 1],
+                                                           [1, 2, 3, 4, 6]))
     now = np.array(list(TEMPO_WEIGHTS.values()))
-    print(f"the shipped weights {tuple(float(x) for x in now)}: {accuracy(fit, now):.3f}, {accuracy(check, now):.3f}")
+    best_weightings(grid, fit, check, accuracy,
+                    header="weights (eighth grid, quarter grid, note values, tempo prior): fit set, second set",
+                    show=lambda w: str(tuple(float(x) for x in w)), shipped=now,
+                    shipped_label=str(tuple(float(x) for x in now)))
 
 
 if __name__ == "__main__":

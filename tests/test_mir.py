@@ -518,6 +518,41 @@ def test_a_snippet_typed_from_mid_bar_is_found_without_its_place_in_the_bar():
     assert hits[1].name == "p/in-place" and hits[1].score < hits[0].score
 
 
+def test_a_motif_several_pieces_hold_alike_goes_to_the_piece_it_is_most_of():
+    """A short motif stands note for note, in its place and with the same notes around it, in three
+    pieces: the recall and the alignment score them alike. The tie goes to the likelier source —
+    the short tune the motif is most of, then the long one that states it twice, then the long one
+    that states it once — whatever the index's order (which used to decide)."""
+    from tunesmith.mir.search import Part
+
+    rng = np.random.default_rng(3)
+
+    def bars(n):  # n bars of random quarter notes
+        return rng.integers(50, 80, 4 * n).astype(np.int16)
+
+    motif = np.array([67, 64, 62, 60, 62, 60, 59, 60], np.int16)  # two bars of quarters
+    block = np.r_[bars(3), motif, bars(3), bars(4)]  # the same 12 bars open every piece
+
+    def piece(*chunks):
+        p = np.concatenate(chunks)
+        return p, (np.arange(len(p)) * 1.0).astype(np.float32)
+
+    pieces = {"p/short": piece(block),  # 12 bars
+              "p/long-twice": piece(block, bars(8), block[:32], bars(4)),  # 32 bars, the motif twice
+              "p/long-once": piece(block, bars(20))}  # 32 bars, once
+    names = list(pieces)
+    for order in ([0, 1, 2], [2, 1, 0], [1, 2, 0], [2, 0, 1]):
+        ps = [pieces[names[k]] for k in order]
+        part = Part("p", [f"h{k}" for k in order], [names[k] for k in order], ["a"] * 3, np.full(3, 4.0, np.float32),
+                    np.r_[0, np.cumsum([len(p) for p, _ in ps])].astype(np.int64),
+                    np.concatenate([p for p, _ in ps]), np.concatenate([t for _, t in ps]))
+        q = Melody(motif[:5] - 5, np.arange(5) * 1.25, 5.0)  # another key and tempo, from its bar line
+        hits = SearchIndex([part]).search(q, top=3)
+        assert [h.score for h in hits] == pytest.approx([1.0] * 3)
+        assert [h.name for h in hits] == ["p/short", "p/long-twice", "p/long-once"], order
+        assert [h.bars for h in hits][0] == (4, 5)
+
+
 def test_a_recordings_query_is_placed_in_the_beat_of_its_grid():
     """A transcription has no bar lines, but its notes sit on a quarter-note grid: of two pieces
     with the same intervals and rhythm, one on the beats and one half a beat later, the query

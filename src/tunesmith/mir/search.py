@@ -32,6 +32,8 @@ Two stages, as in query-by-humming systems:
    queries: top-10 0.903 → 0.918). A query note that is a neighbour of the next one
    may be skipped free (an ornament); other skips cost. The score, normalised so that
    an exact match is 1, ranks the candidates and its end points give the matching bars.
+   Equal scores — a short motif that stands note for note in several tunes — are ordered by
+   how likely each piece is to be the one the snippet was taken from (:meth:`SearchIndex._likelihood`).
    Where no candidate reaches :data:`PLACE_FREE_BELOW` with its bar places, the query's bar
    lines may not be the piece's (a snippet typed from mid-bar, its first note read as a
    downbeat): the pieces its grams name without their places join the candidates, and each is
@@ -82,6 +84,7 @@ N_ALL = N_GRAMS + N_PLACED
 INDEX_GAPS = ((1, 1, 1), (1, 1))
 QUERY_GAPS = tuple((a, b, c) for a in (1, 2) for b in (1, 2) for c in (1, 2)) + ((1, 1), (1, 2), (2, 1), (2, 2))
 CANDIDATES = 200
+TIE_PRIOR = True  # equal scores ordered by SearchIndex._likelihood (False: by the recall's order, as before)
 # A longer query is searched with its first notes: the alignment costs grow with the square
 # of its length (a 3,657-note movement took 22 s), and 128 notes name a piece as surely.
 MAX_QUERY_NOTES = 4 * WINDOW
@@ -673,6 +676,45 @@ class SearchIndex:
         _rank(qp, qt, qph, self.pitches[idx], self.onsets[idx], tph, seg, bar_bins, place, out)
         return out, seg_a
 
+    def _likelihood(self, cand: list[tuple[int, int]], out: np.ndarray, seg_a: list[int], score: np.ndarray,
+                    top: int) -> np.ndarray:
+        """How likely each candidate is to be where the query was taken from, for breaking ties:
+        the log of how often the matched passage stands in the piece (its intervals, its rhythm
+        and its place in the bar) over the places a passage of its bars could begin. A short motif stands note for note in many tunes, and
+        the alignment scores them all alike; by Bayes, with every piece as likely a source and
+        every passage of it as likely a query, the piece where the motif is a larger part is the
+        likelier one (as a search engine normalises for a document's length). Computed only for
+        candidates tied with one that could be listed (−inf for the rest)."""
+        from numpy.lib.stride_tricks import sliding_window_view
+
+        prior = np.full(len(cand), -np.inf)
+        if not len(cand):
+            return prior
+        cut = np.sort(score)[::-1][min(top, len(score)) - 1]
+        vals, counts = np.unique(score[score >= cut], return_counts=True)
+        tied = set(vals[counts > 1].tolist())
+        for k in np.flatnonzero(score >= cut):
+            if float(score[k]) not in tied:
+                continue
+            i = cand[k][0]
+            o = int(self.offsets[i])
+            p, on = self.pitches[o:int(self.offsets[i + 1])], self.onsets[o:int(self.offsets[i + 1])]
+            a = min(seg_a[k] - o + int(out[k, 1]), len(p) - 1)
+            b = min(seg_a[k] - o + int(out[k, 2]), len(p) - 1)
+            bq = float(self.bar_quarters[i]) or 4.0
+            n_bars = int(on[-1] // bq) + 1
+            span = int(on[b] // bq) - int(on[a] // bq) + 1
+            d, every = np.diff(p[a:b + 1]), np.diff(p)
+            times = 1
+            if 0 < len(d) <= len(every):  # the passage again: its intervals, its rhythm, its place in the bar
+                same = np.flatnonzero((sliding_window_view(every, len(d)) == d).all(axis=1))
+                ioi = np.diff(on[a:b + 1])
+                same = [s for s in same if np.allclose(np.diff(on[s:s + len(d) + 1]), ioi, atol=1e-3)
+                        and abs((on[s] - on[a] + bq / 2) % bq - bq / 2) < 1e-3]
+                times = max(len(same), 1)
+            prior[k] = np.log(times / max(n_bars - span + 1, 1))
+        return prior
+
     def search(self, query: Melody, *, top: int = 10, candidates: int | None = None,
                exclude: int | None = None) -> list[Hit]:
         """The ``top`` pieces whose melodies best match ``query``'s. ``candidates``: how many
@@ -710,7 +752,9 @@ class SearchIndex:
             better = alt > out[:, 0]
             out[better] = free[better]
             out[better, 0] = alt[better]
-        order = sorted(range(len(cand)), key=lambda k: (-out[k, 0], k))  # ties: the recall's order
+        score = np.round(out[:, 0] / full, 6)  # as reported; equal scores are ties
+        prior = self._likelihood(cand, out, seg_a, score, top) if TIE_PRIOR else np.zeros(len(cand))
+        order = sorted(range(len(cand)), key=lambda k: (-score[k], -prior[k], k))  # then the recall's order
         hits = []
         for r, k in enumerate(order[:top]):
             i = cand[k][0]
@@ -720,7 +764,7 @@ class SearchIndex:
             bq = float(self.bar_quarters[i]) or 4.0
             first = int(on[min(a, len(on) - 1)] // bq) + 1
             last = int(on[min(b, len(on) - 1)] // bq) + 1
-            hits.append(Hit(r + 1, self.names[i], self.sources[i], float(out[k, 0]) / full, (first, last),
+            hits.append(Hit(r + 1, self.names[i], self.sources[i], float(score[k]), (first, last),
                             self.ids[i]))
         return hits
 

@@ -234,7 +234,9 @@ def bench_search(n_queries: int, n_audio: int, seed: int = 0) -> dict:
     from tunesmith.music.score import Meta, Score
 
     # built from scratch in a fresh folder (the corpora's prepared datasets are reused), then loaded
-    home = Path(tempfile.mkdtemp(prefix="tunesmith-search-bench-"))
+    bench_home = Path(tempfile.mkdtemp(prefix="tunesmith-search-bench-"))
+    home = bench_home / "index"  # $TUNESMITH_HOME/index, so that tunesmith.search finds it (api latency below)
+    home.mkdir()
     t0 = time.perf_counter()
     inside = {m for c in CORPORA.values() for m in c.members}
     for src in [c for c in CORPORA if c not in inside]:
@@ -244,8 +246,8 @@ def bench_search(n_queries: int, n_audio: int, seed: int = 0) -> dict:
     idx = SearchIndex.load(home)
     load_s = time.perf_counter() - t0
     size = sum(f.stat().st_size for f in home.iterdir())
-    shutil.rmtree(home)
     rng = np.random.default_rng(seed)
+    api_queries = []  # the first symbolic queries, for the latency through the Python API
     ranks, lat, audio_ranks, same, audio_same = [], [], [], [], []
     # per query, in the order of ranks + audio_ranks: distinct notes, and how many pieces of different
     # melodies hold the unaltered snippet note for note (the truth among them)
@@ -278,6 +280,8 @@ def bench_search(n_queries: int, n_audio: int, seed: int = 0) -> dict:
                 qmel = melody_of(load_score(wav))
             else:
                 qmel = Melody(p, t, bq * tempo)
+                if len(api_queries) < 100:  # in the piece's time, so that its time signature holds its bars
+                    api_queries.append((p, t / tempo, bq))
             # the ceiling: a ranker cannot tell apart pieces that hold the unaltered snippet note for
             # note; among k such melodies it puts the right one first by chance 1/k
             clean = Melody(mel[keep], on[keep] - b0 * bq, bq)
@@ -314,6 +318,8 @@ def bench_search(n_queries: int, n_audio: int, seed: int = 0) -> dict:
             (audio_ranks if audio else ranks).append(r)
             (audio_same if audio else same).append(r_same)
     off_ranks = offbeat_ranks(idx, n_queries // 4, seed)
+    api_lat = _api_latency(bench_home, api_queries)
+    shutil.rmtree(bench_home)
     ranks_all = np.array(ranks + audio_ranks)
 
     def summ(r: np.ndarray) -> dict:
@@ -341,7 +347,61 @@ def bench_search(n_queries: int, n_audio: int, seed: int = 0) -> dict:
             "begun_off_the_bar_line": summ(np.array(off_ranks)),
             "all_counting_the_snippet_elsewhere": summ(np.array(same + audio_same)),
             "latency_ms_p50": round(float(np.percentile(lat, 50)) * 1000, 2),
-            "latency_ms_p95": round(float(np.percentile(lat, 95)) * 1000, 2)}
+            "latency_ms_p95": round(float(np.percentile(lat, 95)) * 1000, 2),
+            "api_latency_ms": api_lat}
+
+
+def _api_latency(tunesmith_home: Path, queries: list) -> dict:
+    """The time a user's query takes through the Python API: each query written as a MIDI file
+    (its bars as written), then ``tunesmith.search(path)`` — the file read, its melody taken and
+    the index searched — with the index already loaded by a first call (as a loop of searches
+    finds it). The first call's time, which loads the index, is reported apart."""
+    import os
+
+    import symusic
+
+    import tunesmith
+    from tunesmith.music.io import save_midi
+    from tunesmith.music.score import Meta, Score
+
+    if not queries:
+        return {}
+    old = os.environ.get("TUNESMITH_HOME")
+    os.environ["TUNESMITH_HOME"] = str(tunesmith_home)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            files = []
+            for k, (p, t, bq) in enumerate(queries):
+                m = symusic.Score(480)
+                m.tempos.append(symusic.Tempo(0, 100.0))
+                num, den = (int(round(bq)), 4) if abs(bq - round(bq)) < 1e-6 else (int(round(bq * 2)), 8)
+                m.time_signatures.append(symusic.TimeSignature(0, max(num, 1), den))
+                tr = symusic.Track("query", 0, False)
+                ends = np.r_[t[1:], t[-1] + 1.0]
+                for pp, a, e in zip(p, t, ends):
+                    tr.notes.append(symusic.Note(int(round(a * 480)), max(30, int(round((e - a) * 480))), int(pp), 90))
+                m.tracks.append(tr)
+                f = Path(tmp) / f"q{k}.mid"
+                save_midi(Score(m, Meta()), f)
+                files.append(f)
+            from tunesmith.mir import search as S
+
+            S._LOADED.clear()  # the first call loads the index, as a fresh process's does
+            t0 = time.perf_counter()
+            tunesmith.search(files[0])
+            first = time.perf_counter() - t0
+            lat = []
+            for f in files:
+                t0 = time.perf_counter()
+                tunesmith.search(f)
+                lat.append(time.perf_counter() - t0)
+    finally:
+        if old is None:
+            os.environ.pop("TUNESMITH_HOME", None)
+        else:
+            os.environ["TUNESMITH_HOME"] = old
+    return {"queries": len(lat), "first_call_ms": round(first * 1000, 1),
+            "p50": round(float(np.percentile(lat, 50)) * 1000, 2), "p95": round(float(np.percentile(lat, 95)) * 1000, 2)}
 
 
 def bench_audio(n_pieces: int, seed: int = 0) -> dict:

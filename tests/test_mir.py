@@ -681,6 +681,31 @@ def test_search_cli_with_abc_text_and_errors(tmp_path, monkeypatch, capsys, cli)
     assert r.returncode == 2 and "tunesmith index" in r.stderr
 
 
+def test_python_search_keeps_its_index_loaded_until_the_index_changes(tmp_path, monkeypatch):
+    """tunesmith.search in a loop loads the index once (building it from its parts takes seconds
+    for the bundled corpora), and a folder indexed again meanwhile is searched as it is now."""
+    import tunesmith
+    import tunesmith.mir.search as S
+
+    monkeypatch.setenv("TUNESMITH_HOME", str(tmp_path))
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "a.abc").write_text("X:1\nT:Up and Down\nM:4/4\nL:1/8\nK:D\nDEFG ABcd|edcB AGFE|D2F2A2d2|f4 d4|]\n")
+    S.build_part(str(lib), progress=False)
+    built = []
+    real = S.SearchIndex._load.__func__
+    monkeypatch.setattr(S.SearchIndex, "_load", classmethod(lambda cls, home: built.append(home) or real(cls, home)))
+    first = tunesmith.search("K:G\nGABc defg|")
+    assert first[0].name == "lib/a: Up and Down" and len(built) == 1
+    for _ in range(3):
+        assert [h.name for h in tunesmith.search("K:G\nGABc defg|")] == [h.name for h in first]
+    assert len(built) == 1 and S.SearchIndex.load() is S.SearchIndex.load()
+    (lib / "b.abc").write_text("X:1\nT:Second\nM:3/4\nL:1/8\nK:G\nG2B2d2|g4 f2|e2c2A2|G6|]\n")
+    S.build_part(str(lib), progress=False)
+    hits = tunesmith.search("K:C\nC2E2G2|c4 B2|")  # Second's opening, a fifth lower
+    assert len(built) == 2 and hits[0].name == "lib/b: Second"
+
+
 def test_python_api(tmp_path, chorale_like):
     import tunesmith
 

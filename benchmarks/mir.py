@@ -1,6 +1,6 @@
 """Music information retrieval figures → benchmarks/results-mir.json (BENCHMARKS.md via run.py).
 
-    python benchmarks/mir.py [--only key,chords,search,audio,classify] [--queries 1000] [--audio-queries 200] [--audio-pieces 100]
+    python benchmarks/mir.py [--only key,chords,search,audio,meter,pickup,tuning,classify] [--queries 1000] [--audio-queries 200] [--audio-pieces 100]
                              [--seed 0] [--out benchmarks/results-mir.json]
 
 - key: the Bach chorales' stated keys against our key finder (notes only; notes + key
@@ -12,6 +12,9 @@
   rendered to audio with the SoundFont and transcribed. Top-1, top-10, MRR, latency.
 - audio: held-out chorales and folk tunes rendered at varied tempi and instruments: tempo
   within 4 %, audio key = symbolic key, transcription note F1 (mir_eval, onset within 50 ms).
+- meter, pickup: a recording's meter and bar lines; a MIDI file's upbeat.
+- tuning: recordings tuned off A440 (the synthesizer's pitch bend), transcribed retuned and as heard
+  (half of --audio-pieces pieces, each at five tunings).
 """
 
 from __future__ import annotations
@@ -606,6 +609,66 @@ def _unpadded_midi(s, path: Path) -> tuple[float, int, int] | None:
     return upbeat, num, den
 
 
+def bench_tuning(n_pieces: int, seed: int = 0, cents=(0, 25, -25, 40, -40)) -> dict:
+    """Recordings tuned off A440: held-out chorales and folk tunes rendered at 100 qpm on six
+    instruments with the synthesizer's pitch bend on every channel (the whole performance sharp
+    or flat by so many cents, as a choir, a singer or an old instrument may be), transcribed with
+    the recording retuned to A440 first (as ``transcribe`` does) and heard as it is
+    (``retune=False``). Note F1: onset within 50 ms, pitch the score's nearest semitone.
+    And how far off the tuning is read."""
+    import mir_eval
+    import symusic
+    from tqdm import tqdm
+
+    from tunesmith.evaluate.metrics import extract_notes
+    from tunesmith.music.audio import RETUNE_MIN_CENTS, basic_pitch_notes, recording_tuning
+    from tunesmith.music.dataset import open_dataset
+    from tunesmith.music.render import render_wav
+
+    rng = np.random.default_rng(20_000 + seed)
+    pieces = []
+    for corpus in ("bach-chorales", "folk"):
+        ds = open_dataset(corpus, progress=False)
+        held = [e for e in ds.entries if e["split"] in ("valid", "test")]
+        pieces += [ds.load(held[int(k)]) for k in rng.choice(len(held), min(len(held), n_pieces // 2), replace=False)]
+    programs = {"piano": 0, "strings": 48, "organ": 19, "flute": 73, "guitar": 24, "choir": 52}
+    f1 = {(c, r): [] for c in cents for r in (True, False)}
+    read = {c: [] for c in cents}
+    with tempfile.TemporaryDirectory() as tmp:
+        for k, s0 in enumerate(tqdm(pieces, desc="tuning", leave=False)):
+            prog = list(programs.values())[k % len(programs)]
+            for c in cents:
+                s = s0.copy()
+                s.music.tempos.clear()
+                s.music.tempos.append(symusic.Tempo(0, 100.0))
+                for tr in s.music.tracks:
+                    tr.program = prog
+                    tr.pitch_bends.append(symusic.PitchBend(0, int(round(c / 200 * 8192))))  # bend range ±2 semitones
+                wav = Path(tmp) / f"p{k}_{c}.wav"
+                render_wav(s, wav, sample_rate=22050)
+                ref = extract_notes(s)
+                sec = 60 / 100 / ref.tpq
+                ri = np.c_[ref.start * sec, np.maximum(ref.end * sec, ref.start * sec + 0.01)]
+                rp = 440 * 2 ** ((ref.pitch + round(c / 100) - 69) / 12)
+                read[c].append(recording_tuning(wav))
+                for r in (True, False):
+                    notes = basic_pitch_notes(wav, retune=r)
+                    if not notes:
+                        f1[(c, r)].append(0.0)
+                        continue
+                    ei = np.array([[a, b] for a, b, _, _ in notes])
+                    ep = 440 * 2 ** ((np.array([q for _, _, q, _ in notes]) - 69) / 12)
+                    f1[(c, r)].append(float(mir_eval.transcription.precision_recall_f1_overlap(
+                        ri, rp, ei, ep, onset_tolerance=0.05, offset_ratio=None)[2]))
+                wav.unlink()
+    return {"pieces": len(pieces), "instruments": list(programs), "retune_above_cents": RETUNE_MIN_CENTS,
+            "rows": [{"cents": c, "f1_retuned": round(float(np.mean(f1[(c, True)])), 4),
+                      "f1_as_heard": round(float(np.mean(f1[(c, False)])), 4),
+                      "tuning_read_mean": round(float(np.mean(read[c])), 1),
+                      "tuning_read_within_10_cents": round(float(np.mean(np.abs(np.array(read[c]) - c) <= 10)), 3)}
+                     for c in cents]}
+
+
 def bench_pickup(n_pieces: int, n_queries: int, seed: int = 0) -> dict:
     """The upbeat a MIDI file's reader places (``music.meter.place_upbeat``) on held-out pieces of
     the bundled corpora written as MIDI writes them (first note at time 0); and melody search with
@@ -709,7 +772,7 @@ def bench_classify() -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--only", default="key,chords,search,audio,meter,pickup,classify")
+    ap.add_argument("--only", default="key,chords,search,audio,meter,pickup,tuning,classify")
     ap.add_argument("--pickup-pieces", type=int, default=2000, help="held-out pieces per corpus for the upbeat (at most)")
     ap.add_argument("--queries", type=int, default=1000)
     ap.add_argument("--audio-queries", type=int, default=200)
@@ -720,7 +783,7 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     out = a.out
     res = json.loads(out.read_text()) if out.exists() else {}
-    for part in ("key", "chords", "search", "audio", "meter", "pickup", "classify"):  # the parts kept from an earlier run keep its date
+    for part in ("key", "chords", "search", "audio", "meter", "pickup", "tuning", "classify"):  # the parts kept from an earlier run keep its date
         if isinstance(res.get(part), dict) and "date" in res:
             res[part].setdefault("date", res["date"])
     res["machine"] = f"{platform.machine()}, {__import__('os').cpu_count()} cores, Python {platform.python_version()}"
@@ -737,6 +800,8 @@ def main(argv: list[str] | None = None) -> int:
             res["meter"] = bench_meter(a.audio_pieces, a.seed)
         elif part == "pickup":
             res["pickup"] = bench_pickup(a.pickup_pieces, a.queries // 4, a.seed)
+        elif part == "tuning":
+            res["tuning"] = bench_tuning(a.audio_pieces // 2, a.seed)
         elif part == "classify":
             res["classify"] = bench_classify()
         elif part == "chords":

@@ -467,7 +467,7 @@ def audio_lines(r: dict) -> list[str]:
 
 def mir_lines(r: dict) -> list[str]:
     """Music information retrieval figures of benchmarks/mir.py (issue #15)."""
-    parts = {p: r[p].get("date", r["date"]) for p in ("key", "chords", "search", "audio", "meter", "pickup", "classify")
+    parts = {p: r[p].get("date", r["date"]) for p in ("key", "chords", "search", "audio", "meter", "pickup", "tuning", "classify")
              if isinstance(r.get(p), dict)}
     when = (r["date"] if len(set(parts.values())) <= 1 else
             "; ".join(f"{', '.join(p for p in parts if parts[p] == d)} {d}" for d in sorted(set(parts.values()))))
@@ -531,6 +531,21 @@ def mir_lines(r: dict) -> list[str]:
                   f"| analysis + transcription time | {a['seconds_per_minute_of_audio']:.2f} s per minute of audio"
                   + (f" (load average {a['load_average_after']:g} on {os.cpu_count()} cores at the end of the run)"
                      if "load_average_after" in a else "") + " | |"]
+    tu = r.get("tuning")
+    if tu:
+        lines += ["", f"**Recordings tuned off A440** (`tunesmith transcribe`, and `analyze`, `search` through it): "
+                  f"{tu['pieces']} held-out chorales and folk tunes rendered at 100 qpm on {', '.join(tu['instruments'])} "
+                  "(one instrument a piece), each with the synthesizer's pitch bend on every channel so that the whole "
+                  "performance is sharp or flat by so many cents, as a choir, a singer or an old instrument may be. "
+                  "basic-pitch's notes are semitones of A440: heard as it is, a recording 40 cents off straddles two of "
+                  f"them. Where the tuning is read more than {tu['retune_above_cents']:g} cents off, the recording is "
+                  "resampled to A440 first and the notes' times put back. Note F1 (onset ±50 ms, the score's nearest "
+                  "semitone):", "",
+                  "| tuned | F1 retuned (as `transcribe` does) | F1 heard as it is | tuning read (mean cents) | read within 10 cents |",
+                  "| --- | --- | --- | --- | --- |"]
+        for x in tu["rows"]:
+            lines.append(f"| {x['cents']:+d} cents | {x['f1_retuned']:.3f} | {x['f1_as_heard']:.3f} | "
+                         f"{x['tuning_read_mean']:+.1f} | {x['tuning_read_within_10_cents']:.2f} |")
     m = r.get("meter")
     if m:
         lines += ["", f"**Meter of a recording** (`tunesmith transcribe`, `analyze`): {m['pieces']} held-out chorales and "

@@ -55,7 +55,7 @@ def renders(n_per_corpus: int, seed: int, programs) -> list:
                 t.program = prog
             wav = Path(tmp) / f"p{k}.wav"
             render_wav(s, wav, sample_rate=22050)
-            mo, ev = basic_pitch_output(wav)  # tunesmith's thresholds, as transcribe uses them
+            mo, ev, _ = basic_pitch_output(wav, retune=False)  # tunesmith's thresholds, as transcribe uses them
             ref = s.music.to("second")
             ri = np.array([[n.time, n.time + n.duration] for t in ref.tracks for n in t.notes])
             rp = np.array([n.pitch for t in ref.tracks for n in t.notes])

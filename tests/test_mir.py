@@ -1,6 +1,7 @@
 """Music information retrieval: analysis (symbolic and audio), transcription, similarity search."""
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -291,6 +292,37 @@ def test_onset_refiner_moves_slow_attacks_back_and_leaves_sharp_ones(tmp_path, c
         f1[name] = (_note_f1(s, raw), _note_f1(s, refined))
     assert f1["strings"][1] >= f1["strings"][0] + 0.08, f1
     assert f1["piano"][1] >= f1["piano"][0] - 0.03, f1
+
+
+@pytest.mark.parametrize("cents", [40, -35])
+def test_a_recording_tuned_off_a440_is_retuned_before_transcription(tmp_path, chorale_like, cents, capsys):
+    """The synthesizer plays the chorale `cents` off A440 (a pitch bend on every channel, as a
+    choir or an old instrument is tuned): its tuning is read, the recording brought to A440 for
+    basic-pitch, and the notes come back with the score's pitches at the recording's times;
+    heard as it is, its notes straddle two semitones."""
+    import symusic
+
+    from tunesmith.music.audio import basic_pitch_notes, recording_tuning
+
+    s = chorale_like.copy()
+    for t in s.music.tracks:
+        t.program = 0
+        t.pitch_bends.append(symusic.PitchBend(0, int(round(cents / 200 * 8192))))  # bend range ±2 semitones
+    wav = _rendered(s, tmp_path / "off.wav")
+    assert recording_tuning(wav) == pytest.approx(cents, abs=8)
+    retuned, as_heard = basic_pitch_notes(wav), basic_pitch_notes(wav, retune=False)
+    assert _note_f1(chorale_like, retuned) >= 0.8  # onsets within 50 ms: the times were put back
+    assert _note_f1(chorale_like, as_heard) <= _note_f1(chorale_like, retuned) - 0.1
+    # the CLI says so, and the transcription carries it
+    assert main(["transcribe", str(wav), "--out", str(tmp_path / "off.mid")]) == 0
+    said = re.search(r"tuned ([+-]\d+) cents from A440", capsys.readouterr().out)
+    assert said and int(said.group(1)) == pytest.approx(cents, abs=8)
+    assert main(["analyze", str(wav), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["audio"]["tuning_cents"] == pytest.approx(cents, abs=8)
+    # in tune, nothing is resampled: the same notes either way
+    wav0 = _rendered(chorale_like, tmp_path / "in-tune.wav")
+    assert abs(recording_tuning(wav0)) < 15
+    assert basic_pitch_notes(wav0) == basic_pitch_notes(wav0, retune=False)
 
 
 @pytest.mark.parametrize("tracker_factor", [1.0, 2.0, 1.5, 0.5])

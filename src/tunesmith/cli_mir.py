@@ -103,7 +103,8 @@ def _summary(d: dict, n_chords: int) -> list[str]:
     a = d.get("audio")
     if a:
         lines.append(f"  audio        {a['seconds']:.1f} s, tempo {a['tempo_bpm']:.1f} bpm, {len(a['beats'])} beats, "
-                     f"{len(a['onsets'])} onsets, key from chroma {a['key']}, loudness {a['loudness_dbfs']['mean']:.1f} dBFS")
+                     f"{len(a['onsets'])} onsets, key from chroma {a['key']}, loudness {a['loudness_dbfs']['mean']:.1f} dBFS, "
+                     f"tuning {a['tuning_cents']:+.0f} cents from A440")
         if "pitch_track" in a:
             voiced = [f for f in a["pitch_track"]["f0_hz"] if f]
             lines.append(f"  pitch track  {len(voiced)} voiced frames of {len(a['pitch_track']['f0_hz'])}")
@@ -160,8 +161,10 @@ def cmd_transcribe(a: argparse.Namespace) -> int:
         meter = f"{m['time_signature']} as given, bar 1's line at {m['first_bar_line_seconds'] + 0.0:.2f} s"
     else:
         meter = f"{m['time_signature']} (estimated, confidence {m['confidence']:.2f})"
+    tuning = next((t.split(":")[1] for t in score.meta.tags if t.startswith("tuning:")), None)
+    tuned = f", tuned {tuning} cents from A440 (heard at A440)" if tuning else ""
     print(f"wrote {out}: {score.n_notes} note{'' if score.n_notes == 1 else 's'}, {score.duration_seconds():.1f} s, {meter}, "
-          f"{score.tempo():.0f} qpm")
+          f"{score.tempo():.0f} qpm{tuned}")
     return 0
 
 

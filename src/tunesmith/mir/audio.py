@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from tunesmith.mir.keys import KEY_NAMES, correlations, rank_keys
-from tunesmith.music.audio import ANALYSIS_SR, basic_pitch_notes, estimate_tempo, load_audio
+from tunesmith.music.audio import ANALYSIS_SR, basic_pitch_notes, estimate_tempo, load_audio, recording_tuning
 
 HOP = 512
 @dataclass
@@ -28,13 +28,14 @@ class AudioAnalysis:
     loudness: dict  # RMS in dBFS: mean, p95, max
     pitch_track: dict | None  # f0 in Hz per frame for a single line (None for polyphony)
     chroma: np.ndarray = field(repr=False, default_factory=lambda: np.zeros((12, 0)))
+    tuning_cents: float = 0.0  # how far the recording is tuned from A440 (music.audio.recording_tuning)
 
     def to_dict(self) -> dict:
         d = {"file": self.path, "seconds": round(self.seconds, 3), "tempo_bpm": round(self.tempo_bpm, 2),
              "beats": [round(float(b), 3) for b in self.beats], "onsets": [round(float(o), 3) for o in self.onsets],
              "key": self.key, "key_confidence": round(self.key_confidence, 3),
              "key_candidates": [{"key": k, "score": round(s, 3)} for k, s in self.key_candidates],
-             "loudness_dbfs": self.loudness}
+             "loudness_dbfs": self.loudness, "tuning_cents": self.tuning_cents}
         if self.pitch_track is not None:
             d["pitch_track"] = self.pitch_track
         return d
@@ -90,7 +91,7 @@ def analyze_audio(path: str | Path, *, max_minutes: float = 30.0, pitch_track: b
                  "f0_hz": [round(float(f), 2) if v and np.isfinite(f) else None for f, v in zip(f0, voiced)]}
     beats = librosa.frames_to_time(beat_frames, sr=sr, hop_length=HOP)
     return AudioAnalysis(str(path), len(y) / sr, tempo, beats, np.asarray(onsets), key, conf, cands, loud, track,
-                         chroma)
+                         chroma, recording_tuning(path))
 
 
 def save_chromagram_png(a: AudioAnalysis, path: str | Path, *, downbeats=()) -> Path:

@@ -18,6 +18,8 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import tempfile
+import warnings
 from functools import cache
 from pathlib import Path
 
@@ -247,27 +249,77 @@ def refine_onsets(model_output: dict, events) -> np.ndarray:
     return new
 
 
-def basic_pitch_output(path: str | Path, *, onset_threshold: float = ONSET_THRESHOLD,
-                       frame_threshold: float = FRAME_THRESHOLD, min_note_ms: float = 58.0) -> tuple[dict, list]:
-    """basic-pitch run on an audio file: its activations (``note``, ``onset``, ``contour``) and
-    its note events (start s, end s, MIDI pitch, amplitude, pitch bends).
+# A recording tuned further than this from A440 (a choir, a singer, an old instrument, a tape
+# running fast) is brought to A440 before basic-pitch hears it; see recording_tuning.
+RETUNE_MIN_CENTS = 15.0
+TUNING_SECONDS = 120.0  # the tuning is read from the recording's first two minutes
 
-    The last file's result is kept (keyed by path, size, modification time and thresholds),
+
+def recording_tuning(path: str | Path) -> float:
+    """How far the recording's tuning is from A440, in cents (−50 … +50): librosa's estimate
+    (the deviation of its spectral peaks from the equal-tempered semitones), on the first
+    :data:`TUNING_SECONDS`."""
+    import librosa
+
+    p = Path(path)
+    st = p.stat()
+    key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _TUNINGS:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            y, sr = librosa.load(str(p), sr=ANALYSIS_SR, mono=True, duration=TUNING_SECONDS)
+            cents = float(librosa.estimate_tuning(y=y, sr=sr, bins_per_octave=12)) * 100.0
+        if len(_TUNINGS) > 64:
+            _TUNINGS.clear()
+        _TUNINGS[key] = round(cents, 1)
+    return _TUNINGS[key]
+
+
+_TUNINGS: dict = {}  # recording_tuning's readings, by file (path, size, modification time)
+
+
+def basic_pitch_output(path: str | Path, *, onset_threshold: float = ONSET_THRESHOLD,
+                       frame_threshold: float = FRAME_THRESHOLD, min_note_ms: float = 58.0,
+                       retune: bool = True) -> tuple[dict, list, float]:
+    """basic-pitch run on an audio file: its activations (``note``, ``onset``, ``contour``), its
+    note events (start s, end s, MIDI pitch, amplitude, pitch bends), and the factor that takes
+    the events' times to the recording's (1.0 unless it was retuned).
+
+    basic-pitch's notes are semitones of A440: a recording tuned 40 cents sharp straddles two
+    of them, and its notes fall now on one, now on the other (on 16 held-out folk tunes rendered
+    with the SoundFont, note F1 0.92 in tune, 0.80 at 25 cents off, 0.59 at 40). So where
+    :func:`recording_tuning` reads the recording more than :data:`RETUNE_MIN_CENTS` off, the
+    audio is resampled by that much first (``retune=False``: never): pitch and speed change
+    together, with nothing a phase vocoder would smear, and the events' times are then that
+    factor too slow — the returned factor puts them back (the activations stay in the
+    resampled recording's frames).
+
+    The last file's result is kept (keyed by path, size, modification time and settings),
     so ``analyze``'s tempo estimate and its transcription run the model once."""
     p = Path(path)
     st = p.stat()
-    key = (str(p.resolve()), st.st_size, st.st_mtime_ns, onset_threshold, frame_threshold, min_note_ms)
+    key = (str(p.resolve()), st.st_size, st.st_mtime_ns, onset_threshold, frame_threshold, min_note_ms, retune)
     if _LAST_OUTPUT.get("key") == key:
         return _LAST_OUTPUT["value"]
     model = _basic_pitch_model()
-    with _quiet():
+    cents = recording_tuning(p) if retune else 0.0
+    with _quiet(), tempfile.TemporaryDirectory() as tmp:
         from basic_pitch.inference import predict
 
-        out, _, events = predict(str(path), model, onset_threshold=onset_threshold,
+        source, scale = str(p), 1.0
+        if abs(cents) > RETUNE_MIN_CENTS:
+            import librosa
+            import soundfile as sf
+
+            scale = 2.0 ** (-cents / 1200)  # played at this rate, the recording is in tune
+            y, sr = librosa.load(str(p), sr=ANALYSIS_SR, mono=True)
+            source = str(Path(tmp) / "retuned.wav")
+            sf.write(source, librosa.resample(y, orig_sr=sr * scale, target_sr=sr), sr, subtype="FLOAT")
+        out, _, events = predict(source, model, onset_threshold=onset_threshold,
                                  frame_threshold=frame_threshold, minimum_note_length=min_note_ms)
     _LAST_OUTPUT.clear()
-    _LAST_OUTPUT.update(key=key, value=(out, events))
-    return out, events
+    _LAST_OUTPUT.update(key=key, value=(out, events, scale))
+    return out, events, scale
 
 
 _LAST_OUTPUT: dict = {}
@@ -275,13 +327,15 @@ _LAST_OUTPUT: dict = {}
 
 def basic_pitch_notes(path: str | Path, *, onset_threshold: float = ONSET_THRESHOLD,
                       frame_threshold: float = FRAME_THRESHOLD, min_note_ms: float = 58.0,
-                      refine: bool = True) -> list[tuple[float, float, int, float]]:
+                      refine: bool = True, retune: bool = True) -> list[tuple[float, float, int, float]]:
     """basic-pitch's notes of an audio file as (start s, end s, MIDI pitch, amplitude 0–1),
-    onsets refined by :func:`refine_onsets` unless ``refine`` is False."""
-    out, events = basic_pitch_output(path, onset_threshold=onset_threshold, frame_threshold=frame_threshold,
-                                     min_note_ms=min_note_ms)
+    onsets refined by :func:`refine_onsets` unless ``refine`` is False, the recording brought to
+    A440 first where it is tuned off it unless ``retune`` is False (:func:`basic_pitch_output`)."""
+    out, events, scale = basic_pitch_output(path, onset_threshold=onset_threshold, frame_threshold=frame_threshold,
+                                            min_note_ms=min_note_ms, retune=retune)
     starts = refine_onsets(out, events) if refine else np.array([float(e[0]) for e in events])
-    return [(float(s), max(float(e[1]), float(s) + 0.01), int(e[2]), float(e[3])) for s, e in zip(starts, events)]
+    return [(float(s) * scale, max(float(e[1]) * scale, float(s) * scale + 0.01), int(e[2]), float(e[3]))
+            for s, e in zip(starts, events)]
 
 
 def transcription_meter(score) -> dict | None:
@@ -371,5 +425,9 @@ def transcribe(path: str | Path, *, max_minutes: float = 30.0, onset_threshold: 
             if n.end > line:
                 n.duration = line - n.time
     music.tracks.append(track)
+    tags = ["transcribed", tag]
+    cents = recording_tuning(p)
+    if abs(cents) > RETUNE_MIN_CENTS:  # said where it mattered: the notes are the nearest semitones of A440
+        tags.append(f"tuning:{cents:+.0f}")
     return Score(music, Meta(title=p.stem, source=str(p), tempo=qpm, time_signature=f"{num}/{den}",
-                             tags=["transcribed", tag], audio_offset=round(float(origin), 4)))
+                             tags=tags, audio_offset=round(float(origin), 4)))

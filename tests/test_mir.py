@@ -295,7 +295,7 @@ def test_onset_refiner_moves_slow_attacks_back_and_leaves_sharp_ones(tmp_path, c
 
 
 @pytest.mark.parametrize("cents", [40, -35])
-def test_a_recording_tuned_off_a440_is_retuned_before_transcription(tmp_path, chorale_like, cents, capsys):
+def test_a_recording_tuned_off_a440_is_retuned_before_transcription(tmp_path, chorale_like, cents, capsys, monkeypatch):
     """The synthesizer plays the chorale `cents` off A440 (a pitch bend on every channel, as a
     choir or an old instrument is tuned): its tuning is read, the recording brought to A440 for
     basic-pitch, and the notes come back with the score's pitches at the recording's times;
@@ -319,6 +319,15 @@ def test_a_recording_tuned_off_a440_is_retuned_before_transcription(tmp_path, ch
     assert said and int(said.group(1)) == pytest.approx(cents, abs=8)
     assert main(["analyze", str(wav), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["audio"]["tuning_cents"] == pytest.approx(cents, abs=8)
+    # searched with, it finds its piece and says how it was heard
+    monkeypatch.setenv("TUNESMITH_HOME", str(tmp_path / "home"))
+    (tmp_path / "lib").mkdir()
+    save_midi(chorale_like, tmp_path / "lib" / "the-chorale.mid")
+    assert main(["index", str(tmp_path / "lib"), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["search", str(wav), "--top", "1"]) == 0
+    out = capsys.readouterr()
+    assert "lib/the-chorale" in out.out and "cents from A440" in out.err
     # in tune, nothing is resampled: the same notes either way
     wav0 = _rendered(chorale_like, tmp_path / "in-tune.wav")
     assert abs(recording_tuning(wav0)) < 15

@@ -234,6 +234,7 @@ def cmd_search(a: argparse.Namespace) -> int:
         near_duplicates,
         query_melody,
     )
+    from tunesmith.music.audio import AUDIO_EXTS, RETUNE_MIN_CENTS, recording_tuning
 
     if not 1 <= a.top <= 1000:
         raise OptionError("--top", f"must be between 1 and 1000, got {a.top}")
@@ -259,6 +260,11 @@ def cmd_search(a: argparse.Namespace) -> int:
     if q.upbeat:
         print(f"note: an upbeat of {q.upbeat:g} quarter note(s) was read in the query (MIDI writes it at time 0); "
               "its bars count from the bar it begins in", file=sys.stderr)
+    if not q.metric and Path(a.query).suffix.lower() in AUDIO_EXTS and Path(a.query).is_file():
+        cents = recording_tuning(a.query)  # read already by the transcription (kept per file)
+        if abs(cents) > RETUNE_MIN_CENTS:
+            print(f"note: the recording is tuned {cents:+.0f} cents from A440; its notes were heard at A440",
+                  file=sys.stderr)
     hits = SearchIndex.load().search(q, top=a.top)
     if a.json:
         print(json.dumps([h.to_dict() for h in hits], indent=1))

@@ -12,7 +12,13 @@ from pathlib import Path
 import numpy as np
 
 from tunesmith.mir.keys import KEY_NAMES, correlations, rank_keys
-from tunesmith.music.audio import ANALYSIS_SR, basic_pitch_notes, estimate_tempo, load_audio, recording_tuning
+from tunesmith.music.audio import (
+    ANALYSIS_SR,
+    basic_pitch_notes,
+    estimate_tempo,
+    load_audio,
+    recording_tuning,
+)
 
 HOP = 512
 @dataclass

@@ -478,7 +478,7 @@ def mir_lines(r: dict) -> list[str]:
         lines += [f"**Key** of the {k['pieces']} Bach chorales against the key their scores state (goal ≥ 95% exact):", "",
                   "| key finder | exact | MIREX weighted |", "| --- | --- | --- |"]
         for name, label in (("ours_notes_only", "tunesmith, notes only: the sounding key (Aarden profile + final/first bass)"),
-                            ("ours_notated", "tunesmith, the notated key: the file's key signature, the mode chosen by the notes"),
+                            ("ours_notated", "tunesmith, the notated key: the file's key signature, the key chosen by the final (its bass on a tonic, or a close on the minor's dominant), else the mode of the notes"),
                             ("music21_krumhansl", "music21 `analyze('key')` (Krumhansl–Schmuckler)")):
             if name in k:
                 lines.append(f"| {label} | {k[name]['exact']:.3f} | {k[name]['mirex_weighted']:.3f} |")
@@ -487,9 +487,11 @@ def mir_lines(r: dict) -> list[str]:
                   "a fourth higher (a minor tune notated with one flat fewer, a 'Dorian' signature): the score states "
                   "the signature's reading, the notes say the key of the final. Leaving those out, the notes-only "
                   f"finder is exact on {k['ours_notes_only']['exact_excluding_those']:.3f}. The notated-key reading "
-                  "takes the pitch collection from the signature and only the mode from the notes; where it still "
-                  "disagrees, the file's stated mode mostly contradicts its own first and last bass notes (e.g. "
-                  "bwv166.6 states B♭ major and begins and ends on G in a G-minor texture). A file's stated key is "
+                  "takes the pitch collection from the signature and only the mode from the final and the notes; "
+                  "where it still disagrees, the file's stated mode mostly contradicts its own first and last bass "
+                  "notes (e.g. bwv166.6 states B♭ major and begins and ends on G in a G-minor texture; bwv96.6 states "
+                  "D minor in its soprano's signature and F major in the other three parts', and begins and ends on "
+                  "F), and the rest are modal closes. A file's stated key is "
                   "the signature most of its parts have: in bwv62.6 and bwv244.15 one part has another signature than "
                   "the other three; in bwv4.8 the soprano has one sharp, the other parts none, and the music ends on "
                   "D (before 2026-11-27 the first part's signature was read: notated-key exact 0.946). "

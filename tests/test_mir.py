@@ -15,7 +15,7 @@ from tunesmith.cli import main
 from tunesmith.errors import OptionError
 from tunesmith.evaluate.metrics import extract_notes
 from tunesmith.mir.analysis import analyze_score, chords, label_chord
-from tunesmith.mir.keys import find_key, key_over_time
+from tunesmith.mir.keys import find_key, key_over_time, key_scores
 from tunesmith.mir.search import Melody, SearchIndex, _rank_py, align, build_part, query_melody
 from tunesmith.music.corpora import corpus_files
 from tunesmith.music.io import load_score, save_midi
@@ -51,6 +51,27 @@ def test_notated_key_takes_the_signature_and_the_notes_mode():
     major = [60, 64, 67, 72, 71, 67, 65, 62, 60]
     m = extract_notes(make_score([[(i * Q, Q, p) for i, p in enumerate(major)]]))
     assert find_key(m, signature=0).notated == "C major"
+
+
+def test_notated_key_is_decided_by_the_final():
+    """Under no signature, a tune that dwells on C, E and G (its notes alone read C major) but
+    closes on A in the bass is in A minor; one that stops on E major, G-sharp in the last chord
+    (a Phrygian close on the dominant of A minor), is in A minor too; the same tune closing on C
+    is in C major."""
+    tune = [72, 67, 64, 67, 72, 76, 79, 76, 72, 67]
+
+    def piece(close):  # the tune over a C bass, then a whole-note close (soprano, bass)
+        sop = [(i * Q, Q, p) for i, p in enumerate(tune)] + [(len(tune) * Q, 4 * Q, close[0])]
+        bass = [(0, len(tune) * Q, 48), (len(tune) * Q, 4 * Q, close[1])]
+        inner = [(len(tune) * Q, 4 * Q, p) for p in close[2:]]
+        return extract_notes(make_score([sop, bass, inner]))
+
+    assert find_key(piece((64, 45, 60)), signature=0).notated == "A minor"  # A minor chord, A in the bass
+    phrygian = piece((68, 40, 59))  # E major: G-sharp above, E in the bass
+    assert int(np.argmax(key_scores(phrygian))) < 12  # the notes alone choose a major mode
+    assert find_key(phrygian, signature=0).notated == "A minor"
+    assert find_key(piece((67, 48, 64)), signature=0).notated == "C major"  # closes on C
+    assert find_key(piece((67, 40, 59)), signature=0).notated == "C major"  # E minor close: no G-sharp
 
 
 def test_label_chord_exact():

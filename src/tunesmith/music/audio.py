@@ -155,13 +155,15 @@ def estimate_tempo(onsets: np.ndarray, fallback_qpm: float = 120.0, *, weights: 
 
 @contextlib.contextmanager
 def _quiet():
-    """basic-pitch logs a warning for each backend it does not find (TF, CoreML, TFLite) and
-    prints a line per file: keep both off the user's terminal."""
+    """basic-pitch logs a warning for each backend it does not find (TF, CoreML, TFLite), prints a
+    line per file, and on a recording of a few frames lets NumPy warn of a division by zero in its
+    note creation (which then finds no notes, as it should): keep all of it off the user's terminal."""
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)
     try:
-        with contextlib.redirect_stdout(io.StringIO()):
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
             yield
     finally:
         root.setLevel(level)

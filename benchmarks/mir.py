@@ -26,6 +26,7 @@ import shutil
 import sys
 import tempfile
 import time
+import warnings
 from datetime import date
 from pathlib import Path
 
@@ -632,8 +633,14 @@ def bench_tuning(n_pieces: int, seed: int = 0, cents=(0, 25, -25, 40, -40)) -> d
         held = [e for e in ds.entries if e["split"] in ("valid", "test")]
         pieces += [ds.load(held[int(k)]) for k in rng.choice(len(held), min(len(held), n_pieces // 2), replace=False)]
     programs = {"piano": 0, "strings": 48, "organ": 19, "flute": 73, "guitar": 24, "choir": 52}
+    import librosa
+
+    from tunesmith.mir.audio import HOP, audio_key
+    from tunesmith.mir.keys import find_key
+
     f1 = {(c, r): [] for c in cents for r in (True, False)}
     read = {c: [] for c in cents}
+    key_ok = {(c, r): [] for c in cents for r in (True, False)}  # chroma key = the score's key (our tuning; librosa's)
     with tempfile.TemporaryDirectory() as tmp:
         for k, s0 in enumerate(tqdm(pieces, desc="tuning", leave=False)):
             prog = list(programs.values())[k % len(programs)]
@@ -651,6 +658,13 @@ def bench_tuning(n_pieces: int, seed: int = 0, cents=(0, 25, -25, 40, -40)) -> d
                 ri = np.c_[ref.start * sec, np.maximum(ref.end * sec, ref.start * sec + 0.01)]
                 rp = 440 * 2 ** ((ref.pitch + round(c / 100) - 69) / 12)
                 read[c].append(recording_tuning(wav))
+                y, sr = librosa.load(str(wav), sr=22050)
+                truth = find_key(ref).key
+                for r, tuning in ((True, read[c][-1] / 100), (False, None)):
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", UserWarning)
+                        chroma = librosa.feature.chroma_cqt(y=y, sr=sr, hop_length=HOP, tuning=tuning)
+                    key_ok[(c, r)].append(audio_key(chroma)[0] == truth)
                 for r in (True, False):
                     notes = basic_pitch_notes(wav, retune=r)
                     if not notes:
@@ -665,6 +679,8 @@ def bench_tuning(n_pieces: int, seed: int = 0, cents=(0, 25, -25, 40, -40)) -> d
             "rows": [{"cents": c, "f1_retuned": round(float(np.mean(f1[(c, True)])), 4),
                       "f1_as_heard": round(float(np.mean(f1[(c, False)])), 4),
                       "tuning_read_mean": round(float(np.mean(read[c])), 1),
+                      "chroma_key_right": round(float(np.mean(key_ok[(c, True)])), 3),
+                      "chroma_key_right_librosa_tuning": round(float(np.mean(key_ok[(c, False)])), 3),
                       "tuning_read_within_10_cents": round(float(np.mean(np.abs(np.array(read[c]) - c) <= 10)), 3)}
                      for c in cents]}
 

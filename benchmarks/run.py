@@ -542,12 +542,16 @@ def mir_lines(r: dict) -> list[str]:
                   "basic-pitch's notes are semitones of A440: heard as it is, a recording 40 cents off straddles two of "
                   f"them. Where the tuning is read more than {tu['retune_above_cents']:g} cents off, the recording is "
                   "resampled to A440 first and the notes' times put back. Note F1 (onset ±50 ms, the score's nearest "
-                  "semitone):", "",
-                  "| tuned | F1 retuned (as `transcribe` does) | F1 heard as it is | tuning read (mean cents) | read within 10 cents |",
-                  "| --- | --- | --- | --- | --- |"]
+                  "semitone). And the key from chroma (as `analyze` reads a recording's) against the score's key, "
+                  "its chroma computed at the tuning read on semitones, and at librosa's own estimate (on thirds of "
+                  "a semitone, which cannot tell 36 cents flat from 3 cents sharp):", "",
+                  "| tuned | F1 retuned (as `transcribe` does) | F1 heard as it is | tuning read (mean cents) | read within 10 cents | chroma key right | with librosa's tuning |",
+                  "| --- | --- | --- | --- | --- | --- | --- |"]
         for x in tu["rows"]:
+            ck = (f" {x['chroma_key_right']:.2f} | {x['chroma_key_right_librosa_tuning']:.2f} |"
+                  if "chroma_key_right" in x else " | |")
             lines.append(f"| {x['cents']:+d} cents | {x['f1_retuned']:.3f} | {x['f1_as_heard']:.3f} | "
-                         f"{x['tuning_read_mean']:+.1f} | {x['tuning_read_within_10_cents']:.2f} |")
+                         f"{x['tuning_read_mean']:+.1f} | {x['tuning_read_within_10_cents']:.2f} |" + ck)
     m = r.get("meter")
     if m:
         lines += ["", f"**Meter of a recording** (`tunesmith transcribe`, `analyze`): {m['pieces']} held-out chorales and "

@@ -355,6 +355,23 @@ def test_a_recording_tuned_off_a440_is_retuned_before_transcription(tmp_path, ch
     assert basic_pitch_notes(wav0) == basic_pitch_notes(wav0, retune=False)
 
 
+def test_the_key_from_chroma_of_a_choir_tuned_flat(tmp_path):
+    """bwv269 (G major) sung by the SoundFont's choir 36 cents flat: librosa's own tuning estimate
+    works on thirds of a semitone and put its chroma a semitone off (B minor, as for 35–40 cents
+    flat); analyze's chroma is computed at the tuning read on semitones, and reads G major."""
+    import symusic
+
+    from tunesmith.mir.audio import analyze_audio
+
+    s = _chorale("bwv269")
+    for t in s.music.tracks:
+        t.program = 52
+        t.pitch_bends.append(symusic.PitchBend(0, int(round(-36 / 200 * 8192))))
+    a = analyze_audio(_rendered(s, tmp_path / "choir.wav"))
+    assert a.tuning_cents < -15  # read flat (the choir's voices are detuned against one another:
+    assert a.key == "G major"  # its reading wanders between −21 and −39 for −30 … −40 cents)
+
+
 @pytest.mark.parametrize("tracker_factor", [1.0, 2.0, 1.5, 0.5])
 def test_tempo_estimate_undoes_a_beat_trackers_octave_and_three_halves_readings(tracker_factor):
     from tunesmith.mir.audio import estimate_tempo

@@ -76,9 +76,13 @@ def analyze_audio(path: str | Path, *, max_minutes: float = 30.0, pitch_track: b
     tempo = estimate_tempo(note_onsets if len(note_onsets) >= 4 else onsets, tracked)
     if abs(tempo - tracked) / max(tracked, 1e-9) > 0.1:  # another reading: beats at that tempo
         _, beat_frames = librosa.beat.beat_track(onset_envelope=onset_env, sr=sr, hop_length=HOP, bpm=tempo)
+    # the chroma's semitones where the recording's are: librosa's own estimate works on thirds of a
+    # semitone, so it cannot tell 36 cents flat from 3 cents sharp, and a choir 36 cents flat came
+    # out in B minor rather than G major; the tuning read on semitones (recording_tuning) can
+    cents = recording_tuning(path)
     with warnings.catch_warnings():  # a recording of a few seconds is shorter than the lowest octaves'
         warnings.simplefilter("ignore", UserWarning)  # filters: librosa warns and pads, which is right
-        chroma = librosa.feature.chroma_cqt(y=y, sr=sr, hop_length=HOP)
+        chroma = librosa.feature.chroma_cqt(y=y, sr=sr, hop_length=HOP, tuning=cents / 100)
     key, conf, cands = audio_key(chroma)
     rms = librosa.feature.rms(y=y, hop_length=HOP)[0]
     db = 20 * np.log10(np.maximum(rms, 1e-10))
@@ -97,7 +101,7 @@ def analyze_audio(path: str | Path, *, max_minutes: float = 30.0, pitch_track: b
                  "f0_hz": [round(float(f), 2) if v and np.isfinite(f) else None for f, v in zip(f0, voiced)]}
     beats = librosa.frames_to_time(beat_frames, sr=sr, hop_length=HOP)
     return AudioAnalysis(str(path), len(y) / sr, tempo, beats, np.asarray(onsets), key, conf, cands, loud, track,
-                         chroma, recording_tuning(path))
+                         chroma, cents)
 
 
 def save_chromagram_png(a: AudioAnalysis, path: str | Path, *, downbeats=()) -> Path:

@@ -409,11 +409,12 @@ def _api_latency(tunesmith_home: Path, queries: list) -> dict:
 
 
 def bench_audio(n_pieces: int, seed: int = 0) -> dict:
+    import librosa
     import mir_eval
     from tqdm import tqdm
 
     from tunesmith.evaluate.metrics import extract_notes
-    from tunesmith.mir.audio import analyze_audio
+    from tunesmith.mir.audio import HOP, analyze_audio
     from tunesmith.mir.keys import find_key
     from tunesmith.music.audio import basic_pitch_notes
     from tunesmith.music.dataset import open_dataset
@@ -464,7 +465,16 @@ def bench_audio(n_pieces: int, seed: int = 0) -> dict:
                 f1_raw = mir_eval.transcription.precision_recall_f1_overlap(
                     ri, rp, np.array([[n[0], n[1]] for n in raw]), np.array([440 * 2 ** ((n[2] - 69) / 12) for n in raw]),
                     onset_tolerance=0.05, offset_ratio=None)[2]
-            rows.append({"instrument": inst, "tempo_ok": abs(a.tempo_bpm - qpm) / qpm <= 0.04,
+            # the onsets analyze reports against the score's (onset F-measure, 50 ms), and librosa's detector's
+            sec = 60.0 / qpm / s.music.tpq
+            n_ = extract_notes(s)
+            ref_on = np.unique(np.round(n_.start[n_.pitched] * sec, 3))
+            y_, sr_ = librosa.load(str(wav), sr=22050)
+            lib_on = librosa.onset.onset_detect(y=y_, sr=sr_, hop_length=HOP, units="time")
+            on_f = float(mir_eval.onset.f_measure(ref_on, a.onsets, window=0.05)[0]) if len(a.onsets) else 0.0
+            on_f_lib = float(mir_eval.onset.f_measure(ref_on, lib_on, window=0.05)[0]) if len(lib_on) else 0.0
+            rows.append({"instrument": inst, "onset_f": on_f, "onset_f_librosa": on_f_lib,
+                         "tempo_ok": abs(a.tempo_bpm - qpm) / qpm <= 0.04,
                          "tempo_ok_octave": min(abs(a.tempo_bpm * f - qpm) / qpm for f in (0.5, 1, 2)) <= 0.04,
                          "key_ok": a.key == sym_key, "f1": float(f1), "f1_raw": float(f1_raw), "seconds": a.seconds, "work": dt})
     by = {}
@@ -476,6 +486,10 @@ def bench_audio(n_pieces: int, seed: int = 0) -> dict:
             "audio_key_equals_symbolic": round(float(np.mean([r["key_ok"] for r in rows])), 4),
             "transcription_f1": round(float(np.mean([r["f1"] for r in rows])), 4), "transcription_f1_by_instrument": by,
             "transcription_f1_raw_onsets": round(float(np.mean([r["f1_raw"] for r in rows])), 4),
+            "onset_f": round(float(np.mean([r["onset_f"] for r in rows])), 4),
+            "onset_f_librosa": round(float(np.mean([r["onset_f_librosa"] for r in rows])), 4),
+            "onset_f_by_instrument": {i: [round(float(np.mean([x[k] for x in rows if x["instrument"] == i])), 3)
+                                          for k in ("onset_f", "onset_f_librosa")] for i in programs},
             "seconds_per_minute_of_audio": round(sum(r["work"] for r in rows) / (sum(r["seconds"] for r in rows) / 60), 2)}
 
 

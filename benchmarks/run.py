@@ -530,6 +530,12 @@ def mir_lines(r: dict) -> list[str]:
                   f"| transcription note F1 (onset ±50 ms, pitch exact; basic-pitch + the onset refiner) | {a['transcription_f1']:.3f} ({by}) | ≥ 0.85 piano, ≥ 0.7 overall |",
                   *([f"| the same notes with basic-pitch's own onsets (`--raw-onsets`) | {a['transcription_f1_raw_onsets']:.3f} | |"]
                     if "transcription_f1_raw_onsets" in a else []),
+                  *([f"| onsets `analyze` reports (the transcription's notes' onsets, a chord's as one): F-measure at 50 ms "
+                     f"| {a['onset_f']:.3f} ("
+                     + ", ".join(f"{i} {v[0]:.2f}" for i, v in a["onset_f_by_instrument"].items())
+                     + ") | |", f"| librosa's onset detector (spectral flux) on the same renders | {a['onset_f_librosa']:.3f} ("
+                     + ", ".join(f"{i} {v[1]:.2f}" for i, v in a["onset_f_by_instrument"].items()) + ") | |"]
+                    if "onset_f" in a else []),
                   f"| analysis + transcription time | {a['seconds_per_minute_of_audio']:.2f} s per minute of audio"
                   + (f" (load average {a['load_average_after']:g} on {os.cpu_count()} cores at the end of the run)"
                      if "load_average_after" in a else "") + " | |"]

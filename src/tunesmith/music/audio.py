@@ -366,7 +366,9 @@ def transcribe(path: str | Path, *, max_minutes: float = 30.0, onset_threshold: 
     0.61 to 0.68 (``scripts/tune_transcription.py``), mostly by dropping spurious short
     notes. Recordings with more noise may want lower ones (``transcribe --onset-threshold``).
     Onsets are then moved to where each note's attack began (:func:`refine_onsets`;
-    ``raw_onsets=True`` keeps basic-pitch's).
+    ``raw_onsets=True`` keeps basic-pitch's). A recording tuned more than
+    :data:`RETUNE_MIN_CENTS` off A440 is heard at A440 (:func:`basic_pitch_output`), its notes
+    the nearest semitones there, and the score is tagged ``tuning:+38`` (cents).
     The tempo is the recording's (:func:`estimate_tempo` on the notes' onsets), so a quarter note
     in the score is a quarter note of the recording. The meter and where the bars begin are
     estimated from the notes (:func:`tunesmith.music.meter.estimate_meter`): the first downbeat

@@ -17,6 +17,7 @@ from tunesmith.music.audio import (
     basic_pitch_notes,
     estimate_tempo,
     load_audio,
+    onset_clusters,
     recording_tuning,
 )
 from tunesmith.music.melody import SAME_ONSET_SECONDS
@@ -61,17 +62,6 @@ def audio_key(chroma: np.ndarray) -> tuple[str, float, list[tuple[str, float]]]:
     return KEY_NAMES[best], conf, cands
 
 
-def onset_clusters(times: np.ndarray, within: float = SAME_ONSET_SECONDS) -> np.ndarray:
-    """Sorted onset times (seconds) with those less than ``within`` after a kept one dropped: the
-    notes of a chord, struck together, are one onset."""
-    t = np.sort(np.asarray(times, float))
-    keep = []
-    for x in t:
-        if not keep or x - keep[-1] > within:
-            keep.append(x)
-    return np.array(keep)
-
-
 def analyze_audio(path: str | Path, *, max_minutes: float = 30.0, pitch_track: bool | None = None) -> AudioAnalysis:
     """Tempo, beats, key, onsets, loudness and — for a single line, or when asked — a pYIN pitch track."""
     import librosa
@@ -91,7 +81,7 @@ def analyze_audio(path: str | Path, *, max_minutes: float = 30.0, pitch_track: b
         # a chord's): a spectral-flux detector misses the slow attacks of bowed strings, organ, voices
         # and flute (on 24 held-out renders, onset F-measure at 50 ms 0.51 for librosa's detector,
         # 0.77 for these; strings 0.07 against 0.58; piano and guitar alike)
-        onsets = onset_clusters(note_onsets)
+        onsets = onset_clusters(note_onsets, SAME_ONSET_SECONDS)
     if abs(tempo - tracked) / max(tracked, 1e-9) > 0.1:  # another reading: beats at that tempo
         _, beat_frames = librosa.beat.beat_track(onset_envelope=onset_env, sr=sr, hop_length=HOP, bpm=tempo)
     # the chroma's semitones where the recording's are: librosa's own estimate works on thirds of a

@@ -57,17 +57,21 @@ def _hist(n: Notes, mask: np.ndarray | None = None) -> np.ndarray:
     return np.bincount(n.pitch[sel] % 12, weights=(n.end[sel] - n.start[sel]).astype(float), minlength=12)
 
 
+def _final_sonority(n: Notes) -> tuple[int, set[int]]:
+    """The pitch class of the lowest note sounding in the last half beat, and all of theirs."""
+    sel = np.flatnonzero(n.pitched)
+    last = sel[n.end[sel] >= n.end[sel].max() - n.tpq // 2]
+    return int(n.pitch[last].min()) % 12, {int(p) % 12 for p in n.pitch[last]}
+
+
 def key_scores(n: Notes, *, signature: int | None = None) -> np.ndarray:
     """A score for each of the 24 keys: profile correlation plus bass and signature evidence."""
     score = correlations(_hist(n)).copy()
     sel = np.flatnonzero(n.pitched)
     if not len(sel):
         return score
-    end = n.end[sel].max()
-    last = sel[n.end[sel] >= end - n.tpq // 2]  # the notes sounding in the last half beat
     first = sel[n.start[sel] == n.start[sel].min()]
-    for notes, bonus in ((last, FINAL_BASS_BONUS), (first, FIRST_BASS_BONUS)):
-        bass = int(n.pitch[notes].min()) % 12
+    for bass, bonus in ((_final_sonority(n)[0], FINAL_BASS_BONUS), (int(n.pitch[first].min()) % 12, FIRST_BASS_BONUS)):
         score[bass] += bonus
         score[12 + bass] += bonus
     if signature is not None:
@@ -83,13 +87,6 @@ def rank_keys(s: np.ndarray) -> tuple[int, float, list[tuple[str, float]]]:
     p /= p.sum()
     best = int(order[0])
     return best, float(p[best]), [(KEY_NAMES[int(i)], float(s[i])) for i in order[:3]]
-
-
-def _final_sonority(n: Notes) -> tuple[int, set[int]]:
-    """The pitch class of the lowest note sounding in the last half beat, and all of theirs."""
-    sel = np.flatnonzero(n.pitched)
-    last = sel[n.end[sel] >= n.end[sel].max() - n.tpq // 2]
-    return int(n.pitch[last].min()) % 12, {int(p) % 12 for p in n.pitch[last]}
 
 
 def notated_key(n: Notes, signature: int) -> str:

@@ -700,11 +700,12 @@ class SearchIndex:
                     top: int) -> np.ndarray:
         """How likely each candidate is to be where the query was taken from, for breaking ties:
         the log of how often the matched passage stands in the piece (its intervals, its rhythm
-        and its place in the bar) over the places a passage of its bars could begin. A short motif stands note for note in many tunes, and
-        the alignment scores them all alike; by Bayes, with every piece as likely a source and
-        every passage of it as likely a query, the piece where the motif is a larger part is the
-        likelier one (as a search engine normalises for a document's length). Computed only for
-        candidates tied with one that could be listed (−inf for the rest)."""
+        and its place in the bar) over the places a passage of its bars could begin. A short
+        motif stands note for note in many tunes, and the alignment scores them all alike; by
+        Bayes, with every piece as likely a source and every passage of it as likely a query, the
+        piece where the motif is a larger part is the likelier one (as a search engine normalises
+        for a document's length). Computed only for candidates tied with one that could be
+        listed (−inf for the rest)."""
         from numpy.lib.stride_tricks import sliding_window_view
 
         prior = np.full(len(cand), -np.inf)

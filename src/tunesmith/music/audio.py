@@ -94,6 +94,17 @@ def _ioi_prior() -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(d["edges_log2_quarters"]), np.log(np.asarray(d["probability"]))
 
 
+def onset_clusters(times: np.ndarray, within: float) -> np.ndarray:
+    """Sorted onset times (seconds) without those less than ``within`` after a kept one: the notes
+    of a chord, struck together, are one onset."""
+    t = np.sort(np.asarray(times, float))
+    keep = []
+    for x in t:
+        if not keep or x - keep[-1] > within:
+            keep.append(x)
+    return np.array(keep)
+
+
 def tempo_evidence(onsets: np.ndarray) -> np.ndarray:
     """(len(TEMPO_GRID), 4) evidence for each tempo, columns as in :data:`TEMPO_WEIGHTS`:
 
@@ -106,12 +117,7 @@ def tempo_evidence(onsets: np.ndarray) -> np.ndarray:
     - how typical the inter-onset intervals are as note values of notated music
       (mean log-probability under ``assets/ioi_prior.json``, from the train splits);
     - a log-normal prior around 100 qpm (−log2(tempo/100)²)."""
-    on = np.sort(np.asarray(onsets, float))
-    keep = [on[0]]
-    for x in on[1:]:  # the notes of one chord, or one attack heard twice, are one onset
-        if x - keep[-1] > 0.035:
-            keep.append(x)
-    on = np.asarray(keep)
+    on = onset_clusters(onsets, 0.035)  # the notes of one chord, or one attack heard twice, are one onset
     grid = TEMPO_GRID[:, None]
     fit = np.zeros((len(TEMPO_GRID), 2))
     total = 0

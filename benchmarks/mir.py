@@ -1,6 +1,6 @@
 """Music information retrieval figures → benchmarks/results-mir.json (BENCHMARKS.md via run.py).
 
-    python benchmarks/mir.py [--only key,chords,search,audio,meter,pickup,tuning,classify] [--queries 1000] [--audio-queries 200] [--audio-pieces 100]
+    python benchmarks/mir.py [--only key,chords,search,audio,meter,pickup,tuning,robust,classify] [--queries 1000] [--audio-queries 200] [--audio-pieces 100]
                              [--seed 0] [--out benchmarks/results-mir.json]
 
 - key: the Bach chorales' stated keys against our key finder (notes only; notes + key
@@ -15,6 +15,9 @@
 - meter, pickup: a recording's meter and bar lines; a MIDI file's upbeat.
 - tuning: recordings tuned off A440 (the synthesizer's pitch bend), transcribed retuned and as heard
   (half of --audio-pieces pieces, each at five tunings).
+- robust: the audio figures and recorded search queries on recordings that are not clean renders —
+  another SoundFont, a reverberant room, pink noise, MP3 (half of --audio-pieces pieces and of
+  --audio-queries queries, each under the five conditions).
 """
 
 from __future__ import annotations
@@ -227,20 +230,61 @@ def offbeat_ranks(idx, n: int, seed: int = 0) -> list[int]:
     return off_ranks
 
 
-def bench_search(n_queries: int, n_audio: int, seed: int = 0) -> dict:
-    import symusic
-    from tqdm import tqdm
+def _altered_snippet(idx, rng) -> tuple | None:
+    """A snippet of 2–4 bars of a random indexed piece, randomly transposed (±6 semitones), with one
+    ornament or changed rhythm in every bar (:func:`_ornament`) and a tempo change (0.7–1.4):
+    (position, its melody, its onsets, bar length in quarters, first bar, the snippet's notes,
+    pitches, onsets in the new tempo's quarters, tempo), or None for a snippet of under three notes."""
+    while True:
+        i, mel, on, bq, n_bars, nb = _draw_snippet(idx, rng)
+        if n_bars > nb:
+            break
+    b0 = int(rng.integers(0, n_bars - nb + 1))
+    keep = (on >= b0 * bq) & (on < (b0 + nb) * bq)
+    if keep.sum() < 3:
+        return None
+    shift = int(rng.integers(-6, 7))
+    p, t = _ornament(mel[keep] + shift, on[keep] - b0 * bq, bq, rng)
+    tempo = float(rng.uniform(0.7, 1.4))  # a tempo change: time scaled (search ignores durations)
+    return i, mel, on, bq, b0, keep, p, t * tempo, tempo
 
-    from tunesmith.mir.search import Melody, SearchIndex, align, build_part, melody_of
-    from tunesmith.music.corpora import CORPORA
-    from tunesmith.music.io import load_score
+
+def _render_query(p, t, tempo: float, program: int, wav: Path, soundfont=None) -> Path:
+    """A snippet (pitches, onsets in quarters at ``tempo``) played legato on ``program`` at
+    100·tempo qpm, rendered with the SoundFont (pretty_midi's unless ``soundfont``)."""
+    import symusic
+
     from tunesmith.music.render import render_wav
     from tunesmith.music.score import Meta, Score
 
-    # built from scratch in a fresh folder (the corpora's prepared datasets are reused), then loaded
-    bench_home = Path(tempfile.mkdtemp(prefix="tunesmith-search-bench-"))
-    home = bench_home / "index"  # $TUNESMITH_HOME/index, so that tunesmith.search finds it (api latency below)
-    home.mkdir()
+    music = symusic.Score(480)
+    music.tempos.append(symusic.Tempo(0, 100.0 * tempo))
+    tr = symusic.Track("query", program, False)
+    ends = np.r_[t[1:], t[-1] + 1.0]
+    for pp, a, e in zip(p, t, ends):
+        tr.notes.append(symusic.Note(int(a / tempo * 480), max(60, int((e - a) / tempo * 480)), int(pp), 90))
+    music.tracks.append(tr)
+    return render_wav(Score(music, Meta()), wav, sample_rate=22050, soundfont=soundfont)
+
+
+def _source_rank(idx, hits, i: int) -> int:
+    """The rank of the snippet's source among ``hits`` (1_000_000 if absent): the piece, or a piece
+    with the very same melody (many chorales harmonise one tune)."""
+    true, true_mel = idx.ids[i], idx.melody(i)
+    for h in hits:
+        j = idx.position[h.piece_id]
+        if h.piece_id == true or (len(idx.melody(j)) == len(true_mel) and np.array_equal(idx.melody(j), true_mel)):
+            return h.rank
+    return 1_000_000
+
+
+def _fresh_index(home: Path):
+    """The index of every bundled corpus built from scratch in ``home`` (the corpora's prepared
+    datasets are reused), then loaded: (index, build seconds, load seconds)."""
+    from tunesmith.mir.search import SearchIndex, build_part
+    from tunesmith.music.corpora import CORPORA
+
+    home.mkdir(parents=True)
     t0 = time.perf_counter()
     inside = {m for c in CORPORA.values() for m in c.members}
     for src in [c for c in CORPORA if c not in inside]:
@@ -248,7 +292,18 @@ def bench_search(n_queries: int, n_audio: int, seed: int = 0) -> dict:
     build_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     idx = SearchIndex.load(home)
-    load_s = time.perf_counter() - t0
+    return idx, build_s, time.perf_counter() - t0
+
+
+def bench_search(n_queries: int, n_audio: int, seed: int = 0) -> dict:
+    from tqdm import tqdm
+
+    from tunesmith.mir.search import Melody, align, melody_of
+    from tunesmith.music.io import load_score
+
+    bench_home = Path(tempfile.mkdtemp(prefix="tunesmith-search-bench-"))
+    home = bench_home / "index"  # $TUNESMITH_HOME/index, so that tunesmith.search finds it (api latency below)
+    idx, build_s, load_s = _fresh_index(home)
     size = sum(f.stat().st_size for f in home.iterdir())
     rng = np.random.default_rng(seed)
     api_queries = []  # the first symbolic queries, for the latency through the Python API
@@ -258,29 +313,13 @@ def bench_search(n_queries: int, n_audio: int, seed: int = 0) -> dict:
     notes_n, audio_notes_n, holders, audio_holders = [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for qn in tqdm(range(n_queries), desc="search", leave=False):
-            while True:
-                i, mel, on, bq, n_bars, nb = _draw_snippet(idx, rng)
-                if n_bars > nb:
-                    break
-            b0 = int(rng.integers(0, n_bars - nb + 1))
-            keep = (on >= b0 * bq) & (on < (b0 + nb) * bq)
-            if keep.sum() < 3:
+            q = _altered_snippet(idx, rng)
+            if q is None:
                 continue
-            shift = int(rng.integers(-6, 7))
-            p, t = _ornament(mel[keep] + shift, on[keep] - b0 * bq, bq, rng)
-            tempo = float(rng.uniform(0.7, 1.4))  # a tempo change: time scaled (search ignores durations)
-            t = t * tempo
+            i, mel, on, bq, b0, keep, p, t, tempo = q
             audio = qn < n_audio
             if audio:  # render to audio with the SoundFont and transcribe
-                music = symusic.Score(480)
-                music.tempos.append(symusic.Tempo(0, 100.0 * tempo))
-                tr = symusic.Track("query", int(rng.choice([0, 40, 73, 24])), False)
-                ends = np.r_[t[1:], t[-1] + 1.0]
-                for pp, a, e in zip(p, t, ends):
-                    tr.notes.append(symusic.Note(int(a / tempo * 480), max(60, int((e - a) / tempo * 480)), int(pp), 90))
-                music.tracks.append(tr)
-                wav = Path(tmp) / f"q{qn}.wav"
-                render_wav(Score(music, Meta()), wav, sample_rate=22050)
+                wav = _render_query(p, t, tempo, int(rng.choice([0, 40, 73, 24])), Path(tmp) / f"q{qn}.wav")
                 qmel = melody_of(load_score(wav))
             else:
                 qmel = Melody(p, t, bq * tempo)
@@ -304,15 +343,7 @@ def bench_search(n_queries: int, n_audio: int, seed: int = 0) -> dict:
             hits = idx.search(qmel, top=50)
             lat.append(time.perf_counter() - ts)
             true = idx.ids[i]
-            true_mel = idx.melody(i)
-            r = r_same = 1_000_000
-            for h in hits:
-                # a hit counts if it is the piece, or a piece with the very same melody
-                # (many chorales harmonise one tune) scoring the same
-                j = idx.position[h.piece_id]
-                if h.piece_id == true or (len(idx.melody(j)) == len(true_mel) and np.array_equal(idx.melody(j), true_mel)):
-                    r = h.rank
-                    break
+            r, r_same = _source_rank(idx, hits, i), 1_000_000
             for h in hits:  # also: a piece holding the unaltered snippet note for note (the tune elsewhere)
                 j = idx.position[h.piece_id]
                 if h.piece_id == true or align(mel[keep], idx.melody(j), on[keep], idx.onsets[idx.offsets[j]:idx.offsets[j + 1]],
@@ -699,6 +730,159 @@ def bench_tuning(n_pieces: int, seed: int = 0, cents=(0, 25, -25, 40, -40)) -> d
                      for c in cents]}
 
 
+FLUID_SF2 = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")  # Debian's fluid-soundfont-gm (make bench installs it)
+CONDITIONS = ("as rendered", "another SoundFont", "room reverb", "pink noise", "MP3")
+
+
+def _room(y: np.ndarray, sr: int, rng, rt60: float = 1.5) -> np.ndarray:
+    """``y`` in a reverberant room: convolved with an exponentially decaying noise tail (60 dB down
+    after ``rt60`` s, the usual synthetic room response — no recorded impulse response ships here),
+    mixed at 0.7 of the dry signal's loudness and peak-normalised."""
+    from scipy.signal import fftconvolve
+
+    t = np.arange(int(sr * rt60 * 1.2)) / sr
+    ir = rng.standard_normal(len(t)) * np.exp(-6.9 * t / rt60)
+    ir[0] = 0.0
+    wet = fftconvolve(y, ir / np.sqrt((ir ** 2).sum()))
+    out = np.r_[y, np.zeros(len(wet) - len(y))] + 0.7 * wet * np.sqrt((y ** 2).mean() / max((wet[:len(y)] ** 2).mean(), 1e-12))
+    return out / np.abs(out).max() * 0.9
+
+
+def _pink_noise(y: np.ndarray, rng, snr_db: float = 20.0) -> np.ndarray:
+    """``y`` with pink (1/f) noise added at ``snr_db`` below its mean power, peak-normalised."""
+    w = np.fft.rfft(rng.standard_normal(len(y) + 1))
+    pink = np.fft.irfft(w / np.sqrt(np.arange(1, len(w) + 1)))[:len(y)]
+    out = y + pink * np.sqrt((y ** 2).mean() / (pink ** 2).mean()) * 10 ** (-snr_db / 20)
+    return out / np.abs(out).max() * 0.9
+
+
+def _degraded(render, condition: str, base: Path, rng) -> Path | None:
+    """The recording ``render(path, soundfont=…)`` makes, under ``condition`` (one of
+    :data:`CONDITIONS`); None for another SoundFont where none is installed."""
+    import soundfile as sf
+
+    if condition == "another SoundFont":
+        return render(base.with_name(base.stem + "-fluid.wav"), soundfont=FLUID_SF2) if FLUID_SF2.exists() else None
+    wav = render(base, soundfont=None) if not base.exists() else base
+    if condition == "as rendered":
+        return wav
+    y, sr = sf.read(wav)
+    if condition == "MP3":  # libsndfile's MP3 encoder (LAME), its default settings
+        out = base.with_name(base.stem + "-mp3.mp3")
+        sf.write(out, y, sr, format="MP3")
+        return out
+    out = base.with_name(base.stem + "-" + condition.replace(" ", "-") + ".wav")
+    sf.write(out, _room(y, sr, rng) if condition == "room reverb" else _pink_noise(y, rng), sr, subtype="FLOAT")
+    return out
+
+
+def bench_robust(n_pieces: int, n_queries: int, seed: int = 0) -> dict:
+    """The audio figures on recordings that are not the benchmark's clean renders: rendered with
+    another SoundFont (FluidR3_GM: other samples of every instrument), in a reverberant room
+    (RT60 1.5 s), with pink noise 20 dB below the music, and through an MP3 encoder. Held-out
+    chorales and folk tunes on the audio table's five instruments at 70–140 qpm: note F1 (onsets
+    refined, and basic-pitch's own), tempo within 4 %, key from chroma = the score's key; and
+    recorded search queries (2–4-bar snippets altered as the search table's, played on piano,
+    violin, flute or guitar) under the same conditions: top-1, top-10."""
+    from functools import partial
+
+    import mir_eval
+    import symusic
+    from tqdm import tqdm
+
+    from tunesmith.evaluate.metrics import extract_notes
+    from tunesmith.mir.audio import analyze_audio
+    from tunesmith.mir.keys import find_key
+    from tunesmith.mir.search import melody_of
+    from tunesmith.music.audio import basic_pitch_output, refine_onsets
+    from tunesmith.music.dataset import open_dataset
+    from tunesmith.music.io import load_score
+    from tunesmith.music.render import render_wav
+
+    rng = np.random.default_rng(30_000 + seed)
+    pieces = []
+    for corpus in ("bach-chorales", "folk"):
+        ds = open_dataset(corpus, progress=False)
+        held = [e for e in ds.entries if e["split"] in ("valid", "test")]
+        pieces += [ds.load(held[int(k)]) for k in rng.choice(len(held), min(len(held), n_pieces // 2), replace=False)]
+    programs = {"piano": 0, "strings": 48, "organ": 19, "flute": 73, "guitar": 24}
+    rows = []
+
+    def f1(ri, rp, starts, events, scale):
+        if not len(events):
+            return 0.0
+        ei = np.array([[float(a) * scale, max(float(e[1]), float(a) + 0.01) * scale] for a, e in zip(starts, events)])
+        ep = 440 * 2 ** ((np.array([int(e[2]) for e in events]) - 69) / 12)
+        return float(mir_eval.transcription.precision_recall_f1_overlap(ri, rp, ei, ep, onset_tolerance=0.05,
+                                                                        offset_ratio=None)[2])
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for k, s0 in enumerate(tqdm(pieces, desc="robust: pieces", leave=False)):
+            inst = list(programs)[k % len(programs)]
+            qpm = float(rng.uniform(70, 140))
+            s = s0.copy()
+            s.music.tempos.clear()
+            s.music.tempos.append(symusic.Tempo(0, qpm))
+            for tr in s.music.tracks:
+                tr.program = programs[inst]
+            ref = s.music.to("second")
+            ri = np.array([[n.time, n.time + n.duration] for t in ref.tracks for n in t.notes])
+            rp = np.array([440 * 2 ** ((n.pitch - 69) / 12) for t in ref.tracks for n in t.notes])
+            truth = find_key(extract_notes(s)).key
+            noise = np.random.default_rng([seed, k])
+            for c in CONDITIONS:
+                wav = _degraded(partial(render_wav, s, sample_rate=22050), c, Path(tmp) / f"p{k}.wav", noise)
+                if wav is None:
+                    continue
+                out, events, scale = basic_pitch_output(wav)
+                a = analyze_audio(wav, pitch_track=False)  # its transcription is the one above (kept per file)
+                rows.append({"condition": c, "instrument": inst,
+                             "f1": f1(ri, rp, refine_onsets(out, events), events, scale),
+                             "f1_raw": f1(ri, rp, [e[0] for e in events], events, scale),
+                             "tempo_ok": abs(a.tempo_bpm - qpm) / qpm <= 0.04, "key_ok": a.key == truth})
+            for f in Path(tmp).glob(f"p{k}*"):
+                f.unlink()
+        bench_home = Path(tempfile.mkdtemp(prefix="tunesmith-robust-bench-"))
+        try:
+            idx = _fresh_index(bench_home / "index")[0]
+            ranks = {c: [] for c in CONDITIONS}
+            qrng = np.random.default_rng(40_000 + seed)
+            for qn in tqdm(range(n_queries), desc="robust: queries", leave=False):
+                q = _altered_snippet(idx, qrng)
+                if q is None:
+                    continue
+                i, _, _, _, _, _, p, t, tempo = q
+                prog = int(qrng.choice([0, 40, 73, 24]))
+                noise = np.random.default_rng([seed, 1_000_000 + qn])
+                for c in CONDITIONS:
+                    wav = _degraded(partial(_render_query, p, t, tempo, prog), c, Path(tmp) / f"q{qn}.wav", noise)
+                    if wav is None:
+                        continue
+                    qmel = melody_of(load_score(wav))
+                    hits = idx.search(qmel, top=10) if len(qmel.pitches) >= 3 else []
+                    ranks[c].append(_source_rank(idx, hits, i))
+                for f in Path(tmp).glob(f"q{qn}*"):
+                    f.unlink()
+        finally:
+            shutil.rmtree(bench_home)
+
+    def share(c, key):
+        r = [x[key] for x in rows if x["condition"] == c]
+        return round(float(np.mean(r)), 4) if r else None
+
+    return {"pieces": len(pieces), "queries": len(ranks["as rendered"]), "instruments": list(programs),
+            "soundfont_other": FLUID_SF2.name if FLUID_SF2.exists() else None,
+            "rows": [{"condition": c, "f1": share(c, "f1"), "f1_basic_pitch_onsets": share(c, "f1_raw"),
+                      "f1_by_instrument": {i: round(float(np.mean([x["f1"] for x in rows if x["condition"] == c
+                                                                  and x["instrument"] == i])), 3)
+                                           for i in programs if any(x["condition"] == c and x["instrument"] == i
+                                                                    for x in rows)},
+                      "tempo_within_4pct": share(c, "tempo_ok"), "key_from_chroma_right": share(c, "key_ok"),
+                      "search_top1": round(float(np.mean(np.array(ranks[c]) <= 1)), 4) if ranks[c] else None,
+                      "search_top10": round(float(np.mean(np.array(ranks[c]) <= 10)), 4) if ranks[c] else None}
+                     for c in CONDITIONS]}
+
+
 def bench_pickup(n_pieces: int, n_queries: int, seed: int = 0) -> dict:
     """The upbeat a MIDI file's reader places (``music.meter.place_upbeat``) on held-out pieces of
     the bundled corpora written as MIDI writes them (first note at time 0); and melody search with
@@ -802,7 +986,7 @@ def bench_classify() -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--only", default="key,chords,search,audio,meter,pickup,tuning,classify")
+    ap.add_argument("--only", default="key,chords,search,audio,meter,pickup,tuning,robust,classify")
     ap.add_argument("--pickup-pieces", type=int, default=2000, help="held-out pieces per corpus for the upbeat (at most)")
     ap.add_argument("--queries", type=int, default=1000)
     ap.add_argument("--audio-queries", type=int, default=200)
@@ -813,7 +997,7 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     out = a.out
     res = json.loads(out.read_text()) if out.exists() else {}
-    for part in ("key", "chords", "search", "audio", "meter", "pickup", "tuning", "classify"):  # the parts kept from an earlier run keep its date
+    for part in ("key", "chords", "search", "audio", "meter", "pickup", "tuning", "robust", "classify"):  # the parts kept from an earlier run keep its date
         if isinstance(res.get(part), dict) and "date" in res:
             res[part].setdefault("date", res["date"])
     res["machine"] = f"{platform.machine()}, {__import__('os').cpu_count()} cores, Python {platform.python_version()}"
@@ -832,6 +1016,8 @@ def main(argv: list[str] | None = None) -> int:
             res["pickup"] = bench_pickup(a.pickup_pieces, a.queries // 4, a.seed)
         elif part == "tuning":
             res["tuning"] = bench_tuning(a.audio_pieces // 2, a.seed)
+        elif part == "robust":
+            res["robust"] = bench_robust(a.audio_pieces // 2, a.audio_queries // 2, a.seed)
         elif part == "classify":
             res["classify"] = bench_classify()
         elif part == "chords":

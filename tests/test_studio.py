@@ -30,10 +30,28 @@ def home(tmp_path_factory, _isolated_home):
         yield h
 
 
+TUNES = {  # what "find a tune" searches in these tests (the studio's --tunes): three tunes of a folder
+    "lark.abc": "X:1\nT:The Lark\nM:4/4\nL:1/8\nK:G\nGABc dBAG|FGAB c2A2|BcdB cAFD|G2B2 G4|"
+                "dedB c2A2|BAGF E2D2|GABG FGAF|G8|]\n",
+    "mill.abc": "X:1\nT:The Mill Wheel\nM:3/4\nL:1/8\nK:D\nA2|d2f2a2|g2e2c2|d2A2F2|E4A2|B2c2d2|e2f2g2|"
+                "f2e2d2|d4|]\n",
+    "hill.abc": "X:1\nT:Over the Hill\nM:6/8\nL:1/8\nK:Am\nE|AcA BGE|ABc d2e|edc BAG|A3 A2|]\n",
+}
+
+
 @pytest.fixture(scope="module")
-def app(home):
+def tunes(home):
+    folder = home / "tunes"
+    folder.mkdir()
+    for name, text in TUNES.items():
+        (folder / name).write_text(text)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def app(home, tunes):
     cfg = StudioConfig(db_url=f"sqlite:///{home / 'studio.db'}", workers=1, max_upload_mb=0.5, queue_limit=3,
-                       login_per_minute=30)
+                       login_per_minute=30, tune_sources=[str(tunes)])
     a = create_app(cfg)
     with TestClient(a):  # runs the lifespan: the worker pool starts and stops with it
         yield a
@@ -541,3 +559,78 @@ def test_a_catalogue_piece_is_made_listenable(app, ann):
     assert 'id="player"' in page and "/files/svg" in page
     assert ann.get(f"/api/pieces/{pid}/files/wav").content[:4] == b"RIFF"
     assert ann.get(f"/api/pieces/{pid}").json()["key"] == rows[0]["key"]  # still the catalogue's piece
+
+
+def find(c, job_response, timeout=240):
+    assert job_response.status_code == 202, job_response.text
+    j = wait(c, job_response.json()["job"], timeout)
+    assert j["status"] == "done", j
+    return j["result"]
+
+
+def test_find_a_tune_from_a_typed_snippet_a_recording_and_a_piece(app, ann, bob, tmp_path):
+    """The studio's "find a tune" searches its sources (here a folder of three tunes, indexed by the
+    first search): a snippet typed in another key and rhythm, a played recording of one, and a
+    listener's own piece each find their tune first, with its bars; another listener's private
+    piece is not found, and a hit in the catalogue links to its piece."""
+    # The Lark's bars 5–6, a fourth higher, with a note split in two: typed as ABC
+    r = find(ann, ann.post("/api/find", data={"abc": "M:4/4\nL:1/8\nK:C\nghge f2d2|edcB A2 AG|"}))
+    assert r["hits"][0]["name"].endswith("The Lark"), r
+    assert r["hits"][0]["bars"] == [5, 6] and r["query_notes"] >= 8
+    # The Mill Wheel's first bars played on a violin, recorded: transcribed, then searched
+    from tunesmith.music.io import load_score
+    from tunesmith.music.render import render_wav
+
+    (tmp_path / "mill.abc").write_text(TUNES["mill.abc"])
+    s = load_score(tmp_path / "mill.abc")
+    for t in s.music.tracks:
+        t.program = 40
+    import soundfile as sf
+
+    y, sr = sf.read(render_wav(s, tmp_path / "full.wav", sample_rate=16000))
+    sf.write(tmp_path / "take.wav", y[:sr * 7], sr, subtype="PCM_16")  # its first 7 seconds, under the upload limit
+    r = find(ann, ann.post("/api/find", files={"file": ("take.wav", (tmp_path / "take.wav").read_bytes(),
+                                                        "audio/wav")}), 300)
+    assert r["hits"][0]["name"].endswith("The Mill Wheel"), r
+    # a listener's own piece (uploaded), its bars 1–2; the page lists the tunes with their bars
+    pid = upload_abc(ann, "X:1\nT:Mine\nM:6/8\nL:1/8\nK:Dm\nA|dfd ecA|def g2a|]\n")
+    res = ann.post(f"/api/pieces/{pid}/find", json={"bars": "1-2", "top": 2})
+    r = find(ann, res)
+    assert r["hits"][0]["name"].endswith("Over the Hill") and len(r["hits"]) <= 2 and r["bars"] == [1, 2], r
+    page = ann.get(f"/jobs/{res.json()['job']}").text
+    assert "Over the Hill" in page and 'id="hits"' in page
+    # bob may not search with ann's private piece
+    assert bob.post(f"/api/pieces/{pid}/find", json={}).status_code == 404
+    # a hit that is in the catalogue links to its piece
+    from tunesmith.store.models import Piece
+
+    with db.session(app.state.url) as s:
+        row = Piece(key="folk/the-lark", kind="corpus", title="The Lark", content_hash=r["hits"][0]["id"],
+                    path="x.abc", public=True)
+        s.add(row)
+        s.flush()
+        lark = row.id
+    r = find(ann, ann.post(f"/api/pieces/{pid}/find", json={"bars": "1-2"}))
+    assert r["hits"][0]["piece"] == lark, r
+
+
+def test_find_a_tune_refuses_bad_input_with_a_reason(ann):
+    for data, files, why in (({}, None, "choose a file"), ({"abc": "K:G\nGABc", "bars": "x"}, None, "bar range"),
+                             ({"abc": "K:G\nGABc", "top": "0"}, None, "between 1 and 50"),
+                             ({}, {"file": ("a.txt", b"hello there", "text/plain")}, "is not a MIDI")):
+        r = ann.post("/api/find", data=data, files=files)
+        assert 400 <= r.status_code < 500 and why in r.text, (data, r.status_code, r.text)
+    assert ann.post("/api/pieces/999999/find", json={}).status_code == 404
+    assert ann.post("/api/pieces/1/find", json={"top": 99}).status_code in (400, 422)
+    # a melody too short to search with: the job fails with the reason, nothing else
+    j = wait(ann, ann.post("/api/find", data={"abc": "K:C\nC2"}).json()["job"])
+    assert j["status"] == "failed" and "too short" in j["message"], j
+    page = ann.get("/find").text
+    assert 'id="find-form"' in page and "tunes" in page
+
+
+
+def test_studio_refuses_an_unknown_tune_source(cli, tmp_path):
+    r = cli("studio", "--tunes", str(tmp_path / "nowhere"), "--port", "1")
+    assert r.returncode != 0 and "--tunes" in r.stderr and "neither a bundled corpus nor a folder" in r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1

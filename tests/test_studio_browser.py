@@ -39,7 +39,11 @@ def server(tmp_path_factory, _isolated_home):
     env = {**os.environ, "TUNESMITH_HOME": str(home)}
     env.pop("TUNESMITH_DB_URL", None)
     log = open(home / "server.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "tunesmith", "studio", "--port", str(port), "--workers", "2"],
+    (home / "tunes").mkdir()  # what "Find a tune" searches here (--tunes): one tune
+    (home / "tunes" / "lark.abc").write_text("X:1\nT:The Lark\nM:4/4\nL:1/8\nK:G\nGABc dBAG|FGAB c2A2|BcdB cAFD|"
+                                             "G2B2 G4|dedB c2A2|BAGF E2D2|GABG FGAF|G8|]\n")
+    proc = subprocess.Popen([sys.executable, "-m", "tunesmith", "studio", "--port", str(port), "--workers", "2",
+                             "--tunes", str(home / "tunes")],
                             env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     t0 = time.time()
@@ -145,6 +149,14 @@ def test_a_new_listener_walks_through_the_studio(server, shots):
         page.screenshot(path=shots / "discover.png", full_page=True)
         feed.click()
         expect(page.locator("#player")).to_be_visible()
+
+        # find a tune: a few bars typed in another key; the job page follows the search and lists the tune
+        page.click("text=Find a tune")
+        page.fill("#find-abc", "M:4/4\nL:1/8\nK:D\ndefg afed|cdef g2e2|")
+        page.click("#find-form button[type=submit]")
+        expect(page.locator("#hits li").first).to_contain_text("The Lark", timeout=120_000)
+        assert "bars 1–2" in page.locator("#hits li").first.inner_text()
+        page.screenshot(path=shots / "find.png", full_page=True)
 
         # a blind MOS test of two of mira's pieces, taken in the browser
         page.goto(f"{server}/tests")

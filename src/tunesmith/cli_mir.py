@@ -194,11 +194,9 @@ def add_search_commands(sub: argparse._SubParsersAction) -> None:
 def cmd_index(a: argparse.Namespace) -> int:
     import time
 
-    from tunesmith.mir.search import SearchIndex, build_part, index_home
-    from tunesmith.music.corpora import CORPORA
+    from tunesmith.mir.search import SearchIndex, build_part, default_sources, index_home
 
-    inside = {m for c in CORPORA.values() for m in c.members}
-    sources = a.sources or [c for c in CORPORA if c not in inside]  # 'folk' once, not its three parts
+    sources = a.sources or default_sources()  # 'folk' once, not its three parts
     t0 = time.perf_counter()
     for src in sources:
         part, added = build_part(src, progress=not a.quiet)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from tunesmith.errors import OptionError
 
@@ -18,6 +19,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--queue-limit", type=int, default=3, help="jobs one listener may have queued or running")
     s.add_argument("--model", action="append", default=[], dest="extra_models", metavar="FOLDER",
                    help="also offer this trained model (a run or checkpoint folder); repeatable")
+    s.add_argument("--tunes", action="append", default=[], metavar="SOURCE",
+                   help="what 'Find a tune' searches: a bundled corpus or a folder of music (indexed on first use); "
+                        "repeatable (default: the bundled corpora)")
     s.set_defaults(func=cmd_studio)
 
 
@@ -40,6 +44,11 @@ def cmd_studio(a: argparse.Namespace) -> int:
 
     for m in a.extra_models:
         resolve(m)  # a clear error now, not a silently missing model later
+    from tunesmith.music.corpora import is_corpus
+
+    for t in a.tunes:
+        if not is_corpus(t) and not Path(t).is_dir():
+            raise OptionError("--tunes", f"'{t}' is neither a bundled corpus nor a folder")
     with socket.socket() as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -47,7 +56,8 @@ def cmd_studio(a: argparse.Namespace) -> int:
         except OSError as e:
             raise OptionError("--port", f"cannot listen on {a.host}:{a.port} ({e.strerror})") from None
     app = create_app(StudioConfig(db_url=a.db_url, workers=a.workers, guest=a.guest, max_upload_mb=a.max_upload_mb,
-                                  queue_limit=a.queue_limit, extra_models=list(a.extra_models)))
+                                  queue_limit=a.queue_limit, extra_models=list(a.extra_models),
+                                  tune_sources=[t if is_corpus(t) else str(Path(t).resolve()) for t in a.tunes]))
     print(f"tunesmith studio on http://{a.host}:{a.port}/ (Ctrl-C stops it)")
     uvicorn.run(app, host=a.host, port=a.port, log_level="warning")
     return 0

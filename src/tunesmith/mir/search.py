@@ -475,6 +475,27 @@ def _load_part(home: Path, name: str) -> Part | None:
                     z["onsets"])
 
 
+def default_sources() -> list[str]:
+    """What ``tunesmith index`` indexes when given nothing: every bundled corpus, a collection
+    once (``folk``, not also its parts)."""
+    from tunesmith.music.corpora import CORPORA
+
+    inside = {m for c in CORPORA.values() for m in c.members}
+    return [c for c in CORPORA if c not in inside]
+
+
+def _part_key(source: str) -> str:
+    from tunesmith.music.corpora import is_corpus
+
+    return source if is_corpus(source) else str(Path(source).resolve())
+
+
+def is_indexed(source: str, home: Path | None = None) -> bool:
+    """Whether the index at ``home`` (default ``$TUNESMITH_HOME/index``) holds a current part
+    for ``source`` (a bundled corpus by name, or a folder)."""
+    return _load_part(Path(home or index_home()), _part_key(source)) is not None
+
+
 def build_part(source: str, *, progress: bool = True, home: Path | None = None) -> tuple[Part, int]:
     """Index a bundled corpus (by name) or a folder of files; pieces already in the part
     (same content hash) are kept, new ones parsed. Returns the part and the number added."""
@@ -486,7 +507,7 @@ def build_part(source: str, *, progress: bool = True, home: Path | None = None) 
     home = home or index_home()
     home.mkdir(parents=True, exist_ok=True)
     label = source if is_corpus(source) else Path(source).resolve().name
-    key = source if is_corpus(source) else str(Path(source).resolve())
+    key = _part_key(source)
     if not is_corpus(source) and not Path(source).is_dir():
         raise OptionError("SOURCE", f"'{source}' is neither a bundled corpus nor a folder")
     old = _load_part(home, key)

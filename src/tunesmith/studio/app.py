@@ -49,6 +49,7 @@ from tunesmith.studio.schemas import (
     AnswerBody,
     Credentials,
     EventBody,
+    FindBody,
     GenerateBody,
     ReworkBody,
     StudioConfig,
@@ -522,18 +523,82 @@ def create_app(config: StudioConfig | None = None) -> FastAPI:
                 check_meter(meter, recording=kind in security.AUDIO_KINDS, option="meter")
             except OptionError as e:
                 raise StudioError(400, str(e)) from None
-        folder = studio_home() / "uploads" / str(user.id)
-        folder.mkdir(parents=True, exist_ok=True)
-        import uuid
-
-        path = folder / f"{uuid.uuid4().hex[:16]}{security.KINDS[kind]}"
-        from tunesmith.fileio import atomic_write_bytes
-
-        atomic_write_bytes(path, data)
+        path = save_upload(user, data, kind)
         with session() as s:
             return jobq.submit(s, user.id, "import", {"file": str(path), "kind": kind, "name": name[:200],
                                                      "title": title[:200], "meter": meter or None},
                                limit=cfg.queue_limit).id
+
+    def save_upload(user: User, data: bytes, kind: str) -> Path:
+        """The uploaded bytes, whole, under a fresh name in the listener's upload folder."""
+        import uuid
+
+        from tunesmith.fileio import atomic_write_bytes
+
+        folder = studio_home() / "uploads" / str(user.id)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{uuid.uuid4().hex[:16]}{security.KINDS[kind]}"
+        atomic_write_bytes(path, data)
+        return path
+
+    def abc_text(abc: str, title: str = "") -> str:
+        """A melody typed as ABC, made a whole tune: bare notes get a header (4/4, eighths, C)."""
+        text = abc if "K:" in abc else f"X:1\nT:{title or 'melody'}\nM:4/4\nL:1/8\nK:C\n{abc}\n"
+        return text if text.lstrip().startswith("X:") else "X:1\n" + text
+
+    def bar_range(text: str) -> list[int] | None:
+        text = (text or "").strip()
+        if not text:
+            return None
+        lo, _, hi = text.partition("-")
+        try:
+            r = [int(lo), int(hi or lo)]
+        except ValueError:
+            r = [0, 0]
+        if r[0] < 1 or r[1] < r[0] or r[1] > 10_000:
+            raise StudioError(400, f"bars: '{text[:20]}' is not a bar range like 5-8")
+        return r
+
+    def find_job(user: User, *, data: bytes | None = None, name: str = "", abc: str = "", piece_id: int | None = None,
+                 bars: str = "", top: int = 10) -> int:
+        """Which known tunes a melody resembles (a job): an uploaded file, a melody typed as ABC, or a
+        piece the listener may see — optionally some of its bars."""
+        if not 1 <= top <= 50:
+            raise StudioError(400, f"top: must be between 1 and 50, got {top}")
+        params = {"bars": bar_range(bars), "top": top, "sources": cfg.tune_sources or None}
+        if piece_id is not None:
+            with session() as s:
+                if find_visible(s, piece_id, user.id) is None:
+                    raise StudioError(404, "no such piece")
+            params["piece"] = piece_id
+        elif data:
+            kind, data = read_upload(data, name)
+            params.update(file=str(save_upload(user, data, kind)), kind=kind, name=name[:200])
+        elif abc.strip():
+            kind, data = read_upload(abc_text(abc).encode(), "typed.abc")
+            params.update(file=str(save_upload(user, data, kind)), kind=kind, name="the melody typed")
+        else:
+            raise StudioError(400, "choose a file, or type a melody as ABC, to search with")
+        with session() as s:
+            return jobq.submit(s, user.id, "find", params, limit=cfg.queue_limit).id
+
+    @app.post("/api/find", tags=["discover"], status_code=202)
+    async def api_find(request: Request, file: UploadFile | None = File(None), abc: str = Form("", max_length=100_000),
+                       bars: str = Form("", max_length=20), top: int = Form(10), user: User = Depends(need_user)):
+        """Which known tunes a melody resembles (a job; its result lists them best first with a score,
+        a readable name, the matching bars and, where the tune is in the catalogue, its piece): a
+        file (MIDI, MusicXML, ABC, kern; a recording is transcribed — sing, hum or play the tune
+        alone) or a melody typed as ABC. Transposition- and tempo-invariant, as ``tunesmith search``."""
+        check_post(request, user)
+        data = await read_limited(file) if file is not None and file.filename else None
+        return {"job": find_job(user, data=data, name=(file.filename or "") if file else "", abc=abc, bars=bars,
+                                top=top)}
+
+    @app.post("/api/pieces/{piece_id}/find", tags=["discover"], status_code=202)
+    def api_piece_find(request: Request, piece_id: ID, body: FindBody, user: User = Depends(need_user)):
+        """Which known tunes this piece's melody (or that of its bars ``bars``, e.g. "5-8") resembles (a job)."""
+        check_post(request, user)
+        return {"job": find_job(user, piece_id=piece_id, bars=body.bars or "", top=body.top)}
 
     async def read_limited(upload: UploadFile) -> bytes:
         limit = int(cfg.max_upload_mb * 2**20)
@@ -562,10 +627,7 @@ def create_app(config: StudioConfig | None = None) -> FastAPI:
     def api_abc(request: Request, body: AbcBody, user: User = Depends(need_user)):
         """A melody typed as ABC text becomes a piece."""
         check_post(request, user)
-        text = body.abc if "K:" in body.abc else f"X:1\nT:{body.title or 'melody'}\nM:4/4\nL:1/8\nK:C\n{body.abc}\n"
-        if not text.lstrip().startswith("X:"):
-            text = "X:1\n" + text
-        return {"job": import_job(user, text.encode(), "typed.abc", body.title)}
+        return {"job": import_job(user, abc_text(body.abc, body.title).encode(), "typed.abc", body.title)}
 
     def library(user: User) -> list[dict]:
         with session() as s:

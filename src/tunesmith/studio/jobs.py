@@ -27,7 +27,7 @@ from tunesmith.errors import BadInputError, ParameterError, TunesmithError
 from tunesmith.store import db
 from tunesmith.store.models import Job, Listener, Piece
 
-KINDS = ("generate", "rework", "import", "evaluate", "catalogue", "voice", "render")
+KINDS = ("generate", "rework", "import", "evaluate", "catalogue", "voice", "render", "find")
 MAX_ATTEMPTS = 3
 ACTIVE = ("queued", "running", "cancelling")
 
@@ -288,10 +288,24 @@ def _run_voice(url, job, progress, work):
     return {"pieces": [int(p["piece"])], "units": 1}
 
 
+def _catalogue_score(piece_id, corpus: str | None, digest: str | None):
+    """A catalogue piece's score, read from its corpus's prepared data by its content hash."""
+    from tunesmith.music.corpora import CORPORA
+    from tunesmith.music.dataset import open_dataset
+
+    if not corpus or not digest:
+        raise BadInputError(f"piece {piece_id}", "not a catalogue piece")
+    for name in [corpus] + [n for n, c in CORPORA.items() if corpus in c.members]:
+        d = open_dataset(name, progress=False)
+        hit = [e for e in d.entries if (e.get("hash") or e["id"]) == digest]
+        if hit:
+            return d.load(hit[0])
+    raise BadInputError(f"piece {piece_id}", f"not found in the prepared {corpus} data")
+
+
 def _run_render(url, job, progress, work):
     """A catalogue piece made listenable: its audio, score, piano roll and analysis, written
     once into a studio folder (the store row keeps its key, corpus and content hash)."""
-    from tunesmith.music.dataset import open_dataset
     from tunesmith.studio.pieces import piece_file, write_piece
 
     with db.session(url) as s:
@@ -299,22 +313,10 @@ def _run_render(url, job, progress, work):
         if piece_file(piece, "wav") is not None:
             return {"pieces": [piece.id], "units": 1}
         corpus, digest = piece.corpus, piece.content_hash
-    if not corpus or not digest:
-        raise BadInputError(f"piece {job.params['piece']}", "not a catalogue piece")
     progress(0.1, f"reading it from {corpus}", force=True)
-    from tunesmith.music.corpora import CORPORA
-
-    ds = None
-    for name in [corpus] + [n for n, c in CORPORA.items() if corpus in c.members]:
-        d = open_dataset(name, progress=False)
-        hit = [e for e in d.entries if (e.get("hash") or e["id"]) == digest]
-        if hit:
-            ds, entry = d, hit[0]
-            break
-    if ds is None:
-        raise BadInputError(f"piece {job.params['piece']}", f"not found in the prepared {corpus} data")
+    score = _catalogue_score(job.params["piece"], corpus, digest)
     progress(0.4, "rendering the audio and engraving the score", force=True)
-    folder, short = write_piece(ds.load(entry), work=work / "p")
+    folder, short = write_piece(score, work=work / "p")
     with db.session(url) as s:
         piece = s.get(Piece, int(job.params["piece"]))
         piece.path = str(folder / "piece.mid")
@@ -323,8 +325,59 @@ def _run_render(url, job, progress, work):
     return {"pieces": [int(job.params["piece"])], "units": 1}
 
 
+def _run_find(url, job, progress, work):
+    """Which known tunes a melody resembles: ``tunesmith search`` over the studio's sources (the
+    bundled corpora unless the admin named others), indexed once into the studio's home. The
+    query is an uploaded file (MIDI, MusicXML, ABC, kern, a recording — transcribed) or a piece
+    the listener may see, optionally some of its bars. The index holds only those sources, never a
+    listener's pieces; a hit that is in the catalogue links to it."""
+    from tunesmith.mir.search import (
+        SearchIndex,
+        build_part,
+        default_sources,
+        is_indexed,
+        query_melody,
+    )
+    from tunesmith.studio.pieces import piece_file
+
+    p = job.params
+    sources = p.get("sources") or default_sources()
+    todo = [src for src in sources if not is_indexed(src)]
+    for k, src in enumerate(todo):
+        progress(0.8 * k / len(todo), f"indexing {Path(src).name} for the search (once; the bundled corpora "
+                 "take a few minutes)", force=True)
+        build_part(src, progress=False)
+    bars = tuple(p["bars"]) if p.get("bars") else None
+    exclude = None
+    if p.get("piece") is not None:
+        with db.session(url) as s:
+            piece = _visible_piece(s, p["piece"], job.listener_id)
+            path = piece_file(piece, "mid")
+            corpus, digest, label = piece.corpus, piece.content_hash, piece.title or piece.key
+        if path is None:  # a catalogue piece not yet made listenable: its score from the corpus
+            progress(0.85, f"reading it from {corpus}", force=True)
+            path = _catalogue_score(p["piece"], corpus, digest)
+    else:
+        path, label = Path(p["file"]), p.get("name") or "the query"
+        from tunesmith.studio.security import AUDIO_KINDS
+
+        progress(0.85, "transcribing the recording" if p.get("kind") in AUDIO_KINDS else "reading the query",
+                 force=True)
+    q = query_melody(path, bars=bars)
+    progress(0.95, f"searching with its melody ({len(q.pitches)} notes)", force=True)
+    idx = SearchIndex.load()
+    if p.get("piece") is not None:
+        exclude = idx.position.get(digest) if digest else None  # a catalogue piece is not its own match
+    hits = idx.search(q, top=int(p.get("top", 10)), exclude=exclude)
+    with db.session(url) as s:
+        linked = dict(s.execute(select(Piece.content_hash, Piece.id).where(
+            Piece.kind == "corpus", Piece.content_hash.in_([h.piece_id for h in hits]))).all())
+    return {"hits": [{**h.to_dict(), "piece": linked.get(h.piece_id)} for h in hits], "query": label[:200],
+            "query_notes": len(q.pitches), "bars": list(bars) if bars else None, "units": 1}
+
+
 HANDLERS = {"generate": _run_generate, "rework": _run_rework, "import": _run_import, "evaluate": _run_evaluate,
-            "catalogue": _run_catalogue, "voice": _run_voice, "render": _run_render}
+            "catalogue": _run_catalogue, "voice": _run_voice, "render": _run_render, "find": _run_find}
 
 
 def claim(url: str, worker: str) -> Job | None:

@@ -250,11 +250,33 @@ def add_pages(app, h) -> None:  # h: the helpers of create_app
             return go(f"/jobs/{h.import_job(user, data, file.filename, title, meter=meter.strip())}")
         if abc.strip():
             body = AbcBody(abc=abc, title=title)
-            text = body.abc if "K:" in body.abc else f"X:1\nT:{title or 'melody'}\nM:4/4\nL:1/8\nK:C\n{body.abc}\n"
-            if not text.lstrip().startswith("X:"):
-                text = "X:1\n" + text
-            return go(f"/jobs/{h.import_job(user, text.encode(), 'typed.abc', title)}")
+            return go(f"/jobs/{h.import_job(user, h.abc_text(body.abc, title).encode(), 'typed.abc', title)}")
         raise StudioError(400, "choose a file or type a melody as ABC")
+
+    # -- find a tune
+    @app.get("/find", include_in_schema=False)
+    def find_page(request: Request):
+        user = user_or_login(request)
+        from pathlib import Path
+
+        src = h.cfg.tune_sources
+        sources = ", ".join(x if "/" not in x else Path(x).name for x in src) if src else "the bundled corpora"
+        return h.page(request, "find.html", user, max_mb=h.cfg.max_upload_mb, sources=sources)
+
+    @app.post("/find", include_in_schema=False)
+    async def find_post(request: Request, file: UploadFile | None = File(None), abc: str = Form("", max_length=100_000),
+                        bars: str = Form("", max_length=20), csrf: str = Form("", max_length=200)):
+        user = user_or_login(request)
+        h.check_post(request, user, csrf)
+        data = await h.read_limited(file) if file is not None and file.filename else None
+        return go(f"/jobs/{h.find_job(user, data=data, name=file.filename if data else '', abc=abc, bars=bars)}")
+
+    @app.post("/pieces/{piece_id}/find", include_in_schema=False)
+    def piece_find_post(request: Request, piece_id: ID, bars: str = Form("", max_length=20),
+                        csrf: str = Form("", max_length=200)):
+        user = user_or_login(request)
+        h.check_post(request, user, csrf)
+        return go(f"/jobs/{h.find_job(user, piece_id=piece_id, bars=bars)}")
 
     # -- discover
     @app.get("/discover", include_in_schema=False)

@@ -26,6 +26,8 @@ class StudioConfig:
     secure_cookies: bool | None = None  # None: when the request came over https
     start_workers: bool = True
     extra_models: list[str] = field(default_factory=list)
+    # what "find a tune" searches: bundled corpora by name and folders (empty: the bundled corpora)
+    tune_sources: list[str] = field(default_factory=list)
 
 
 class StudioError(Exception):
@@ -110,3 +112,8 @@ class AnswerBody(BaseModel):
 class AbcBody(BaseModel):
     abc: str = Field(min_length=1, max_length=100_000)
     title: str = Field("", max_length=200)
+
+
+class FindBody(BaseModel):
+    bars: str | None = Field(None, max_length=20)  # e.g. "5-8": search with those bars only
+    top: int = Field(10, ge=1, le=50)

@@ -39,6 +39,10 @@ async function followJob() {
     document.getElementById("job-eta").textContent =
       j.eta_seconds ? `· about ${Math.round(j.eta_seconds)} s left` : (j.ahead ? `· ${j.ahead} jobs ahead` : "");
     if (j.status === "done") {
+      if (j.result && j.result.hits) {  // the page lists the tunes found: shown once the job is done
+        if (!document.getElementById("hits")) window.location.reload();
+        return;
+      }
       const pieces = (j.result && j.result.pieces) || [];
       if (pieces.length === 1) { window.location = `/pieces/${pieces[0]}`; return; }
       const ul = document.createElement("ul"); ul.className = "list";

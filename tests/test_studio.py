@@ -634,3 +634,17 @@ def test_studio_refuses_an_unknown_tune_source(cli, tmp_path):
     r = cli("studio", "--tunes", str(tmp_path / "nowhere"), "--port", "1")
     assert r.returncode != 0 and "--tunes" in r.stderr and "neither a bundled corpus nor a folder" in r.stderr
     assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_a_piece_page_names_the_nearest_composer_or_region(ann, anns_piece):
+    """The bundled classifiers' nearest class: a composer for a generated chorale (Bach), a region and
+    a collection for a typed folk tune; nothing for a snippet too short to judge."""
+    a = ann.get(f"/api/pieces/{anns_piece}").json()["meta"]["analysis"]
+    assert a["classes"]["composer"]["class"] == "Bach" and 0 < a["classes"]["composer"]["probability"] <= 1, a
+    assert "Nearest composer" in ann.get(f"/pieces/{anns_piece}").text
+    tune = ann.get(f"/api/pieces/{upload_abc(ann, MELODY)}").json()["meta"]["analysis"]
+    assert set(tune["classes"]) == {"region", "collection"}, tune
+    few = upload_abc(ann, "X:1\nM:4/4\nL:1/4\nK:G\nG A B c|]\n")
+    short = ann.get(f"/api/pieces/{few}").json()
+    assert short["meta"]["analysis"]["classes"] == {}
+

@@ -46,6 +46,31 @@ def engrave(musicxml: Path) -> str:
     return "<svg xmlns='http://www.w3.org/2000/svg' class='pages'>" + "".join(pages) + "</svg>"
 
 
+MIN_NOTES_TO_CLASSIFY = 16
+
+
+def nearest_classes(score: Score, texture: str | None) -> dict:
+    """The bundled classifiers' nearest class and its probability (``tunesmith classify``): the
+    composer of a piece in several voices, the Essen region and the folk collection of a tune.
+    Their classes are closed sets — the nearest, not a verdict — so a piece of fewer than
+    :data:`MIN_NOTES_TO_CLASSIFY` notes, which says too little, gets none."""
+    from tunesmith.errors import TunesmithError
+    from tunesmith.mir.classify import load_classifier
+
+    if sum(len(t.notes) for t in score.music.tracks) < MIN_NOTES_TO_CLASSIFY:
+        return {}
+    out = {}
+    for task in (("region", "collection") if texture == "melody" else ("composer",)):
+        try:
+            clf = load_classifier(task)
+        except TunesmithError:  # a bundled classifier missing from this install: that line is left out
+            continue
+        p = clf.predict_piece(score)
+        k = int(np.argmax(p))
+        out[task] = {"class": clf.classes[k], "probability": round(float(p[k]), 3)}
+    return out
+
+
 def summary(score: Score) -> dict:
     """What the piece page shows of the analysis (the full analysis is in analysis.json)."""
     from tunesmith.mir.analysis import analyze_score
@@ -56,7 +81,8 @@ def summary(score: Score) -> dict:
     short = {"key": key.get("key") or key.get("name"), "confidence": key.get("confidence"), "meter": a.get("meter"),
              "tempo_qpm": a.get("tempo_qpm"), "bars": a.get("bars"), "texture": a.get("texture"),
              "chords": chords, "cadences": a.get("cadences", [])[:12],
-             "melody": {k: v for k, v in (a.get("melody") or {}).items() if not isinstance(v, (list, dict))}}
+             "melody": {k: v for k, v in (a.get("melody") or {}).items() if not isinstance(v, (list, dict))},
+             "classes": nearest_classes(score, a.get("texture"))}
     if "transcribed" in score.meta.tags:  # a recording's bars are a reading of it
         from tunesmith.music.audio import transcription_meter
 

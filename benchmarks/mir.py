@@ -281,13 +281,11 @@ def _source_rank(idx, hits, i: int) -> int:
 def _fresh_index(home: Path):
     """The index of every bundled corpus built from scratch in ``home`` (the corpora's prepared
     datasets are reused), then loaded: (index, build seconds, load seconds)."""
-    from tunesmith.mir.search import SearchIndex, build_part
-    from tunesmith.music.corpora import CORPORA
+    from tunesmith.mir.search import SearchIndex, build_part, default_sources
 
     home.mkdir(parents=True)
     t0 = time.perf_counter()
-    inside = {m for c in CORPORA.values() for m in c.members}
-    for src in [c for c in CORPORA if c not in inside]:
+    for src in default_sources():
         build_part(src, progress=False, home=home)
     build_s = time.perf_counter() - t0
     t0 = time.perf_counter()

@@ -482,6 +482,12 @@ def test_audio_upload_is_transcribed(ann, tmp_path):
     assert j["status"] == "done", j
     p = ann.get(f"/api/pieces/{j['result']['pieces'][0]}").json()
     assert p["kind"] == "upload" and p["meta"]["voices"] >= 1
+    # the recording's own analysis (analyze's audio part) and its chromagram are on the piece page
+    rec = p["meta"]["analysis"]["recording"]
+    assert abs(rec["seconds"] - 2.0) < 0.05 and rec["key"] in ("C major", "A minor") and abs(rec["tuning_cents"]) < 10, rec
+    png = ann.get(f"/api/pieces/{p['id']}/files/chroma.png")
+    assert png.status_code == 200 and png.content.startswith(b"\x89PNG") and png.headers["content-type"] == "image/png"
+    assert 'id="chroma"' in ann.get(f"/pieces/{p['id']}").text
     # four notes say nothing of a meter: the page says its 4/4 is assumed, not read from the recording
     assert p["meta"]["analysis"]["meter_note"].startswith("assumed"), p["meta"]["analysis"]
     assert "(assumed: too few notes" in ann.get(f"/pieces/{p['id']}").text
@@ -634,6 +640,11 @@ def test_studio_refuses_an_unknown_tune_source(cli, tmp_path):
     r = cli("studio", "--tunes", str(tmp_path / "nowhere"), "--port", "1")
     assert r.returncode != 0 and "--tunes" in r.stderr and "neither a bundled corpus nor a folder" in r.stderr
     assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_a_piece_not_from_a_recording_has_no_chromagram(ann, anns_piece):
+    assert "recording" not in ann.get(f"/api/pieces/{anns_piece}").json()["meta"]["analysis"]
+    assert ann.get(f"/api/pieces/{anns_piece}/files/chroma.png").status_code == 404
 
 
 def test_a_piece_page_names_the_nearest_composer_or_region(ann, anns_piece):

@@ -45,12 +45,7 @@ class FileAnalysis:
 
     def downbeats(self) -> list[float]:
         """For a recording: the times (seconds) of its transcription's bar lines."""
-        m = transcription_meter(self.score) if self.audio is not None else None
-        if m is None:
-            return []
-        bar_s, first = m["bar_seconds"], m["first_bar_line_seconds"]
-        return [round(first + k * bar_s, 3) for k in range(int((self.audio.seconds - first) // bar_s) + 1)
-                if first + k * bar_s >= 0]
+        return recording_downbeats(self.score, self.audio.seconds) if self.audio is not None else []
 
     def save_pictures(self, folder: str | Path) -> list[Path]:
         """PNGs: the chord chart and key regions over the piano roll; for audio also the
@@ -61,6 +56,16 @@ class FileAnalysis:
         if self.audio is not None:
             paths.append(save_chromagram_png(self.audio, out / f"{stem}.chroma.png", downbeats=self.downbeats()))
         return paths
+
+
+def recording_downbeats(score: Score, seconds: float) -> list[float]:
+    """The times (seconds) of a transcription's bar lines over a recording ``seconds`` long (none
+    where its meter was assumed)."""
+    m = transcription_meter(score)
+    if m is None:
+        return []
+    bar_s, first = m["bar_seconds"], m["first_bar_line_seconds"]
+    return [round(first + k * bar_s, 3) for k in range(int((seconds - first) // bar_s) + 1) if first + k * bar_s >= 0]
 
 
 def analyze(path: str | Path | Score, *, piece: int = 1, limits: Limits | None = None,

@@ -126,10 +126,11 @@ def _owner_name(s, listener_id: int) -> str:
 
 
 def _add_piece(url: str, job: Job, score, *, kind: str, title: str, model: str | None, settings: dict,
-               work: Path) -> int:
+               work: Path, recording: Path | None = None) -> int:
     from tunesmith.studio.pieces import write_piece
 
-    folder, short = write_piece(score, work=work)
+    folder, short = write_piece(score, work=work, recording=recording, recording_name=(settings or {}).get("uploaded_as")
+                                or "")
     with db.session(url) as s:
         owner = _owner_name(s, job.listener_id)
         p = Piece(key=f"studio/{owner}/{folder.name}", kind=kind, title=title[:400], owner_id=job.listener_id,
@@ -228,7 +229,8 @@ def _run_import(url, job, progress, work):
         progress(i / len(scores), f"piece {i + 1} of {len(scores)}")
         title = sc.meta.title or p.get("title") or src.stem
         ids.append(_add_piece(url, job, sc, kind="upload", title=p.get("title") or title, model=None,
-                              settings={"uploaded_as": p.get("name")}, work=work / f"p{i}"))
+                              settings={"uploaded_as": p.get("name")}, work=work / f"p{i}",
+                              recording=src if src.suffix.lower() in AUDIO_EXTS else None))
     return {"pieces": ids, "units": len(ids)}
 
 

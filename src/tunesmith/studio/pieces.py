@@ -19,7 +19,7 @@ from tunesmith.music.score import Score
 from tunesmith.store.models import Piece
 
 FORMATS = {"mid": "audio/midi", "wav": "audio/wav", "musicxml": "application/vnd.recordare.musicxml+xml",
-           "png": "image/png", "svg": "image/svg+xml", "gan.wav": "audio/wav"}
+           "png": "image/png", "svg": "image/svg+xml", "gan.wav": "audio/wav", "chroma.png": "image/png"}
 
 
 def studio_home() -> Path:
@@ -58,6 +58,11 @@ def nearest_classes(score: Score, texture: str | None) -> dict:
     from tunesmith.mir.classify import load_classifier
 
     if sum(len(t.notes) for t in score.music.tracks) < MIN_NOTES_TO_CLASSIFY:
+        return {}
+    if "transcribed" in score.meta.tags and texture != "melody":
+        # the classifiers learned scores; a transcription of several voices carries the overtones
+        # and octave stops it heard as notes, and they mislead them (a Bach chorale played on the
+        # organ came out "Beethoven 1.00"): none is named
         return {}
     out = {}
     for task in (("region", "collection") if texture == "melody" else ("composer",)):
@@ -100,9 +105,29 @@ def summary(score: Score) -> dict:
     return short, a
 
 
-def write_piece(score: Score, *, work: Path | None = None) -> tuple[Path, dict]:
+def recording_summary(recording: Path, score: Score, png: Path, name: str = "") -> dict:
+    """What the piece page shows of a recording the piece was transcribed from (``tunesmith
+    analyze``'s audio part): its length, tempo, key from chroma, tuning and loudness; and its
+    chromagram with the beats and the transcription's bar lines, drawn to ``png``."""
+    from dataclasses import replace
+
+    from tunesmith.mir.api import recording_downbeats
+    from tunesmith.mir.audio import analyze_audio, save_chromagram_png
+
+    a = analyze_audio(recording, pitch_track=False)
+    # titled with the name it was uploaded as, not the name it is kept under
+    save_chromagram_png(replace(a, path=name or recording.name), png, downbeats=recording_downbeats(score, a.seconds))
+    return {"seconds": round(a.seconds, 1), "tempo_bpm": round(a.tempo_bpm, 1), "key": a.key,
+            "key_confidence": round(a.key_confidence, 3), "tuning_cents": a.tuning_cents,
+            "loudness_dbfs": a.loudness["mean"], "beats": len(a.beats), "onsets": len(a.onsets)}
+
+
+def write_piece(score: Score, *, work: Path | None = None, recording: Path | None = None,
+                recording_name: str = "") -> tuple[Path, dict]:
     """Write every file of a piece into a new folder under :func:`pieces_dir`; returns the
-    folder and the analysis summary."""
+    folder and the analysis summary. ``recording``: the audio the score was transcribed from
+    (uploaded as ``recording_name``), whose own analysis and chromagram (``piece.chroma.png``)
+    join the piece's."""
     from tunesmith.generate.api import write_formats
 
     root = pieces_dir()
@@ -114,6 +139,9 @@ def write_piece(score: Score, *, work: Path | None = None) -> tuple[Path, dict]:
         write_formats(score, tmp / "piece", ["mid", "wav", "musicxml", "png"])
         (tmp / "piece.svg").write_text(engrave(tmp / "piece.musicxml"))
         short, full = summary(score)
+        if recording is not None:
+            short["recording"] = full["recording"] = recording_summary(recording, score, tmp / "piece.chroma.png",
+                                                                       recording_name)
         (tmp / "analysis.json").write_text(json.dumps(full, default=str))
         from tunesmith.mir.features import piece_features
 

@@ -105,6 +105,21 @@ def test_roman_numerals_and_a_perfect_authentic_cadence():
     assert a.texture == "four voices" and a.bars == 4
 
 
+def test_a_melodys_range_is_spelled_in_its_key(tmp_path):
+    from tunesmith.mir.analysis import analyze_score, spell_pitch
+    from tunesmith.music.keys import parse_key
+
+    cases = {"F minor": {73: "Db5", 71: "B4", 68: "Ab4"}, "D major": {70: "A#4", 72: "C5"},
+             "C major": {70: "Bb4", 66: "F#4"}, "Eb major": {71: "B4", 66: "Gb4"}, "B major": {72: "C5", 65: "F4"},
+             "F# major": {65: "E#4"}, "Bb minor": {61: "Db4", 69: "A4"}}
+    for key, names in cases.items():
+        for pitch, name in names.items():
+            assert spell_pitch(pitch, *parse_key(key)) == name, (key, pitch)
+    (tmp_path / "t.abc").write_text("X:1\nM:4/4\nL:1/4\nK:Fm\nF A c d|c A G F|=E F G c|d c A F|]\n")
+    m = analyze_score(load_score(tmp_path / "t.abc")).to_dict()["melody"]
+    assert (m["lowest_name"], m["highest_name"]) == ("E4", "Db5"), m
+
+
 def test_roman_numerals_in_keys_music21_spells_otherwise():
     """A chord is spelled in its key before music21 reads it: in E-flat major MIDI 68 is A-flat, not
     the G-sharp music21 would make of it (which read IV as #III); in G-sharp minor the tonic is

@@ -94,7 +94,8 @@ def _summary(d: dict, n_chords: int) -> list[str]:
         def nm(p: int) -> str:
             return f"{PITCH_CLASS_NAMES[p % 12]}{p // 12 - 1}"
 
-        lines.append(f"  melody       {m['notes']} notes, {nm(m['lowest'])}–{nm(m['highest'])} ({m['range']} semitones), "
+        low, high = m.get("lowest_name") or nm(m["lowest"]), m.get("highest_name") or nm(m["highest"])
+        lines.append(f"  melody       {m['notes']} notes, {low}–{high} ({m['range']} semitones), "
                      f"steps {m['steps_share']:.0%}, up/down/repeat {m['contour']['up']:.0%}/{m['contour']['down']:.0%}/"
                      f"{m['contour']['repeat']:.0%}")
     mt = d["metrics"]

@@ -101,6 +101,31 @@ def _key_letters(tonic: int, mode: str) -> dict[int, int]:
     return out
 
 
+def spell_pitch(pitch: int, tonic: int, mode: str) -> str:
+    """A MIDI pitch named in the key, with its octave (D♭5 in F minor, C♯5 in D major): a note of
+    the key by its letter there, another as the raised degree below in a key of sharps, the lowered
+    degree above in a key of flats, and by its usual name (C♯, E♭, F♯, A♭, B♭) in C major and A
+    minor. The octave is the letter's (B♯3 sounds as C4)."""
+    pc = pitch % 12
+    letters = _key_letters(tonic, mode)
+    name = key_name(tonic, mode)
+    if pc in letters:
+        letter = letters[pc]
+    elif name in ("C major", "A minor"):  # no signature: the usual names (C♯, E♭, F♯, A♭, B♭)
+        letter = _LETTERS.index(PITCH_CLASS_NAMES[pc][0])
+    else:  # as the raised degree below or the lowered degree above: a natural if either is one (B in
+        # E♭ major, not C♭), else the key's kind of sign
+        flats = "b" in name.split()[0] or name in ("F major", "D minor", "G minor", "C minor", "F minor")
+        ways = [letters[x] for x in ((pc + 1) % 12, (pc - 1) % 12) if x in letters]
+        ways = [w for w in ways if abs((pc - _LETTER_PC[w] + 6) % 12 - 6) == 1] or \
+            [_LETTERS.index(PITCH_CLASS_NAMES[pc][0])]
+        natural = [w for w in range(7) if _LETTER_PC[w] == pc]
+        letter = natural[0] if natural else min(ways, key=lambda w: ((_LETTER_PC[w] > pc) != flats,))
+    name = _spelled(letter, pc)
+    octave = (pitch - (pc - _LETTER_PC[letter] + 6) % 12 + 6) // 12 - 1
+    return f"{name}{octave}"
+
+
 def spell_chord(root: int, quality: str, bass: int, tonic: int, mode: str) -> tuple[str, list[str]]:
     """The chord's root and tones (bass first) spelled in the key, as a musician writes them:
     a diatonic root by its letter in the key; a chromatic one as the raised leading tone of the
@@ -343,7 +368,9 @@ def melody_line(n: Notes, *, hide_under: bool = True) -> np.ndarray:
     return idx[~under]
 
 
-def melody_stats(n: Notes) -> dict:
+def melody_stats(n: Notes, tonic: int | None = None, mode: str = "major") -> dict:
+    """The melody's notes, range (MIDI pitches; spelled in the key ``tonic``/``mode`` where given),
+    contour, steps and intervals."""
     idx = melody_line(n)
     if not len(idx):
         return {}
@@ -351,7 +378,10 @@ def melody_stats(n: Notes) -> dict:
     iv = np.diff(p)
     steps = np.abs(iv)
     hist = {str(k): int(v) for k, v in zip(*np.unique(np.clip(iv, -12, 12), return_counts=True))}
-    return {"notes": int(len(p)), "lowest": int(p.min()), "highest": int(p.max()), "range": int(p.max() - p.min()),
+    names = {} if tonic is None else {"lowest_name": spell_pitch(int(p.min()), tonic, mode),
+                                      "highest_name": spell_pitch(int(p.max()), tonic, mode)}
+    return {"notes": int(len(p)), "lowest": int(p.min()), "highest": int(p.max()), **names,
+            "range": int(p.max() - p.min()),
             "mean_abs_interval": round(float(steps.mean()), 3) if len(iv) else 0.0,
             "contour": {"up": round(float((iv > 0).mean()), 3) if len(iv) else 0.0,
                         "down": round(float((iv < 0).mean()), 3) if len(iv) else 0.0,
@@ -520,7 +550,8 @@ def analyze_score(score: Score) -> Analysis:
         title=score.meta.title or "", key=key, key_regions=regions,
         meter=score.time_signature() or "4/4",
         tempo_qpm=round(tempo, 2) if tempo else None, bars=bars, texture=texture, chords=chord_list,
-        cadences=cadences(n, chord_list, key.tonic, key.mode, regions), melody=melody_stats(n), metrics=_scalar_metrics(n))
+        cadences=cadences(n, chord_list, key.tonic, key.mode, regions), melody=melody_stats(n, key.tonic, key.mode),
+        metrics=_scalar_metrics(n))
 
 
 def save_analysis_png(score: Score, a: Analysis, path) -> object:

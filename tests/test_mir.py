@@ -756,6 +756,27 @@ def test_index_is_incremental_and_named(small_index):
     assert added2 == 0 and again.ids == part.ids
 
 
+def test_a_part_left_out_of_the_manifest_is_not_taken_for_indexed(small_index):
+    """A part's files on disk are not enough: the index loads what its manifest lists, so a part
+    another process's manifest write left out (or an older index lacks) counts as not indexed, and
+    indexing it again lists it."""
+    import json
+
+    from tunesmith.mir.search import is_indexed
+
+    folder, home, part, _ = small_index
+    assert is_indexed(str(folder), home)
+    manifest = home / "parts.json"
+    keys = json.loads(manifest.read_text())
+    manifest.write_text(json.dumps([k for k in keys if k != part.name]))
+    try:
+        assert not is_indexed(str(folder), home)
+        build_part(str(folder), progress=False, home=home)
+        assert is_indexed(str(folder), home) and part.name in json.loads(manifest.read_text())
+    finally:
+        manifest.write_text(json.dumps(keys))
+
+
 def test_a_bar_range_takes_its_melody_from_the_part_that_carries_it_there(tmp_path):
     """A song: the piano plays eight bars, the voice (higher) enters at bar 5. Bars 1-4 of it are
     the piano's tune, bars 5-8 the voice's; the whole song's melody is the voice's."""

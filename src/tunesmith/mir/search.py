@@ -492,8 +492,12 @@ def _part_key(source: str) -> str:
 
 def is_indexed(source: str, home: Path | None = None) -> bool:
     """Whether the index at ``home`` (default ``$TUNESMITH_HOME/index``) holds a current part
-    for ``source`` (a bundled corpus by name, or a folder)."""
-    return _load_part(Path(home or index_home()), _part_key(source)) is not None
+    for ``source`` (a bundled corpus by name, or a folder), listed in its manifest."""
+    home = Path(home or index_home())
+    manifest = home / "parts.json"
+    key = _part_key(source)
+    return (manifest.exists() and key in json.loads(manifest.read_text())
+            and _load_part(home, key) is not None)
 
 
 def build_part(source: str, *, progress: bool = True, home: Path | None = None) -> tuple[Part, int]:
@@ -544,11 +548,20 @@ def build_part(source: str, *, progress: bool = True, home: Path | None = None) 
                 np.concatenate(mel_p).astype(np.int16) if mel_p else np.zeros(0, np.int16),
                 np.concatenate(mel_t).astype(np.float32) if mel_t else np.zeros(0, np.float32))
     _save_part(home, part)
+    import fcntl
+
     manifest = home / "parts.json"
-    parts = json.loads(manifest.read_text()) if manifest.exists() else []
-    if key not in parts:
-        parts.append(key)
-        write_json(manifest, parts)
+    # the manifest is read, added to and written under a lock: two indexing processes (the studio's
+    # workers, two 'tunesmith index' commands) would otherwise each write it without the other's part
+    with open(home / ".parts.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            parts = json.loads(manifest.read_text()) if manifest.exists() else []
+            if key not in parts:
+                parts.append(key)
+                write_json(manifest, parts)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
     return part, added
 
 

@@ -400,6 +400,8 @@ def test_a_recording_tuned_off_a440_is_retuned_before_transcription(tmp_path, ch
     assert main(["search", str(wav), "--top", "1"]) == 0
     out = capsys.readouterr()
     assert "lib/the-chorale" in out.out and "cents from A440" in out.err
+    heard = re.search(r"the tune as heard \((\d+) notes, repeats as one\): ([A-G#b0-9 ]+)", out.err)
+    assert heard and int(heard.group(1)) == len(query_melody(wav).pitches) == len(heard.group(2).split()), out.err
     # in tune, nothing is resampled: the same notes either way
     wav0 = _rendered(chorale_like, tmp_path / "in-tune.wav")
     assert abs(recording_tuning(wav0)) < 15

@@ -22,6 +22,13 @@ pytestmark = [pytest.mark.slow,
 ROOT = Path(__file__).resolve().parents[1]
 
 
+TUNES = {"lark.abc": "X:1\nT:The Lark\nM:4/4\nL:1/8\nK:G\nGABc dBAG|FGAB c2A2|BcdB cAFD|G2B2 G4|dedB c2A2|"
+                     "BAGF E2D2|GABG FGAF|G8|]\n",
+         "mill.abc": "X:1\nT:The Mill Wheel\nM:3/4\nL:1/8\nK:D\nA2|d2f2a2|g2e2c2|d2A2F2|E4A2|B2c2d2|e2f2g2|"
+                     "f2e2d2|d4|]\n",
+         "hill.abc": "X:1\nT:Over the Hill\nM:6/8\nL:1/8\nK:Am\nE|AcA BGE|ABc d2e|edc BAG|A3 A2|]\n"}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -39,9 +46,9 @@ def server(tmp_path_factory, _isolated_home):
     env = {**os.environ, "TUNESMITH_HOME": str(home)}
     env.pop("TUNESMITH_DB_URL", None)
     log = open(home / "server.log", "w")
-    (home / "tunes").mkdir()  # what "Find a tune" searches here (--tunes): one tune
-    (home / "tunes" / "lark.abc").write_text("X:1\nT:The Lark\nM:4/4\nL:1/8\nK:G\nGABc dBAG|FGAB c2A2|BcdB cAFD|"
-                                             "G2B2 G4|dedB c2A2|BAGF E2D2|GABG FGAF|G8|]\n")
+    (home / "tunes").mkdir()  # what "Find a tune" searches here (--tunes): three tunes
+    for name, text in TUNES.items():
+        (home / "tunes" / name).write_text(text)
     proc = subprocess.Popen([sys.executable, "-m", "tunesmith", "studio", "--port", str(port), "--workers", "2",
                              "--tunes", str(home / "tunes")],
                             env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -177,3 +184,41 @@ def test_errors_are_pages_not_tracebacks(server):
         r = page.goto(f"{server}/pieces/999999")
         assert r.status == 404 and "no such piece" in page.content() and "Traceback" not in page.content()
         browser.close()
+
+
+def test_a_tune_hummed_into_the_microphone_is_found(server, shots, tmp_path):
+    """The find page records from the microphone — here Chromium's fake capture device, fed a
+    recording of The Mill Wheel played on a flute — writes it as a WAV, sends it and lands on the
+    job page, which lists The Mill Wheel first."""
+    import soundfile as sf
+    from playwright.sync_api import expect, sync_playwright
+
+    from tunesmith.music.io import load_score
+    from tunesmith.music.render import render_wav
+
+    (tmp_path / "mill.abc").write_text(TUNES["mill.abc"])
+    s = load_score(tmp_path / "mill.abc")
+    for t in s.music.tracks:
+        t.program = 73
+    y, sr = sf.read(render_wav(s, tmp_path / "mill-full.wav", sample_rate=48000))
+    sf.write(tmp_path / "mill.wav", y, sr, subtype="PCM_16")  # the fake device reads 16-bit PCM
+    api_user(server, "hummer")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={tmp_path / 'mill.wav'}"])
+        page = browser.new_page()
+        page.goto(f"{server}/login")
+        page.fill("input[name=name]", "hummer")
+        page.fill("input[name=password]", "hummer-password")
+        page.click("form[action='/login'] button[type=submit]")
+        page.goto(f"{server}/find")
+        page.click("#hum")
+        expect(page.locator("#hum-status")).to_contain_text("recording", timeout=10_000)
+        page.wait_for_timeout(7000)  # seven seconds of the tune
+        page.click("#hum")
+        page.wait_for_url("**/jobs/*", timeout=30_000)
+        expect(page.locator("#hits li").first).to_contain_text("The Mill Wheel", timeout=120_000)
+        page.screenshot(path=shots / "find-hummed.png", full_page=True)
+        browser.close()
+

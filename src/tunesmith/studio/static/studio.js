@@ -71,9 +71,77 @@ function reportPlays() {
   a.addEventListener("ended", () => send("complete"));
 }
 
+// "Find a tune" by humming: the microphone's samples, kept as they come (a ScriptProcessor: an
+// AudioWorklet would need a module file of its own for the same few lines), written as a 16-bit WAV
+// and sent to /api/find; the job page then follows the search.
+function wavBlob(chunks, rate) {
+  const n = chunks.reduce((a, c) => a + c.length, 0);
+  const buf = new DataView(new ArrayBuffer(44 + 2 * n));
+  const text = (o, s) => { for (let i = 0; i < s.length; i++) buf.setUint8(o + i, s.charCodeAt(i)); };
+  text(0, "RIFF"); buf.setUint32(4, 36 + 2 * n, true); text(8, "WAVE"); text(12, "fmt ");
+  buf.setUint32(16, 16, true); buf.setUint16(20, 1, true); buf.setUint16(22, 1, true);
+  buf.setUint32(24, rate, true); buf.setUint32(28, 2 * rate, true); buf.setUint16(32, 2, true);
+  buf.setUint16(34, 16, true); text(36, "data"); buf.setUint32(40, 2 * n, true);
+  let o = 44;
+  chunks.forEach((c) => c.forEach((x) => { buf.setInt16(o, Math.max(-1, Math.min(1, x)) * 32767, true); o += 2; }));
+  return new Blob([buf], { type: "audio/wav" });
+}
+
+const HUM_SECONDS = 30;  // a query longer than this is cut: a tune's few bars are enough
+
+function humToFind() {
+  const btn = document.getElementById("hum");
+  if (!btn) return;
+  const status = document.getElementById("hum-status");
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia || !window.AudioContext) {
+    btn.disabled = true; status.textContent = "this browser cannot record here (it needs a microphone, over https or on this machine)";
+    return;
+  }
+  let rec = null;
+  const stop = async () => {
+    const r = rec; rec = null;
+    clearInterval(r.timer);
+    r.proc.disconnect(); r.src.disconnect(); r.stream.getTracks().forEach((t) => t.stop());
+    const wav = wavBlob(r.chunks, r.ctx.sampleRate);
+    await r.ctx.close();
+    btn.disabled = true; status.textContent = "sending…";
+    const fd = new FormData();
+    fd.append("file", wav, "hummed.wav");
+    const bars = document.getElementById("find-bars");
+    if (bars && bars.value.trim()) fd.append("bars", bars.value.trim());
+    let res, body;
+    try {
+      res = await fetch("/api/find", { method: "POST", body: fd, headers: { "x-csrf-token": btn.dataset.csrf } });
+      body = await res.json();
+    } catch (e) { res = { ok: false, status: 0 }; body = { error: String(e) }; }
+    if (!res.ok) { btn.disabled = false; btn.textContent = "Record"; status.textContent = body.error || `failed (${res.status})`; return; }
+    window.location = `/jobs/${body.job}`;
+  };
+  btn.addEventListener("click", async () => {
+    if (rec) { await stop(); return; }
+    let stream;
+    try { stream = await navigator.mediaDevices.getUserMedia({ audio: true }); }
+    catch (e) { status.textContent = `no microphone: ${e.message}`; return; }
+    const ctx = new AudioContext();
+    const src = ctx.createMediaStreamSource(stream);
+    const proc = ctx.createScriptProcessor(4096, 1, 1);
+    const chunks = [];
+    proc.onaudioprocess = (ev) => chunks.push(new Float32Array(ev.inputBuffer.getChannelData(0)));
+    src.connect(proc); proc.connect(ctx.destination);
+    const t0 = Date.now();
+    rec = { stream, ctx, src, proc, chunks, timer: setInterval(() => {
+      const s = (Date.now() - t0) / 1000;
+      status.textContent = `recording… ${s.toFixed(0)} s (press again to find it)`;
+      if (s >= HUM_SECONDS && rec) stop();
+    }, 250) };
+    btn.textContent = "Stop and find it";
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   const sel = document.getElementById("model");
   if (sel) { sel.addEventListener("change", showControls); showControls(); }
   followJob();
   reportPlays();
+  humToFind();
 });

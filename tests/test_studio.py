@@ -574,14 +574,20 @@ def find(c, job_response, timeout=240):
     return j["result"]
 
 
-def test_find_a_tune_from_a_typed_snippet_a_recording_and_a_piece(app, ann, bob, tmp_path):
+def test_find_a_tune_from_a_typed_snippet_a_recording_and_a_piece(app, home, ann, bob, tmp_path):
     """The studio's "find a tune" searches its sources (here a folder of three tunes, indexed by the
     first search): a snippet typed in another key and rhythm, a played recording of one, and a
     listener's own piece each find their tune first, with its bars; another listener's private
     piece is not found, and a hit in the catalogue links to its piece."""
     # The Lark's bars 5–6, a fourth higher, with a note split in two: typed as ABC
-    r = find(ann, ann.post("/api/find", data={"abc": "M:4/4\nL:1/8\nK:C\nghge f2d2|edcB A2 AG|"}))
+    uploads = home / "studio" / "uploads"
+    before = set(uploads.rglob("*"))
+    res = ann.post("/api/find", data={"abc": "M:4/4\nL:1/8\nK:C\nghge f2d2|edcB A2 AG|"})
+    r = find(ann, res)
     assert r["hits"][0]["name"].endswith("The Lark"), r
+    job = ann.get(f"/api/jobs/{res.json()['job']}").json()
+    assert "file" not in job["params"] and "sources" not in job["params"]  # no server path is shown
+    assert set(uploads.rglob("*")) == before  # a query file is not kept after its search
     assert r["hits"][0]["bars"] == [5, 6] and r["query_notes"] >= 8
     # The Mill Wheel's first bars played on a violin, recorded: transcribed, then searched
     from tunesmith.music.io import load_score
@@ -620,7 +626,7 @@ def test_find_a_tune_from_a_typed_snippet_a_recording_and_a_piece(app, ann, bob,
     assert r["hits"][0]["piece"] == lark, r
 
 
-def test_find_a_tune_refuses_bad_input_with_a_reason(ann):
+def test_find_a_tune_refuses_bad_input_with_a_reason(ann, home):
     for data, files, why in (({}, None, "choose a file"), ({"abc": "K:G\nGABc", "bars": "x"}, None, "bar range"),
                              ({"abc": "K:G\nGABc", "top": "0"}, None, "between 1 and 50"),
                              ({}, {"file": ("a.txt", b"hello there", "text/plain")}, "is not a MIDI")):
@@ -629,8 +635,10 @@ def test_find_a_tune_refuses_bad_input_with_a_reason(ann):
     assert ann.post("/api/pieces/999999/find", json={}).status_code == 404
     assert ann.post("/api/pieces/1/find", json={"top": 99}).status_code in (400, 422)
     # a melody too short to search with: the job fails with the reason, nothing else
+    before = set((home / "studio" / "uploads").rglob("*"))
     j = wait(ann, ann.post("/api/find", data={"abc": "K:C\nC2"}).json()["job"])
     assert j["status"] == "failed" and "too short" in j["message"], j
+    assert set((home / "studio" / "uploads").rglob("*")) == before  # nor the query of a failed search
     page = ann.get("/find").text
     assert 'id="find-form"' in page and "tunes" in page
 

@@ -190,8 +190,10 @@ def create_app(config: StudioConfig | None = None) -> FastAPI:
                 "files": {f: f"/api/pieces/{p.id}/files/{f}" for f in FORMATS if piece_file(p, f) is not None}}
 
     def job_dict(j: Job, s) -> dict:
+        # the server's own paths (an upload's file, the sources searched) are not the listener's business
+        params = {k: v for k, v in (j.params or {}).items() if k not in ("file", "sources")}
         d = {"id": j.id, "kind": j.kind, "status": j.status, "progress": round(j.progress, 3), "message": j.message,
-             "params": j.params, "result": j.result, "created_at": j.created_at.isoformat()}
+             "params": params, "result": j.result, "created_at": j.created_at.isoformat()}
         eta = None
         if j.status in ("queued", "running"):
             rate = jobq.seconds_per_unit(s, j.kind, j.params.get("model"))

@@ -365,12 +365,19 @@ def _run_find(url, job, progress, work):
 
         progress(0.85, "transcribing the recording" if p.get("kind") in AUDIO_KINDS else "reading the query",
                  force=True)
-    q = query_melody(path, bars=bars)
-    progress(0.95, f"searching with its melody ({len(q.pitches)} notes)", force=True)
-    idx = SearchIndex.load()
-    if p.get("piece") is not None:
-        exclude = idx.position.get(digest) if digest else None  # a catalogue piece is not its own match
-    hits = idx.search(q, top=int(p.get("top", 10)), exclude=exclude)
+    try:
+        q = query_melody(path, bars=bars)
+        progress(0.95, f"searching with its melody ({len(q.pitches)} notes)", force=True)
+        idx = SearchIndex.load()
+        if p.get("piece") is not None:
+            exclude = idx.position.get(digest) if digest else None  # a catalogue piece is not its own match
+        hits = idx.search(q, top=int(p.get("top", 10)), exclude=exclude)
+    except TunesmithError:  # the query itself is wrong: it will not be tried again, so it is not kept
+        if p.get("file"):
+            Path(p["file"]).unlink(missing_ok=True)
+        raise
+    if p.get("file"):  # an uploaded query is kept only until its search is done
+        Path(p["file"]).unlink(missing_ok=True)
     with db.session(url) as s:
         linked = dict(s.execute(select(Piece.content_hash, Piece.id).where(
             Piece.kind == "corpus", Piece.content_hash.in_([h.piece_id for h in hits]))).all())

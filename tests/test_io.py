@@ -415,3 +415,25 @@ def test_tied_notes_are_merged_as_music21_merges_them():
         ref = sorted((int(round(float(e.offset) * 480)), max(1, int(round(float(e.quarterLength) * 480))), int(p.midi))
                      for e in flat.notes if float(e.quarterLength) > 0 for p in e.pitches)
         assert sorted(tuple(x) for x in _tied_notes(fresh.flatten().notes, 480, 0)) == ref
+
+
+def test_musicxml_of_a_line_whose_notes_run_into_the_next(tmp_path):
+    """A line in 2/2 that begins three quarters before a bar line with a note held a sixteenth into
+    the next (as the folk model once wrote one, seed 102): music21's beaming failed on it ("cannot
+    access qLenPos 4.0"), and generate stopped with a traceback after writing MIDI and WAV. The
+    MusicXML is now written, the overlapping note released where the next begins."""
+    from tests.conftest import make_score
+    from tunesmith.music.io import released_before_next
+
+    notes = [(1560, 480, 70), (1800, 360, 67), (2040, 360, 67), (2520, 120, 72), (2640, 120, 72), (2760, 360, 74),
+             (3120, 360, 70), (3480, 120, 72), (3600, 120, 74), (3720, 120, 72), (3960, 120, 72)]
+    s = make_score([notes])
+    s.music.time_signatures.clear()
+    s.music.time_signatures.append(symusic.TimeSignature(0, 2, 2))
+    back = load_score(save_musicxml(s, tmp_path / "line.musicxml"))
+    assert [n.pitch for t in back.music.tracks for n in t.notes] == [p for _, _, p in notes]
+    cut = released_before_next(s).music.tracks[0].notes
+    assert [n.duration for n in cut] == [240, 240] + [d for _, d, _ in notes][2:]  # both ran into the next
+    # a chord's notes, and a note held under a moving line, are left alone
+    held = make_score([[(0, 480, 60), (0, 480, 64), (0, 1920, 48), (480, 480, 62), (960, 960, 65)]])
+    assert [n.duration for n in released_before_next(held).music.tracks[0].notes] == [480, 480, 1920, 480, 960]

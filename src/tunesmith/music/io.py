@@ -730,17 +730,42 @@ def save_midi(score: Score, path: str | Path) -> Path:
     return p
 
 
+def released_before_next(score: Score) -> Score:
+    """A copy of ``score`` in which a note that runs into the next onset of its track, and ends
+    before that note does (an overlap, not a held note under a moving line), ends where it begins."""
+    out = score.copy()
+    for tr in out.music.tracks:
+        notes = sorted(tr.notes, key=lambda n: (n.time, n.pitch))
+        onsets = sorted({n.time for n in notes})
+        ends_at = {}
+        for n in notes:
+            ends_at[n.time] = max(ends_at.get(n.time, 0), n.end)
+        nxt = dict(zip(onsets, onsets[1:]))
+        for n in notes:
+            t = nxt.get(n.time)
+            if t is not None and n.end > t and n.end <= ends_at[t]:
+                n.duration = t - n.time
+    return out
+
+
 def save_musicxml(score: Score, path: str | Path) -> Path:
     """Write MusicXML that MuseScore opens (music21 does the notation: measures, ties, voices).
     music21 names parts and instruments with random ids; they are renumbered (P1, I1, …) so
     the same score always gives the same file."""
+    from music21.exceptions21 import Music21Exception
     from music21.musicxml.m21ToXml import GeneralObjectExporter
 
     from tunesmith.fileio import atomic_write_bytes, third_party_log
 
     with third_party_log("music21"):
-        stream = score_to_music21(score)
-        data = GeneralObjectExporter(stream).parse()
+        try:
+            data = GeneralObjectExporter(score_to_music21(score)).parse()
+        except Music21Exception:
+            # music21's notation fails on some notes that run into the next one of their track (a
+            # generated folk line whose first note, in a 2/2 pickup bar, holds a sixteenth into the
+            # second: "cannot access qLenPos 4.0 …" while beaming). Written again with each such note
+            # cut where the next begins, as a player would release it.
+            data = GeneralObjectExporter(score_to_music21(released_before_next(score))).parse()
     names: dict[bytes, bytes] = {}
 
     def stable(m: re.Match) -> bytes:

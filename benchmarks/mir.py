@@ -599,7 +599,7 @@ def bench_meter(n_pieces: int, seed: int = 0) -> dict:
                 qpm = estimate_tempo(np.unique(np.round(notes[:, 0], 3)))
                 m = estimate_meter(notes, qpm)
                 first = float(notes[:, 0].min())
-                rows.append({"corpus": corpus, "ts": row["time_signature"],
+                rows.append({"corpus": corpus, "ts": row["time_signature"], "ts_read": m.time_signature if m else None,
                              "bar": m is not None and same_bar(row, m.bar_seconds, m.downbeat_seconds),
                              "bar_or_double": m is not None and same_bar(row, m.bar_seconds, m.downbeat_seconds,
                                                                          double_ok=True),
@@ -626,6 +626,11 @@ def bench_meter(n_pieces: int, seed: int = 0) -> dict:
     from collections import Counter
 
     out["time_signatures"] = dict(Counter(r["ts"] for r in rows).most_common())
+    # the time signature read, as written: 6/8 and 3/4 have bars of one length, 2/4 and 4/4 do not
+    out["time_signature_right"] = {label: {"n": len(sel), "right": round(float(np.mean([r["ts_read"] == r["ts"]
+                                                                                          for r in sel])), 4)}
+                                   for label, sel in (("all", rows), ("3/4", [r for r in rows if r["ts"] == "3/4"]),
+                                                      ("6/8", [r for r in rows if r["ts"] == "6/8"])) if sel}
     return out
 
 

@@ -603,6 +603,12 @@ def mir_lines(r: dict) -> list[str]:
                   f"0.6 ({m['share_confidence_over_0.6']:.0%} of the pieces) the bar is right for "
                   f"{m['bar_when_confidence_over_0.6']:.3f}. No goal was set for the meter; told the meter "
                   "(`transcribe --meter 3/4`), only where its bars begin is estimated."]
+        tsr = m.get("time_signature_right")
+        if tsr:
+            lines += ["", "The time signature read is the score's for " + ", ".join(
+                f"{v['right']:.3f} of {'all ' + str(v['n']) + ' pieces' if k == 'all' else 'the ' + str(v['n']) + ' in ' + k}"
+                for k, v in tsr.items()) + " (a bar of three quarters is 3/4 or 6/8 by where its notes begin: "
+                "6/8's second beat falls on the bar's fourth eighth)."]
     u = r.get("pickup")
     if u:
         lines += ["", f"**A MIDI file's upbeat** (the reader: `tunesmith info`, `analyze`, `search`, `harmonize` … of a "
@@ -812,14 +818,20 @@ def studio_lines(r: dict) -> list[str]:
             f"From `python benchmarks/studio_load.py` ({r['date']}, {r['machine']}): a real `tunesmith studio` on "
             f"loopback (SQLite store, 2 worker processes) and, in one asyncio client process on the same machine, "
             f"{r['listeners']} listeners browsing (discover page, piece page, piece JSON) and rating while "
-            f"{r['generators']} others each generate an 8-bar folk tune. {r['requests']:,} requests in "
-            f"{r['wall_seconds']} s.", "",
+            f"{r['generators']} others each generate an 8-bar folk tune"
+            + (f" and {r['finders']} more each look for three tunes (\"Find a tune\": a few bars typed as ABC, "
+               "searched over the bundled corpora)" if r.get("finders") else "")
+            + f". {r['requests']:,} page requests in {r['wall_seconds']} s.", "",
             "| figure | measured |", "| --- | --- |",
             f"| page latency p50 / p95 / max | {r['latency_ms_p50']} / **{r['latency_ms_p95']}** / "
             f"{r['latency_ms_max']} ms |",
             f"| job wait (queued → started), median / max | {r['job_wait_s_median']} / {r['job_wait_s_max']} s |",
             f"| job turnaround (submit → done), median / max | {r['job_turnaround_s_median']} / "
             f"{r['job_turnaround_s_max']} s |",
+            *([f"| find a tune: turnaround (submit → tunes listed), median / max | {r['find_turnaround_s_median']} / "
+               f"{r['find_turnaround_s_max']} s over {r['finds']} searches; the first search, which builds the "
+               f"index, {r['find_first_s']} s |",
+               f"| find a tune: first hits | {'; '.join(r['find_top_hits'])} |"] if r.get("finds") else []),
             f"| errors | **{r['errors']}** |",
             f"| ratings sent / stored / lost | {r['ratings_sent']} / {r['ratings_stored']} / **{r['ratings_lost']}** |",
             "", "The 2 cores serve the pages, run both workers' generation (niced) and the load client at once; "

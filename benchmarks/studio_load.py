@@ -2,9 +2,12 @@
 
 A real ``tunesmith studio`` server on loopback (its own $TUNESMITH_HOME, SQLite store, 2
 worker processes). 50 listeners browse (discover, a piece page, the piece's JSON) and rate,
-in a loop, while 10 other listeners each generate a folk tune; bounded by a request count
-per listener and a time cap. Reported: page latency percentiles, job wait (queued →
-started) and turnaround, errors, and ratings sent against ratings stored (lost ratings).
+in a loop, while 10 other listeners each generate a folk tune and 10 more each look for three
+tunes ("Find a tune": a few bars typed as ABC, searched over the bundled corpora; the index is
+built by one search before the clock starts, from this machine's prepared corpus datasets);
+bounded by a request count per listener and a time cap. Reported: page latency percentiles,
+job wait (queued → started) and turnaround, find turnaround, errors, and ratings sent against
+ratings stored (lost ratings).
 """
 
 from __future__ import annotations
@@ -43,7 +46,24 @@ async def login(c: httpx.AsyncClient, name: str) -> None:
     c.headers["x-csrf-token"] = r.json()["csrf"]
 
 
-async def run(base: str, n_listeners: int, n_generators: int, requests_each: int, cap_s: float) -> dict:
+# what the finders type: the openings of tunes everyone knows, as ABC
+SNIPPETS = ("M:4/4\nL:1/4\nK:C\nE E F G|G F E D|C C D E|E3/2 D/ D2|",  # Ode to Joy
+            "M:3/4\nL:1/4\nK:F\nC3/2 C/ D|C F E2|C3/2 C/ D|C G F2|",  # Happy Birthday
+            "M:4/4\nL:1/4\nK:C\nC C G G|A A G2|F F E E|D D C2|")  # Twinkle, twinkle
+
+
+async def find(c: httpx.AsyncClient, abc: str) -> dict:
+    r = await c.post("/api/find", data={"abc": abc})
+    if r.status_code != 202:
+        return {"status": f"HTTP {r.status_code}", "message": r.text[:200]}
+    j = r.json()["job"]
+    while (st := (await c.get(f"/api/jobs/{j}")).json())["status"] not in ("done", "failed", "cancelled"):
+        await asyncio.sleep(0.25)
+    return st
+
+
+async def run(base: str, n_listeners: int, n_generators: int, requests_each: int, cap_s: float,
+              n_finders: int = 10) -> dict:
     limits = httpx.Limits(max_connections=200)
     lat: list[float] = []
     errors: list[str] = []
@@ -59,6 +79,11 @@ async def run(base: str, n_listeners: int, n_generators: int, requests_each: int
         pid = st["result"]["pieces"][0]
         await seed_c.post(f"/api/pieces/{pid}/visibility", json={"public": True})
         pieces.append(pid)
+    t_index = time.perf_counter()
+    warm = await find(seed_c, SNIPPETS[0]) if n_finders else None  # builds the index (once per studio home)
+    index_s = time.perf_counter() - t_index
+    if warm is not None and warm["status"] != "done":
+        errors.append(f"first find {warm['status']}: {warm.get('message')}")
     deadline = time.monotonic() + cap_s
 
     async def timed(c, method, url, **kw):
@@ -108,27 +133,49 @@ async def run(base: str, n_listeners: int, n_generators: int, requests_each: int
         waits.append(st)
         await c.aclose()
 
+    finds = []
+
+    async def finder(i: int):
+        c = httpx.AsyncClient(base_url=base, timeout=60, limits=limits)
+        await login(c, f"finder{i}")
+        for abc in SNIPPETS:
+            if time.monotonic() > deadline:
+                break
+            t = time.perf_counter()
+            st = await find(c, abc)
+            if st["status"] != "done":
+                errors.append(f"find {st['status']}: {st.get('message')}")
+                continue
+            finds.append((time.perf_counter() - t, st["result"]["hits"][0]["name"] if st["result"]["hits"] else None))
+        await c.aclose()
+
     t0 = time.perf_counter()
-    await asyncio.gather(*[listener(i) for i in range(n_listeners)], *[generator(i) for i in range(n_generators)])
+    await asyncio.gather(*[listener(i) for i in range(n_listeners)], *[generator(i) for i in range(n_generators)],
+                         *[finder(i) for i in range(n_finders)])
     wall = time.perf_counter() - t0
     await seed_c.aclose()
     return {"latencies": lat, "errors": errors, "ratings_sent_ok": ratings_ok, "turnarounds": turnarounds,
-            "jobs": waits, "wall_seconds": wall}
+            "jobs": waits, "wall_seconds": wall, "finds": finds, "index_seconds": index_s}
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--listeners", type=int, default=50)
     ap.add_argument("--generators", type=int, default=10)
+    ap.add_argument("--finders", type=int, default=10, help="listeners who each look for three tunes")
     ap.add_argument("--requests", type=int, default=40, help="requests per listener (bounded)")
     ap.add_argument("--cap-seconds", type=float, default=240)
     a = ap.parse_args(argv)
     from sqlalchemy import func, select
 
+    from tunesmith.fileio import tunesmith_home
     from tunesmith.store import db
     from tunesmith.store.models import Event, Job
 
     with tempfile.TemporaryDirectory() as home:
+        prepared = tunesmith_home() / "datasets"
+        if prepared.is_dir():  # the corpora as this machine prepared them: the first search indexes them in seconds
+            (Path(home) / "datasets").symlink_to(prepared)
         port = free_port()
         env = {**os.environ, "TUNESMITH_HOME": home}
         env.pop("TUNESMITH_DB_URL", None)
@@ -142,7 +189,7 @@ def main(argv=None) -> int:
                         break
                 except httpx.HTTPError:
                     time.sleep(0.3)
-            r = asyncio.run(run(base, a.listeners, a.generators, a.requests, a.cap_seconds))
+            r = asyncio.run(run(base, a.listeners, a.generators, a.requests, a.cap_seconds, a.finders))
         finally:
             proc.terminate()
             proc.wait(30)
@@ -163,6 +210,11 @@ def main(argv=None) -> int:
            "job_wait_s_max": round(float(max(wait)), 1) if wait else None,
            "job_turnaround_s_median": round(float(np.median(r["turnarounds"])), 1),
            "job_turnaround_s_max": round(float(max(r["turnarounds"])), 1),
+           "finders": a.finders, "finds": len(r["finds"]),
+           "find_first_s": round(r["index_seconds"], 1),
+           "find_turnaround_s_median": round(float(np.median([f[0] for f in r["finds"]])), 2) if r["finds"] else None,
+           "find_turnaround_s_max": round(float(max(f[0] for f in r["finds"])), 2) if r["finds"] else None,
+           "find_top_hits": sorted({f[1] for f in r["finds"] if f[1]}),
            "errors": len(r["errors"]), "error_examples": r["errors"][:5],
            "ratings_sent": r["ratings_sent_ok"], "ratings_stored": int(stored),
            "ratings_lost": int(r["ratings_sent_ok"] - stored)}

@@ -61,6 +61,10 @@ def main() -> None:
 
     counts = {p: {"marks": np.ones((p, len(MARKS), 2)), "duration": np.ones((p, N_DUR)),
                   "first": np.ones(p), "last": np.ones(p)} for p in BAR_BEATS}
+    # 3/4 and 6/8 read alike, as bars of three quarter-note beats (the level the tempo estimate
+    # follows): which of the two a bar of three quarters is (meter.LABEL_TEMPLATES)
+    labels = {sig: {"marks": np.ones((3, len(MARKS), 2)), "duration": np.ones((3, N_DUR)),
+                    "first": np.ones(3), "last": np.ones(3)} for sig in ("3/4", "6/8")}
     used = dict.fromkeys(CORPORA, 0)
     for corpus in CORPORA:
         ds = open_dataset(corpus, progress=False)
@@ -71,12 +75,15 @@ def main() -> None:
             if len(sigs) != 1:
                 continue
             rows = [t.notes.numpy() for t in m.tracks if not t.is_drum and len(t.notes)]
-            readings = beat_of(*sigs.pop())
+            num, den = sigs.pop()
+            readings = beat_of(num, den)
             if not rows or not readings:
                 continue
             used[corpus] += 1
             for p, q in readings:
                 count(counts[p], rows, m.tpq, p, q)
+            if f"{num}/{den}" in labels:
+                count(labels[f"{num}/{den}"], rows, m.tpq, 3, 1.0)
     out = {"marks": MARKS.round(4).tolist(), "duration_edges": DURATION_EDGES.tolist(), "pieces": used}
     for p, c in counts.items():
         out[str(p)] = {"onset": (c["marks"][:, :, 1] / c["marks"].sum(axis=2)).round(5).tolist(),
@@ -84,6 +91,9 @@ def main() -> None:
                        "first": (c["first"] / c["first"].sum()).round(5).tolist(),
                        "last": (c["last"] / c["last"].sum()).round(5).tolist(),
                        "pieces": int(c["first"].sum() - p)}
+    out["three_quarters"] = {sig: {"onset": (c["marks"][:, :, 1] / c["marks"].sum(axis=2)).round(5).tolist(),
+                                   "duration": (c["duration"] / c["duration"].sum(axis=1, keepdims=True)).round(5).tolist(),
+                                   "pieces": int(c["first"].sum() - 3)} for sig, c in labels.items()}
     OUT.write_text(json.dumps(out, indent=1) + "\n")
     print(f"wrote {OUT} from {used}")
 

@@ -98,6 +98,31 @@ def test_a_recording_of_a_waltz_is_transcribed_in_three_with_its_upbeat(tmp_path
     assert "meter        2/4 (given" in capsys.readouterr().out
 
 
+JIG = "GBG DGB|d2e dBG|FAF DFA|c2d cAF|GBG DGB|d2e dBG|cBA DEF|G3 G2 z|"
+
+
+def test_a_recording_of_a_jig_is_transcribed_in_six_eight(tmp_path):
+    """A jig played on a flute at 100 quarter notes a minute: its bar is three quarters long, as a
+    waltz's, but its eighths go in threes, its second beat on the bar's fourth eighth. It was read
+    3/4 (a bar of three tracked quarter-note beats); the onsets, against templates of 3/4 and 6/8
+    scores read in quarter-note beats, now say 6/8. A waltz stays 3/4 (the test above)."""
+    import symusic
+
+    from tunesmith.music.audio import transcribe, transcription_meter
+    from tunesmith.music.io import load_score
+    from tunesmith.music.render import render_wav
+
+    (tmp_path / "jig.abc").write_text("X:1\nT:Jig\nM:6/8\nL:1/8\nK:G\n" + JIG + JIG.replace("G3 G2 z", "G3 G3") + "\n")
+    s = load_score(tmp_path / "jig.abc")
+    s.music.tempos.clear()
+    s.music.tempos.append(symusic.Tempo(0, 100.0))
+    for t in s.music.tracks:
+        t.program = 73
+    t = transcribe(render_wav(s, tmp_path / "jig.wav", sample_rate=22050))
+    m = transcription_meter(t)
+    assert t.time_signature() == "6/8" and abs(m["bar_seconds"] - 1.8) < 0.05, m
+
+
 def test_an_unknown_meter_is_refused_before_any_work(tmp_path, cli):
     from tunesmith.music.audio import transcribe
 

@@ -423,6 +423,7 @@ def test_musicxml_of_a_line_whose_notes_run_into_the_next(tmp_path):
     access qLenPos 4.0"), and generate stopped with a traceback after writing MIDI and WAV. The
     MusicXML is now written, the overlapping note released where the next begins."""
     from tests.conftest import make_score
+
     from tunesmith.music.io import released_before_next
 
     notes = [(1560, 480, 70), (1800, 360, 67), (2040, 360, 67), (2520, 120, 72), (2640, 120, 72), (2760, 360, 74),

@@ -688,6 +688,31 @@ def test_folk_tunes_end_on_one_tonic_note_not_a_cluster():
         assert g.report["n_relaxed"] > 0 or p[t == t.max()][0] % 12 == g.report["tonic"] % 12
 
 
+def test_folk_tunes_sound_one_note_at_a_time(tmp_path):
+    """The folk model learned melodies; a sampled duration that ran past the next onset (seed 102:
+    the pickup's first note held into the second) made two notes sound at once and broke the
+    MusicXML export. Such a note is released where the next begins, and the report says how many."""
+    import numpy as np
+
+    from tunesmith.generate.api import load_model
+    from tunesmith.music.io import save_musicxml
+
+    mm = load_model("folk")
+    released = 0
+    for seed in (100, 101, 102, 103):
+        g = mm.generate(bars=8, seed=seed)
+        t = np.concatenate([tr.notes.numpy()["time"] for tr in g.score.music.tracks]).astype(np.int64)
+        d = np.concatenate([tr.notes.numpy()["duration"] for tr in g.score.music.tracks]).astype(np.int64)
+        o = np.argsort(t, kind="stable")
+        t, d = t[o], d[o]
+        nxt = np.array([t[t > x].min() if (t > x).any() else np.iinfo(np.int64).max for x in t])
+        assert (t + d <= nxt).all(), seed  # no note sounds past the next onset
+        released += g.report.get("released_overlaps", 0)
+        if seed == 102:
+            save_musicxml(g.score, tmp_path / "102.musicxml")
+    assert released >= 1
+
+
 class RestrikeModel(VoiceStandIn):
     """A stand-in that restrikes each voice's note on every frame (S G4, A C4, T G3, B C3),
     with Hold a little less likely: a model whose samples restrike far more than Bach."""

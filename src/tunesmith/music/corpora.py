@@ -15,21 +15,25 @@ class Corpus:
     description: str
     folders: tuple[str, ...] = ()  # music21 corpus sub-folders (all readable files in them)
     members: tuple[str, ...] = ()  # for combined corpora: names of other corpora
+    single_line: bool = False  # melodies: one note at a time
 
 
 CORPORA: dict[str, Corpus] = {
     c.name: c
     for c in [
         Corpus("bach-chorales", "J.S. Bach's four-part chorales (Riemenschneider), MusicXML"),
-        Corpus("essen", "Essen folk song collection, monophonic, ABC, with region tags", ("essenFolksong",)),
-        Corpus("oneills-1850", "O'Neill's Music of Ireland (1850), Irish dance tunes, ABC", ("oneills1850",)),
-        Corpus("ryans-mammoth", "Ryan's Mammoth Collection (1883), fiddle tunes, ABC", ("ryansMammoth",)),
+        Corpus("essen", "Essen folk song collection, monophonic, ABC, with region tags", ("essenFolksong",),
+               single_line=True),
+        Corpus("oneills-1850", "O'Neill's Music of Ireland (1850), Irish dance tunes, ABC", ("oneills1850",),
+               single_line=True),
+        Corpus("ryans-mammoth", "Ryan's Mammoth Collection (1883), fiddle tunes, ABC", ("ryansMammoth",),
+               single_line=True),
         Corpus("palestrina", "Palestrina masses and motets, Humdrum **kern", ("palestrina",)),
         Corpus("monteverdi", "Monteverdi madrigals, MusicXML", ("monteverdi",)),
         Corpus("beethoven", "Beethoven string quartet movements, MusicXML", ("beethoven",)),
         Corpus("mozart", "Mozart string quartet and piano sonata movements, MusicXML", ("mozart",)),
         Corpus("folk", "essen + oneills-1850 + ryans-mammoth: folk melodies",
-               members=("essen", "oneills-1850", "ryans-mammoth")),
+               members=("essen", "oneills-1850", "ryans-mammoth"), single_line=True),
     ]
 }
 

@@ -733,18 +733,10 @@ def save_midi(score: Score, path: str | Path) -> Path:
 def released_before_next(score: Score) -> Score:
     """A copy of ``score`` in which a note that runs into the next onset of its track, and ends
     before that note does (an overlap, not a held note under a moving line), ends where it begins."""
+    from tunesmith.music.melody import release_overlaps
+
     out = score.copy()
-    for tr in out.music.tracks:
-        notes = sorted(tr.notes, key=lambda n: (n.time, n.pitch))
-        onsets = sorted({n.time for n in notes})
-        ends_at = {}
-        for n in notes:
-            ends_at[n.time] = max(ends_at.get(n.time, 0), n.end)
-        nxt = dict(zip(onsets, onsets[1:]))
-        for n in notes:
-            t = nxt.get(n.time)
-            if t is not None and n.end > t and n.end <= ends_at[t]:
-                n.duration = t - n.time
+    release_overlaps(out.music)
     return out
 
 

@@ -27,6 +27,27 @@ MONOPHONIC_OVERLAP = 0.10
 SAME_ONSET_SECONDS = 0.05
 
 
+def release_overlaps(music: symusic.Score, *, single_line: bool = False) -> int:
+    """Cut, in place, each note that runs into the next onset of its track where that onset begins,
+    as a player releases it; returns how many were cut. By default only a note that also ends
+    before the next one does (an overlap, not a note held under a moving line, which a track of
+    several voices may have); ``single_line``: every note (a melody has one note at a time)."""
+    cut = 0
+    for tr in music.tracks:
+        notes = sorted(tr.notes, key=lambda n: (n.time, n.pitch))
+        ends: dict[int, int] = {}
+        for n in notes:
+            ends[n.time] = max(ends.get(n.time, 0), n.end)
+        onsets = sorted(ends)
+        nxt = dict(zip(onsets, onsets[1:]))
+        for n in notes:
+            t = nxt.get(n.time)
+            if t is not None and n.end > t and (single_line or n.end <= ends[t]):
+                n.duration = t - n.time
+                cut += 1
+    return cut
+
+
 def loudest_per_onset(notes: np.ndarray, tpq: int, qpm: float) -> np.ndarray:
     """Indices of a recording's tune in its transcribed ``notes`` (a symusic note array): the
     loudest note (then the longest) of every cluster of onsets within :data:`SAME_ONSET_SECONDS`

@@ -357,3 +357,18 @@ def test_a_model_card_can_set_the_default_top_p(tiny_model, tmp_path):
     assert info["settings"]["top_p"] == 0.5  # the value used is written down
     (info,) = generate_to_files(str(ck), tmp_path / "out2", bars=2, formats="mid", top_p=0.8)
     assert info["settings"]["top_p"] == 0.8
+
+
+def test_a_piece_whose_last_format_fails_leaves_no_files(tmp_path, monkeypatch, chorale_like):
+    """MIDI and WAV are written before the MusicXML: when that fails, they are removed again — a
+    piece's files are all there or none is (generate once left a MIDI and a WAV beside a traceback)."""
+    import tunesmith.music.io as io
+    from tunesmith.generate.api import write_formats
+
+    def broken(score, path):
+        raise RuntimeError("the notation failed")
+
+    monkeypatch.setattr(io, "save_musicxml", broken)
+    with pytest.raises(RuntimeError, match="notation"):
+        write_formats(chorale_like, tmp_path / "piece", ["mid", "wav", "musicxml", "png"])
+    assert list(tmp_path.iterdir()) == []

@@ -421,21 +421,27 @@ def check_not_taken(bases: list[Path], fmts: list[str], force: bool) -> None:
 
 
 def write_formats(score: Score, base: Path, fmts: list[str]) -> list[Path]:
-    """``base``.mid / .wav / .musicxml / .png, as asked (each written atomically)."""
+    """``base``.mid / .wav / .musicxml / .png, as asked (each written atomically; if one cannot be
+    written, those written before it are removed: a piece's files are all there or none is)."""
     from tunesmith.music.io import save_midi, save_musicxml
     from tunesmith.music.plot import save_pianoroll_png
     from tunesmith.music.render import render_audio
 
     files = []
-    if "mid" in fmts:
-        files.append(save_midi(score, output_path(base, ".mid")))
-    audio = [output_path(base, EXTENSIONS[f]) for f in ("wav", "flac", "ogg", "mp3") if f in fmts]
-    if audio:
-        files.extend(render_audio(score, audio))
-    if "musicxml" in fmts:
-        files.append(save_musicxml(score, output_path(base, ".musicxml")))
-    if "png" in fmts:
-        files.append(save_pianoroll_png(score, output_path(base, ".png"), title=score.meta.title))
+    try:
+        if "mid" in fmts:
+            files.append(save_midi(score, output_path(base, ".mid")))
+        audio = [output_path(base, EXTENSIONS[f]) for f in ("wav", "flac", "ogg", "mp3") if f in fmts]
+        if audio:
+            files.extend(render_audio(score, audio))
+        if "musicxml" in fmts:
+            files.append(save_musicxml(score, output_path(base, ".musicxml")))
+        if "png" in fmts:
+            files.append(save_pianoroll_png(score, output_path(base, ".png"), title=score.meta.title))
+    except BaseException:
+        for f in files:
+            Path(f).unlink(missing_ok=True)
+        raise
     return files
 
 

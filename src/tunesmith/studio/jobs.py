@@ -381,8 +381,13 @@ def _run_find(url, job, progress, work):
     with db.session(url) as s:
         linked = dict(s.execute(select(Piece.content_hash, Piece.id).where(
             Piece.kind == "corpus", Piece.content_hash.in_([h.piece_id for h in hits]))).all())
-    return {"hits": [{**h.to_dict(), "piece": linked.get(h.piece_id)} for h in hits], "query": label[:200],
-            "query_notes": len(q.pitches), "bars": list(bars) if bars else None, "units": 1}
+    out = {"hits": [{**h.to_dict(), "piece": linked.get(h.piece_id)} for h in hits], "query": label[:200],
+           "query_notes": len(q.pitches), "bars": list(bars) if bars else None, "units": 1}
+    if not q.metric:  # a recording: the tune as heard, so that a hummed query with a wrong note can be hummed again
+        from tunesmith.music.keys import PITCH_CLASS_NAMES
+
+        out["heard"] = [f"{PITCH_CLASS_NAMES[int(x) % 12]}{int(x) // 12 - 1}" for x in q.pitches[:48]]
+    return out
 
 
 HANDLERS = {"generate": _run_generate, "rework": _run_rework, "import": _run_import, "evaluate": _run_evaluate,

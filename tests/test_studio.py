@@ -669,3 +669,20 @@ def test_a_piece_page_names_the_nearest_composer_or_region(ann, anns_piece):
     short = ann.get(f"/api/pieces/{few}").json()
     assert short["meta"]["analysis"]["classes"] == {}
 
+
+
+def test_no_nearest_composer_for_a_transcription_of_several_voices(chorale_like):
+    """The classifiers learned scores; a transcription of several voices carries overtones and octave
+    stops it heard as notes. Such a piece gets no nearest composer; the same piece as a score does."""
+    from tunesmith.studio.pieces import nearest_classes
+
+    long = chorale_like.copy()
+    for tr in long.music.tracks:  # the chorale fixture repeated to 32 notes a voice
+        notes = list(tr.notes)
+        for k in range(1, 4):
+            for n in notes:
+                tr.notes.append(n.shift_time(k * 3840))
+    assert set(nearest_classes(long, "four voices")) == {"composer"}
+    long.meta.tags.append("transcribed")
+    assert nearest_classes(long, "four voices") == {}
+    assert set(nearest_classes(long, "melody")) == {"region", "collection"}  # a transcribed tune is judged

@@ -115,6 +115,12 @@ def test_a_melodys_range_is_spelled_in_its_key(tmp_path):
     for key, names in cases.items():
         for pitch, name in names.items():
             assert spell_pitch(pitch, *parse_key(key)) == name, (key, pitch)
+    from tunesmith.mir.analysis import spell_melody
+
+    # a line without a signature (a tune heard from a recording): named in the key its notes suggest
+    assert spell_melody([65, 67, 68, 70, 72, 73, 76, 77]) == ["F4", "G4", "Ab4", "Bb4", "C5", "Db5", "E5", "F5"]
+    assert spell_melody([62, 64, 66, 67, 69, 71, 73, 74]) == ["D4", "E4", "F#4", "G4", "A4", "B4", "C#5", "D5"]
+    assert spell_melody([]) == []
     (tmp_path / "t.abc").write_text("X:1\nM:4/4\nL:1/4\nK:Fm\nF A c d|c A G F|=E F G c|d c A F|]\n")
     m = analyze_score(load_score(tmp_path / "t.abc")).to_dict()["melody"]
     assert (m["lowest_name"], m["highest_name"]) == ("E4", "Db5"), m

@@ -260,10 +260,10 @@ def cmd_search(a: argparse.Namespace) -> int:
         print(f"note: an upbeat of {q.upbeat:g} quarter note(s) was read in the query (MIDI writes it at time 0); "
               "its bars count from the bar it begins in", file=sys.stderr)
     if not q.metric and Path(a.query).suffix.lower() in AUDIO_EXTS and Path(a.query).is_file():
-        from tunesmith.music.keys import PITCH_CLASS_NAMES
+        from tunesmith.mir.analysis import spell_melody
 
         # what was heard, so that a hummed query with a wrong note can be hummed again
-        heard = " ".join(f"{PITCH_CLASS_NAMES[int(p) % 12]}{int(p) // 12 - 1}" for p in q.pitches[:24])
+        heard = " ".join(spell_melody(q.pitches)[:24])
         print(f"note: the tune as heard ({len(q.pitches)} notes, repeats as one): {heard}"
               + (" …" if len(q.pitches) > 24 else ""), file=sys.stderr)
         cents = recording_tuning(a.query)  # read already by the transcription (kept per file)

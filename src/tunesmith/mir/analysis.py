@@ -126,6 +126,19 @@ def spell_pitch(pitch: int, tonic: int, mode: str) -> str:
     return f"{name}{octave}"
 
 
+def spell_melody(pitches) -> list[str]:
+    """A line's MIDI pitches named in the key its notes suggest (Aarden profiles on the count of
+    each pitch class: a tune heard from a recording has no key signature), as :func:`spell_pitch`."""
+    from tunesmith.mir.keys import correlations, rank_keys
+
+    p = np.asarray(pitches, np.int64)
+    if not len(p):
+        return []
+    best = rank_keys(correlations(np.bincount(p % 12, minlength=12).astype(float)))[0]
+    tonic, mode = best % 12, "major" if best < 12 else "minor"
+    return [spell_pitch(int(x), tonic, mode) for x in p]
+
+
 def spell_chord(root: int, quality: str, bass: int, tonic: int, mode: str) -> tuple[str, list[str]]:
     """The chord's root and tones (bass first) spelled in the key, as a musician writes them:
     a diatonic root by its letter in the key; a chromatic one as the raised leading tone of the

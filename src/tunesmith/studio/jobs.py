@@ -384,9 +384,9 @@ def _run_find(url, job, progress, work):
     out = {"hits": [{**h.to_dict(), "piece": linked.get(h.piece_id)} for h in hits], "query": label[:200],
            "query_notes": len(q.pitches), "bars": list(bars) if bars else None, "units": 1}
     if not q.metric:  # a recording: the tune as heard, so that a hummed query with a wrong note can be hummed again
-        from tunesmith.music.keys import PITCH_CLASS_NAMES
+        from tunesmith.mir.analysis import spell_melody
 
-        out["heard"] = [f"{PITCH_CLASS_NAMES[int(x) % 12]}{int(x) // 12 - 1}" for x in q.pitches[:48]]
+        out["heard"] = spell_melody(q.pitches)[:48]
     return out
 
 

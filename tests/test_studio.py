@@ -686,3 +686,23 @@ def test_no_nearest_composer_for_a_transcription_of_several_voices(chorale_like)
     long.meta.tags.append("transcribed")
     assert nearest_classes(long, "four voices") == {}
     assert set(nearest_classes(long, "melody")) == {"region", "collection"}  # a transcribed tune is judged
+
+
+def test_find_tunes_like_a_catalogue_piece_not_yet_made_listenable(app, ann):
+    """A catalogue piece that nobody has opened has no files yet: its melody is read from its
+    corpus's prepared data (by content hash) and searched with; it is never its own match."""
+    from tunesmith.music.corpora import corpus_of
+    from tunesmith.music.dataset import open_dataset
+    from tunesmith.store.models import Piece
+
+    ds = open_dataset("folk", progress=False)
+    e = next(x for x in ds.entries if len(ds.load(x).music.tracks[0].notes) >= 16)
+    with db.session(app.state.url) as s:
+        row = Piece(key="folk/catalogue-test", kind="corpus", title="A catalogue tune", public=True,
+                    corpus=corpus_of(e["source"], "folk"), content_hash=e.get("hash") or e["id"], path=e["source"])
+        s.add(row)
+        s.flush()
+        pid = row.id
+    r = find(ann, ann.post(f"/api/pieces/{pid}/find", json={"bars": "1-4"}))
+    assert r["query"] == "A catalogue tune" and r["query_notes"] >= 3 and r["bars"] == [1, 4], r
+    assert all(h["id"] != (e.get("hash") or e["id"]) for h in r["hits"])

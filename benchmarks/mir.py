@@ -437,6 +437,22 @@ def _api_latency(tunesmith_home: Path, queries: list) -> dict:
             "p50": round(float(np.percentile(lat, 50)) * 1000, 2), "p95": round(float(np.percentile(lat, 95)) * 1000, 2)}
 
 
+AUDIO_PROGRAMS = {"piano": 0, "strings": 48, "organ": 19, "flute": 73, "guitar": 24}  # the audio tables' instruments
+
+
+def held_out_pieces(rng, n_per_corpus: int) -> list:
+    """``n_per_corpus`` held-out (valid and test) pieces of bach-chorales and then of folk, drawn
+    by ``rng`` — the audio, tuning and robustness tables' pieces."""
+    from tunesmith.music.dataset import open_dataset
+
+    pieces = []
+    for corpus in ("bach-chorales", "folk"):
+        ds = open_dataset(corpus, progress=False)
+        held = [e for e in ds.entries if e["split"] in ("valid", "test")]
+        pieces += [ds.load(held[int(k)]) for k in rng.choice(len(held), min(len(held), n_per_corpus), replace=False)]
+    return pieces
+
+
 def bench_audio(n_pieces: int, seed: int = 0) -> dict:
     import librosa
     import mir_eval
@@ -446,18 +462,12 @@ def bench_audio(n_pieces: int, seed: int = 0) -> dict:
     from tunesmith.mir.audio import HOP, analyze_audio
     from tunesmith.mir.keys import find_key
     from tunesmith.music.audio import basic_pitch_notes
-    from tunesmith.music.dataset import open_dataset
     from tunesmith.music.io import load_score
     from tunesmith.music.render import render_wav
 
     rng = np.random.default_rng(seed)
-    pieces = []
-    for corpus in ("bach-chorales", "folk"):
-        ds = open_dataset(corpus, progress=False)
-        held = [e for e in ds.entries if e["split"] in ("valid", "test")]
-        pick = rng.choice(len(held), min(len(held), n_pieces // 2), replace=False)
-        pieces += [ds.load(held[int(k)]) for k in pick]
-    programs = {"piano": 0, "strings": 48, "organ": 19, "flute": 73, "guitar": 24}
+    pieces = held_out_pieces(rng, n_pieces // 2)
+    programs = AUDIO_PROGRAMS
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for k, s in enumerate(tqdm(pieces, desc="audio", leave=False)):
@@ -671,16 +681,11 @@ def bench_tuning(n_pieces: int, seed: int = 0, cents=(0, 25, -25, 40, -40)) -> d
 
     from tunesmith.evaluate.metrics import extract_notes
     from tunesmith.music.audio import RETUNE_MIN_CENTS, basic_pitch_notes, recording_tuning
-    from tunesmith.music.dataset import open_dataset
     from tunesmith.music.render import render_wav
 
     rng = np.random.default_rng(20_000 + seed)
-    pieces = []
-    for corpus in ("bach-chorales", "folk"):
-        ds = open_dataset(corpus, progress=False)
-        held = [e for e in ds.entries if e["split"] in ("valid", "test")]
-        pieces += [ds.load(held[int(k)]) for k in rng.choice(len(held), min(len(held), n_pieces // 2), replace=False)]
-    programs = {"piano": 0, "strings": 48, "organ": 19, "flute": 73, "guitar": 24, "choir": 52}
+    pieces = held_out_pieces(rng, n_pieces // 2)
+    programs = {**AUDIO_PROGRAMS, "choir": 52}
     import librosa
 
     from tunesmith.mir.audio import HOP, audio_key
@@ -798,17 +803,12 @@ def bench_robust(n_pieces: int, n_queries: int, seed: int = 0) -> dict:
     from tunesmith.mir.keys import find_key
     from tunesmith.mir.search import melody_of
     from tunesmith.music.audio import basic_pitch_output, refine_onsets
-    from tunesmith.music.dataset import open_dataset
     from tunesmith.music.io import load_score
     from tunesmith.music.render import render_wav
 
     rng = np.random.default_rng(30_000 + seed)
-    pieces = []
-    for corpus in ("bach-chorales", "folk"):
-        ds = open_dataset(corpus, progress=False)
-        held = [e for e in ds.entries if e["split"] in ("valid", "test")]
-        pieces += [ds.load(held[int(k)]) for k in rng.choice(len(held), min(len(held), n_pieces // 2), replace=False)]
-    programs = {"piano": 0, "strings": 48, "organ": 19, "flute": 73, "guitar": 24}
+    pieces = held_out_pieces(rng, n_pieces // 2)
+    programs = AUDIO_PROGRAMS
     rows = []
 
     def f1(ri, rp, starts, events, scale):

@@ -549,15 +549,18 @@ def create_app(config: StudioConfig | None = None) -> FastAPI:
         return text if text.lstrip().startswith("X:") else "X:1\n" + text
 
     def bar_range(text: str) -> list[int] | None:
+        """Bars "5-8" (or "5") as a range, read as the rework's bars are; None for none."""
+        from tunesmith.errors import OptionError
+        from tunesmith.generate.rollmodels import parse_bars
+
         text = (text or "").strip()
         if not text:
             return None
-        lo, _, hi = text.partition("-")
         try:
-            r = [int(lo), int(hi or lo)]
-        except ValueError:
+            r = list(parse_bars(text))
+        except OptionError:
             r = [0, 0]
-        if r[0] < 1 or r[1] < r[0] or r[1] > 10_000:
+        if r[0] < 1 or r[1] > 10_000:
             raise StudioError(400, f"bars: '{text[:20]}' is not a bar range like 5-8")
         return r
 

@@ -248,6 +248,13 @@ def in_beats(t: np.ndarray, beats: np.ndarray) -> np.ndarray:
     return k + (t - beats[k]) / period[k]
 
 
+def _onset_ll(marks: np.ndarray, onset) -> np.ndarray:
+    """(beats, places in the bar): the log-likelihood of each beat's marks (where notes begin in it)
+    under a template's onset probabilities per place, each mixed with :data:`NOISE` of chance."""
+    on = (1 - NOISE) * np.asarray(onset) + NOISE * 0.5
+    return marks @ np.log(on).T + (1 - marks) @ np.log(1 - on).T
+
+
 def meter_evidence(notes: np.ndarray, qpm: float) -> MeterEvidence | None:
     """The evidence for every bar hypothesis (module docstring), before weighting: per
     hypothesis, the log-likelihood of its beats' onsets and durations, of the first and the last
@@ -288,10 +295,9 @@ def meter_evidence(notes: np.ndarray, qpm: float) -> MeterEvidence | None:
     rows, hyps = [], []
     for p in BAR_BEATS:
         tp = tpl[str(p)]
-        on = (1 - NOISE) * np.asarray(tp["onset"]) + NOISE * 0.5  # (p, marks)
         du = (1 - NOISE) * np.asarray(tp["duration"]) + NOISE / N_DUR  # (p, classes)
         # per place in the bar: the log-likelihood of each beat's observations there
-        ll_on = marks @ np.log(on).T + (1 - marks) @ np.log(1 - on).T  # (beats, p)
+        ll_on = _onset_ll(marks, tp["onset"])  # (beats, p)
         ll_du = np.log(du)[:, cls].T  # (beats, p)
         first, last = np.log(np.asarray(tp["first"])), np.log(np.asarray(tp["last"]))
         beats_used = np.arange(k_first, nb)
@@ -319,8 +325,7 @@ def meter_evidence(notes: np.ndarray, qpm: float) -> MeterEvidence | None:
         beats_used = np.arange(k_first, nb)
         ll = {}
         for sig in ("3/4", "6/8"):
-            on = (1 - NOISE) * np.asarray(tpl["three_quarters"][sig]["onset"]) + NOISE * 0.5
-            ll[sig] = (marks @ np.log(on).T + (1 - marks) @ np.log(1 - on).T)[beats_used]
+            ll[sig] = _onset_ll(marks, tpl["three_quarters"][sig]["onset"])[beats_used]
         for phase in range(3):
             pos = (beats_used - phase) % 3
             six_eight[phase] = float(ll["6/8"][np.arange(len(pos)), pos].sum() - ll["3/4"][np.arange(len(pos)), pos].sum())

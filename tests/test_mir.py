@@ -861,8 +861,13 @@ def test_search_cli_with_abc_text_and_errors(tmp_path, monkeypatch, capsys, cli)
     assert main(["search", "K:G\nGABc defg|", "--json"]) == 0  # Up and Down's opening, a fourth lower
     hits = json.loads(capsys.readouterr().out)
     assert hits[0]["name"] == "lib/tunes: Up and Down"
+    # typed in single quotes, as --help shows it: a backslash and an n between the lines
+    assert main(["search", "K:G\\nGABc defg|", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["name"] == "lib/tunes: Up and Down"
     r = cli("search", "K:C\nC2|")
     assert r.returncode == 2 and "too short" in r.stderr and "Traceback" not in r.stderr
+    r = cli("search", "K:C\\nxyz|")  # no notes: the text is named, not a temporary file
+    assert r.returncode == 2 and "ABC text" in r.stderr and "query.abc" not in r.stderr
     monkeypatch.setenv("TUNESMITH_HOME", str(tmp_path / "empty"))
     r = cli("search", "K:C\nCDEF GABc|")
     assert r.returncode == 2 and "tunesmith index" in r.stderr

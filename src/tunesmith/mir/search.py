@@ -839,14 +839,22 @@ def query_melody(query: str | Path | Score, *, bars: tuple[int, int] | None = No
     if isinstance(query, Score):  # a piece in memory (generated, or read by the caller)
         score = query
         query = score.meta.source or score.meta.title or "score"
-    elif "\n" in text or text.lstrip().startswith("X:") or ("K:" in text and not Path(text).exists()):
+    elif "\n" in text or text.lstrip().startswith("X:") or (
+            ("K:" in text or "\\n" in text) and not Path(text).exists()):
+        if "\n" not in text:
+            # typed in single quotes ('K:G\nGABc'), the shell passes a backslash and an n, as
+            # --help's example shows them: ABC has no other use for that pair
+            text = text.replace("\\n", "\n")
         body = text if text.lstrip().startswith("X:") else "X:1\n" + text
         if "\nK:" not in "\n" + body:
             body = body.replace("X:1\n", "X:1\nK:C\n", 1)
         with tempfile.TemporaryDirectory() as d:
             f = Path(d) / "query.abc"
             f.write_text(body)
-            score = load_score(f, limits=limits)
+            try:
+                score = load_score(f, limits=limits)
+            except BadInputError as e:  # name the text the user typed, not a temporary file
+                raise OptionError("QUERY", f"ABC text {text if len(text) <= 40 else text[:39] + '…'!r}: {e.problem}") from None
     else:
         score = load_score(query, index=piece - 1, limits=limits)
     up = estimated_upbeat(score)

@@ -868,6 +868,8 @@ def test_search_cli_with_abc_text_and_errors(tmp_path, monkeypatch, capsys, cli)
     assert r.returncode == 2 and "too short" in r.stderr and "Traceback" not in r.stderr
     r = cli("search", "K:C\\nxyz|")  # no notes: the text is named, not a temporary file
     assert r.returncode == 2 and "ABC text" in r.stderr and "query.abc" not in r.stderr
+    r = cli("search", str(lib / "tunes.abc"), "--bars", "4-4")  # f4 d4: the file and its bars are named
+    assert r.returncode == 2 and f"{lib / 'tunes.abc'}: a melody of 2 distinct notes in bars 4-4 is too short" in r.stderr
     monkeypatch.setenv("TUNESMITH_HOME", str(tmp_path / "empty"))
     r = cli("search", "K:C\nCDEF GABc|")
     assert r.returncode == 2 and "tunesmith index" in r.stderr
@@ -1011,3 +1013,29 @@ def test_classify_errors_are_one_line(tmp_path, capsys):
         assert main(argv) == 2, argv
         err = capsys.readouterr().err
         assert msg in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_classify_names_no_class_for_drums_or_a_few_notes(tmp_path, capsys):
+    """The classes are closed sets: drums alone or a handful of notes would still get a confident
+    'nearest' composer. Such a file is refused with its reason; in a folder it is skipped."""
+    import symusic
+
+    drums = tmp_path / "f" / "drums.mid"
+    drums.parent.mkdir()
+    m = symusic.Score(480)
+    tr = symusic.Track("kit", 0, True)
+    for i in range(32):
+        tr.notes.append(symusic.Note(i * 240, 120, 36, 100))
+    m.tracks.append(tr)
+    m.dump_midi(str(drums))
+    (tmp_path / "f" / "tune.abc").write_text("X:1\nM:4/4\nL:1/8\nK:D\n|:dA FA dA FA|GB eB GB eB|dA FA dA FA|gfed cABc:|\n")
+    (tmp_path / "few.abc").write_text("X:1\nM:4/4\nL:1/4\nK:C\nC E G c|]\n")
+    for f, n in ((drums, 0), (tmp_path / "few.abc", 4)):
+        assert main(["classify", str(f)]) == 2
+        err = capsys.readouterr().err
+        assert f"{n} pitched notes: too few to classify" in err and len(err.strip().splitlines()) == 1
+    assert main(["classify", str(tmp_path / "f"), "--task", "collection", "--json"]) == 0
+    cap = capsys.readouterr()
+    out = json.loads(cap.out)
+    assert [p["file"] for p in out["pieces"]] == [str(tmp_path / "f" / "tune.abc")]
+    assert "drums.mid" in out["errors"][0]["file"] and "skipped" in cap.err

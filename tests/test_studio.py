@@ -640,6 +640,7 @@ def test_find_a_tune_refuses_bad_input_with_a_reason(ann, home):
     before = {f for f in (home / "studio" / "uploads").rglob("*") if f.is_file()}
     j = wait(ann, ann.post("/api/find", data={"abc": "K:C\nC2"}).json()["job"])
     assert j["status"] == "failed" and "too short" in j["message"], j
+    assert str(home) not in j["message"] and "uploads" not in j["message"], j  # no server path
     assert {f for f in (home / "studio" / "uploads").rglob("*") if f.is_file()} == before  # nor a failed one's
     page = ann.get("/find").text
     assert 'id="find-form"' in page and "tunes" in page

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from tunesmith.cli_common import add_limits, limits_from
-from tunesmith.errors import BadInputError, OptionError
+from tunesmith.errors import BadInputError, OptionError, TunesmithError
 from tunesmith.fileio import dumps
 from tunesmith.music.audio import FRAME_THRESHOLD, ONSET_THRESHOLD
 
@@ -336,8 +336,10 @@ def cmd_classify(a: argparse.Namespace) -> int:
     if a.model and a.task and clf.task != task.name:
         raise OptionError("--model", f"'{a.model}' was trained for '{clf.task}', not '{task.name}'")
     files = C.files_in(a.target)
-    errors: list = [] if len(files) > 1 else None
+    errors: list = []
     preds = C.classify_files(files, clf, limits=limits_from(a), errors=errors)
+    if not preds and len(errors) == 1:  # one file (or one piece) and nothing to say of it: its reason
+        raise TunesmithError(errors[0][1])
     if a.json:
         print(json.dumps({"task": clf.task, "classes": clf.classes, "pieces": [p.to_dict() for p in preds],
                           "errors": [{"file": f, "error": m} for f, m in errors or []]}, indent=1))

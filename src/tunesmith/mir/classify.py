@@ -36,6 +36,7 @@ from tunesmith.music.io import READABLE_EXTS, Limits, read_pieces
 from tunesmith.music.score import Score
 
 CROP_BARS = 16
+MIN_NOTES = 16  # a piece of fewer pitched notes says too little to name a composer, region or collection
 MAX_CROPS = 6
 FOLDS = 5
 MAX_ITER = 200  # boosting iterations (scikit-learn stops early on a 10% validation split when rows > 10,000)
@@ -546,8 +547,9 @@ class Prediction:
 
 def classify_files(paths: list[Path], clf: Classifier, *, limits: Limits | None = None,
                    errors: list | None = None) -> list[Prediction]:
-    """Predictions for every piece of every file; unreadable files go to ``errors`` (as
-    (file, message)) when a list is given, else raise."""
+    """Predictions for every piece of every file; unreadable files, and pieces of fewer than
+    :data:`MIN_NOTES` pitched notes, go to ``errors`` (as (file, message)) when a list is given,
+    else raise."""
     out = []
     for f in paths:
         try:
@@ -558,12 +560,26 @@ def classify_files(paths: list[Path], clf: Classifier, *, limits: Limits | None 
             errors.append((str(f), str(e)))
             continue
         for i, s in enumerate(res.scores):
-            if not s.n_notes:
+            n = pitched_notes(s)
+            if n < MIN_NOTES:
+                # the classes are closed sets: a piece of a few notes (or drums alone) would still get
+                # a confident-looking nearest class, which says nothing
+                where = f"{f}" + (f" #{i + 1}" if len(res.scores) > 1 else "")
+                err = BadInputError(where, f"{n} pitched note{'s' if n != 1 else ''}: too few to classify "
+                                           f"(at least {MIN_NOTES})")
+                if errors is None:
+                    raise err
+                errors.append((where, str(err)))
                 continue
             p = clf.predict_piece(s)
             out.append(Prediction(str(f), i + 1, s.meta.title or Path(f).stem,
                                   {c: float(v) for c, v in sorted(zip(clf.classes, p), key=lambda a: -a[1])}))
     return out
+
+
+def pitched_notes(score: Score) -> int:
+    """How many notes of ``score`` have a pitch (drum tracks' notes do not)."""
+    return sum(len(t.notes) for t in score.music.tracks if not t.is_drum)
 
 
 def files_in(target: str | Path) -> list[Path]:

@@ -88,6 +88,7 @@ TIE_PRIOR = True  # equal scores ordered by SearchIndex._likelihood (False: by t
 # A longer query is searched with its first notes: the alignment costs grow with the square
 # of its length (a 3,657-note movement took 22 s), and 128 notes name a piece as surely.
 MAX_QUERY_NOTES = 4 * WINDOW
+MIN_QUERY_NOTES = 3  # distinct notes (repeats merged): fewer stand in too many pieces to tell any apart
 # alignment scores per step (see _align_segment)
 MATCH, NEAR, MISMATCH = 2.0, 0.5, -1.0
 RHYTHM, RHYTHM_NEAR, RHYTHM_MISS = 1.0, 0.3, -0.5
@@ -778,9 +779,9 @@ class SearchIndex:
         if len(query.pitches):  # repeated notes merged, as in the index (a split note is the same melody)
             keep = np.r_[True, query.pitches[1:] != query.pitches[:-1]]
             query = replace(query, pitches=query.pitches[keep], onsets=query.onsets[keep])
-        if len(query.pitches) < 3:
+        if len(query.pitches) < MIN_QUERY_NOTES:
             raise BadInputError("query", f"a melody of {len(query.pitches)} distinct notes is too short to search "
-                                "with (at least 3)")
+                                f"with (at least {MIN_QUERY_NOTES})")
         if len(query.pitches) > MAX_QUERY_NOTES:
             query = replace(query, pitches=query.pitches[:MAX_QUERY_NOTES], onsets=query.onsets[:MAX_QUERY_NOTES])
         if candidates is None:
@@ -857,10 +858,15 @@ def query_melody(query: str | Path | Score, *, bars: tuple[int, int] | None = No
                 raise OptionError("QUERY", f"ABC text {text if len(text) <= 40 else text[:39] + '…'!r}: {e.problem}") from None
     else:
         score = load_score(query, index=piece - 1, limits=limits)
+    mel = _query_bars(score, bars, query)
+    distinct = int(np.count_nonzero(np.diff(mel.pitches)) + 1) if len(mel.pitches) else 0
+    if distinct < MIN_QUERY_NOTES:  # refused here, where the file (or the text) can be named
+        raise BadInputError(query if isinstance(query, Path) or "\n" not in text else "ABC text",
+                            f"a melody of {distinct} distinct note{'s' if distinct != 1 else ''}"
+                            + (f" in bars {bars[0]}-{bars[1]}" if bars else "")
+                            + f" is too short to search with (at least {MIN_QUERY_NOTES})")
     up = estimated_upbeat(score)
-    if up is not None:
-        return replace(_query_bars(score, bars, query), upbeat=up)
-    return _query_bars(score, bars, query)
+    return replace(mel, upbeat=up) if up is not None else mel
 
 
 def _query_bars(score: Score, bars: tuple[int, int] | None, query) -> Melody:

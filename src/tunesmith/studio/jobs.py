@@ -372,9 +372,11 @@ def _run_find(url, job, progress, work):
         if p.get("piece") is not None:
             exclude = idx.position.get(digest) if digest else None  # a catalogue piece is not its own match
         hits = idx.search(q, top=int(p.get("top", 10)), exclude=exclude)
-    except TunesmithError:  # the query itself is wrong: it will not be tried again, so it is not kept
+    except TunesmithError as e:  # the query itself is wrong: it will not be tried again, so it is not kept
         if p.get("file"):
             Path(p["file"]).unlink(missing_ok=True)
+        if isinstance(e, BadInputError) and e.path == str(path):  # named as the listener knows it, not the server's path
+            raise BadInputError(label, e.problem) from None
         raise
     if p.get("file"):  # an uploaded query is kept only until its search is done
         Path(p["file"]).unlink(missing_ok=True)

@@ -46,18 +46,15 @@ def engrave(musicxml: Path) -> str:
     return "<svg xmlns='http://www.w3.org/2000/svg' class='pages'>" + "".join(pages) + "</svg>"
 
 
-MIN_NOTES_TO_CLASSIFY = 16
-
-
 def nearest_classes(score: Score, texture: str | None) -> dict:
     """The bundled classifiers' nearest class and its probability (``tunesmith classify``): the
     composer of a piece in several voices, the Essen region and the folk collection of a tune.
     Their classes are closed sets — the nearest, not a verdict — so a piece of fewer than
-    :data:`MIN_NOTES_TO_CLASSIFY` notes, which says too little, gets none."""
+    :data:`~tunesmith.mir.classify.MIN_NOTES` pitched notes, which says too little, gets none."""
     from tunesmith.errors import TunesmithError
-    from tunesmith.mir.classify import load_classifier
+    from tunesmith.mir.classify import MIN_NOTES, load_classifier, pitched_notes
 
-    if sum(len(t.notes) for t in score.music.tracks) < MIN_NOTES_TO_CLASSIFY:
+    if pitched_notes(score) < MIN_NOTES:
         return {}
     if "transcribed" in score.meta.tags and texture != "melody":
         # the classifiers learned scores; a transcription of several voices carries the overtones

@@ -121,6 +121,10 @@ def test_a_recording_of_a_jig_is_transcribed_in_six_eight(tmp_path):
     t = transcribe(render_wav(s, tmp_path / "jig.wav", sample_rate=22050))
     m = transcription_meter(t)
     assert t.time_signature() == "6/8" and abs(m["bar_seconds"] - 1.8) < 0.05, m
+    from tunesmith.mir.analysis import analyze_score
+
+    mel = analyze_score(t).to_dict()["melody"]  # one line heard: its melody is read, and it is the jig's
+    assert mel["notes"] >= 0.9 * sum(len(x.notes) for x in s.music.tracks) and mel["lowest_name"] == "D4", mel
 
 
 def test_an_unknown_meter_is_refused_before_any_work(tmp_path, cli):

@@ -499,6 +499,9 @@ def test_analyze_audio_from_the_cli(tmp_path, chorale_like, capsys):
     assert d["key"]["key"] == "C major"
     assert d["audio"]["key"] == "C major"
     assert d["audio"]["tempo_bpm"] > 0 and len(d["audio"]["beats"]) >= 2 and len(d["audio"]["onsets"]) >= 4
+    # four voices heard: no melody is claimed (the transcription's top notes are any voice's), and the summary says so
+    assert d["texture"] != "melody" and d["melody"] == {}
+    assert main(["analyze", str(wav)]) == 0 and "melody       not read: several voices" in capsys.readouterr().out
     assert (tmp_path / "pics" / "c.analysis.png").stat().st_size > 10_000
     assert (tmp_path / "pics" / "c.chroma.png").stat().st_size > 10_000
 

@@ -1299,3 +1299,39 @@ def test_motion_targets_leave_out_the_training_pieces_last_bar_as_the_samples_do
     assert frames == slice(0, 48) and np.allclose(cm.rates([(g, frames)])[0], r2)
     full, _ = cm.rates([cm.grid_of(pieces[1])])
     assert full[:, -1].mean() > r2[:, -1].mean()  # counting the held last bar would ask for more holds
+
+
+def test_folk_continues_a_legato_or_harmonized_primer_as_one_line(tmp_path):
+    """A primer played legato (each note ringing into the next, as a recording's transcribed notes
+    do) with a second part under it. The folk model read the rings as durations no tune of its
+    corpus has and went on with chords of up to twenty notes; and the primer came back twice (as
+    given, and as the model's release of it). Now the primer is read as its melody, one note at
+    a time, the continuation has one note per onset, and the report says what was done."""
+    import symusic
+
+    from tunesmith.generate.api import load_model
+    from tunesmith.music.io import load_score
+
+    tune = [67, 71, 67, 62, 67, 71, 74, 72, 71, 69, 67, 66, 67, 69, 71, 67]  # eighths in 6/8, G major
+    m = symusic.Score(480)
+    m.time_signatures.append(symusic.TimeSignature(0, 6, 8))
+    m.tempos.append(symusic.Tempo(0, 100.0))
+    top, low = symusic.Track("tune", 73, False), symusic.Track("drone", 32, False)
+    for i, p in enumerate(tune * 2):
+        top.notes.append(symusic.Note(i * 240, 400, p, 90))  # sounding well into the next note
+    for b in range(len(tune) * 2 // 6 + 1):
+        low.notes.append(symusic.Note(b * 1440, 1440, 43, 60))
+    m.tracks.extend([top, low])
+    f = tmp_path / "legato.mid"
+    m.dump_midi(str(f))
+    g = load_model("folk").generate(primer=load_score(f), bars=4, seed=0)
+    notes = sorted((n.time, n.pitch, n.duration) for t in g.score.music.tracks for n in t.notes)
+    onsets = [t for t, _, _ in notes]
+    assert len(onsets) == len(set(onsets)), "two notes at one onset"
+    assert all(a[0] + a[2] <= b[0] for a, b in zip(notes, notes[1:])), "a note sounding past the next onset"
+    assert [p for _, p, _ in notes[:len(tune) * 2]] == tune * 2  # the primer's melody once, note for note
+    # the continuation is a tune: the flute's program read as the piano the model learned (bound to
+    # the flute's token it wrote one note a bar, on the bar's last position), and given back
+    assert len(notes) - len(tune) * 2 >= 3 * 4
+    assert [t.program for t in g.score.music.tracks] == [73]
+    assert "one line" in g.report["primer_melody"]

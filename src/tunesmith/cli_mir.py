@@ -98,6 +98,9 @@ def _summary(d: dict, n_chords: int) -> list[str]:
         lines.append(f"  melody       {m['notes']} notes, {low}–{high} ({m['range']} semitones), "
                      f"steps {m['steps_share']:.0%}, up/down/repeat {m['contour']['up']:.0%}/{m['contour']['down']:.0%}/"
                      f"{m['contour']['repeat']:.0%}")
+    elif d.get("audio") and d["texture"] != "melody":
+        lines.append("  melody       not read: several voices were heard, and which of them is the tune a "
+                     "transcription cannot tell (record the tune alone)")
     mt = d["metrics"]
     keys = ("pitch_class_entropy", "scale_consistency", "polyphony", "groove_consistency", "empty_beat_rate")
     lines.append("  metrics      " + ", ".join(f"{k} {mt[k] + 0.0:.3g}" for k in keys if mt.get(k) is not None))  # no -0

@@ -26,6 +26,7 @@ from tunesmith.generate.sampler import SamplingControls, sample
 from tunesmith.models import registry
 from tunesmith.models.checkpoint import write_checkpoint
 from tunesmith.music.keys import key_name, parse_key, scale_pitch_classes, score_key
+from tunesmith.music.melody import melody_of, release_overlaps
 from tunesmith.music.score import Meta, Score
 from tunesmith.represent.tokens import EventTokenizer, assign_voice_programs
 
@@ -154,9 +155,15 @@ class MusicModel:
         want = parse_key(key) if key else None
         if primer is not None:
             primer, note = first_bars(primer, PRIMER_BARS, "primer")
+            line = None
+            if self._single_line():
+                primer, line = self._primer_line(primer)
             g = self._continue(primer, bars, controls, want, seed, use_cache, rules)
-            if note and g.report is not None:
-                g.report["primer"] = note
+            if g.report is not None:
+                if note:
+                    g.report["primer"] = note
+                if line:
+                    g.report["primer_melody"] = line
             return g
         tries = 8 if want else 1
         best = None
@@ -182,6 +189,22 @@ class MusicModel:
         g.score.meta.key = g.key
         return g
 
+    def _primer_line(self, primer: Score) -> tuple[Score, str | None]:
+        """A single-line model's primer as the one line it learned: the melody of a piece of several
+        parts, or of a recording (its played note at each onset, not the overtones heard beside it),
+        each note released where the next begins. A transcribed flute jig, its notes ringing on into
+        the next, read to the folk model as durations no tune of its corpus has, and it went on with
+        chords of up to twenty notes. Returns the line and what was done to it (None: nothing)."""
+        tracks = [t for t in primer.music.tracks if len(t.notes) and not t.is_drum]
+        if not tracks:
+            return primer, None  # refused later, with the reason
+        notes = sorted(tracks[0].notes, key=lambda n: (n.time, -n.pitch))
+        rings = any(a.end > b.time for a, b in zip(notes, notes[1:]))  # a note still sounding as the next begins
+        if len(tracks) == 1 and not rings:
+            return primer, None
+        mel = melody_of(primer)
+        return mel.score, f"{mel.describe()}; each note released where the next begins (this model writes one line)"
+
     def _continue(self, primer: Score, bars, controls, want, seed, use_cache, rules="strict") -> Generated:
         primer = Score(assign_voice_programs(primer.music), primer.meta)
         if want is not None:
@@ -190,7 +213,22 @@ class MusicModel:
             target = want[0] if mode == want[1] else want[0] + (3 if want[1] == "minor" else -3)
             primer = primer.transpose(((target - tonic + 6) % 12) - 6)
             primer.meta.key = key_name(*want)
-        return self._sample_from(primer, bars, controls, seed, use_cache, rules)
+        # an instrument the model never learned is read as one it did, and given back afterwards: the
+        # folk model (its tunes all on program 0) continued a flute's primer, its notes then bound to
+        # the flute's program token, with one note a bar on the bar's last position
+        known = [int(x) for x in self.config.get("programs") or []]
+        tracks = [t for t in primer.music.tracks if not t.is_drum]
+        back: dict[int, int] = {}
+        if known and any(t.program not in known for t in tracks):
+            primer = primer.copy()
+            for i, t in enumerate(t for t in primer.music.tracks if not t.is_drum):
+                back[known[i % len(known)]] = int(t.program)
+                t.program = known[i % len(known)]
+        g = self._sample_from(primer, bars, controls, seed, use_cache, rules)
+        for t in g.score.music.tracks:
+            if not t.is_drum and t.program in back:
+                t.program = back[t.program]
+        return g
 
     def copy_guard(self, *, progress: bool = False):
         """The originality guard of this model's training set (None where that data is not on
@@ -235,7 +273,8 @@ class MusicModel:
         guard = self.copy_guard() if rules != "off" else None
         con = RemiConstraint(tok, bars=bars, time_signature=ts, scale_pcs=scale, programs=programs or None,
                              end_on_tonic=rules != "off",
-                             tonic=score_key(primer)[0] if primer is not None else None, guard=guard)
+                             tonic=score_key(primer)[0] if primer is not None else None, guard=guard,
+                             single_line=self._single_line())
         con.observe_prompt(prompt[1:])
         # style tokens come right after BOS (given, or chosen by the model), then the music
         style = self._choose_style(getattr(self, "_slots", []), controls, seed)
@@ -247,11 +286,11 @@ class MusicModel:
             # a melody sounds one note at a time: a sampled duration that runs past the next sampled
             # onset (7 of 1,005 notes of 30 folk tunes; one, in a pickup bar, broke music21's MusicXML)
             # is released where that onset begins — the onsets, the tune's rhythm, are the model's
-            from tunesmith.music.melody import release_overlaps
-
             released = release_overlaps(full, single_line=True)
         if primer is not None:
             music = _merge_primer(primer.music, tok.decode(prompt).music, full)
+            if self._single_line():  # the primer's last note released where the continuation begins
+                released += release_overlaps(music, single_line=True)
         else:
             music = full.resample(480, min_dur=1)
             _play_at(music, self.config.get("playback") or {})
@@ -280,7 +319,10 @@ class MusicModel:
 
 
 def _merge_primer(primer: symusic.Score, prompt_dec: symusic.Score, full_dec: symusic.Score) -> symusic.Score:
-    """The primer's own notes, then the notes that decoding the continuation added."""
+    """The primer's own notes, then the notes that decoding the continuation added. A decoded note
+    is the primer's when its program, onset and pitch are (not its length: a single-line model
+    releases notes that ring into the next, and a recording's transcribed notes do; matching lengths
+    too wrote such a primer twice, once as played and once released)."""
     out = primer.copy()
     out = out.resample(480, min_dur=1) if out.tpq != 480 else out
     full = full_dec.resample(480, min_dur=1)
@@ -288,12 +330,12 @@ def _merge_primer(primer: symusic.Score, prompt_dec: symusic.Score, full_dec: sy
     seen: dict[tuple, int] = {}
     for tr in before.tracks:
         for n in tr.notes:
-            k = (tr.program, n.time, n.pitch, n.duration)
+            k = (tr.program, n.time, n.pitch)
             seen[k] = seen.get(k, 0) + 1
     by_prog = {t.program: t for t in out.tracks}
     for tr in full.tracks:
         for n in tr.notes:
-            k = (tr.program, n.time, n.pitch, n.duration)
+            k = (tr.program, n.time, n.pitch)
             if seen.get(k, 0) > 0:
                 seen[k] -= 1
                 continue

@@ -18,8 +18,10 @@ class RemiConstraint:
     def __init__(self, tok: EventTokenizer, *, bars: int, time_signature: str | None = None,
                  scale_pcs: set[int] | None = None, programs: set[int] | None = None,
                  max_tokens: int | None = None, end_on_tonic: bool = False, tonic: int | None = None,
-                 guard=None):
+                 guard=None, single_line: bool = False):
         self.tok = tok
+        # a model of melodies (folk) writes one note per onset: no second note at a note's position
+        self.single_line = single_line
         # the originality guard (generate/copyguard.py), or None: no pitch that would complete
         # eight notes of a training piece
         self.guard = guard
@@ -158,7 +160,9 @@ class RemiConstraint:
         # after a Duration
         if self.ended:
             return self.eos.copy()
-        out = self.program_ok | self._later_positions() | m["Bar"]
+        out = self._later_positions() | m["Bar"]
+        if not self.single_line:  # another note at this onset
+            out |= self.program_ok
         if self.bars_done >= self.bars:
             out |= self.eos
             if self.end_on_tonic and self.tonic is not None and self.pitches and self.pitches[-1] % 12 != self.tonic % 12:

@@ -1,6 +1,6 @@
 """Music information retrieval figures → benchmarks/results-mir.json (BENCHMARKS.md via run.py).
 
-    python benchmarks/mir.py [--only key,chords,search,audio,meter,pickup,tuning,robust,classify] [--queries 1000] [--audio-queries 200] [--audio-pieces 100]
+    python benchmarks/mir.py [--only key,chords,search,audio,meter,pickup,tuning,robust,classify,continue] [--queries 1000] [--audio-queries 200] [--audio-pieces 100]
                              [--seed 0] [--out benchmarks/results-mir.json]
 
 - key: the Bach chorales' stated keys against our key finder (notes only; notes + key
@@ -459,6 +459,7 @@ def bench_audio(n_pieces: int, seed: int = 0) -> dict:
     from tqdm import tqdm
 
     from tunesmith.evaluate.metrics import extract_notes
+    from tunesmith.mir.analysis import texture_of
     from tunesmith.mir.audio import HOP, analyze_audio
     from tunesmith.mir.keys import find_key
     from tunesmith.music.audio import basic_pitch_notes
@@ -515,12 +516,26 @@ def bench_audio(n_pieces: int, seed: int = 0) -> dict:
             rows.append({"instrument": inst, "onset_f": on_f, "onset_f_librosa": on_f_lib,
                          "tempo_ok": abs(a.tempo_bpm - qpm) / qpm <= 0.04,
                          "tempo_ok_octave": min(abs(a.tempo_bpm * f - qpm) / qpm for f in (0.5, 1, 2)) <= 0.04,
-                         "key_ok": a.key == sym_key, "f1": float(f1), "f1_raw": float(f1_raw), "seconds": a.seconds, "work": dt})
+                         "key_ok": a.key == sym_key, "f1": float(f1), "f1_raw": float(f1_raw), "seconds": a.seconds, "work": dt,
+                         # one line or several voices, as analyze reads the recording (its melody, chords per bar)
+                         "texture_ok": (texture_of(extract_notes(tr_score), recorded=True) == "melody")
+                         == (len([t for t in s.music.tracks if len(t.notes)]) == 1),
+                         # as read before 2026-12-07 (ninth session): the score's tests of ringing and onsets
+                         "texture_ok_before": (texture_of(extract_notes(tr_score)) == "melody")
+                         == (len([t for t in s.music.tracks if len(t.notes)]) == 1),
+                         "one_line": len([t for t in s.music.tracks if len(t.notes)]) == 1})
     by = {}
     for inst in programs:
         r = [x for x in rows if x["instrument"] == inst]
         by[inst] = round(float(np.mean([x["f1"] for x in r])), 4) if r else None
     return {"pieces": len(rows), "tempo_within_4pct": round(float(np.mean([r["tempo_ok"] for r in rows])), 4),
+            "texture_right": {"one_line": round(float(np.mean([r["texture_ok"] for r in rows if r["one_line"]])), 4),
+                              "several_voices": round(float(np.mean([r["texture_ok"] for r in rows
+                                                                     if not r["one_line"]])), 4),
+                              "one_line_before": round(float(np.mean([r["texture_ok_before"] for r in rows
+                                                                      if r["one_line"]])), 4),
+                              "several_voices_before": round(float(np.mean([r["texture_ok_before"] for r in rows
+                                                                            if not r["one_line"]])), 4)},
             "tempo_within_4pct_octave_ok": round(float(np.mean([r["tempo_ok_octave"] for r in rows])), 4),
             "audio_key_equals_symbolic": round(float(np.mean([r["key_ok"] for r in rows])), 4),
             "transcription_f1": round(float(np.mean([r["f1"] for r in rows])), 4), "transcription_f1_by_instrument": by,
@@ -964,6 +979,104 @@ def bench_pickup(n_pieces: int, n_queries: int, seed: int = 0) -> dict:
     return out
 
 
+CONTINUE_PROGRAMS = {"flute": 73, "violin": 40, "piano": 0, "guitar": 24}
+
+
+def _line_stats(notes: list[tuple[int, int, int]], tpq: int, bar_ticks: int, scale: set[int]) -> dict:
+    """Of (onset, pitch, duration) notes: notes per bar, the share of onsets holding two or more
+    notes, of notes sounding past the next onset, of pitches in ``scale``, and the mean leap."""
+    if not notes:
+        return {"notes_per_bar": 0.0, "chord_onsets": 0.0, "ringing": 0.0, "in_key": 0.0, "mean_leap": 0.0}
+    notes = sorted(notes)
+    t = np.array([n[0] for n in notes])
+    p = np.array([n[1] for n in notes])
+    e = t + np.array([n[2] for n in notes])
+    onsets, counts = np.unique(t, return_counts=True)
+    nxt = np.array([onsets[onsets > x][0] if (onsets > x).any() else np.iinfo(np.int64).max for x in t])
+    bars = max(1.0, (t.max() - t.min()) / bar_ticks + 1)
+    return {"notes_per_bar": float(len(notes) / bars), "chord_onsets": float((counts > 1).mean()),
+            "ringing": float((e > nxt).mean()), "in_key": float(np.isin(p % 12, list(scale)).mean()),
+            "mean_leap": float(np.abs(np.diff(p)).mean()) if len(p) > 1 else 0.0}
+
+
+def bench_continue(n_pieces: int, seed: int = 0) -> dict:
+    """``generate --model folk --primer RECORDING``: the first 8 bars of held-out folk tunes, played
+    on flute, violin, piano or guitar at 70–140 qpm, transcribed and continued by 8 bars; beside
+    the same tunes' first 8 bars given as scores (on the same instrument), and the tunes' own bars 9–16. The continuation is
+    the notes begun after the primer's last onset."""
+    import symusic
+    from tqdm import tqdm
+
+    from tunesmith.generate.api import load_model
+    from tunesmith.music.dataset import open_dataset
+    from tunesmith.music.io import load_score
+    from tunesmith.music.keys import scale_pitch_classes, score_key
+    from tunesmith.music.render import render_wav
+
+    rng = np.random.default_rng(seed)
+    ds = open_dataset("folk", progress=False)
+    held = [e for e in ds.entries if e["split"] in ("valid", "test")]
+    mm = load_model("folk")
+    rows: dict[str, list] = {"recorded": [], "score": [], "real": []}
+    secs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for k in tqdm(rng.permutation(len(held)), desc="continue", leave=False):
+            if len(rows["real"]) >= n_pieces:
+                break
+            s = ds.load(held[int(k)])
+            if len(s.music.tracks) != 1 or not len(s.music.time_signatures):
+                continue
+            bar = s.music.tpq * 4 * s.music.time_signatures[0].numerator // s.music.time_signatures[0].denominator
+            if s.music.end() < 16 * bar:
+                continue
+            head = s.copy()
+            head.music = s.music.clip(0, 8 * bar, clip_end=True)
+            scale = scale_pitch_classes(*score_key(head))
+            real = [(n.time, n.pitch, n.duration) for n in s.music.tracks[0].notes if 8 * bar <= n.time < 16 * bar]
+            first = [(n.time, n.pitch, n.duration) for n in s.music.tracks[0].notes if n.time < 8 * bar]
+            rows["real"].append({**_line_stats(real, s.music.tpq, bar, scale),
+                                 "density_ratio": len(real) / max(1, len(first))})
+            inst = list(CONTINUE_PROGRAMS)[len(rows["real"]) % len(CONTINUE_PROGRAMS)]
+            qpm = float(rng.uniform(70, 140))
+            played = head.copy()
+            played.music.tempos.clear()
+            played.music.tempos.append(symusic.Tempo(0, qpm))
+            played.music.tracks[0].program = CONTINUE_PROGRAMS[inst]
+            wav = Path(tmp) / f"p{k}.wav"
+            render_wav(played, wav, sample_rate=22050)
+            for kind, primer in (("recorded", load_score(wav)), ("score", played)):
+                t0 = time.perf_counter()
+                g = mm.generate(primer=primer, bars=8, seed=int(k))
+                secs.append(time.perf_counter() - t0)
+                m = g.score.music
+                cut = max(n.time for tr in primer.music.tracks for n in tr.notes)
+                gbar = m.tpq * 4 * m.time_signatures[0].numerator // m.time_signatures[0].denominator \
+                    if len(m.time_signatures) else 4 * m.tpq
+                notes = [(n.time, n.pitch, n.duration) for tr in m.tracks for n in tr.notes
+                         if n.time > cut * m.tpq / primer.music.tpq]
+                # notes a bar against the primer's as read (a recording read at twice the tempo has
+                # half as many notes a bar in its primer too)
+                pb = primer.music.tpq * 4 * primer.music.time_signatures[0].numerator // \
+                    primer.music.time_signatures[0].denominator if len(primer.music.time_signatures) else 4 * primer.music.tpq
+                heard = [(n.time, n.pitch, n.duration) for tr in primer.music.tracks for n in tr.notes]
+                st = _line_stats(notes, m.tpq, gbar, scale)
+                ratio = st["notes_per_bar"] / max(1e-9, _line_stats(heard, primer.music.tpq, pb, scale)["notes_per_bar"])
+                # the primer in the output once: its notes against the output's notes up to its last onset
+                # (a single-line model's primer is its melody, one note an onset)
+                kept = sum(1 for tr in m.tracks for n in tr.notes if n.time <= cut * m.tpq / primer.music.tpq)
+                onsets = len({n.time for tr in primer.music.tracks for n in tr.notes})
+                rows[kind].append({**st, "density_ratio": ratio, "instrument": inst, "primer_kept": kept / max(1, onsets)})
+    out = {"pieces": len(rows["real"]), "seconds_per_continuation": round(float(np.median(secs)), 2)}
+    for kind, r in rows.items():
+        out[kind] = {f: round(float(np.mean([x[f] for x in r])), 3)
+                     for f in ("notes_per_bar", "density_ratio", "chord_onsets", "ringing", "in_key", "mean_leap",
+                               "primer_kept") if f in r[0]}
+    out["recorded"]["notes_per_bar_by_instrument"] = {
+        i: round(float(np.mean([x["notes_per_bar"] for x in rows["recorded"] if x["instrument"] == i])), 2)
+        for i in CONTINUE_PROGRAMS if any(x["instrument"] == i for x in rows["recorded"])}
+    return out
+
+
 def bench_classify() -> dict:
     """Cross-validated accuracy and macro-F1 of each task's classifier and its baselines
     (the same procedure as ``tunesmith classify train``), and prediction time per piece."""
@@ -989,7 +1102,7 @@ def bench_classify() -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--only", default="key,chords,search,audio,meter,pickup,tuning,robust,classify")
+    ap.add_argument("--only", default="key,chords,search,audio,meter,pickup,tuning,robust,classify,continue")
     ap.add_argument("--pickup-pieces", type=int, default=2000, help="held-out pieces per corpus for the upbeat (at most)")
     ap.add_argument("--queries", type=int, default=1000)
     ap.add_argument("--audio-queries", type=int, default=200)
@@ -1000,7 +1113,7 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     out = a.out
     res = json.loads(out.read_text()) if out.exists() else {}
-    for part in ("key", "chords", "search", "audio", "meter", "pickup", "tuning", "robust", "classify"):  # the parts kept from an earlier run keep its date
+    for part in ("key", "chords", "search", "audio", "meter", "pickup", "tuning", "robust", "classify", "continue"):  # the parts kept from an earlier run keep its date
         if isinstance(res.get(part), dict) and "date" in res:
             res[part].setdefault("date", res["date"])
     res["machine"] = f"{platform.machine()}, {__import__('os').cpu_count()} cores, Python {platform.python_version()}"
@@ -1023,6 +1136,8 @@ def main(argv: list[str] | None = None) -> int:
             res["robust"] = bench_robust(a.audio_pieces // 2, a.audio_queries // 2, a.seed)
         elif part == "classify":
             res["classify"] = bench_classify()
+        elif part == "continue":
+            res["continue"] = bench_continue(a.audio_pieces // 2, a.seed)
         elif part == "chords":
             res["chords"] = bench_chords()
         else:

@@ -536,6 +536,12 @@ def mir_lines(r: dict) -> list[str]:
                      + ") | |", f"| librosa's onset detector (spectral flux) on the same renders | {a['onset_f_librosa']:.3f} ("
                      + ", ".join(f"{i} {v[1]:.2f}" for i, v in a["onset_f_by_instrument"].items()) + ") | |"]
                     if "onset_f" in a else []),
+                  *([f"| one line or several voices, as `analyze` reads a recording (a tune's melody and chords a bar; "
+                     f"no melody claimed of several voices): right for the single lines | "
+                     f"{a['texture_right']['one_line']:.2f} (the four-voice chorales {a['texture_right']['several_voices']:.2f}; "
+                     f"before 2026-12-07's ninth session {a['texture_right']['one_line_before']:.2f} and "
+                     f"{a['texture_right']['several_voices_before']:.2f}) | |"]
+                    if "texture_right" in a else []),
                   f"| analysis + transcription time | {a['seconds_per_minute_of_audio']:.2f} s per minute of audio"
                   + (f" (load average {a['load_average_after']:g} on {os.cpu_count()} cores at the end of the run)"
                      if "load_average_after" in a else "") + " | |"]
@@ -581,6 +587,27 @@ def mir_lines(r: dict) -> list[str]:
                          + f" | {x['tempo_within_4pct']:.2f} | {x['key_from_chroma_right']:.2f} | "
                          + (f"{x['search_top1']:.2f} | {x['search_top10']:.2f} |" if x["search_top1"] is not None
                             else " | |"))
+    ct = r.get("continue")
+    if ct:
+        lines += ["", "**Continuing a recording** (`tunesmith generate --model folk --primer tune.wav`; "
+                  "`python benchmarks/mir.py --only continue`): the first 8 bars of "
+                  f"{ct['pieces']} held-out folk tunes played on flute, violin, piano or guitar at 70–140 qpm, "
+                  "transcribed and continued by 8 bars (the notes begun after the primer's last onset); beside the "
+                  "same 8 bars given as a MIDI file on the same instrument, and the tunes' own bars 9–16. *Density* is the continuation's notes "
+                  "a bar over its primer's as read (a recording read at twice the tempo has half as many notes a bar "
+                  "in its primer too); *two notes at an onset* and *ringing* (a note sounding past the next onset) "
+                  "are what a single line never has; *in key*: pitches in the scale of the primer's key. "
+                  f"{ct['seconds_per_continuation']:.2f} s a continuation (median, after the transcription).", "",
+                  "| primer | notes a bar | density | two notes at an onset | ringing | in key | mean leap (semitones) "
+                  "| the primer's notes in the output, per onset |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for key, label in (("recorded", "a recording, transcribed"),
+                           ("score", "the same bars as a MIDI file on the same instrument"),
+                           ("real", "the tune's own bars 9–16")):
+            x = ct[key]
+            kept = f"{x['primer_kept']:.3f}" if "primer_kept" in x else "–"
+            lines.append(f"| {label} | {x['notes_per_bar']:.2f} | {x['density_ratio']:.2f} | {x['chord_onsets']:.3f} | "
+                         f"{x['ringing']:.3f} | {x['in_key']:.3f} | {x['mean_leap']:.2f} | {kept} |")
     m = r.get("meter")
     if m:
         lines += ["", f"**Meter of a recording** (`tunesmith transcribe`, `analyze`): {m['pieces']} held-out chorales and "

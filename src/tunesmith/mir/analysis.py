@@ -293,7 +293,7 @@ def label_chord(weights: np.ndarray, bass: int, *, implied_in: tuple[int, str] |
 RECORDED_CHORD_SHARE = 0.2  # a recording whose onsets hold two notes not an octave apart more often is not one line
 
 
-def _texture(n: Notes, *, recorded: bool = False) -> str:
+def texture_of(n: Notes, *, recorded: bool = False) -> str:
     """"melody" for one track whose notes neither start together (under 5% of them) nor sound
     through most of the next note (under 20%); else "four voices" or "polyphonic".
 
@@ -573,7 +573,7 @@ def analyze_score(score: Score) -> Analysis:
     ks = score.music.key_signatures
     signature = int(ks[0].key) if len(ks) else None
     key = find_key(n, signature=signature, stated=score.meta.key)
-    texture = _texture(n, recorded=is_recording(score))
+    texture = texture_of(n, recorded=is_recording(score))
     chord_list = chords(n, key.tonic, key.mode, per="bar" if texture == "melody" else "beat")
     bars = int(n.end[n.pitched].max() - 1) // n.bar_ticks + 1
     tempo = score.tempo()

@@ -125,6 +125,9 @@ def test_a_recording_of_a_jig_is_transcribed_in_six_eight(tmp_path):
 
     mel = analyze_score(t).to_dict()["melody"]  # one line heard: its melody is read, and it is the jig's
     assert mel["notes"] >= 0.9 * sum(len(x.notes) for x in s.music.tracks) and mel["lowest_name"] == "D4", mel
+    from tunesmith.music.melody import melody_of
+
+    assert "several voices" not in melody_of(t).describe()  # one line heard: no warning
 
 
 def test_an_unknown_meter_is_refused_before_any_work(tmp_path, cli):

@@ -502,6 +502,13 @@ def test_analyze_audio_from_the_cli(tmp_path, chorale_like, capsys):
     # four voices heard: no melody is claimed (the transcription's top notes are any voice's), and the summary says so
     assert d["texture"] != "melody" and d["melody"] == {}
     assert main(["analyze", str(wav)]) == 0 and "melody       not read: several voices" in capsys.readouterr().out
+    # searching or harmonizing with it: a warning that the tune taken may be another voice's
+    from tunesmith.music.io import load_score
+    from tunesmith.music.melody import melody_of
+
+    assert "several voices were heard" in melody_of(load_score(wav)).describe()
+    main(["search", str(wav)])  # whatever it finds (an index may not be there), the warning comes first
+    assert "warning: several voices were heard" in capsys.readouterr().err
     assert (tmp_path / "pics" / "c.analysis.png").stat().st_size > 10_000
     assert (tmp_path / "pics" / "c.chroma.png").stat().st_size > 10_000
 

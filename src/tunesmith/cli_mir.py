@@ -269,6 +269,10 @@ def cmd_search(a: argparse.Namespace) -> int:
         heard = " ".join(spell_melody(q.pitches)[:24])
         print(f"note: the tune as heard ({len(q.pitches)} notes, repeats as one): {heard}"
               + (" …" if len(q.pitches) > 24 else ""), file=sys.stderr)
+        if q.voices_heard is not None:
+            print(f"warning: several voices were heard (two notes at {q.voices_heard:.0%} of the onsets); the tune "
+                  "searched with is the loudest note at each onset, which may be another voice's: record the tune "
+                  "alone", file=sys.stderr)
         cents = recording_tuning(a.query)  # read already by the transcription (kept per file)
         if abs(cents) > RETUNE_MIN_CENTS:
             print(f"note: the recording is tuned {cents:+.0f} cents from A440; its notes were heard at A440",

@@ -20,7 +20,7 @@ import numpy as np
 from tunesmith.evaluate.metrics import Notes, all_metrics, extract_notes
 from tunesmith.mir.keys import KeyResult, find_key, key_over_time
 from tunesmith.music.keys import PITCH_CLASS_NAMES, key_name, parse_key
-from tunesmith.music.melody import is_recording
+from tunesmith.music.melody import RECORDED_CHORD_SHARE, chord_onset_share, is_recording
 from tunesmith.music.score import Score
 
 # (suffix, intervals above the root); triads first so that, on a tie, a triad wins
@@ -290,30 +290,23 @@ def label_chord(weights: np.ndarray, bass: int, *, implied_in: tuple[int, str] |
     return _TEMPLATES[i][0], _TEMPLATES[i][1], float(fit[i])
 
 
-RECORDED_CHORD_SHARE = 0.2  # a recording whose onsets hold two notes not an octave apart more often is not one line
-
-
 def texture_of(n: Notes, *, recorded: bool = False) -> str:
     """"melody" for one track whose notes neither start together (under 5% of them) nor sound
     through most of the next note (under 20%); else "four voices" or "polyphonic".
 
     A recording (``recorded``) is one track whose notes ring on into the next by their decay and
     reverberation, and whose instrument may sound octaves of each note (an organ's stops), so
-    neither test holds for it: it is one line where under :data:`RECORDED_CHORD_SHARE` of its
-    onsets (notes begun within a 32nd of each other) hold two notes that are not an octave apart.
-    On 40 held-out pieces played on five instruments, that share was 0–0.10 for the 20 single
-    lines and 0.41–0.79 for the 20 four-voice chorales; the two tests above had called 14 of the
-    20 single lines polyphonic (an organ's and a flute's among them)."""
+    neither test holds for it: it is one line where under
+    :data:`~tunesmith.music.melody.RECORDED_CHORD_SHARE` of its onsets hold two notes that are not
+    an octave apart (:func:`~tunesmith.music.melody.chord_onset_share`). On 40 held-out pieces
+    played on five instruments, that share was 0–0.10 for the 20 single lines and 0.41–0.79 for
+    the 20 four-voice chorales; the two tests above had called 14 of the 20 single lines
+    polyphonic (an organ's and a flute's among them)."""
     tracks = np.unique(n.track[n.pitched])
     if recorded and len(tracks) == 1:
         idx = np.flatnonzero(n.pitched)
-        idx = idx[np.lexsort((n.pitch[idx], n.start[idx]))]
-        group = np.r_[0, np.cumsum(np.diff(n.start[idx]) > n.tpq // 8)]
-        chords = 0
-        for g in np.unique(group):
-            pc = n.pitch[idx[group == g]]
-            chords += bool(((pc[:, None] - pc[None, :]) % 12 != 0).any())
-        return "melody" if chords < RECORDED_CHORD_SHARE * (group[-1] + 1) else "polyphonic"
+        share = chord_onset_share(n.start[idx], n.pitch[idx], n.tpq)
+        return "melody" if share < RECORDED_CHORD_SHARE else "polyphonic"
     if len(tracks) == 1:
         idx = n.track_notes(int(tracks[0]))
         idx = idx[np.argsort(n.start[idx], kind="stable")]

@@ -58,7 +58,7 @@ from tunesmith.evaluate.metrics import extract_notes
 from tunesmith.fileio import atomic_write_bytes, write_json
 from tunesmith.mir.analysis import melody_line
 from tunesmith.music.corpora import readable_name
-from tunesmith.music.melody import is_recording, loudest_per_onset
+from tunesmith.music.melody import is_recording, loudest_per_onset, several_voices_heard
 from tunesmith.music.meter import estimated_upbeat
 from tunesmith.music.score import Score
 
@@ -112,6 +112,9 @@ class Melody:
     beat_offset: float | None = None
     # a MIDI file's upbeat the reader read and placed (quarter notes): its bars count from the bar it begins in
     upbeat: float | None = None
+    # a recording of several voices: the share of its onsets holding two notes (its tune is then the
+    # loudest note at each onset, which may be another voice's); None otherwise
+    voices_heard: float | None = None
 
 
 def beat_offset(onsets: np.ndarray) -> float | None:
@@ -866,7 +869,7 @@ def query_melody(query: str | Path | Score, *, bars: tuple[int, int] | None = No
                             + (f" in bars {bars[0]}-{bars[1]}" if bars else "")
                             + f" is too short to search with (at least {MIN_QUERY_NOTES})")
     up = estimated_upbeat(score)
-    return replace(mel, upbeat=up) if up is not None else mel
+    return replace(mel, upbeat=up, voices_heard=several_voices_heard(score))
 
 
 def _query_bars(score: Score, bars: tuple[int, int] | None, query) -> Melody:

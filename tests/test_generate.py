@@ -372,3 +372,12 @@ def test_a_piece_whose_last_format_fails_leaves_no_files(tmp_path, monkeypatch, 
     with pytest.raises(RuntimeError, match="notation"):
         write_formats(chorale_like, tmp_path / "piece", ["mid", "wav", "musicxml", "png"])
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_chorale_model_refuses_a_tune_as_primer_and_says_what_would_take_it(tmp_path, cli):
+    (tmp_path / "tune.abc").write_text("X:1\nM:4/4\nL:1/4\nK:G\nG A B c|d2 B2|c A B G|A4|]\n")
+    r = cli("generate", "--model", "bach-chorales", "--primer", str(tmp_path / "tune.abc"), "--bars", "2",
+            "--out", str(tmp_path / "out"))
+    assert r.returncode == 2 and "needs exactly four voices" in r.stderr and "--model folk" in r.stderr
+    assert "tunesmith harmonize" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

@@ -145,9 +145,12 @@ class ChoraleTokenModel:
             primer, primer_note = first_bars(primer, PRIMER_BARS, "primer")
             ids = satb.encode(primer)
             if ids is None:
+                voices = len([t for t in primer.music.tracks if len(t.notes) and not t.is_drum])
+                tune = (" — a tune of one line can be continued by a model of tunes (--model folk) or harmonized "
+                        "as a chorale (tunesmith harmonize)" if voices == 1 else "")
                 raise ParameterError("primer", f"{primer.meta.source or 'the primer'} needs exactly four voices "
                                      "(soprano, alto, tenor, bass) in a meter this model knows "
-                                     f"({', '.join(satb.METERS)})")
+                                     f"({', '.join(satb.METERS)}){tune}")
             meter = satb.METERS[int(ids[0]) - satb.METER0]
             grid0 = ids[1:].reshape(-1, satb.FRAME)[:, 1:].T
             if want is not None:  # move the primer to the asked key (nearest direction)

@@ -12,7 +12,7 @@ import soundfile as sf
 
 from conftest import make_score
 from tunesmith.cli import main
-from tunesmith.errors import OptionError
+from tunesmith.errors import OptionError, ParameterError
 from tunesmith.evaluate.metrics import extract_notes
 from tunesmith.mir.analysis import analyze_score, chords, label_chord
 from tunesmith.mir.keys import find_key, key_over_time, key_scores
@@ -908,6 +908,10 @@ def test_python_search_keeps_its_index_loaded_until_the_index_changes(tmp_path, 
     S.build_part(str(lib), progress=False)
     hits = tunesmith.search("K:C\nC2E2G2|c4 B2|")  # Second's opening, a fifth lower
     assert len(built) == 2 and hits[0].name == "lib/b: Second"
+    assert len(tunesmith.search("K:C\nC2E2G2|c4 B2|", top=1)) == 1
+    for top in (0, -1, 2.5):  # refused with the parameter named, not an empty list or an IndexError
+        with pytest.raises(ParameterError, match="top: must be a whole number"):
+            tunesmith.search("K:C\nC2E2G2|c4 B2|", top=top)
 
 
 def test_python_api(tmp_path, chorale_like):

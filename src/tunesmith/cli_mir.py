@@ -238,7 +238,7 @@ def cmd_search(a: argparse.Namespace) -> int:
     )
     from tunesmith.music.audio import AUDIO_EXTS, RETUNE_MIN_CENTS, recording_tuning
 
-    if not 1 <= a.top <= 1000:
+    if not 1 <= a.top <= 1000:  # before any work (search.MAX_TOP)
         raise OptionError("--top", f"must be between 1 and 1000, got {a.top}")
     if not 0 < a.threshold <= 1:
         raise OptionError("--threshold", f"must be in (0, 1], got {a.threshold}")

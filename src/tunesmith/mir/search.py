@@ -53,7 +53,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tunesmith.errors import BadInputError, OptionError
+from tunesmith.errors import BadInputError, OptionError, ParameterError
 from tunesmith.evaluate.metrics import extract_notes
 from tunesmith.fileio import atomic_write_bytes, write_json
 from tunesmith.mir.analysis import melody_line
@@ -88,6 +88,7 @@ TIE_PRIOR = True  # equal scores ordered by SearchIndex._likelihood (False: by t
 # A longer query is searched with its first notes: the alignment costs grow with the square
 # of its length (a 3,657-note movement took 22 s), and 128 notes name a piece as surely.
 MAX_QUERY_NOTES = 4 * WINDOW
+MAX_TOP = 1000  # hits a search returns at most
 MIN_QUERY_NOTES = 3  # distinct notes (repeats merged): fewer stand in too many pieces to tell any apart
 # alignment scores per step (see _align_segment)
 MATCH, NEAR, MISMATCH = 2.0, 0.5, -1.0
@@ -779,6 +780,8 @@ class SearchIndex:
         """The ``top`` pieces whose melodies best match ``query``'s. ``candidates``: how many
         pieces the recall passes to the alignment (default :data:`CANDIDATES`, up to three times
         more for short queries, which many pieces match and which are cheap to align)."""
+        if isinstance(top, bool) or not isinstance(top, (int, np.integer)) or not 1 <= top <= MAX_TOP:
+            raise ParameterError("top", f"must be a whole number from 1 to {MAX_TOP}, got {top!r}")
         if len(query.pitches):  # repeated notes merged, as in the index (a split note is the same melody)
             keep = np.r_[True, query.pitches[1:] != query.pitches[:-1]]
             query = replace(query, pitches=query.pitches[keep], onsets=query.onsets[keep])

@@ -128,6 +128,9 @@ def test_a_recording_of_a_jig_is_transcribed_in_six_eight(tmp_path):
     from tunesmith.music.melody import melody_of
 
     assert "several voices" not in melody_of(t).describe()  # one line heard: no warning
+    # one line heard: each note released where the next begins (a flute's notes ring on into the next)
+    ns = sorted((n.time, n.end) for n in t.music.tracks[0].notes)
+    assert "one-line" in t.meta.tags and all(a[1] <= b[0] for a, b in zip(ns, ns[1:]) if b[0] > a[0])
 
 
 def test_an_unknown_meter_is_refused_before_any_work(tmp_path, cli):

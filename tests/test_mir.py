@@ -507,6 +507,7 @@ def test_analyze_audio_from_the_cli(tmp_path, chorale_like, capsys):
     from tunesmith.music.melody import melody_of
 
     assert "several voices were heard" in melody_of(load_score(wav)).describe()
+    assert "one-line" not in load_score(wav).meta.tags  # its notes keep the lengths they were heard with
     main(["search", str(wav)])  # whatever it finds (an index may not be there), the warning comes first
     assert "warning: several voices were heard" in capsys.readouterr().err
     assert (tmp_path / "pics" / "c.analysis.png").stat().st_size > 10_000

@@ -386,6 +386,7 @@ def transcribe(path: str | Path, *, max_minutes: float = 30.0, onset_threshold: 
     import librosa
     import symusic
 
+    from tunesmith.music.melody import RECORDED_CHORD_SHARE, chord_onset_share, release_overlaps
     from tunesmith.music.meter import check_meter, estimate_meter
     from tunesmith.music.score import DEFAULT_TPQ, Meta, Score
 
@@ -436,6 +437,12 @@ def transcribe(path: str | Path, *, max_minutes: float = 30.0, onset_threshold: 
                 n.duration = line - n.time
     music.tracks.append(track)
     tags = ["transcribed", tag]
+    a = track.notes.numpy()
+    if chord_onset_share(a["time"], a["pitch"], tpq) < RECORDED_CHORD_SHARE:
+        # one line played or sung: a note heard ringing on into the next (a flute's breath, a piano's
+        # decay, the room) is released where the next begins, as the player did and as a score writes it
+        release_overlaps(music, single_line=True)
+        tags.append("one-line")
     cents = recording_tuning(p)
     if abs(cents) > RETUNE_MIN_CENTS:  # said where it mattered: the notes are the nearest semitones of A440
         tags.append(f"tuning:{cents:+.0f}")

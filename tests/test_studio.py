@@ -606,6 +606,7 @@ def test_find_a_tune_from_a_typed_snippet_a_recording_and_a_piece(app, home, ann
                                                         "audio/wav")}), 300)
     assert r["hits"][0]["name"].endswith("The Mill Wheel"), r
     assert len(r["heard"]) == min(r["query_notes"], 48) and r["heard"][:2] == ["A4", "D5"], r  # the tune as heard
+    assert "voices_heard" not in r  # one line heard: no warning
     # a listener's own piece (uploaded), its bars 1–2; the page lists the tunes with their bars
     pid = upload_abc(ann, "X:1\nT:Mine\nM:6/8\nL:1/8\nK:Dm\nA|dfd ecA|def g2a|]\n")
     res = ann.post(f"/api/pieces/{pid}/find", json={"bars": "1-2", "top": 2})
@@ -687,6 +688,16 @@ def test_no_nearest_composer_for_a_transcription_of_several_voices(chorale_like)
     long.meta.tags.append("transcribed")
     assert nearest_classes(long, "four voices") == {}
     assert set(nearest_classes(long, "melody")) == {"region", "collection"}  # a transcribed tune is judged
+
+
+def test_find_with_a_recording_of_several_voices_warns_that_the_tune_may_be_another_voices(ann, chorale_like, tmp_path):
+    from tunesmith.music.render import render_wav
+
+    wav = render_wav(chorale_like, tmp_path / "choir.wav", sample_rate=16000)
+    res = ann.post("/api/find", files={"file": ("choir.wav", wav.read_bytes(), "audio/wav")})
+    r = find(ann, res, 300)
+    assert r["voices_heard"] >= 0.2, r
+    assert 'id="voices"' in ann.get(f"/jobs/{res.json()['job']}").text  # the job page says it
 
 
 def test_find_tunes_like_a_catalogue_piece_not_yet_made_listenable(app, ann):

@@ -88,7 +88,7 @@ TIE_PRIOR = True  # equal scores ordered by SearchIndex._likelihood (False: by t
 # A longer query is searched with its first notes: the alignment costs grow with the square
 # of its length (a 3,657-note movement took 22 s), and 128 notes name a piece as surely.
 MAX_QUERY_NOTES = 4 * WINDOW
-MAX_TOP = 1000  # hits a search returns at most
+MAX_TOP = 10_000  # hits a search returns at most (the CLI shows at most 1000)
 MIN_QUERY_NOTES = 3  # distinct notes (repeats merged): fewer stand in too many pieces to tell any apart
 # alignment scores per step (see _align_segment)
 MATCH, NEAR, MISMATCH = 2.0, 0.5, -1.0

@@ -389,6 +389,8 @@ def _run_find(url, job, progress, work):
         from tunesmith.mir.analysis import spell_melody
 
         out["heard"] = spell_melody(q.pitches)[:48]
+        if q.voices_heard is not None:
+            out["voices_heard"] = round(q.voices_heard, 3)
     return out
 
 

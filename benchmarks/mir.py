@@ -520,9 +520,7 @@ def bench_audio(n_pieces: int, seed: int = 0) -> dict:
                          # one line or several voices, as analyze reads the recording (its melody, chords per bar)
                          "texture_ok": (texture_of(extract_notes(tr_score), recorded=True) == "melody")
                          == (len([t for t in s.music.tracks if len(t.notes)]) == 1),
-                         # as read before 2026-12-07 (ninth session): the score's tests of ringing and onsets
-                         "texture_ok_before": (texture_of(extract_notes(tr_score)) == "melody")
-                         == (len([t for t in s.music.tracks if len(t.notes)]) == 1),
+
                          "one_line": len([t for t in s.music.tracks if len(t.notes)]) == 1})
     by = {}
     for inst in programs:
@@ -531,11 +529,7 @@ def bench_audio(n_pieces: int, seed: int = 0) -> dict:
     return {"pieces": len(rows), "tempo_within_4pct": round(float(np.mean([r["tempo_ok"] for r in rows])), 4),
             "texture_right": {"one_line": round(float(np.mean([r["texture_ok"] for r in rows if r["one_line"]])), 4),
                               "several_voices": round(float(np.mean([r["texture_ok"] for r in rows
-                                                                     if not r["one_line"]])), 4),
-                              "one_line_before": round(float(np.mean([r["texture_ok_before"] for r in rows
-                                                                      if r["one_line"]])), 4),
-                              "several_voices_before": round(float(np.mean([r["texture_ok_before"] for r in rows
-                                                                            if not r["one_line"]])), 4)},
+                                                                     if not r["one_line"]])), 4)},
             "tempo_within_4pct_octave_ok": round(float(np.mean([r["tempo_ok_octave"] for r in rows])), 4),
             "audio_key_equals_symbolic": round(float(np.mean([r["key_ok"] for r in rows])), 4),
             "transcription_f1": round(float(np.mean([r["f1"] for r in rows])), 4), "transcription_f1_by_instrument": by,

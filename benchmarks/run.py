@@ -538,9 +538,7 @@ def mir_lines(r: dict) -> list[str]:
                     if "onset_f" in a else []),
                   *([f"| one line or several voices, as `analyze` reads a recording (a tune's melody and chords a bar; "
                      f"no melody claimed of several voices): right for the single lines | "
-                     f"{a['texture_right']['one_line']:.2f} (the four-voice chorales {a['texture_right']['several_voices']:.2f}; "
-                     f"before 2026-12-07's ninth session {a['texture_right']['one_line_before']:.2f} and "
-                     f"{a['texture_right']['several_voices_before']:.2f}) | |"]
+                     f"{a['texture_right']['one_line']:.2f} (the four-voice chorales {a['texture_right']['several_voices']:.2f}) | |"]
                     if "texture_right" in a else []),
                   f"| analysis + transcription time | {a['seconds_per_minute_of_audio']:.2f} s per minute of audio"
                   + (f" (load average {a['load_average_after']:g} on {os.cpu_count()} cores at the end of the run)"

@@ -243,3 +243,17 @@ def test_audio_formats_and_play(tmp_path, capsys, monkeypatch):
     assert main(["play", str(src)]) == 0
     out = capsys.readouterr().out
     assert "no audio player" in out and (tmp_path / "home" / "play").glob("*.wav")
+
+
+def test_generate_suggests_an_evaluate_command_that_runs(tmp_path, capsys):
+    """The 'next:' line named `tunesmith evaluate OUT`, which is refused without --reference; it now
+    names the model's training corpus, also written to the piece's .json, and that command runs."""
+    out = tmp_path / "gen"
+    assert main(["generate", "--model", "folk", "--bars", "2", "--out", str(out), "--formats", "mid"]) == 0
+    nxt = [x for x in capsys.readouterr().out.splitlines() if x.startswith("next:")][0]
+    assert f"tunesmith evaluate {out} --reference folk" in nxt
+    assert json.loads((out / "folk-000.json").read_text())["settings"]["trained_on"] == "folk"
+    assert main(["evaluate", str(out), "--reference", "folk", "--quiet", "--max-reference", "20",
+                 "--out", str(tmp_path / "report")]) == 0
+    err = capsys.readouterr().err
+    assert "RuntimeWarning" not in err, err  # one piece: the report's "–", not NumPy's warnings

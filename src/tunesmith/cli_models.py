@@ -382,12 +382,15 @@ def cmd_generate(a: argparse.Namespace) -> int:
     for r in results:
         repairs = f", {r['repairs']} repairs" if r["repairs"] else ""
         print(f"wrote {', '.join(r['files'])}  [key {r['key']}, {r['bars']} bars, {r['notes']} notes{repairs}]")
-        for said in ("primer", "stopped_early"):
+        for said in ("primer", "stopped_early", "primer_melody"):
             if (r.get("rules") or {}).get(said):
-                print(f"tunesmith: warning: {r['rules'][said]}", file=sys.stderr)
+                print(f"tunesmith: {'note' if said == 'primer_melody' else 'warning'}: {r['rules'][said]}",
+                      file=sys.stderr)
     if results:
         first = results[0]["files"][0]
-        print(f"next: tunesmith play {first}  ·  tunesmith evaluate {a.out}  ·  tunesmith analyze {first}")
+        ref = results[0]["settings"].get("trained_on")  # evaluate needs the real music to compare with
+        evaluate = f"tunesmith evaluate {a.out} --reference {ref}  ·  " if ref else ""
+        print(f"next: tunesmith play {first}  ·  {evaluate}tunesmith analyze {first}")
     return 0
 
 

@@ -223,8 +223,8 @@ def split_half(ref_groups: list[str], seed: int = 0) -> tuple[np.ndarray, np.nda
     pieces = sorted(set(ref_groups))
     rng.shuffle(pieces)
     first = set(pieces[: len(pieces) // 2])
-    a = np.array([i for i, g in enumerate(ref_groups) if g in first])
-    b = np.array([i for i, g in enumerate(ref_groups) if g not in first])
+    a = np.array([i for i, g in enumerate(ref_groups) if g in first], np.int64)  # empty for crops of one piece
+    b = np.array([i for i, g in enumerate(ref_groups) if g not in first], np.int64)
     return a, b
 
 

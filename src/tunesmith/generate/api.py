@@ -549,7 +549,9 @@ def generate_to_files(model: str, out: str | Path, *, primer: str | None = None,
 
     if "top_p" in capabilities(mm) and "top_p" not in controls:
         controls["top_p"] = default_top_p(mm)  # the model's own default, written into the .json
+    trained_on = (mm.config.get("dataset") or {}).get("name") if isinstance(mm.config.get("dataset"), dict) else None
     settings = {"model": str(model), "family": mm.config.get("family"), "bars": bars, "device": device,
+                **({"trained_on": trained_on} if trained_on else {}),
                 **({"tempo": tempo} if tempo is not None else {}), **({"instruments": instruments} if instruments else {}),
                 **{k: (primer if k == "primer" else v) for k, v in controls.items()}}
     from tunesmith.progress import progress_bar

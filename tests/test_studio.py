@@ -448,6 +448,10 @@ def test_continue_infill_and_similar(ann):
     assert j["status"] == "done", j
     cont = ann.get(f"/api/pieces/{j['result']['pieces'][0]}").json()
     assert "after Continue me" in cont["title"] and cont["meta"]["analysis"]["bars"] >= 8 + 4 - 1
+    # a model that cannot continue a piece is refused with the ones that can (it said "primer_piece: the
+    # model does not take this control")
+    r = ann.post("/api/jobs/generate", json={"model": "chorale-cnn", "bars": 4, "primer_piece": tune})
+    assert r.status_code == 400 and "cannot continue a piece; choose" in r.text and "folk" in r.text, r.text
     # infill bars 2-3 of the alto and tenor of a harmonized chorale with Coconet
     r = ann.post("/api/jobs/rework", json={"command": "harmonize", "piece": tune, "model": "chorale-cnn",
                                            "iterations": 4})

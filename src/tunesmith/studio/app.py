@@ -359,6 +359,9 @@ def create_app(config: StudioConfig | None = None) -> FastAPI:
         need = {"temperature": "temperature", "top_k": "top_k", "top_p": "top_p", "key": "key", "rules": "rules",
                 "style": "style", "iterations": "iterations", "latent_scale": "latent_scale",
                 "threshold": "threshold", "primer_piece": "primer"}
+        if "primer_piece" in params and "primer" not in caps:  # "Continue it" with a model that cannot
+            takers = ", ".join(n for n, m in models().items() if "primer" in m["capabilities"])
+            raise StudioError(400, f"model: '{body.model}' cannot continue a piece; choose {takers}")
         for k, cap in need.items():
             if k in params and cap not in caps:
                 raise StudioError(400, f"{k}: the model '{body.model}' does not take this control")

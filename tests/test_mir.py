@@ -508,6 +508,8 @@ def test_analyze_audio_from_the_cli(tmp_path, chorale_like, capsys):
 
     assert "several voices were heard" in melody_of(load_score(wav)).describe()
     assert "one-line" not in load_score(wav).meta.tags  # its notes keep the lengths they were heard with
+    # nor does it get a composer: its transcription misleads classifiers that learned scores
+    assert main(["classify", str(wav)]) == 2 and "a recording of several voices" in capsys.readouterr().err
     main(["search", str(wav)])  # whatever it finds (an index may not be there), the warning comes first
     assert "warning: several voices were heard" in capsys.readouterr().err
     assert (tmp_path / "pics" / "c.analysis.png").stat().st_size > 10_000

@@ -33,6 +33,7 @@ from tunesmith.fileio import atomic_write_text, replaced_folder, write_json
 from tunesmith.mir.features import FEATURES, N_FEATURES, piece_features, simple_features
 from tunesmith.music.corpora import NO_REGION, style_of
 from tunesmith.music.io import READABLE_EXTS, Limits, read_pieces
+from tunesmith.music.melody import several_voices_heard
 from tunesmith.music.score import Score
 
 CROP_BARS = 16
@@ -547,8 +548,8 @@ class Prediction:
 
 def classify_files(paths: list[Path], clf: Classifier, *, limits: Limits | None = None,
                    errors: list | None = None) -> list[Prediction]:
-    """Predictions for every piece of every file; unreadable files, and pieces of fewer than
-    :data:`MIN_NOTES` pitched notes, go to ``errors`` (as (file, message)) when a list is given,
+    """Predictions for every piece of every file; unreadable files, pieces of fewer than
+    :data:`MIN_NOTES` pitched notes and recordings of several voices go to ``errors`` (as (file, message)) when a list is given,
     else raise."""
     out = []
     for f in paths:
@@ -561,6 +562,18 @@ def classify_files(paths: list[Path], clf: Classifier, *, limits: Limits | None 
             continue
         for i, s in enumerate(res.scores):
             n = pitched_notes(s)
+            voices = several_voices_heard(s)
+            if voices is not None:
+                # the classifiers learned scores; a transcription of several voices carries the overtones
+                # and octave stops it heard as notes (bwv269 on the piano came out "Mozart 0.62")
+                where = f"{f}" + (f" #{i + 1}" if len(res.scores) > 1 else "")
+                err = BadInputError(where, f"a recording of several voices (two notes at {voices:.0%} of its onsets): "
+                                           "its transcription misleads classifiers that learned scores; classify "
+                                           "its score, or a recording of one line")
+                if errors is None:
+                    raise err
+                errors.append((where, str(err)))
+                continue
             if n < MIN_NOTES:
                 # the classes are closed sets: a piece of a few notes (or drums alone) would still get
                 # a confident-looking nearest class, which says nothing

@@ -131,6 +131,16 @@ def test_a_recording_of_a_jig_is_transcribed_in_six_eight(tmp_path):
     # one line heard: each note released where the next begins (a flute's notes ring on into the next)
     ns = sorted((n.time, n.end) for n in t.music.tracks[0].notes)
     assert "one-line" in t.meta.tags and all(a[1] <= b[0] for a, b in zip(ns, ns[1:]) if b[0] > a[0])
+    # and as sheet music: the jig's first two bars as written (GBG DGB | d2e dBG)
+    from tunesmith.cli import main
+
+    assert main(["transcribe", str(tmp_path / "jig.wav"), "--out", str(tmp_path / "jig.musicxml")]) == 0
+    import music21
+
+    bars = list(music21.converter.parse(str(tmp_path / "jig.musicxml")).parts[0].getElementsByClass("Measure"))
+    got = [[(n.nameWithOctave, float(n.quarterLength)) for n in m.notes] for m in bars[:2]]
+    assert got == [[("G4", 0.5), ("B4", 0.5), ("G4", 0.5), ("D4", 0.5), ("G4", 0.5), ("B4", 0.5)],
+                   [("D5", 1.0), ("E5", 0.5), ("D5", 0.5), ("B4", 0.5), ("G4", 0.5)]], got
 
 
 def test_an_unknown_meter_is_refused_before_any_work(tmp_path, cli):

@@ -537,6 +537,8 @@ def test_transcribe_writes_midi_and_refuses_overwrite(tmp_path, chorale_like, ca
     r = subprocess.run([sys.executable, "-m", "tunesmith", "transcribe", str(wav), "--out", str(tmp_path / "x.mid"),
                         "--onset-threshold", "1.5"], capture_output=True, text=True)
     assert r.returncode == 2 and "--onset-threshold" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert main(["transcribe", str(wav), "--out", str(tmp_path / "t.pdf")]) == 2  # MIDI or MusicXML only
+    assert "must end in .mid (MIDI) or .musicxml" in capsys.readouterr().err and not (tmp_path / "t.pdf").exists()
 
 
 @pytest.mark.parametrize("kind", ["silent", "too long", "not audio", "a blip"])

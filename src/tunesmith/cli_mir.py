@@ -33,13 +33,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     add_limits(s)
     s.set_defaults(func=cmd_analyze)
 
-    s = sub.add_parser("transcribe", help="transcribe a recording to MIDI (basic-pitch)",
+    s = sub.add_parser("transcribe", help="transcribe a recording to MIDI or sheet music (basic-pitch)",
                        description="Audio to notes with Spotify's basic-pitch (its ONNX weights ship in its "
                        "package). The tempo, the meter and where the bars begin are estimated from the notes, "
                        "so that bar 1 starts where the music's first bar does (a pickup before it). The MIDI can "
                        "then be analysed, searched with, continued (generate --primer) or harmonized.")
     s.add_argument("audio")
-    s.add_argument("--out", help="MIDI path (default: AUDIO with .mid)")
+    s.add_argument("--out", help="MIDI path, or a .musicxml path for sheet music (default: AUDIO with .mid)")
     s.add_argument("--force", action="store_true", help="replace an existing --out file")
     s.add_argument("--onset-threshold", type=float, default=ONSET_THRESHOLD,
                    help="how sure basic-pitch must be that a note starts (0–1; basic-pitch's own default is 0.5)")
@@ -137,14 +137,14 @@ def cmd_analyze(a: argparse.Namespace) -> int:
 
 def cmd_transcribe(a: argparse.Namespace) -> int:
     from tunesmith.music.audio import AUDIO_EXTS, transcribe, transcription_meter
-    from tunesmith.music.io import save_midi
+    from tunesmith.music.io import save_midi, save_musicxml
 
     src = Path(a.audio)
     if src.suffix.lower() not in AUDIO_EXTS:
         raise OptionError("AUDIO", f"'{src}' is not an audio file ({', '.join(sorted(AUDIO_EXTS))})")
     out = Path(a.out) if a.out else src.with_suffix(".mid")
-    if out.suffix.lower() not in (".mid", ".midi"):
-        raise OptionError("--out", f"must end in .mid, got '{out}'")
+    if out.suffix.lower() not in (".mid", ".midi", ".musicxml", ".xml"):
+        raise OptionError("--out", f"must end in .mid (MIDI) or .musicxml (sheet music), got '{out}'")
     if out.exists() and not a.force:
         raise OptionError("--out", f"'{out}' exists; use --force to replace it")
     for name, v in (("--onset-threshold", a.onset_threshold), ("--frame-threshold", a.frame_threshold)):
@@ -156,7 +156,10 @@ def cmd_transcribe(a: argparse.Namespace) -> int:
     score = transcribe(src, max_minutes=min(lim.max_minutes, lim.max_audio_minutes), onset_threshold=a.onset_threshold,
                        frame_threshold=a.frame_threshold, raw_onsets=a.raw_onsets, meter=a.meter)
     lim.check_score(src, score)
-    save_midi(score, out)
+    if out.suffix.lower() in (".musicxml", ".xml"):
+        save_musicxml(score, out)  # sheet music: music21 notates it in the transcription's meter and bars
+    else:
+        save_midi(score, out)
     m = transcription_meter(score)
     if m is None:
         meter = (f"{score.time_signature()} as given, bars from the recording's start (too few notes to place them)"

@@ -1,6 +1,6 @@
 """Music information retrieval figures → benchmarks/results-mir.json (BENCHMARKS.md via run.py).
 
-    python benchmarks/mir.py [--only key,chords,search,audio,meter,pickup,tuning,robust,classify,continue] [--queries 1000] [--audio-queries 200] [--audio-pieces 100]
+    python benchmarks/mir.py [--only key,chords,search,audio,meter,pickup,tuning,robust,classify,continue,notation] [--queries 1000] [--audio-queries 200] [--audio-pieces 100]
                              [--seed 0] [--out benchmarks/results-mir.json]
 
 - key: the Bach chorales' stated keys against our key finder (notes only; notes + key
@@ -653,6 +653,85 @@ def bench_meter(n_pieces: int, seed: int = 0) -> dict:
     return out
 
 
+def bench_notation(n_pieces: int, seed: int = 0) -> dict:
+    """Sheet music from a recording (``tunesmith transcribe tune.wav --out tune.musicxml``): held-out
+    folk tunes of one meter rendered as a recording begins (with their first note) at 70–140 qpm on
+    flute, violin, piano or guitar, transcribed, and their notes compared with the score's as notation:
+    a note is notated right when the transcription has the same pitch in the same bar (counted from
+    the bar of the first note) at the same place in it, rounded to a sixteenth; its length right too
+    when both lengths, so rounded, agree. F-measure over the score's and the transcription's notes.
+    Counted over every piece (a tempo read at twice the notated one writes every note in other
+    values, a 2/4 tune read in 4/4 puts every note in another place), and over those whose tempo
+    (within 4%), bar (in quarter notes) and first note's place in it were read right."""
+    from tqdm import tqdm
+
+    from tunesmith.music.audio import transcribe
+    from tunesmith.music.dataset import open_dataset
+
+    rng = np.random.default_rng(2000 + seed)
+    ds = open_dataset("folk", progress=False)
+    held = [e for e in ds.entries if e["split"] in ("valid", "test")]
+    programs = [73, 40, 0, 24]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for k in tqdm(rng.permutation(len(held)), desc="notation", leave=False):
+            if len(rows) >= n_pieces:
+                break
+            sc = ds.load(held[int(k)])
+            if len(sc.music.tracks) != 1 or len(sc.music.tracks[0].notes) < 8:
+                continue
+            wav = Path(tmp) / "p.wav"
+            row = render_from_first_note(sc, rng, programs[len(rows) % len(programs)], wav)
+            if row is None:
+                continue
+            t = transcribe(wav)
+            tpq, m = sc.music.tpq, sc.music
+            ts = m.time_signatures[0]
+            bar_ticks = ts.numerator * 4 * tpq // ts.denominator
+            first = min(n.time for n in m.tracks[0].notes)
+            def q16(x: float) -> int:
+                return int(round(x * 4))
+
+            # bars counted from the one the first note is in (a pickup's, where there is one): the
+            # notation, not the clock — a tempo read 1% off drifts by seconds over a tune, its bars do not
+            def placed(time: int, bar: int, first_bar: int, q: int) -> tuple[int, int]:
+                """(bar, place) of an onset rounded to a sixteenth first, as notation rounds it: a note
+                heard a hair before a bar line is that bar's downbeat, not the last bar's end."""
+                x = q16((time - first_bar * bar) / q)
+                per = q16(bar / q)
+                return x // per, x % per
+
+            truth = {}  # (bar, place, pitch) -> length, places and lengths in sixteenths
+            for n in m.tracks[0].notes:
+                truth[(*placed(n.time, bar_ticks, first // bar_ticks, tpq), int(n.pitch))] = q16(n.duration / tpq)
+            tm = t.music
+            tbar = tm.time_signatures[0].numerator * 4 * tm.tpq // tm.time_signatures[0].denominator
+            tfirst = min(n.time for n in tm.tracks[0].notes)
+            onset_ok = length_ok = 0
+            for n in tm.tracks[0].notes:
+                hit = truth.get((*placed(n.time, tbar, tfirst // tbar, tm.tpq), int(n.pitch)))
+                if hit is not None:
+                    onset_ok += 1
+                    length_ok += int(hit == q16(n.duration / tm.tpq))
+            n_true, n_est = len(m.tracks[0].notes), len(tm.tracks[0].notes)
+            tempo_ok = abs(t.tempo() - row["qpm"]) / row["qpm"] <= 0.04
+            # the same bar (in quarter notes) with its first note at the same place in it
+            bar_ok = tbar * tpq == bar_ticks * tm.tpq and q16((tfirst % tbar) / tm.tpq) == q16((first % bar_ticks) / tpq)
+            both = n_true + n_est
+            rows.append({"f_notes": 2 * onset_ok / both if both else 0.0,
+                         "f_lengths": 2 * length_ok / both if both else 0.0, "read_right": tempo_ok and bar_ok,
+                         "program": row["program"]})
+    right = [r for r in rows if r["read_right"]]
+
+    def mean(sel, key):
+        return round(float(np.mean([r[key] for r in sel])), 4) if sel else None
+
+    return {"pieces": len(rows), "tempo_and_bars_read_right": mean(rows, "read_right"),
+            "notes_f": mean(rows, "f_notes"), "notes_and_lengths_f": mean(rows, "f_lengths"),
+            "where_read_right": {"n": len(right), "notes_f": mean(right, "f_notes"),
+                                 "notes_and_lengths_f": mean(right, "f_lengths")}}
+
+
 def _unpadded_midi(s, path: Path) -> tuple[float, int, int] | None:
     """Write score ``s`` as a MIDI file holds a piece with an upbeat — its first note at time 0, its
     time signature from there — and return (its upbeat in quarters, the time signature); None where
@@ -1096,7 +1175,7 @@ def bench_classify() -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--only", default="key,chords,search,audio,meter,pickup,tuning,robust,classify,continue")
+    ap.add_argument("--only", default="key,chords,search,audio,meter,pickup,tuning,robust,classify,continue,notation")
     ap.add_argument("--pickup-pieces", type=int, default=2000, help="held-out pieces per corpus for the upbeat (at most)")
     ap.add_argument("--queries", type=int, default=1000)
     ap.add_argument("--audio-queries", type=int, default=200)
@@ -1107,7 +1186,7 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     out = a.out
     res = json.loads(out.read_text()) if out.exists() else {}
-    for part in ("key", "chords", "search", "audio", "meter", "pickup", "tuning", "robust", "classify", "continue"):  # the parts kept from an earlier run keep its date
+    for part in ("key", "chords", "search", "audio", "meter", "pickup", "tuning", "robust", "classify", "continue", "notation"):  # the parts kept from an earlier run keep its date
         if isinstance(res.get(part), dict) and "date" in res:
             res[part].setdefault("date", res["date"])
     res["machine"] = f"{platform.machine()}, {__import__('os').cpu_count()} cores, Python {platform.python_version()}"
@@ -1132,6 +1211,8 @@ def main(argv: list[str] | None = None) -> int:
             res["classify"] = bench_classify()
         elif part == "continue":
             res["continue"] = bench_continue(a.audio_pieces // 2, a.seed)
+        elif part == "notation":
+            res["notation"] = bench_notation(a.audio_pieces // 2, a.seed)
         elif part == "chords":
             res["chords"] = bench_chords()
         else:

@@ -606,6 +606,23 @@ def mir_lines(r: dict) -> list[str]:
             kept = f"{x['primer_kept']:.3f}" if "primer_kept" in x else "–"
             lines.append(f"| {label} | {x['notes_per_bar']:.2f} | {x['density_ratio']:.2f} | {x['chord_onsets']:.3f} | "
                          f"{x['ringing']:.3f} | {x['in_key']:.3f} | {x['mean_leap']:.2f} | {kept} |")
+    nt = r.get("notation")
+    if nt:
+        w = nt["where_read_right"]
+        lines += ["", "**Sheet music from a recording** (`tunesmith transcribe tune.wav --out tune.musicxml`; "
+                  "`python benchmarks/mir.py --only notation`): "
+                  f"{nt['pieces']} held-out folk tunes of one meter, rendered as a recording begins (with their first "
+                  "note) at 70–140 qpm on flute, violin, piano or guitar and transcribed. A note is notated right when "
+                  "the transcription has its pitch in the same bar (counted from the first note's) at the same place, "
+                  "rounded to a sixteenth as notation rounds it; *and its length* when the lengths so rounded agree too "
+                  "(F-measure over the score's and the transcription's notes). A tempo read at twice the notated one "
+                  "writes every note in other values, and a 2/4 tune read in 4/4 puts every note in another place, so "
+                  "the figure is given over all pieces and over those whose tempo (within 4%), bar and first note's "
+                  "place in it were read right:", "",
+                  "| pieces | n | notes notated right (F) | and their lengths (F) |", "| --- | --- | --- | --- |",
+                  f"| all | {nt['pieces']} | {nt['notes_f']:.3f} | {nt['notes_and_lengths_f']:.3f} |",
+                  f"| tempo and bars read right ({nt['tempo_and_bars_read_right']:.0%}) | {w['n']} | "
+                  f"{w['notes_f']:.3f} | {w['notes_and_lengths_f']:.3f} |"]
     m = r.get("meter")
     if m:
         lines += ["", f"**Meter of a recording** (`tunesmith transcribe`, `analyze`): {m['pieces']} held-out chorales and "

@@ -241,7 +241,7 @@ def cmd_search(a: argparse.Namespace) -> int:
     )
     from tunesmith.music.audio import AUDIO_EXTS, RETUNE_MIN_CENTS, recording_tuning
 
-    if not 1 <= a.top <= 1000:  # before any work (search.MAX_TOP)
+    if not 1 <= a.top <= 1000:  # before any work; the Python API allows up to search.MAX_TOP
         raise OptionError("--top", f"must be between 1 and 1000, got {a.top}")
     if not 0 < a.threshold <= 1:
         raise OptionError("--threshold", f"must be in (0, 1], got {a.threshold}")
@@ -352,13 +352,13 @@ def cmd_classify(a: argparse.Namespace) -> int:
         raise TunesmithError(errors[0][1])
     if a.json:
         print(json.dumps({"task": clf.task, "classes": clf.classes, "pieces": [p.to_dict() for p in preds],
-                          "errors": [{"file": f, "error": m} for f, m in errors or []]}, indent=1))
+                          "errors": [{"file": f, "error": m} for f, m in errors]}, indent=1))
     else:
         for p in preds:
             name = p.file + (f" #{p.piece}" if p.piece > 1 or len(preds) > len(files) else "")
             shown = ", ".join(f"{c} {v:.2f}" for c, v in list(p.probabilities.items())[:a.top])
             print(f"{name}: {shown}")
-    for _f, m in errors or []:
+    for _f, m in errors:
         print(f"tunesmith: warning: {m}; skipped", file=sys.stderr)
     if not preds:
         raise OptionError("TARGET", f"no piece with notes in '{a.target}'")

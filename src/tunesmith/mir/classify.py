@@ -548,9 +548,9 @@ class Prediction:
 
 def classify_files(paths: list[Path], clf: Classifier, *, limits: Limits | None = None,
                    errors: list | None = None) -> list[Prediction]:
-    """Predictions for every piece of every file; unreadable files, pieces of fewer than
-    :data:`MIN_NOTES` pitched notes and recordings of several voices go to ``errors`` (as (file, message)) when a list is given,
-    else raise."""
+    """Predictions for every piece of every file; unreadable files and pieces the classifiers
+    cannot judge (:func:`not_classifiable`) go to ``errors`` (as (file, message)) when a list is
+    given, else raise."""
     out = []
     for f in paths:
         try:
@@ -561,33 +561,32 @@ def classify_files(paths: list[Path], clf: Classifier, *, limits: Limits | None 
             errors.append((str(f), str(e)))
             continue
         for i, s in enumerate(res.scores):
-            n = pitched_notes(s)
-            voices = several_voices_heard(s)
-            if voices is not None:
-                # the classifiers learned scores; a transcription of several voices carries the overtones
-                # and octave stops it heard as notes (bwv269 on the piano came out "Mozart 0.62")
-                where = f"{f}" + (f" #{i + 1}" if len(res.scores) > 1 else "")
-                err = BadInputError(where, f"a recording of several voices (two notes at {voices:.0%} of its onsets): "
-                                           "its transcription misleads classifiers that learned scores; classify "
-                                           "its score, or a recording of one line")
+            why = not_classifiable(s)
+            if why is not None:
+                err = BadInputError(f"{f}" + (f" #{i + 1}" if len(res.scores) > 1 else ""), why)
                 if errors is None:
                     raise err
-                errors.append((where, str(err)))
-                continue
-            if n < MIN_NOTES:
-                # the classes are closed sets: a piece of a few notes (or drums alone) would still get
-                # a confident-looking nearest class, which says nothing
-                where = f"{f}" + (f" #{i + 1}" if len(res.scores) > 1 else "")
-                err = BadInputError(where, f"{n} pitched note{'s' if n != 1 else ''}: too few to classify "
-                                           f"(at least {MIN_NOTES})")
-                if errors is None:
-                    raise err
-                errors.append((where, str(err)))
+                errors.append((err.path, str(err)))
                 continue
             p = clf.predict_piece(s)
             out.append(Prediction(str(f), i + 1, s.meta.title or Path(f).stem,
                                   {c: float(v) for c, v in sorted(zip(clf.classes, p), key=lambda a: -a[1])}))
     return out
+
+
+def not_classifiable(score: Score) -> str | None:
+    """Why the classifiers cannot judge ``score`` (None: they can). The classes are closed sets, so
+    a piece of a few notes (or drums alone) would still get a confident-looking nearest class; and
+    the classifiers learned scores, while a transcription of several voices carries the overtones and
+    octave stops it heard as notes (bwv269 on the piano came out "Mozart 0.62")."""
+    voices = several_voices_heard(score)
+    if voices is not None:
+        return (f"a recording of several voices (two notes at {voices:.0%} of its onsets): its transcription "
+                "misleads classifiers that learned scores; classify its score, or a recording of one line")
+    n = pitched_notes(score)
+    if n < MIN_NOTES:
+        return f"{n} pitched note{'s' if n != 1 else ''}: too few to classify (at least {MIN_NOTES})"
+    return None
 
 
 def pitched_notes(score: Score) -> int:

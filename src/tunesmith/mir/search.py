@@ -841,17 +841,19 @@ def query_melody(query: str | Path | Score, *, bars: tuple[int, int] | None = No
     if bars is not None and (bars[0] < 1 or bars[1] < bars[0]):
         raise OptionError("--bars", f"'{bars[0]}-{bars[1]}' is not a bar range like 5-8")
     text = str(query)
+    label = query  # what an error names: the file, the piece, or "ABC text"
     if not isinstance(query, Score) and not text.strip():
         raise OptionError("QUERY", "is empty; give a file, ABC text (e.g. 'K:G\\nGABc dedB'), a recording or a bar range")
     if isinstance(query, Score):  # a piece in memory (generated, or read by the caller)
         score = query
-        query = score.meta.source or score.meta.title or "score"
+        query = label = score.meta.source or score.meta.title or "score"
     elif "\n" in text or text.lstrip().startswith("X:") or (
             ("K:" in text or "\\n" in text) and not Path(text).exists()):
         if "\n" not in text:
             # typed in single quotes ('K:G\nGABc'), the shell passes a backslash and an n, as
             # --help's example shows them: ABC has no other use for that pair
             text = text.replace("\\n", "\n")
+        label = "ABC text"
         body = text if text.lstrip().startswith("X:") else "X:1\n" + text
         if "\nK:" not in "\n" + body:
             body = body.replace("X:1\n", "X:1\nK:C\n", 1)
@@ -867,8 +869,7 @@ def query_melody(query: str | Path | Score, *, bars: tuple[int, int] | None = No
     mel = _query_bars(score, bars, query)
     distinct = int(np.count_nonzero(np.diff(mel.pitches)) + 1) if len(mel.pitches) else 0
     if distinct < MIN_QUERY_NOTES:  # refused here, where the file (or the text) can be named
-        raise BadInputError(query if isinstance(query, Path) or "\n" not in text else "ABC text",
-                            f"a melody of {distinct} distinct note{'s' if distinct != 1 else ''}"
+        raise BadInputError(label, f"a melody of {distinct} distinct note{'s' if distinct != 1 else ''}"
                             + (f" in bars {bars[0]}-{bars[1]}" if bars else "")
                             + f" is too short to search with (at least {MIN_QUERY_NOTES})")
     up = estimated_upbeat(score)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import symusic
 
 from tunesmith.music.score import DEFAULT_TPQ, Meta, Score
@@ -118,13 +119,40 @@ def score_to_music21(score: Score):
         music.tracks.append(t)
     mf = midi.MidiFile()
     mf.readstr(bytes(music.dumps_midi()))
-    s = translate.midiFileToStream(mf, quantizePost=True)
+    s = translate.midiFileToStream(mf, quantizePost=True, quarterLengthDivisors=notation_grid(music))
     s.metadata = metadata.Metadata()
     s.metadata.title = score.meta.title or "tunesmith"
     s.metadata.composer = score.meta.composer or "tunesmith"
     _notate_key_and_tempo(s, score)
     _notate_pickup(s)
     return s
+
+
+# Grids music21's quantizer may use, simplest first: sixteenths and eighth triplets (its default),
+# then thirty-seconds, sixteenth triplets and sixty-fourths. The generators write onsets and lengths
+# in thirty-seconds (represent.tokens' beat_res), and on the default grid a thirty-second snapped to
+# its neighbour's onset (a chord) or onto a triplet, and every note after it moved with it: 2 of 30
+# folk tunes' MusicXML disagreed with their MIDI from the first thirty-second on.
+NOTATION_GRIDS = ((4, 3), (8, 3), (8, 6), (16, 6), (16, 12))
+
+
+def notation_grid(music: symusic.Score) -> tuple[int, ...]:
+    """The simplest of :data:`NOTATION_GRIDS` on which every note of ``music`` begins and ends
+    (within a 96th of a quarter: readers shorten a note by a tick to part it from the next), so
+    that its sheet music holds the notes its MIDI holds; music played off every grid (a
+    performance) keeps music21's default, which notates it most readably."""
+    tpq = music.tpq
+    ticks = [np.zeros(0, np.int64)]
+    for t in music.tracks:
+        arr = t.notes.numpy()
+        ticks += [arr["time"].astype(np.int64), (arr["time"] + arr["duration"]).astype(np.int64)]
+    x = np.unique(np.concatenate(ticks))
+    slack = max(1, tpq // 96)
+    for grid in NOTATION_GRIDS:
+        off = np.min([np.abs(x - np.round(x * d / tpq) * tpq / d) for d in grid], axis=0)
+        if np.all(off <= slack):
+            return grid
+    return NOTATION_GRIDS[0]
 
 
 def _spell_in_key(part, k) -> None:

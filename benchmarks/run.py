@@ -752,6 +752,25 @@ def mir_lines(r: dict) -> list[str]:
         lines += ["", f"Composer classes: {', '.join(f'{k} {v}' for k, v in c['composer']['pieces_per_class'].items())} "
                   "pieces (Bach: the chorales). Region: the Essen collection's region tags with at least 60 songs. "
                   f"Prediction: {c['ms_per_chorale']} ms per chorale (features + trees)."]
+        cal = {t: c[t]["calibration"] for t in ("composer", "region", "collection") if "calibration" in c.get(t, {})}
+        if cal:
+            lines += ["", "**Calibration** of the classifiers' probabilities: a piece's probabilities are its excerpts' "
+                      "averaged log-probabilities divided by a temperature fitted to the cross-validated pieces (each "
+                      "classifier carries its own; `reliability.png` beside its card). Expected calibration error (ECE: "
+                      "the pieces' mean gap between the first class's probability and how often it is right, 10 bins) "
+                      "and negative log-likelihood of the true class, out of fold (each fold scaled by the temperature "
+                      "fitted on the others):", "",
+                      "| task | temperature | ECE before | ECE after | NLL before (nats) | NLL after | pieces given ≥ 0.9 "
+                      "before: share right | after: share right |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+
+            def sure(b):  # the pieces given 0.9 or more: how many, and how often right
+                n = b["bins"][-1][0]
+                return f"{n:,}: {b['bins'][-1][2]:.2f}" if n else "0"
+
+            for task, x in cal.items():
+                lines.append(f"| {task} | {x['temperature']:.2f} | {x['before']['ece']:.3f} | {x['after']['ece']:.3f} | "
+                             f"{x['before']['nll']:.3f} | {x['after']['nll']:.3f} | {sure(x['before'])} | "
+                             f"{sure(x['after'])} |")
     return lines
 
 

@@ -865,6 +865,31 @@ def test_near_duplicates_names_the_copy(small_index):
     assert any(any(x.endswith("bwv269") for x in pr) and any("my-copy-of-269" in x for x in pr) for pr in names)
 
 
+def test_a_piece_saved_as_midi_and_musicxml_is_indexed_once(tmp_path, monkeypatch):
+    """`tunesmith generate` writes each piece as MIDI and as MusicXML beside it: a folder of its
+    output held every piece twice — searched, near-duplicated with itself, and (prepared for
+    training) possibly in two splits. A stem's files with the same notes are now one piece; files
+    of one stem with other notes are both kept, each named by its file's name."""
+    from tunesmith.music.dataset import open_dataset
+    from tunesmith.music.io import save_musicxml
+
+    monkeypatch.setenv("TUNESMITH_HOME", str(tmp_path / "home"))
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    s = _chorale("bwv269")
+    save_midi(s, lib / "tune.mid")
+    save_musicxml(s, lib / "tune.musicxml")
+    save_midi(_chorale("bwv10.7"), lib / "other.mid")
+    save_musicxml(_chorale("bwv126.6"), lib / "other.musicxml")  # the same stem, other music
+    ds = open_dataset(str(lib), progress=False)
+    assert len(ds.entries) == 3 and ds.info["n_duplicates"] == 1
+    part, _ = build_part(str(lib), progress=False, home=tmp_path / "index")
+    assert sorted(part.names) == ["lib/other.mid", "lib/other.musicxml", "lib/tune"]
+    from tunesmith.mir.search import near_duplicates
+
+    assert near_duplicates(SearchIndex([part])) == []
+
+
 def test_search_cli_with_abc_text_and_errors(tmp_path, monkeypatch, capsys, cli):
     monkeypatch.setenv("TUNESMITH_HOME", str(tmp_path))
     lib = tmp_path / "lib"
@@ -872,7 +897,8 @@ def test_search_cli_with_abc_text_and_errors(tmp_path, monkeypatch, capsys, cli)
     (lib / "tunes.abc").write_text("X:1\nT:Up and Down\nM:4/4\nL:1/8\nK:D\nDEFG ABcd|edcB AGFE|D2F2A2d2|f4 d4|]\n\n"
                                    "X:2\nT:Other\nM:3/4\nL:1/8\nK:G\nG2B2d2|g4 f2|e2c2A2|G6|]\n")
     assert main(["index", str(lib), "--quiet"]) == 0
-    capsys.readouterr()
+    # a folder indexed into a fresh home: the user is told the bundled corpora are not searched
+    assert "'tunesmith index' with no folder adds them" in capsys.readouterr().err
     assert main(["search", "K:G\nGABc defg|", "--json"]) == 0  # Up and Down's opening, a fourth lower
     hits = json.loads(capsys.readouterr().out)
     assert hits[0]["name"] == "lib/tunes: Up and Down"
@@ -985,18 +1011,56 @@ def test_cross_validation_groups_pieces_and_reports_intervals_and_baselines():
     assert 0 < rep["simple_baseline"]["accuracy"] < 1
 
 
+def test_temperature_scaling_recovers_an_overconfident_classifiers_temperature():
+    """Labels drawn from known probabilities, and log-probabilities three times too sharp (as boosted
+    trees fitted to their pieces are): the fitted temperature is about 3, and with it the expected
+    calibration error falls to that of the true probabilities."""
+    from tunesmith.mir.classify import calibrated, fit_temperature, reliability
+
+    rng = np.random.default_rng(0)
+    z = rng.normal(scale=1.5, size=(4000, 5))
+    p_true = calibrated(z)
+    y = np.array([rng.choice(5, p=row) for row in p_true])
+    t = fit_temperature(3 * z, y)
+    assert 2.7 < t < 3.3
+    before, after, truth = (reliability(calibrated(3 * z), y), reliability(calibrated(3 * z, t), y),
+                            reliability(p_true, y))
+    assert before["ece"] > 0.1 and after["ece"] < truth["ece"] + 0.02 and after["nll"] < before["nll"]
+    assert sum(b[0] for b in after["bins"]) == 4000
+
+
+def test_bundled_classifiers_are_calibrated_and_apply_their_temperature():
+    """Each bundled classifier carries the temperature fitted out of fold, and a piece's probabilities
+    are its averaged log-probabilities divided by it: the region classifier's trees alone were sure
+    of their first class (0.9 or more) for most Essen songs while right for about 0.78 of them."""
+    from tunesmith.mir.classify import calibrated, excerpts, load_classifier
+    from tunesmith.mir.features import piece_features
+
+    s = load_score(next(f for f in corpus_files("bach-chorales") if f.name.startswith("bwv269.")))
+    for task in ("composer", "region", "collection"):
+        clf = load_classifier(task)
+        cal = clf.config["cv"]["calibration"]
+        assert clf.temperature == cal["temperature"] >= 1 and cal["after"]["ece"] <= cal["before"]["ece"]
+        x = np.asarray([piece_features(c) for c in excerpts(s, max_crops=32)], float)
+        lp = clf.log_proba(x).mean(axis=0)
+        assert np.allclose(clf.predict_piece(s), calibrated(lp, clf.temperature))
+    assert load_classifier("region").temperature > 2  # the trees' own probabilities were far too sure
+
+
 def test_classify_train_writes_a_classifier_card_and_picture_and_refuses_to_overwrite(tmp_path, monkeypatch, capsys):
     from tunesmith.mir import classify as C
 
     monkeypatch.setattr(C, "task_table", lambda task, progress=True: _fake_table())
     out = tmp_path / "clf"
     assert main(["classify", "train", "--task", "region", "--out", str(out), "--folds", "3", "--quiet"]) == 0
-    for f in ("model.safetensors", "config.json", "README.md", "confusion.png"):
+    for f in ("model.safetensors", "config.json", "README.md", "confusion.png", "reliability.png"):
         assert (out / f).is_file()
     card = (out / "README.md").read_text()
     assert "majority class" in card and "simple-feature baseline" in card and "[" in card
+    assert "## Calibration" in card and "expected calibration error" in card
     clf = C.Classifier.load(out)
     assert clf.classes == ["north", "south", "west"] and clf.task == "region"
+    assert clf.temperature == clf.config["cv"]["calibration"]["temperature"] > 0
     before = (out / "model.safetensors").read_bytes()
     assert main(["classify", "train", "--task", "region", "--out", str(out), "--quiet"]) == 2
     assert "already holds a classifier" in capsys.readouterr().err

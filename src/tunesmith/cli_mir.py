@@ -201,7 +201,13 @@ def add_search_commands(sub: argparse._SubParsersAction) -> None:
 def cmd_index(a: argparse.Namespace) -> int:
     import time
 
-    from tunesmith.mir.search import SearchIndex, build_part, default_sources, index_home
+    from tunesmith.mir.search import (
+        SearchIndex,
+        build_part,
+        default_sources,
+        index_home,
+        is_indexed,
+    )
 
     sources = a.sources or default_sources()  # 'folk' once, not its three parts
     t0 = time.perf_counter()
@@ -212,6 +218,10 @@ def cmd_index(a: argparse.Namespace) -> int:
     size = sum(f.stat().st_size for f in index_home().iterdir())
     print(f"index {index_home()}: {len(idx)} pieces, {idx.n_windows} windows, {size / 2**20:.1f} MiB, "
           f"{time.perf_counter() - t0:.1f} s")
+    missing = [c for c in default_sources() if not is_indexed(c)]
+    if missing:  # a folder indexed into a fresh home: searches would find its pieces only
+        print(f"note: the bundled corpora {', '.join(missing)} are not in this index, so a search finds only what "
+              "is; 'tunesmith index' with no folder adds them", file=sys.stderr)
     return 0
 
 
@@ -333,7 +343,10 @@ def cmd_classify(a: argparse.Namespace) -> int:
             r = rep[key]
             print(f"  {name:24} accuracy {r['accuracy']:.3f} [{r['accuracy_ci'][0]:.3f}, {r['accuracy_ci'][1]:.3f}]"
                   f"  macro-F1 {r['macro_f1']:.3f} [{r['macro_f1_ci'][0]:.3f}, {r['macro_f1_ci'][1]:.3f}]")
-        print(f"wrote {out} (model.safetensors, config.json, README.md, confusion.png)")
+        cal = rep["calibration"]
+        print(f"  calibration: temperature {cal['temperature']:.2f}; expected calibration error out of fold "
+              f"{cal['before']['ece']:.3f} → {cal['after']['ece']:.3f}")
+        print(f"wrote {out} (model.safetensors, config.json, README.md, confusion.png, reliability.png)")
         return 0
     for opt in ("out", "folds"):
         if getattr(a, opt) is not None:

@@ -57,7 +57,7 @@ from tunesmith.errors import BadInputError, OptionError, ParameterError
 from tunesmith.evaluate.metrics import extract_notes
 from tunesmith.fileio import atomic_write_bytes, write_json
 from tunesmith.mir.analysis import melody_line
-from tunesmith.music.corpora import readable_name
+from tunesmith.music.corpora import readable_name, shared_stems
 from tunesmith.music.melody import is_recording, loudest_per_onset, several_voices_heard
 from tunesmith.music.meter import estimated_upbeat
 from tunesmith.music.score import Score
@@ -523,6 +523,7 @@ def build_part(source: str, *, progress: bool = True, home: Path | None = None) 
     known = {} if old is None else {h: i for i, h in enumerate(old.ids)}
     ds = open_dataset(source, progress=progress)
     per_file = Counter(e["source"] for e in ds.entries)
+    shared = shared_stems(per_file)
     ids, names, sources, bq, mel_p, mel_t = [], [], [], [], [], []
     added = 0
     from tqdm import tqdm
@@ -533,13 +534,13 @@ def build_part(source: str, *, progress: bool = True, home: Path | None = None) 
             i = known[h]
             a, b = old.offsets[i], old.offsets[i + 1]
             p, t, q = old.pitches[a:b], old.onsets[a:b], float(old.bar_quarters[i])
-            nm = old.names[i]
         else:
             mel = melody_of(ds.load(e))
             p, t, q = mel.pitches, mel.onsets, mel.bar_quarters
-            title = (e.get("meta") or {}).get("title", "")
-            nm = readable_name(label, e["source"], title, per_file[e["source"]])
             added += 1
+        # named afresh: a file added beside it with its stem names both by their extensions
+        nm = readable_name(label, e["source"], (e.get("meta") or {}).get("title", ""), per_file[e["source"]],
+                           suffix=(str(Path(e["source"]).parent), Path(e["source"]).stem) in shared)
         if len(p) < 4:
             continue
         ids.append(h)

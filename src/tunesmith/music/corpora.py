@@ -107,15 +107,26 @@ def style_of(entry: dict, default: str) -> tuple[str, str]:
     return collection, (regions[0] if regions else NO_REGION)
 
 
-def readable_name(label: str, source_file: str, title: str, n_in_file: int = 1) -> str:
+def readable_name(label: str, source_file: str, title: str, n_in_file: int = 1, *, suffix: bool = False) -> str:
     """A name people can read for a piece of a dataset: ``corpus/file-stem``, with the tune's
     title where the file holds several tunes or the title says more (``essen/altdeu10: Herzog
-    Ernst``); ``label`` stands for the corpus of files outside the bundled corpora."""
+    Ernst``); ``label`` stands for the corpus of files outside the bundled corpora. ``suffix``
+    keeps the file's extension, for a stem that several files of one folder share
+    (:func:`shared_stems`)."""
     stem = Path(source_file).stem
-    base = f"{corpus_of(source_file, label)}/{stem}"
+    base = f"{corpus_of(source_file, label)}/{Path(source_file).name if suffix else stem}"
     if title and title != stem and (n_in_file > 1 or not title.startswith(stem)):
         base += f": {title}"
     return base
+
+
+def shared_stems(sources) -> set[tuple[str, str]]:
+    """The (folder, stem) pairs that more than one of ``sources`` (file paths) has: a piece saved
+    as ``tune.mid`` and ``tune.musicxml`` with other notes in each is named by both files' names."""
+    from collections import Counter
+
+    n = Counter((str(Path(f).parent), Path(f).stem) for f in set(sources))
+    return {k for k, v in n.items() if v > 1}
 
 
 def entry_names(entries: list[dict], label: str) -> list[str]:
@@ -123,5 +134,7 @@ def entry_names(entries: list[dict], label: str) -> list[str]:
     from collections import Counter
 
     per_file = Counter(e["source"] for e in entries)
-    return [readable_name(label, e["source"], (e.get("meta") or {}).get("title", ""), per_file[e["source"]])
+    shared = shared_stems(per_file)
+    return [readable_name(label, e["source"], (e.get("meta") or {}).get("title", ""), per_file[e["source"]],
+                          suffix=(str(Path(e["source"]).parent), Path(e["source"]).stem) in shared)
             for e in entries]

@@ -291,8 +291,10 @@ def _prepare(source, name, files, out: Path, workers, limits: Limits, progress: 
             save(result)
     bar.close()
 
-    # Assemble the manifest in source order; drop exact duplicates (same content hash).
+    # Assemble the manifest in source order; drop exact duplicates (same content hash), and in a
+    # folder of one's own, a piece saved in several formats (same stem, the same notes)
     entries, skipped, seen = [], list(unreadable), set()
+    same_stem: dict[tuple[str, str], list[tuple]] = {}
     n_dup = 0
     for f, h in zip(files, hashes):
         if h is None:
@@ -307,6 +309,13 @@ def _prepare(source, name, files, out: Path, workers, limits: Limits, progress: 
             if p["hash"] in seen:
                 n_dup += 1
                 continue
+            if not is_corpus(source) and len(rec["pieces"]) == 1:
+                kept = same_stem.setdefault((str(Path(f).parent), Path(f).stem), [])
+                notes = _note_signature(shards / f"{h}.bin", p)
+                if notes in kept:
+                    n_dup += 1
+                    continue
+                kept.append(notes)
             seen.add(p["hash"])
             e = dict(p)
             e["id"] = p["hash"][:16]
@@ -339,6 +348,18 @@ def _prepare(source, name, files, out: Path, workers, limits: Limits, progress: 
     atomic_write_bytes(out / "dataset.json", json.dumps(info, indent=1).encode())
     return PrepareReport(out, len(files), len(todo), len(files) - len(todo), len(entries),
                          len(skipped), n_dup, time.perf_counter() - t0, info["splits"])
+
+
+def _note_signature(blob_path: Path, piece: dict) -> tuple:
+    """A piece's notes as (onset in 96ths of a quarter, pitch), sorted: the same for the MIDI and
+    the MusicXML ``tunesmith generate`` writes of one piece (readers may shorten a note by a tick,
+    so lengths are left out), so that a folder of its output holds each piece once — indexed
+    once, and never in two splits."""
+    with open(blob_path, "rb") as fh:
+        fh.seek(piece["offset"])
+        music = symusic.Score.from_midi(fh.read(piece["length"]))
+    tpq = music.tpq
+    return tuple(sorted((round(int(n.time) * 96 / tpq), int(n.pitch)) for t in music.tracks for n in t.notes))
 
 
 def default_dataset_dir(source: str) -> Path:

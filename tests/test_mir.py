@@ -1122,3 +1122,18 @@ def test_classify_names_no_class_for_drums_or_a_few_notes(tmp_path, capsys):
     out = json.loads(cap.out)
     assert [p["file"] for p in out["pieces"]] == [str(tmp_path / "f" / "tune.abc")]
     assert "drums.mid" in out["errors"][0]["file"] and "skipped" in cap.err
+
+
+def test_analyze_names_which_tune_of_a_file_it_read(tmp_path, capsys):
+    """An ABC file of several tunes: `analyze` read the first and said nothing of the others; it now
+    names the tune, how many there are and how to reach the next (and --json carries the same)."""
+    f = tmp_path / "two.abc"
+    f.write_text("X:1\nT:The Kesh\nM:6/8\nL:1/8\nK:G\n|:GAG GAB|ABA ABd|edd gdd|edB dBA:|\n\n"
+                 "X:2\nT:Speed the Plough\nM:4/4\nL:1/8\nK:G\n|:GABG AGAB|cBcd edcB|GABG AGAB|cAFA G4:|\n")
+    assert main(["analyze", str(f)]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == f"{f} — tune 1 of 2: The Kesh (--piece 2 for the next)"
+    assert main(["analyze", str(f), "--piece", "2", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert (d["piece"], d["pieces_in_file"], d["title"], d["meter"]) == (2, 2, "Speed the Plough", "4/4")
+    assert main(["analyze", str(f), "--piece", "3"]) == 2
+    assert "has 2 piece(s), numbered 1–2" in capsys.readouterr().err

@@ -58,7 +58,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 def _summary(d: dict, n_chords: int) -> list[str]:
     k = d["key"]
     cands = ", ".join(f"{c['key']} {c['score']:.2f}" for c in k["candidates"][1:])
-    lines = [f"{d['file']}" + (" (transcribed from audio)" if d.get("transcribed") else ""),
+    of = (f" — tune {d['piece']} of {d['pieces_in_file']}" + (f": {d['title']}" if d.get("title") else "")
+          + (f" (--piece {d['piece'] + 1} for the next)" if d["piece"] < d["pieces_in_file"] else "")
+          if d.get("pieces_in_file", 1) > 1 else "")
+    lines = [f"{d['file']}{of}" + (" (transcribed from audio)" if d.get("transcribed") else ""),
              f"  key          {k['key']} (confidence {k['confidence']:.2f}; score {k['candidates'][0]['score']:.2f}, "
              f"next: {cands})"
              + (f"; its signature reads {k['notated']}" if k.get("notated") and k["notated"] != k["key"] else "")

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from tunesmith.errors import BadInputError
 from tunesmith.mir.analysis import Analysis, analyze_score, save_analysis_png
 from tunesmith.mir.audio import AudioAnalysis, analyze_audio, save_chromagram_png
 from tunesmith.music.audio import AUDIO_EXTS, transcription_meter
-from tunesmith.music.io import Limits, load_score
+from tunesmith.music.io import Limits, read_pieces
 from tunesmith.music.meter import estimated_upbeat
 from tunesmith.music.score import Score
 
@@ -22,6 +23,8 @@ class FileAnalysis:
     score: Score
     symbolic: Analysis
     audio: AudioAnalysis | None = None
+    piece: int = 1  # which tune of the file (1-based)
+    pieces_in_file: int = 1
 
     def __getattr__(self, name: str):
         # a.key, a.chords, a.cadences …: the symbolic analysis's fields, as a user reaches for them
@@ -31,6 +34,8 @@ class FileAnalysis:
 
     def to_dict(self) -> dict:
         d = {"file": self.path, **self.symbolic.to_dict()}
+        if self.pieces_in_file > 1:  # a multi-tune file (ABC): which tune this is
+            d.update(piece=self.piece, pieces_in_file=self.pieces_in_file, title=self.score.meta.title or None)
         if self.audio is not None:
             d["audio"] = self.audio.to_dict()
             d["transcribed"] = True
@@ -92,6 +97,11 @@ def analyze(path: str | Path | Score, *, piece: int = 1, limits: Limits | None =
 
         score = transcribe(p, max_minutes=min(limits.max_minutes, limits.max_audio_minutes), meter=meter)
         limits.check_score(p, score)
+        n = 1
     else:
-        score = load_score(p, index=piece - 1, limits=limits)
-    return FileAnalysis(str(p), score, analyze_score(score), audio)
+        res = read_pieces(p, limits=limits)
+        n = len(res.scores)
+        if not 0 < piece <= n:
+            raise BadInputError(p, f"has {n} piece(s), numbered 1–{n}; no piece number {piece}")
+        score = res.scores[piece - 1]
+    return FileAnalysis(str(p), score, analyze_score(score), audio, piece, n)

@@ -431,6 +431,23 @@ def test_the_key_from_chroma_of_a_choir_tuned_flat(tmp_path):
     assert a.key == "G major"  # its reading wanders between −21 and −39 for −30 … −40 cents)
 
 
+def test_the_chromagram_draws_silence_dark(tmp_path, chorale_like):
+    """Each frame's chroma is scaled to its strongest class, so a recording's silent lead-in drew as
+    bright noise across all twelve classes; the picture now dims frames by their loudness."""
+    from tunesmith.mir.audio import analyze_audio, chroma_for_display
+
+    wav = _rendered(chorale_like, tmp_path / "c.wav")
+    y, sr = sf.read(wav)
+    hiss = np.random.default_rng(0).normal(scale=10 ** (-70 / 20), size=(2 * sr, *y.shape[1:]))
+    sf.write(tmp_path / "lead-in.wav", np.concatenate([hiss, y]), sr)
+    a = analyze_audio(tmp_path / "lead-in.wav", pitch_track=False)
+    silent = int(1.5 * sr / 512)  # frames of the first 1.5 s
+    assert a.chroma[:, :silent].max(axis=0).mean() > 0.9  # as computed: the hiss at full scale
+    shown = chroma_for_display(a)
+    assert shown[:, :silent].max() < 0.05 and shown[:, silent + int(sr / 512):].max(axis=0).mean() > 0.5
+    assert a.key == analyze_audio(wav, pitch_track=False).key
+
+
 def test_a_bowed_recordings_onsets_are_where_its_notes_begin(tmp_path, chorale_like):
     """Strings begin their notes slowly; the onsets analyze reports are the transcription's (a
     chord's notes one onset), where a spectral-flux detector misses most of such attacks."""

@@ -37,6 +37,7 @@ class AudioAnalysis:
     pitch_track: dict | None  # f0 in Hz per frame for a single line (None for polyphony)
     chroma: np.ndarray = field(repr=False, default_factory=lambda: np.zeros((12, 0)))
     tuning_cents: float = 0.0  # how far the recording is tuned from A440 (music.audio.recording_tuning)
+    frame_db: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))  # RMS per chroma frame, dBFS
 
     def to_dict(self) -> dict:
         d = {"file": self.path, "seconds": round(self.seconds, 3), "tempo_bpm": round(self.tempo_bpm, 2),
@@ -109,7 +110,18 @@ def analyze_audio(path: str | Path, *, max_minutes: float = 30.0, pitch_track: b
                  "f0_hz": [round(float(f), 2) if v and np.isfinite(f) else None for f, v in zip(f0, voiced)]}
     beats = librosa.frames_to_time(beat_frames, sr=sr, hop_length=HOP)
     return AudioAnalysis(str(path), len(y) / sr, tempo, beats, np.asarray(onsets), key, conf, cands, loud, track,
-                         chroma, cents)
+                         chroma, cents, db)
+
+
+def chroma_for_display(a: AudioAnalysis) -> np.ndarray:
+    """The chromagram as drawn: each frame's chroma is scaled to its strongest class, so that
+    silence (a recording's lead-in, an MP3's padding) drew as bright noise; frames are dimmed
+    from full at 30 dB below the loudest frame to nothing at 50 dB below."""
+    if not len(a.frame_db):
+        return a.chroma
+    n = min(a.chroma.shape[1], len(a.frame_db))
+    gain = np.clip((a.frame_db[:n] - (a.frame_db.max() - 50.0)) / 20.0, 0.0, 1.0)
+    return a.chroma[:, :n] * gain
 
 
 def save_chromagram_png(a: AudioAnalysis, path: str | Path, *, downbeats=()) -> Path:
@@ -120,7 +132,8 @@ def save_chromagram_png(a: AudioAnalysis, path: str | Path, *, downbeats=()) -> 
 
     fig, ax = plt.subplots(figsize=(12, 3.5))
     ext = [0, a.seconds, -0.5, 11.5]
-    ax.imshow(a.chroma, aspect="auto", origin="lower", extent=ext, cmap="magma", interpolation="nearest")
+    ax.imshow(chroma_for_display(a), aspect="auto", origin="lower", extent=ext, cmap="magma",
+              interpolation="nearest", vmin=0.0, vmax=1.0)
     ax.set_yticks(range(12), PITCH_CLASS_NAMES)
     for b in a.beats:
         ax.axvline(b, color="cyan", lw=0.5, alpha=0.6)

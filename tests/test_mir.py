@@ -882,6 +882,16 @@ def test_near_duplicates_names_the_copy(small_index):
     assert any(any(x.endswith("bwv269") for x in pr) and any("my-copy-of-269" in x for x in pr) for pr in names)
 
 
+def test_near_duplicates_from_the_command_line(small_index, capsys):
+    folder = small_index[0]
+    assert main(["search", "--near-duplicates", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "near-duplicate pair(s)" in out and re.search(r"bwv269\s+~\s+\S*my-copy-of-269|my-copy-of-269\s+~\s+\S*bwv269", out)
+    assert main(["search", "--near-duplicates", str(folder / "nope")]) == 2
+    err = capsys.readouterr().err
+    assert "--near-duplicates" in err and "neither a folder nor a bundled corpus" in err
+
+
 def test_a_piece_saved_as_midi_and_musicxml_is_indexed_once(tmp_path, monkeypatch):
     """`tunesmith generate` writes each piece as MIDI and as MusicXML beside it: a folder of its
     output held every piece twice — searched, near-duplicated with itself, and (prepared for

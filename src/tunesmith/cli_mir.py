@@ -259,6 +259,10 @@ def cmd_search(a: argparse.Namespace) -> int:
     if not 0 < a.threshold <= 1:
         raise OptionError("--threshold", f"must be in (0, 1], got {a.threshold}")
     if a.near_duplicates:
+        from tunesmith.music.corpora import is_corpus
+
+        if not (is_corpus(a.near_duplicates) or Path(a.near_duplicates).is_dir()):
+            raise OptionError("--near-duplicates", f"'{a.near_duplicates}' is neither a folder nor a bundled corpus")
         with tempfile.TemporaryDirectory() as home:
             part, _ = build_part(a.near_duplicates, progress=False, home=Path(home))
             pairs = near_duplicates(SearchIndex([part]), threshold=a.threshold)

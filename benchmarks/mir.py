@@ -732,6 +732,41 @@ def bench_notation(n_pieces: int, seed: int = 0) -> dict:
                                  "notes_and_lengths_f": mean(right, "f_lengths")}}
 
 
+def bench_sheet_music(n_generated: int = 30, n_corpus: int = 150, seed: int = 0) -> dict:
+    """MusicXML read back: the share of pieces whose sheet music holds the notes of their MIDI
+    (onset and length to a 96th of a quarter, pitch) — folk tunes generated with seeds 0… and folk
+    corpus pieces of the train split — with the quantizer's grid chosen per piece, and with
+    music21's default grid (sixteenths and eighth triplets) as before 2026-12-08."""
+    import tunesmith
+    import tunesmith.music.convert as conv
+    from tunesmith.music.dataset import open_dataset
+    from tunesmith.music.io import load_score, save_musicxml
+
+    def notes(sc):
+        tpq = sc.music.tpq
+        return sorted((round(n.time / tpq * 96), n.pitch, round(n.duration / tpq * 96))
+                      for t in sc.music.tracks for n in t.notes)
+
+    model = tunesmith.load_model("folk")
+    generated = [model.generate(seed=k).score for k in range(n_generated)]
+    ds = open_dataset("folk", progress=False)
+    train = ds.split("train")
+    rng = np.random.default_rng(seed)
+    corpus = [ds.load(train[int(k)]) for k in rng.choice(len(train), n_corpus, replace=False)]
+    out = {}
+    shipped = conv.NOTATION_GRIDS
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, grids in (("chosen_grid", shipped), ("default_grid", shipped[:1])):
+            conv.NOTATION_GRIDS = grids
+            try:
+                for name, pieces in (("generated_folk", generated), ("folk_corpus", corpus)):
+                    same = [notes(load_score(save_musicxml(sc, Path(tmp) / "x.musicxml"))) == notes(sc) for sc in pieces]
+                    out.setdefault(name, {"pieces": len(pieces)})[label] = round(float(np.mean(same)), 4)
+            finally:
+                conv.NOTATION_GRIDS = shipped
+    return out
+
+
 def _unpadded_midi(s, path: Path) -> tuple[float, int, int] | None:
     """Write score ``s`` as a MIDI file holds a piece with an upbeat — its first note at time 0, its
     time signature from there — and return (its upbeat in quarters, the time signature); None where
@@ -1175,7 +1210,8 @@ def bench_classify() -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--only", default="key,chords,search,audio,meter,pickup,tuning,robust,classify,continue,notation")
+    ap.add_argument("--only", default="key,chords,search,audio,meter,pickup,tuning,robust,classify,continue,notation,"
+                    "sheetmusic")
     ap.add_argument("--pickup-pieces", type=int, default=2000, help="held-out pieces per corpus for the upbeat (at most)")
     ap.add_argument("--queries", type=int, default=1000)
     ap.add_argument("--audio-queries", type=int, default=200)
@@ -1213,6 +1249,8 @@ def main(argv: list[str] | None = None) -> int:
             res["continue"] = bench_continue(a.audio_pieces // 2, a.seed)
         elif part == "notation":
             res["notation"] = bench_notation(a.audio_pieces // 2, a.seed)
+        elif part == "sheetmusic":
+            res["sheetmusic"] = bench_sheet_music(seed=a.seed)
         elif part == "chords":
             res["chords"] = bench_chords()
         else:

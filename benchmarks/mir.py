@@ -732,6 +732,38 @@ def bench_notation(n_pieces: int, seed: int = 0) -> dict:
                                  "notes_and_lengths_f": mean(right, "f_lengths")}}
 
 
+def bench_tune_key() -> dict:
+    """A tune's key against the tonic and mode its ABC K: field states: the held-out (valid and test)
+    tunes of O'Neill's and Ryan's collections, read by the profile (as for a piece of several
+    voices) and by the tune reader (``find_key(..., tune=True)``, fitted on their train split by
+    scripts/tune_tonic.py). Major is ionian and minor aeolian."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    from tune_tonic import stated_tunes
+
+    from tunesmith.mir.keys import MODE_OF_DEGREE, find_key
+
+    def reading(k):
+        mode = k.modal.split(" ")[-1] if k.modal else ("ionian" if k.mode == "major" else "aeolian")
+        return k.tonic, mode
+
+    rows = []
+    for n, tonic, mode, sig in stated_tunes(("valid", "test")):  # each with its signature, as analyze reads it
+        rows.append((tonic, mode, reading(find_key(n, signature=sig)), reading(find_key(n, signature=sig, tune=True))))
+    out = {"tunes": len(rows)}
+    for label, sel in (("all", lambda m: True), ("stated major or minor", lambda m: m in ("ionian", "aeolian")),
+                       ("stated in another mode", lambda m: m not in ("ionian", "aeolian"))):
+        r = [x for x in rows if sel(x[1])]
+        if not r:
+            continue
+        out[label] = {"n": len(r), **{f"{who}_{what}": round(float(np.mean([f(x) for x in r])), 4)
+                                      for who, i in (("profile", 2), ("tune", 3))
+                                      for what, f in (("tonic", lambda x, i=i: x[i][0] == x[0]),
+                                                      ("tonic_and_mode", lambda x, i=i: x[i] == (x[0], x[1])))}}
+    out["modes_stated"] = {m: sum(x[1] == m for x in rows) for m in MODE_OF_DEGREE.values()}
+    out["modes_read"] = {m: sum(x[3][1] == m for x in rows) for m in MODE_OF_DEGREE.values()}
+    return out
+
+
 def bench_sheet_music(n_generated: int = 30, n_corpus: int = 150, seed: int = 0) -> dict:
     """MusicXML read back: the share of pieces whose sheet music holds the notes of their MIDI
     (onset and length to a 96th of a quarter, pitch) — folk tunes generated with seeds 0… and folk
@@ -1211,7 +1243,7 @@ def bench_classify() -> dict:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--only", default="key,chords,search,audio,meter,pickup,tuning,robust,classify,continue,notation,"
-                    "sheetmusic")
+                    "sheetmusic,tunekey")
     ap.add_argument("--pickup-pieces", type=int, default=2000, help="held-out pieces per corpus for the upbeat (at most)")
     ap.add_argument("--queries", type=int, default=1000)
     ap.add_argument("--audio-queries", type=int, default=200)
@@ -1251,6 +1283,8 @@ def main(argv: list[str] | None = None) -> int:
             res["notation"] = bench_notation(a.audio_pieces // 2, a.seed)
         elif part == "sheetmusic":
             res["sheetmusic"] = bench_sheet_music(seed=a.seed)
+        elif part == "tunekey":
+            res["tunekey"] = bench_tune_key()
         elif part == "chords":
             res["chords"] = bench_chords()
         else:

@@ -1164,3 +1164,35 @@ def test_analyze_names_which_tune_of_a_file_it_read(tmp_path, capsys):
     assert (d["piece"], d["pieces_in_file"], d["title"], d["meter"]) == (2, 2, "Speed the Plough", "4/4")
     assert main(["analyze", str(f), "--piece", "3"]) == 2
     assert "has 2 piece(s), numbered 1–2" in capsys.readouterr().err
+
+
+COOLEYS = ("X:1\nT:Cooley's\nR:reel\nM:4/4\nL:1/8\nK:Edor\n|:D2|EBBA B2 EB|B2 AB dBAG|FDAD BDAD|FDAD dAFD|\n"
+           "EBBA B2 EB|B2 AB defg|afec dBAF|DEFD E2:|\n|:gf|eB B2 efge|eB B2 gedB|A2 FA DAFA|A2 FA defg|\n"
+           "eB B2 eBgB|eB B2 defg|afec dBAF|DEFD E2:|\n")
+MIXOLYDIAN = "X:1\nT:Mix\nM:6/8\nL:1/8\nK:Amix\n|:A3 AGE|A3 ABc|d3 cBA|G3 GAB|A3 AGE|A3 ABc|dcB GAB|A3 A2:|\n"
+
+
+def test_a_tunes_tonic_and_mode_are_read_from_where_its_line_rests(tmp_path, capsys):
+    """The profile reads harmony: it took Cooley's reel (E dorian) and a tune in A mixolydian for D
+    major, the scale they borrow. A tune's tonic is now read from where its line rests (its last
+    note, downbeats, longest notes) within that scale, and a church mode is named where the tune's
+    notes fill its scale better than the major or minor scale on the tonic."""
+    from tunesmith.mir.keys import find_key
+
+    (tmp_path / "cooley.abc").write_text(COOLEYS)
+    (tmp_path / "mix.abc").write_text(MIXOLYDIAN)
+    cooley = extract_notes(load_score(tmp_path / "cooley.abc"))
+    assert find_key(cooley, signature=2).key == "D major"  # the profile's reading, as analyze gave it
+    assert find_key(cooley, signature=2, tune=True).key == "E minor"
+    mix = analyze_score(load_score(tmp_path / "mix.abc")).key
+    assert (mix.key, mix.modal) == ("A major", "A mixolydian")
+    assert main(["analyze", str(tmp_path / "mix.abc")]) == 0
+    line = capsys.readouterr().out.splitlines()[1]
+    assert line.startswith("  key          A mixolydian (chords read in A major;") and "signature is D major's" in line
+    assert "the file states A mixolydian" in line
+    # a tune in a major key stays in it, and a chorale's four voices are read by the profile as before
+    (tmp_path / "g.abc").write_text("X:1\nT:G\nM:6/8\nL:1/8\nK:G\n|:GAG GAB|ABA ABd|edd gdd|edB dBA|GAG GAB|ABA ABd|"
+                                    "edd gdB|AGF G3:|\n")
+    g = analyze_score(load_score(tmp_path / "g.abc")).key
+    assert (g.key, g.modal) == ("G major", None)
+    assert analyze_score(_chorale("bwv269")).key.modal is None

@@ -55,17 +55,30 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     s.set_defaults(func=cmd_transcribe)
 
 
+_ABC_MODE_NAMES = {"dor": "dorian", "mix": "mixolydian", "phr": "phrygian", "lyd": "lydian", "loc": "locrian"}
+
+
+def _spelt_mode(key: str) -> str:
+    """A stated key as a musician reads it: ABC's "E dor" is E dorian."""
+    tonic, _, mode = key.partition(" ")
+    return f"{tonic} {_ABC_MODE_NAMES.get(mode[:3].lower(), mode)}" if mode else key
+
+
 def _summary(d: dict, n_chords: int) -> list[str]:
+    from tunesmith.music.keys import key_name
+
     k = d["key"]
     cands = ", ".join(f"{c['key']} {c['score']:.2f}" for c in k["candidates"][1:])
     of = (f" — tune {d['piece']} of {d['pieces_in_file']}" + (f": {d['title']}" if d.get("title") else "")
           + (f" (--piece {d['piece'] + 1} for the next)" if d["piece"] < d["pieces_in_file"] else "")
           if d.get("pieces_in_file", 1) > 1 else "")
     lines = [f"{d['file']}{of}" + (" (transcribed from audio)" if d.get("transcribed") else ""),
-             f"  key          {k['key']} (confidence {k['confidence']:.2f}; score {k['candidates'][0]['score']:.2f}, "
-             f"next: {cands})"
-             + (f"; its signature reads {k['notated']}" if k.get("notated") and k["notated"] != k["key"] else "")
-             + (f"; the file states {k['stated']}" if k["stated"] else "")]
+             f"  key          {k['modal'] + ' (chords read in ' + k['key'] + '; ' if k.get('modal') else k['key'] + ' ('}"
+             f"confidence {k['confidence']:.2f}; score {k['candidates'][0]['score']:.2f}, next: {cands})"
+             + (f"; its signature is {key_name((7 * k['signature']) % 12, 'major')}'s" if k.get("modal")
+                and k.get("signature") is not None
+                else f"; its signature reads {k['notated']}" if k.get("notated") and k["notated"] != k["key"] else "")
+             + (f"; the file states {_spelt_mode(k['stated'])}" if k["stated"] else "")]
     if len(d["key_regions"]) > 1:
         lines.append("  key regions  " + ", ".join(f"bars {r['start_bar']}–{r['end_bar']} {r['key']}"
                                                    for r in d["key_regions"]))

@@ -565,8 +565,10 @@ def analyze_score(score: Score) -> Analysis:
         raise BadInputError(score.meta.source or score.meta.title or "piece", "no pitched notes to analyse")
     ks = score.music.key_signatures
     signature = int(ks[0].key) if len(ks) else None
-    key = find_key(n, signature=signature, stated=score.meta.key)
     texture = texture_of(n, recorded=is_recording(score))
+    # a tune's tonic and mode are read from where its line rests (keys.tune_key); the profile reads
+    # harmony, and took a tune in E dorian for D major
+    key = find_key(n, signature=signature, stated=score.meta.key, tune=texture == "melody")
     chord_list = chords(n, key.tonic, key.mode, per="bar" if texture == "melody" else "beat")
     bars = int(n.end[n.pitched].max() - 1) // n.bar_ticks + 1
     tempo = score.tempo()

@@ -1190,6 +1190,11 @@ def test_a_tunes_tonic_and_mode_are_read_from_where_its_line_rests(tmp_path, cap
     line = capsys.readouterr().out.splitlines()[1]
     assert line.startswith("  key          A mixolydian (chords read in A major;") and "signature is D major's" in line
     assert "the file states A mixolydian" in line
+    # the studio's piece page names the mode, and keeps the key
+    from tunesmith.studio.pieces import summary
+
+    shown, _ = summary(load_score(tmp_path / "mix.abc"))
+    assert (shown["key"], shown["modal"]) == ("A major", "A mixolydian")
     # a tune in a major key stays in it, and a chorale's four voices are read by the profile as before
     (tmp_path / "g.abc").write_text("X:1\nT:G\nM:6/8\nL:1/8\nK:G\n|:GAG GAB|ABA ABd|edd gdd|edB dBA|GAG GAB|ABA ABd|"
                                     "edd gdB|AGF G3:|\n")

@@ -85,6 +85,8 @@ def summary(score: Score) -> dict:
              "chords": chords, "cadences": a.get("cadences", [])[:12],
              "melody": {k: v for k, v in (a.get("melody") or {}).items() if not isinstance(v, (list, dict))},
              "classes": nearest_classes(score, a.get("texture"))}
+    if key.get("modal"):  # a tune in a church mode: "A mixolydian" (its key, A major, stays the key)
+        short["modal"] = key["modal"]
     if "transcribed" in score.meta.tags:  # a recording's bars are a reading of it
         from tunesmith.music.audio import transcription_meter
 

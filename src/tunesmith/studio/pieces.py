@@ -73,7 +73,7 @@ def nearest_classes(score: Score, texture: str | None) -> dict:
     return out
 
 
-def summary(score: Score) -> dict:
+def summary(score: Score) -> tuple[dict, dict]:
     """What the piece page shows of the analysis (the full analysis is in analysis.json)."""
     from tunesmith.mir.analysis import analyze_score
 

@@ -225,10 +225,11 @@ def church_mode(n: Notes, tonic: int) -> str:
     several hold them alike (:data:`MODE_PREFERENCE`)."""
     h = _hist(n)
     h = h / max(h.sum(), 1e-12)
-    fit = {m: h[(tonic - MODE_OFFSET[m] + DIATONIC) % 12].sum() for m in MODE_OF_DEGREE.values()}
+    # locrian is left out: its tonic has no perfect fifth, and no tune of the corpora rests on one
+    fit = {m: h[(tonic - MODE_OFFSET[m] + DIATONIC) % 12].sum() for m in MODE_OF_DEGREE.values() if m != "locrian"}
     base = max(("ionian", "aeolian"), key=lambda m: fit[m])
     best = max(fit.values())
-    mode = next(m for m in MODE_PREFERENCE if fit[m] >= best - 1e-12)
+    mode = next(m for m in MODE_PREFERENCE if m in fit and fit[m] >= best - 1e-12)
     return mode if mode in ("ionian", "aeolian") or fit[mode] - fit[base] >= CHURCH_MODE_MARGIN else base
 
 

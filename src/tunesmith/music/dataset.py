@@ -15,6 +15,7 @@ or changed files, and an interrupted run resumes where it stopped.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import multiprocessing as mp
@@ -294,7 +295,7 @@ def _prepare(source, name, files, out: Path, workers, limits: Limits, progress: 
     # Assemble the manifest in source order; drop exact duplicates (same content hash), and in a
     # folder of one's own, a piece saved in several formats (same stem, the same notes)
     entries, skipped, seen = [], list(unreadable), set()
-    same_stem: dict[tuple[str, str], list[tuple]] = {}
+    same_stem: dict[tuple[str, str], list[tuple[Path, dict]]] = {}
     n_dup = 0
     for f, h in zip(files, hashes):
         if h is None:
@@ -311,11 +312,13 @@ def _prepare(source, name, files, out: Path, workers, limits: Limits, progress: 
                 continue
             if not is_corpus(source) and len(rec["pieces"]) == 1:
                 kept = same_stem.setdefault((str(Path(f).parent), Path(f).stem), [])
-                notes = _note_signature(shards / f"{h}.bin", p)
-                if notes in kept:
-                    n_dup += 1
-                    continue
-                kept.append(notes)
+                # the notes are read only where a stem comes again (most folders have none)
+                if kept:
+                    notes = _note_signature(shards / f"{h}.bin", p)
+                    if any(_note_signature(*k) == notes for k in kept):
+                        n_dup += 1
+                        continue
+                kept.append((shards / f"{h}.bin", p))
             seen.add(p["hash"])
             e = dict(p)
             e["id"] = p["hash"][:16]
@@ -350,16 +353,21 @@ def _prepare(source, name, files, out: Path, workers, limits: Limits, progress: 
                          len(skipped), n_dup, time.perf_counter() - t0, info["splits"])
 
 
+@functools.lru_cache(maxsize=256)
+def _note_signature_of(blob_path: Path, offset: int, length: int) -> tuple:
+    with open(blob_path, "rb") as fh:
+        fh.seek(offset)
+        music = symusic.Score.from_midi(fh.read(length))
+    tpq = music.tpq
+    return tuple(sorted((round(int(n.time) * 96 / tpq), int(n.pitch)) for t in music.tracks for n in t.notes))
+
+
 def _note_signature(blob_path: Path, piece: dict) -> tuple:
     """A piece's notes as (onset in 96ths of a quarter, pitch), sorted: the same for the MIDI and
     the MusicXML ``tunesmith generate`` writes of one piece (readers may shorten a note by a tick,
     so lengths are left out), so that a folder of its output holds each piece once — indexed
     once, and never in two splits."""
-    with open(blob_path, "rb") as fh:
-        fh.seek(piece["offset"])
-        music = symusic.Score.from_midi(fh.read(piece["length"]))
-    tpq = music.tpq
-    return tuple(sorted((round(int(n.time) * 96 / tpq), int(n.pitch)) for t in music.tracks for n in t.notes))
+    return _note_signature_of(blob_path, int(piece["offset"]), int(piece["length"]))
 
 
 def default_dataset_dir(source: str) -> Path:

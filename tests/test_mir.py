@@ -1088,6 +1088,11 @@ def test_classify_train_writes_a_classifier_card_and_picture_and_refuses_to_over
     clf = C.Classifier.load(out)
     assert clf.classes == ["north", "south", "west"] and clf.task == "region"
     assert clf.temperature == clf.config["cv"]["calibration"]["temperature"] > 0
+    cfg = json.loads((out / "config.json").read_text())
+    (out / "config.json").write_text(json.dumps({**cfg, "temperature": 0}))  # a hand-edited card: refused
+    with pytest.raises(C.BadInputError, match="temperature must be a number"):
+        C.Classifier.load(out)
+    (out / "config.json").write_text(json.dumps(cfg))
     before = (out / "model.safetensors").read_bytes()
     assert main(["classify", "train", "--task", "region", "--out", str(out), "--quiet"]) == 2
     assert "already holds a classifier" in capsys.readouterr().err

@@ -322,6 +322,9 @@ class Classifier:
         missing = [k for k in (*_TREE_FIELDS, "roots", "baseline") if k not in w]
         if missing:
             raise BadInputError(p, f"model.safetensors lacks {', '.join(missing)}")
+        t = cfg.get("temperature", 1.0)
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0.01 <= t <= 100:
+            raise BadInputError(p, f"config.json's temperature must be a number from 0.01 to 100, got {t!r}")
         trees = {k: w[k].astype(np.int64) if k in ("feature", "left", "right", "roots") else w[k] for k in w}
         n = len(trees["feature"])
         if (trees["roots"].size == 0 or trees["feature"].max(initial=0) >= N_FEATURES

@@ -99,3 +99,22 @@ def test_harmonize_with_particles_from_the_cli(tmp_path, capsys):
     assert main(["harmonize", str(f), "--model", "bach-chorales", "--particles", "0", "--out", str(tmp_path / "q")]) == 2
     assert "--particles: must be between 1 and 64" in capsys.readouterr().err
     assert not (tmp_path / "p").exists() and not (tmp_path / "q").exists()
+
+
+def test_a_tune_stated_in_a_church_mode_is_harmonized_in_its_tonic(tmp_path, capsys):
+    """Cooley's reel states K:Edor. The key parser knows major and minor only, so the melody's key was
+    estimated from its notes, and the harmonization came out "A major", its rules asking for G sharp
+    under a tune that sings G natural. A church mode is now read as its tonic's major or minor key
+    (dorian is minor, mixolydian major), which the rules and the harmonization's name keep."""
+    from tunesmith.music.io import load_score
+    from tunesmith.music.keys import score_key
+
+    f = tmp_path / "cooley.abc"
+    f.write_text("X:1\nT:Cooley's A\nM:4/4\nL:1/8\nK:Edor\nEBBA B2 EB|B2 AB dBAG|FDAD BDAD|FDAD dAFD|"
+                 "EBBA B2 EB|B2 AB defg|afec dBAF|DEFD E4|\n")
+    assert score_key(load_score(f)) == (4, "minor")
+    g = tmp_path / "mix.abc"
+    g.write_text("X:1\nT:Mix\nM:6/8\nL:1/8\nK:Amix\n|:A3 AGE|A3 ABc|d3 cBA|G3 GAB|A3 AGE|A3 ABc|dcB GAB|A3 A2:|\n")
+    assert score_key(load_score(g)) == (9, "major")
+    assert main(["harmonize", str(f), "--iterations", "8", "--formats", "mid", "--out", str(tmp_path / "o")]) == 0
+    assert "[key E minor," in capsys.readouterr().out

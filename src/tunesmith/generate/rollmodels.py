@@ -155,8 +155,9 @@ class CoconetModel(RollModel):
         free[1:] = True
         from tunesmith.music.keys import score_key
 
+        key = score_key(melody)  # the melody's key, which the rules and the harmonization's name keep
         v, report = self._sample(x, free, temperature=temperature, iterations=iterations, seed=seed, rules=rules,
-                                 key=score_key(melody))
+                                 key=key)
         out = symusic.Score(tpq)
         for ts in music.time_signatures:
             out.time_signatures.append(ts)
@@ -175,7 +176,8 @@ class CoconetModel(RollModel):
                 tr.notes.append(symusic.Note(round(a * step), round((b - a) * step), PITCH_LO + c - 1, 80))
             out.tracks.append(tr)
         meta = Meta(title=f"{melody.meta.title or 'melody'} (harmonized by {self.name})",
-                    composer=f"tunesmith ({self.name})", source="harmonized", time_signature=melody.time_signature())
+                    composer=f"tunesmith ({self.name})", source="harmonized", time_signature=melody.time_signature(),
+                    key=key_name(*key))
         g = _generated(Score(out, meta), _bars(out))
         g.report, g.repairs = {**report, "melody": line.describe()}, report["n_relaxed"]
         return g

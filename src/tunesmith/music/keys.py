@@ -151,13 +151,25 @@ def estimate_key(pitches: np.ndarray, durations: np.ndarray | None = None) -> tu
     return i % 12, ("major" if i < 12 else "minor"), float(r[i])
 
 
+# a church mode's major or minor: the quality of its third (an ABC K: field may state "E dor")
+MODE_QUALITY = {"ion": "major", "lyd": "major", "mix": "major", "dor": "minor", "phr": "minor", "aeo": "minor",
+                "loc": "minor"}
+
+
 def score_key(score) -> tuple[int, str]:
-    """The key of a :class:`~tunesmith.music.score.Score`: its metadata if present, else estimated."""
+    """The key of a :class:`~tunesmith.music.score.Score`: its metadata if present (a church mode
+    read as the major or minor key of its tonic: ``K:Edor`` is E minor), else estimated."""
     if score.meta.key:
         try:
             return parse_key(score.meta.key, option="key")
         except OptionError:
-            pass
+            tonic, _, mode = score.meta.key.strip().partition(" ")
+            quality = MODE_QUALITY.get(mode.strip().lower()[:3])
+            if quality:
+                try:
+                    return parse_key(f"{tonic} {quality}", option="key")[0], quality
+                except OptionError:
+                    pass
     notes = [t.notes.numpy() for t in score.music.tracks if not t.is_drum and len(t.notes)]
     if not notes:
         return 0, "major"

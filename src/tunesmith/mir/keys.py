@@ -8,6 +8,9 @@ tonic in the bass. Where the file carries a key signature, keys it admits (its
 major and relative minor) get a bonus, so the notes decide the mode and the
 signature the pitch collection.
 
+A tune (one line) is read otherwise: its tonic is where the line rests within the diatonic
+scale its notes fill, and its mode is named (:func:`tune_key`, ``find_key(..., tune=True)``).
+
 ``tunesmith.music.keys.estimate_key`` (plain Krumhansl–Schmuckler) stays as it
 is: the evaluation metrics and their published figures use it.
 """

@@ -21,9 +21,6 @@ import json
 
 import numpy as np
 
-MODE_ALIASES = {"major": "ionian", "minor": "aeolian", "dor": "dorian", "dorian": "dorian", "mix": "mixolydian",
-                "mixolydian": "mixolydian", "phr": "phrygian", "phrygian": "phrygian", "lyd": "lydian",
-                "lydian": "lydian", "loc": "locrian", "locrian": "locrian"}
 L2 = 0.01
 SCALE_SLACK = 0.02  # candidate scales: those holding within 2% of the tune's notes of the best
 
@@ -34,7 +31,7 @@ def stated_tunes(splits: tuple[str, ...]) -> list[tuple[object, int, str, int | 
     from tunesmith.evaluate.metrics import extract_notes
     from tunesmith.mir.keys import TUNE_MIN_NOTES
     from tunesmith.music.dataset import open_dataset
-    from tunesmith.music.keys import parse_key
+    from tunesmith.music.keys import mode_named, parse_key
 
     ds = open_dataset("folk", progress=False)
     out = []
@@ -44,7 +41,7 @@ def stated_tunes(splits: tuple[str, ...]) -> list[tuple[object, int, str, int | 
             continue
         key = (e.get("meta") or {}).get("key") or ""
         tonic_text, _, mode_text = key.partition(" ")
-        mode = MODE_ALIASES.get(mode_text)
+        mode = mode_named(mode_text)
         if mode is None:
             continue
         try:

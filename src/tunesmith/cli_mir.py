@@ -56,13 +56,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     s.set_defaults(func=cmd_transcribe)
 
 
-_ABC_MODE_NAMES = {"dor": "dorian", "mix": "mixolydian", "phr": "phrygian", "lyd": "lydian", "loc": "locrian"}
-
-
 def _spelt_mode(key: str) -> str:
     """A stated key as a musician reads it: ABC's "E dor" is E dorian."""
+    from tunesmith.music.keys import mode_named
+
     tonic, _, mode = key.partition(" ")
-    return f"{tonic} {_ABC_MODE_NAMES.get(mode[:3].lower(), mode)}" if mode else key
+    named = mode_named(mode) if mode else None
+    return f"{tonic} {named}" if named and named not in ("ionian", "aeolian") else key
 
 
 def _summary(d: dict, n_chords: int) -> list[str]:

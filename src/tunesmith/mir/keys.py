@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from tunesmith.evaluate.metrics import Notes
-from tunesmith.music.keys import AARDEN_PROFILES, aarden_correlations, key_name
+from tunesmith.music.keys import AARDEN_PROFILES, MODES, aarden_correlations, key_name
 
 FINAL_BASS_BONUS = 0.15  # a correlation is in [-1, 1]; a tonic bass at the end adds this much
 FIRST_BASS_BONUS = 0.075
@@ -149,9 +149,9 @@ def find_key(n: Notes, *, signature: int | None = None, stated: str | None = Non
 # (``scripts/tune_tonic.py``; weights in ``assets/tune_tonic.json``), and names the mode by the
 # scale on that tonic the notes fill best. On the held-out tunes, tonic right 0.881 → 0.909 against the
 # profile with the signature (see BENCHMARKS.md, *A tune's key and mode*).
-MODE_OF_DEGREE = {0: "ionian", 2: "dorian", 4: "phrygian", 5: "lydian", 7: "mixolydian", 9: "aeolian", 11: "locrian"}
-MODE_OFFSET = {m: d for d, m in MODE_OF_DEGREE.items()}
-MAJOR_MODES = ("ionian", "lydian", "mixolydian")
+MODE_OF_DEGREE = {degree: m for m, (degree, _) in MODES.items()}
+MODE_OFFSET = {m: degree for m, (degree, _) in MODES.items()}
+MAJOR_MODES = tuple(m for m, (_, quality) in MODES.items() if quality == "major")
 # when two modes' scales hold a tune's notes alike (it never sings the degree that tells them apart),
 # the commoner is named: major and minor before the church modes
 MODE_PREFERENCE = ("ionian", "aeolian", "dorian", "mixolydian", "lydian", "phrygian", "locrian")

@@ -151,9 +151,18 @@ def estimate_key(pitches: np.ndarray, durations: np.ndarray | None = None) -> tu
     return i % 12, ("major" if i < 12 else "minor"), float(r[i])
 
 
-# a church mode's major or minor: the quality of its third (an ABC K: field may state "E dor")
-MODE_QUALITY = {"ion": "major", "lyd": "major", "mix": "major", "dor": "minor", "phr": "minor", "aeo": "minor",
-                "loc": "minor"}
+# the church modes: the degree of the major scale each begins on, and the quality of its third
+MODES = {"ionian": (0, "major"), "dorian": (2, "minor"), "phrygian": (4, "minor"), "lydian": (5, "major"),
+         "mixolydian": (7, "major"), "aeolian": (9, "minor"), "locrian": (11, "minor")}
+
+
+def mode_named(text: str) -> str | None:
+    """The mode a key's second word names, as ABC K: fields write it ("dor", "Mix", "dorian"; "maj"
+    and "min" are ionian and aeolian), or None."""
+    t = text.strip().lower()[:3]
+    if t in ("maj", "min"):
+        return "ionian" if t == "maj" else "aeolian"
+    return next((m for m in MODES if m.startswith(t)), None) if len(t) == 3 else None
 
 
 def score_key(score) -> tuple[int, str]:
@@ -164,8 +173,9 @@ def score_key(score) -> tuple[int, str]:
             return parse_key(score.meta.key, option="key")
         except OptionError:
             tonic, _, mode = score.meta.key.strip().partition(" ")
-            quality = MODE_QUALITY.get(mode.strip().lower()[:3])
-            if quality:
+            named = mode_named(mode)
+            if named:
+                quality = MODES[named][1]
                 try:
                     return parse_key(f"{tonic} {quality}", option="key")[0], quality
                 except OptionError:

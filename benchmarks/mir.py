@@ -736,11 +736,15 @@ def bench_tune_key() -> dict:
     """A tune's key against the tonic and mode its ABC K: field states: the held-out (valid and test)
     tunes of O'Neill's and Ryan's collections, read by the profile (as for a piece of several
     voices) and by the tune reader (``find_key(..., tune=True)``, fitted on their train split by
-    scripts/tune_tonic.py). Major is ionian and minor aeolian."""
+    scripts/tune_tonic.py), which generation and harmonize also use for a melody that states no
+    key (``music.keys.score_key``); beside Krumhansl–Schmuckler, which they used before 2026-12-08
+    (tonic only: its minor is aeolian, so its mode is compared as ionian or aeolian). Major is ionian
+    and minor aeolian."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
     from tune_tonic import stated_tunes
 
-    from tunesmith.mir.keys import MODE_OF_DEGREE, find_key
+    from tunesmith.mir.keys import find_key
+    from tunesmith.music.keys import MODE_OF_DEGREE, estimate_key
 
     def reading(k):
         mode = k.modal.split(" ")[-1] if k.modal else ("ionian" if k.mode == "major" else "aeolian")
@@ -748,7 +752,10 @@ def bench_tune_key() -> dict:
 
     rows = []
     for n, tonic, mode, sig in stated_tunes(("valid", "test")):  # each with its signature, as analyze reads it
-        rows.append((tonic, mode, reading(find_key(n, signature=sig)), reading(find_key(n, signature=sig, tune=True))))
+        sel = n.pitched
+        ks_tonic, ks_quality, _ = estimate_key(n.pitch[sel], (n.end[sel] - n.start[sel]).astype(float))
+        rows.append((tonic, mode, reading(find_key(n, signature=sig)), reading(find_key(n, signature=sig, tune=True)),
+                     (ks_tonic, "ionian" if ks_quality == "major" else "aeolian")))
     out = {"tunes": len(rows)}
     for label, sel in (("all", lambda m: True), ("stated major or minor", lambda m: m in ("ionian", "aeolian")),
                        ("stated in another mode", lambda m: m not in ("ionian", "aeolian"))):
@@ -756,7 +763,7 @@ def bench_tune_key() -> dict:
         if not r:
             continue
         out[label] = {"n": len(r), **{f"{who}_{what}": round(float(np.mean([f(x) for x in r])), 4)
-                                      for who, i in (("profile", 2), ("tune", 3))
+                                      for who, i in (("profile", 2), ("tune", 3), ("krumhansl", 4))
                                       for what, f in (("tonic", lambda x, i=i: x[i][0] == x[0]),
                                                       ("tonic_and_mode", lambda x, i=i: x[i] == (x[0], x[1])))}}
     out["modes_stated"] = {m: sum(x[1] == m for x in rows) for m in MODE_OF_DEGREE.values()}
@@ -1150,7 +1157,7 @@ def bench_continue(n_pieces: int, seed: int = 0) -> dict:
     from tunesmith.generate.api import load_model
     from tunesmith.music.dataset import open_dataset
     from tunesmith.music.io import load_score
-    from tunesmith.music.keys import scale_pitch_classes, score_key
+    from tunesmith.music.keys import estimate_key, scale_pitch_classes, score_key
     from tunesmith.music.render import render_wav
 
     rng = np.random.default_rng(seed)
@@ -1171,7 +1178,8 @@ def bench_continue(n_pieces: int, seed: int = 0) -> dict:
                 continue
             head = s.copy()
             head.music = s.music.clip(0, 8 * bar, clip_end=True)
-            scale = scale_pitch_classes(*score_key(head))
+            true_tonic, true_mode = score_key(head)
+            scale = scale_pitch_classes(true_tonic, true_mode)
             real = [(n.time, n.pitch, n.duration) for n in s.music.tracks[0].notes if 8 * bar <= n.time < 16 * bar]
             first = [(n.time, n.pitch, n.duration) for n in s.music.tracks[0].notes if n.time < 8 * bar]
             rows["real"].append({**_line_stats(real, s.music.tpq, bar, scale),
@@ -1205,12 +1213,18 @@ def bench_continue(n_pieces: int, seed: int = 0) -> dict:
                 # (a single-line model's primer is its melody, one note an onset)
                 kept = sum(1 for tr in m.tracks for n in tr.notes if n.time <= cut * m.tpq / primer.music.tpq)
                 onsets = len({n.time for tr in primer.music.tracks for n in tr.notes})
-                rows[kind].append({**st, "density_ratio": ratio, "instrument": inst, "primer_kept": kept / max(1, onsets)})
+                # the tonic the continuation is held to (the tune's end, its scale): the primer's key as
+                # generation reads it, against the key the tune states; and Krumhansl–Schmuckler on
+                # the same notes, as generation read a primer that states no key before 2026-12-08
+                a = np.array([(n.pitch, n.duration) for tr in primer.music.tracks for n in tr.notes])
+                rows[kind].append({**st, "density_ratio": ratio, "instrument": inst, "primer_kept": kept / max(1, onsets),
+                                   "tonic_right": float(g.report.get("tonic") == true_tonic),
+                                   "tonic_right_krumhansl": float(estimate_key(a[:, 0], a[:, 1])[0] == true_tonic)})
     out = {"pieces": len(rows["real"]), "seconds_per_continuation": round(float(np.median(secs)), 2)}
     for kind, r in rows.items():
         out[kind] = {f: round(float(np.mean([x[f] for x in r])), 3)
                      for f in ("notes_per_bar", "density_ratio", "chord_onsets", "ringing", "in_key", "mean_leap",
-                               "primer_kept") if f in r[0]}
+                               "primer_kept", "tonic_right", "tonic_right_krumhansl") if f in r[0]}
     out["recorded"]["notes_per_bar_by_instrument"] = {
         i: round(float(np.mean([x["notes_per_bar"] for x in rows["recorded"] if x["instrument"] == i])), 2)
         for i in CONTINUE_PROGRAMS if any(x["instrument"] == i for x in rows["recorded"])}

@@ -594,18 +594,23 @@ def mir_lines(r: dict) -> list[str]:
                   "same 8 bars given as a MIDI file on the same instrument, and the tunes' own bars 9–16. *Density* is the continuation's notes "
                   "a bar over its primer's as read (a recording read at twice the tempo has half as many notes a bar "
                   "in its primer too); *two notes at an onset* and *ringing* (a note sounding past the next onset) "
-                  "are what a single line never has; *in key*: pitches in the scale of the primer's key. "
+                  "are what a single line never has; *in key*: pitches in the scale of the primer's key. *Tonic*: the "
+                  "tonic the continuation is held to (its scale and its last note) is the tune's stated one — the "
+                  "primer's key as generation reads it (the key the file states, else the tune reader, "
+                  "`music.keys.score_key`), and in brackets Krumhansl–Schmuckler on the same notes, as it read a "
+                  "primer that states no key before 2026-12-08 (the MIDI file here states the tune's key). "
                   f"{ct['seconds_per_continuation']:.2f} s a continuation (median, after the transcription).", "",
                   "| primer | notes a bar | density | two notes at an onset | ringing | in key | mean leap (semitones) "
-                  "| the primer's notes in the output, per onset |",
-                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+                  "| the primer's notes in the output, per onset | tonic right (Krumhansl–Schmuckler) |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         for key, label in (("recorded", "a recording, transcribed"),
                            ("score", "the same bars as a MIDI file on the same instrument"),
                            ("real", "the tune's own bars 9–16")):
             x = ct[key]
             kept = f"{x['primer_kept']:.3f}" if "primer_kept" in x else "–"
+            tonic = f"{x['tonic_right']:.2f} ({x['tonic_right_krumhansl']:.2f})" if "tonic_right" in x else "–"
             lines.append(f"| {label} | {x['notes_per_bar']:.2f} | {x['density_ratio']:.2f} | {x['chord_onsets']:.3f} | "
-                         f"{x['ringing']:.3f} | {x['in_key']:.3f} | {x['mean_leap']:.2f} | {kept} |")
+                         f"{x['ringing']:.3f} | {x['in_key']:.3f} | {x['mean_leap']:.2f} | {kept} | {tonic} |")
     nt = r.get("notation")
     if nt:
         w = nt["where_read_right"]
@@ -631,14 +636,19 @@ def mir_lines(r: dict) -> list[str]:
                   "(the profile, with the signature's bonus) and by the tune reader analyze now uses for one line (where "
                   "the line rests — last note, downbeats, longest notes — within the diatonic scale its notes fill, a "
                   "conditional logit fitted on the train split by `scripts/tune_tonic.py`; a church mode named where "
-                  "its scale holds the notes better than major or minor by 3% of them):", "",
-                  "| tunes | n | tonic right: profile | tune reader | tonic and mode right: profile | tune reader |",
-                  "| --- | --- | --- | --- | --- | --- |"]
+                  "its scale holds the notes better than major or minor by 3% of them). Generation, `harmonize` and "
+                  "`generate --primer` read a melody that states no key by the same reader; before 2026-12-08 they read "
+                  "it by Krumhansl–Schmuckler (`music.keys.estimate_key`, the last columns):", "",
+                  "| tunes | n | tonic right: profile | tune reader | Krumhansl–Schmuckler | tonic and mode right: profile "
+                  "| tune reader | Krumhansl–Schmuckler |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]
         for label in ("all", "stated major or minor", "stated in another mode"):
             x = tk.get(label)
             if x:
-                lines.append(f"| {label} | {x['n']} | {x['profile_tonic']:.3f} | {x['tune_tonic']:.3f} | "
-                             f"{x['profile_tonic_and_mode']:.3f} | {x['tune_tonic_and_mode']:.3f} |")
+                ks = [x.get(f"krumhansl_{w}") for w in ("tonic", "tonic_and_mode")]
+                ks = [f"{v:.3f}" if v is not None else "–" for v in ks]
+                lines.append(f"| {label} | {x['n']} | {x['profile_tonic']:.3f} | {x['tune_tonic']:.3f} | {ks[0]} | "
+                             f"{x['profile_tonic_and_mode']:.3f} | {x['tune_tonic_and_mode']:.3f} | {ks[1]} |")
         lines += ["", "Modes stated: " + ", ".join(f"{m} {v}" for m, v in tk["modes_stated"].items() if v)
                   + "; read: " + ", ".join(f"{m} {v}" for m, v in tk["modes_read"].items() if v) + "."]
     sm = r.get("sheetmusic")

@@ -1,9 +1,9 @@
-"""How a tune's tonic reader (mir/keys.py ``tune_key``) was fitted: its weights, ``assets/tune_tonic.json``.
+"""How a tune's tonic reader (music/keys.py ``tune_key``) was fitted: its weights, ``assets/tune_tonic.json``.
 
 The tunes of O'Neill's and Ryan's collections state their key in their ABC K: field, mode
 included (``K:Edor``, ``K:Amix``, ``K:Em``, ``K:G``); Essen's K: fields give the signature
 only, so they cannot teach a tonic. On the *train* split of those tunes, every (tonic, mode)
-:func:`tunesmith.mir.keys.tune_candidates` offers is scored by a linear function of its
+:func:`tunesmith.music.keys.tune_candidates` offers is scored by a linear function of its
 features, and the weights maximise the likelihood of the stated (tonic, mode) under a softmax
 over a tune's candidates (a conditional logit, with a small L2 penalty); tunes whose stated
 reading is not among their candidates (a tune of a harmonic minor whose best scales leave its
@@ -29,9 +29,8 @@ def stated_tunes(splits: tuple[str, ...]) -> list[tuple[object, int, str, int | 
     """(notes, stated tonic, stated mode, key signature) of the O'Neill's and Ryan's tunes in ``splits``
     whose K: field names a tonic and a mode."""
     from tunesmith.evaluate.metrics import extract_notes
-    from tunesmith.mir.keys import TUNE_MIN_NOTES
     from tunesmith.music.dataset import open_dataset
-    from tunesmith.music.keys import mode_named, parse_key
+    from tunesmith.music.keys import TUNE_MIN_NOTES, mode_named, parse_key
 
     ds = open_dataset("folk", progress=False)
     out = []
@@ -84,7 +83,7 @@ def fit(tunes, slack: float = SCALE_SLACK) -> np.ndarray:
 
 
 def main() -> None:
-    from tunesmith.mir.keys import TUNE_FEATURES, TUNE_MODEL_FILE
+    from tunesmith.music.keys import TUNE_FEATURES, TUNE_MODEL_FILE
 
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--write", action="store_true", help=f"write the weights to {TUNE_MODEL_FILE}")

@@ -163,7 +163,19 @@ def test_bundled_models_generate(name, tmp_path):
             ends = [max(t.notes, key=lambda n: n.time) for t in p.score.music.tracks]
             assert ends[-1].pitch % 12 == 7 and {n.pitch % 12 for n in ends} <= {7, 11, 2}, ends
     else:
-        assert home >= 5, heard_keys
+        # a folk tune's key is read where the line rests (the tune reader, music.keys.tune_key, which
+        # finds the stated tonic of held-out tunes for 0.909, Krumhansl-Schmuckler 0.853): the rule
+        # ends each tune on its tonic, G, and the reader, as analyze reads a tune, hears G major (or
+        # E minor); Krumhansl-Schmuckler hears G or a closely related key (a tune in G that dwells on
+        # D is D major to it)
+        from tunesmith.music.keys import score_mode
+        from tunesmith.music.score import Meta, Score
+
+        read = [score_mode(Score(p.score.music, Meta()))[::2] for p in pieces]
+        assert sum(k in ((7, "major"), (4, "minor")) for k in read) >= 5, read
+        assert all(max(p.score.music.tracks[0].notes, key=lambda n: n.time).pitch % 12 == 7 for p in pieces)
+        related = {(7, "major"), (4, "minor"), (2, "major"), (11, "minor"), (0, "major"), (9, "minor")}
+        assert all(k in related for k in heard_keys), heard_keys
     if name == "bach-chorales":  # SATB tokens under strict rules: four voices, no parallels unless relaxed
         assert len(g.score.music.tracks) == 4 and all(len(t.notes) for t in g.score.music.tracks)
         from tunesmith.evaluate.metrics import extract_notes

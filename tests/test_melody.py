@@ -118,3 +118,48 @@ def test_a_tune_stated_in_a_church_mode_is_harmonized_in_its_tonic(tmp_path, cap
     assert score_key(load_score(g)) == (9, "major")
     assert main(["harmonize", str(f), "--iterations", "8", "--formats", "mid", "--out", str(tmp_path / "o")]) == 0
     assert "[key E minor," in capsys.readouterr().out
+
+
+def test_a_melody_that_states_no_key_is_read_by_the_tune_reader(tmp_path, capsys):
+    """A melody given as MIDI (or a recording) states no key, and generation, harmonize and
+    ``generate --primer`` estimated it by Krumhansl–Schmuckler, which reads Cooley's reel (E dorian,
+    resting on E) as B minor: the tune was harmonized in B minor and a continuation held to end on
+    B. The key of one line is now read where the line rests (``music.keys.tune_key``), as
+    ``analyze`` reads it; several voices keep the profile."""
+
+    from tunesmith.music.io import load_score, save_midi, save_musicxml
+    from tunesmith.music.keys import estimate_key, score_key, score_mode
+    from tunesmith.music.score import Meta, Score
+
+    abc = tmp_path / "cooley.abc"
+    abc.write_text("X:1\nT:Cooley's A\nM:4/4\nL:1/8\nK:Edor\nEBBA B2 EB|B2 AB dBAG|FDAD BDAD|FDAD dAFD|"
+                   "EBBA B2 EB|B2 AB defg|afec dBAF|DEFD E4|\n")
+    tune = load_score(abc)
+    keyless = Score(tune.music.copy(), Meta(title="Cooley's A"))
+    keyless.music.key_signatures.clear()  # as a recording's transcription, or a DAW's MIDI export
+    a = keyless.music.tracks[0].notes.numpy()
+    assert estimate_key(a["pitch"], a["duration"])[:2] == (11, "minor")  # Krumhansl-Schmuckler: B minor
+    assert score_key(keyless) == (4, "minor")
+    mid = save_midi(keyless, tmp_path / "cooley.mid")
+    assert load_score(mid).meta.key is None and score_key(load_score(mid)) == (4, "minor")
+    assert main(["harmonize", str(mid), "--iterations", "8", "--formats", "mid", "--out", str(tmp_path / "o")]) == 0
+    assert "[key E minor," in capsys.readouterr().out
+    # a tune stated in a church mode has the mode's signature in its sheet music (K:Edor was written
+    # with E minor's one sharp and a sharp before every C) ...
+    xml = save_musicxml(tune, tmp_path / "cooley.musicxml").read_text()
+    assert "<fifths>2</fifths>" in xml and "<mode>dorian</mode>" in xml and "<accidental>" not in xml
+    assert load_score(tmp_path / "cooley.musicxml").meta.key == "E dorian"
+    # ... as has a keyless one whose notes name the mode
+    mix = tmp_path / "mix.abc"
+    mix.write_text("X:1\nT:Mix\nM:6/8\nL:1/8\nK:Amix\n|:A3 AGE|A3 ABc|d3 cBA|G3 GAB|A3 AGE|A3 ABc|dcB GAB|A3 A2:|\n")
+    mix = Score(load_score(mix).music, Meta())
+    assert score_mode(mix) == (9, "mixolydian", "major")
+    xml = save_musicxml(mix, tmp_path / "mix.musicxml").read_text()
+    assert "<fifths>2</fifths>" in xml and "<mode>mixolydian</mode>" in xml and "<accidental>" not in xml
+    # several voices are read by the profile as before
+    chords = Score(tune.music.copy(), Meta())
+    bass = chords.music.tracks[0].copy()
+    for n in bass.notes:
+        n.pitch -= 12
+    chords.music.tracks.append(bass)
+    assert score_key(chords) == (11, "minor")

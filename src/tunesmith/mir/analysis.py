@@ -20,8 +20,8 @@ import numpy as np
 from tunesmith.evaluate.metrics import Notes, all_metrics, extract_notes
 from tunesmith.mir.keys import KeyResult, find_key, key_over_time
 from tunesmith.music.keys import PITCH_CLASS_NAMES, key_name, parse_key
-from tunesmith.music.melody import RECORDED_CHORD_SHARE, chord_onset_share, is_recording
 from tunesmith.music.score import Score
+from tunesmith.music.texture import is_one_line, is_recording
 
 # (suffix, intervals above the root); triads first so that, on a tie, a triad wins
 QUALITIES = [("", (0, 4, 7)), ("m", (0, 3, 7)), ("dim", (0, 3, 6)), ("aug", (0, 4, 8)),
@@ -297,26 +297,18 @@ def texture_of(n: Notes, *, recorded: bool = False) -> str:
     A recording (``recorded``) is one track whose notes ring on into the next by their decay and
     reverberation, and whose instrument may sound octaves of each note (an organ's stops), so
     neither test holds for it: it is one line where under
-    :data:`~tunesmith.music.melody.RECORDED_CHORD_SHARE` of its onsets hold two notes that are not
-    an octave apart (:func:`~tunesmith.music.melody.chord_onset_share`). On 40 held-out pieces
+    :data:`~tunesmith.music.texture.RECORDED_CHORD_SHARE` of its onsets hold two notes that are not
+    an octave apart (:func:`~tunesmith.music.texture.chord_onset_share`). On 40 held-out pieces
     played on five instruments, that share was 0–0.10 for the 20 single lines and 0.41–0.79 for
     the 20 four-voice chorales; the two tests above had called 14 of the 20 single lines
     polyphonic (an organ's and a flute's among them)."""
     tracks = np.unique(n.track[n.pitched])
-    if recorded and len(tracks) == 1:
-        idx = np.flatnonzero(n.pitched)
-        share = chord_onset_share(n.start[idx], n.pitch[idx], n.tpq)
-        return "melody" if share < RECORDED_CHORD_SHARE else "polyphonic"
     if len(tracks) == 1:
-        idx = n.track_notes(int(tracks[0]))
-        idx = idx[np.argsort(n.start[idx], kind="stable")]
-        s, e = n.start[idx], n.end[idx]
-        if len(idx) < 2:
+        idx = np.flatnonzero(n.pitched)
+        if is_one_line(n.start[idx], n.end[idx], n.pitch[idx], n.tpq, recorded=recorded):
             return "melody"
-        together = (np.diff(s) <= n.tpq // 8).mean()
-        held = ((e[:-1] - s[1:]) > 0.5 * np.maximum(e[1:] - s[1:], 1)).mean()
-        if together < 0.05 and held < 0.2:
-            return "melody"
+        if recorded:
+            return "polyphonic"
     return "four voices" if len(tracks) == 4 else "polyphonic"
 
 

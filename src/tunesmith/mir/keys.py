@@ -10,6 +10,8 @@ signature the pitch collection.
 
 A tune (one line) is read otherwise: its tonic is where the line rests within the diatonic
 scale its notes fill, and its mode is named (:func:`tune_key`, ``find_key(..., tune=True)``).
+That reader lives in ``tunesmith.music.keys``, where generation and harmonize read a melody that
+states no key by it too (``score_key``).
 
 ``tunesmith.music.keys.estimate_key`` (plain Krumhansl–Schmuckler) stays as it
 is: the evaluation metrics and their published figures use it.
@@ -17,15 +19,20 @@ is: the evaluation metrics and their published figures use it.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
 
 import numpy as np
 
 from tunesmith.evaluate.metrics import Notes
-from tunesmith.music.keys import AARDEN_PROFILES, MODES, aarden_correlations, key_name
+from tunesmith.music import keys as K
+from tunesmith.music.keys import (
+    AARDEN_PROFILES,
+    MAJOR_MODES,
+    TUNE_MIN_NOTES,
+    aarden_correlations,
+    key_name,
+    reading_name,
+)
 
 FINAL_BASS_BONUS = 0.15  # a correlation is in [-1, 1]; a tonic bass at the end adds this much
 FIRST_BASS_BONUS = 0.075
@@ -72,8 +79,7 @@ def _hist(n: Notes, mask: np.ndarray | None = None) -> np.ndarray:
 def _final_sonority(n: Notes) -> tuple[int, set[int]]:
     """The pitch class of the lowest note sounding in the last half beat, and all of theirs."""
     sel = np.flatnonzero(n.pitched)
-    last = sel[n.end[sel] >= n.end[sel].max() - n.tpq // 2]
-    return int(n.pitch[last].min()) % 12, {int(p) % 12 for p in n.pitch[last]}
+    return K.final_bass(n.pitch[sel], n.end[sel], n.tpq)
 
 
 def key_scores(n: Notes, *, signature: int | None = None) -> np.ndarray:
@@ -141,124 +147,28 @@ def find_key(n: Notes, *, signature: int | None = None, stated: str | None = Non
 
 # --------------------------------------------------------------------------- a tune's tonic and mode
 
-# A tune's tonic is where its notes rest — its last note, its downbeats, its longest notes — within
-# the diatonic scale its notes fill; Aarden's profile alone (built from Essen's major and minor songs)
-# reads a tune in E dorian as D major (Cooley's reel) and one in A mixolydian as D major. The reader
-# scores each note of the best-fitting diatonic scales as the tonic, by a conditional logit fitted on
-# the train split of O'Neill's and Ryan's tunes against the tonic and mode their ABC K: fields state
-# (``scripts/tune_tonic.py``; weights in ``assets/tune_tonic.json``), and names the mode by the
-# scale on that tonic the notes fill best. On the held-out tunes, tonic right 0.881 → 0.909 against the
-# profile with the signature (see BENCHMARKS.md, *A tune's key and mode*).
-MODE_OF_DEGREE = {degree: m for m, (degree, _) in MODES.items()}
-MODE_OFFSET = {m: degree for m, (degree, _) in MODES.items()}
-MAJOR_MODES = tuple(m for m, (_, quality) in MODES.items() if quality == "major")
-# when two modes' scales hold a tune's notes alike (it never sings the degree that tells them apart),
-# the commoner is named: major and minor before the church modes
-MODE_PREFERENCE = ("ionian", "aeolian", "dorian", "mixolydian", "lydian", "phrygian", "locrian")
-DIATONIC = np.array([0, 2, 4, 5, 7, 9, 11])
-TUNE_MIN_NOTES = 8
-TUNE_FEATURES = ("weight", "final_bass", "last_note", "first_note", "downbeat_weight", "long_notes", "profile",
-                 "scale_misfit", *(f"mode_{m}" for m in MODE_OF_DEGREE.values()))
-TUNE_MODEL_FILE = Path(__file__).resolve().parents[1] / "assets" / "tune_tonic.json"
+# The tune reader lives in tunesmith.music.keys (generation and harmonize read a melody's key by it
+# too); these read a Notes's sounding notes as its Line.
 
 
-@cache
-def _tune_model() -> tuple[np.ndarray, float]:
-    d = json.loads(TUNE_MODEL_FILE.read_text())
-    if tuple(d["features"]) != TUNE_FEATURES:
-        raise RuntimeError(f"{TUNE_MODEL_FILE} was fitted for other features; run scripts/tune_tonic.py")
-    return np.asarray(d["weights"], float), float(d["scale_slack"])
+def line_of(n: Notes) -> K.Line:
+    sel = np.flatnonzero(n.pitched)
+    return K.Line(n.pitch[sel], n.start[sel], n.end[sel], int(n.tpq), int(n.bar_ticks))
 
 
 def tune_candidates(n: Notes, scale_slack: float | None = None) -> list[tuple[int, str, np.ndarray]]:
-    """Every (tonic, mode) a tune could be in — each note of each diatonic scale holding nearly as
-    much of its notes as the best (within ``scale_slack``) — with its features
-    (:data:`TUNE_FEATURES`)."""
-    if scale_slack is None:
-        scale_slack = _tune_model()[1]
-    sel = np.flatnonzero(n.pitched)
-    dur = (n.end[sel] - n.start[sel]).astype(float)
-    pcs = n.pitch[sel] % 12
-    h = np.bincount(pcs, weights=dur, minlength=12)
-    h = h / max(h.sum(), 1e-9)
-    order = sel[np.argsort(n.start[sel], kind="stable")]
-    first, last = int(n.pitch[order[0]]) % 12, int(n.pitch[order[-1]]) % 12
-    final_bass = _final_sonority(n)[0]
-    on_bar = (n.start[sel] % max(int(n.bar_ticks), 1)) == 0
-    down = np.bincount(pcs[on_bar], weights=dur[on_bar], minlength=12)
-    down = down / max(down.sum(), 1e-9)
-    long_ = dur >= np.percentile(dur, 90)
-    longest = np.bincount(pcs[long_], minlength=12).astype(float)
-    longest = longest / max(longest.sum(), 1.0)
-    corr = correlations(_hist(n))
-    fits = np.array([h[(c + DIATONIC) % 12].sum() for c in range(12)])
-    out = []
-    for c in np.flatnonzero(fits >= fits.max() - scale_slack - 1e-12):
-        for t in (int(c) + DIATONIC) % 12:
-            mode = MODE_OF_DEGREE[(t - int(c)) % 12]
-            x = [h[t], t == final_bass, t == last, t == first, down[t], longest[t],
-                 corr[t] if mode in MAJOR_MODES else corr[12 + t], fits.max() - fits[c]]
-            onehot = [m == mode for m in MODE_OF_DEGREE.values()]
-            out.append((int(t), mode, np.asarray([*x, *onehot], float)))
-    return out
-
-
-def reading_name(tonic: int, mode: str) -> str:
-    """"G major", "E minor", "E dorian": ionian and aeolian by their major and minor names, the
-    tonic spelt as its major or minor key spells it."""
-    quality = "major" if mode in MAJOR_MODES else "minor"
-    if mode in ("ionian", "aeolian"):
-        return key_name(tonic, quality)
-    return f"{key_name(tonic, quality).split(' ')[0]} {mode}"
-
-
-# A church mode is named only where its scale holds more of the tune's notes than the major or the
-# minor scale on its tonic by this share: a tune in G major that sings F natural now and then stays G
-# major. Chosen on the train split of O'Neill's and Ryan's tunes (scripts/tune_tonic.py's data): tonic
-# and mode as stated 0.847 with no margin, 0.881 at 0.03, 0.889 naming no church mode at all; at 0.03
-# it names one for 68 of 2,405 tunes, 57 of them on the stated tonic — and most of the others stated
-# in a major or minor key (K:G) whose tune sings the mode's degree throughout (The Chanter's Tune:
-# F natural 0.15 of its notes, F sharp none), which a K: field's signature does not say.
-CHURCH_MODE_MARGIN = 0.03
+    """:func:`tunesmith.music.keys.tune_candidates` of ``n``'s sounding notes."""
+    return K.tune_candidates(line_of(n), scale_slack)
 
 
 def church_mode(n: Notes, tonic: int) -> str:
-    """The mode on ``tonic`` whose scale holds most of the tune's notes (by duration): major or
-    minor unless a church mode's scale holds more by :data:`CHURCH_MODE_MARGIN`; the commoner where
-    several hold them alike (:data:`MODE_PREFERENCE`)."""
-    h = _hist(n)
-    h = h / max(h.sum(), 1e-12)
-    # locrian is left out: its tonic has no perfect fifth, and no tune of the corpora rests on one
-    fit = {m: h[(tonic - MODE_OFFSET[m] + DIATONIC) % 12].sum() for m in MODE_OF_DEGREE.values() if m != "locrian"}
-    base = max(("ionian", "aeolian"), key=lambda m: fit[m])
-    best = max(fit.values())
-    mode = next(m for m in MODE_PREFERENCE if m in fit and fit[m] >= best - 1e-12)
-    return mode if mode in ("ionian", "aeolian") or fit[mode] - fit[base] >= CHURCH_MODE_MARGIN else base
+    """:func:`tunesmith.music.keys.church_mode` of ``n``'s sounding notes."""
+    return K.church_mode(line_of(n), tonic)
 
 
 def tune_key(n: Notes) -> tuple[int, str, float, list[tuple[str, float]]]:
-    """A tune's tonic, mode, the tonic's probability among the candidates (:func:`tune_candidates`,
-    scored by the fitted conditional logit) and the best three readings with their scores."""
-    w, _ = _tune_model()
-    cands = tune_candidates(n)
-    z = np.array([x @ w for _, _, x in cands])
-    p = np.exp(z - z.max())
-    p /= p.sum()
-    by_tonic: dict[int, float] = {}
-    for (t, _, _), pk in zip(cands, p):
-        by_tonic[t] = by_tonic.get(t, 0.0) + float(pk)
-    tonic = int(cands[int(np.argmax(z))][0])
-    mode = church_mode(n, tonic)
-    top, seen = [], set()
-    for k in np.argsort(-z, kind="stable"):
-        t, m, _ = cands[int(k)]
-        name = reading_name(t, m)
-        if name not in seen:
-            seen.add(name)
-            top.append((name, float(z[int(k)])))
-        if len(top) == 3:
-            break
-    return tonic, mode, by_tonic[tonic], top
+    """:func:`tunesmith.music.keys.tune_key` of ``n``'s sounding notes."""
+    return K.tune_key(line_of(n))
 
 
 def key_over_time(n: Notes, *, window_bars: int = 4, change_penalty: float = 0.25, home: str | None = None,

@@ -58,9 +58,10 @@ from tunesmith.evaluate.metrics import extract_notes
 from tunesmith.fileio import atomic_write_bytes, write_json
 from tunesmith.mir.analysis import melody_line
 from tunesmith.music.corpora import readable_name, shared_stems
-from tunesmith.music.melody import is_recording, loudest_per_onset, several_voices_heard
+from tunesmith.music.melody import loudest_per_onset, several_voices_heard
 from tunesmith.music.meter import estimated_upbeat
 from tunesmith.music.score import Score
+from tunesmith.music.texture import is_recording
 
 # The hashed interval features of the MIR feature vector (tunesmith-mir-features-v1, mir/features.py)
 DIM = 256

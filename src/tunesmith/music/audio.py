@@ -386,9 +386,10 @@ def transcribe(path: str | Path, *, max_minutes: float = 30.0, onset_threshold: 
     import librosa
     import symusic
 
-    from tunesmith.music.melody import RECORDED_CHORD_SHARE, chord_onset_share, release_overlaps
+    from tunesmith.music.melody import release_overlaps
     from tunesmith.music.meter import check_meter, estimate_meter
     from tunesmith.music.score import DEFAULT_TPQ, Meta, Score
+    from tunesmith.music.texture import RECORDED_CHORD_SHARE, chord_onset_share
 
     check_meter(meter)
     p = Path(path)

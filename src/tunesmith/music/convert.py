@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import symusic
 
+from tunesmith.music.keys import MODES
 from tunesmith.music.score import DEFAULT_TPQ, Meta, Score
 
 
@@ -32,11 +33,15 @@ def music21_to_score(stream, *, source: str = "", tpq: int = DEFAULT_TPQ) -> Sco
     first = parts[0].flatten()
     for ts in first.getElementsByClass("TimeSignature"):
         music.time_signatures.append(symusic.TimeSignature(at(ts.offset), ts.numerator, ts.denominator))
+    church = None  # a key stated in a church mode ("E dorian"), which a MIDI key signature cannot say
     for ks in _key_signature_part(parts).getElementsByClass("KeySignature"):
         mode = getattr(ks, "mode", "major")
         music.key_signatures.append(
             symusic.KeySignature(at(ks.offset), int(ks.sharps), 1 if mode == "minor" else 0)
         )
+        if len(music.key_signatures) == 1 and mode in MODES and mode not in ("ionian", "aeolian") \
+                and getattr(ks, "tonic", None) is not None:
+            church = f"{ks.tonic.name.replace('-', 'b')} {mode}"
     for mm in stream.flatten().getElementsByClass("MetronomeMark"):
         qpm = mm.getQuarterBPM()
         if qpm:
@@ -58,6 +63,7 @@ def music21_to_score(stream, *, source: str = "", tpq: int = DEFAULT_TPQ) -> Sco
     if md is not None:
         meta.title = md.title or ""
         meta.composer = md.composer or ""
+    meta.key = church
     score = Score(music, meta)
     fill_meta_from_music(score)
     return score
@@ -217,12 +223,11 @@ def _notate_key_and_tempo(stream, score: Score) -> None:
     from music21 import key as m21key
     from music21 import tempo as m21tempo
 
-    from tunesmith.music.keys import key_name, parse_key, score_key
+    from tunesmith.music.keys import key_name, score_mode
 
-    try:
-        tonic, mode = parse_key(score.meta.key) if score.meta.key else score_key(score)
-    except Exception:  # an unparseable stated key: estimate it  # noqa: BLE001
-        tonic, mode = score_key(score)
+    # the stated key, else the estimated one; a church mode's signature is its own (E dorian: two
+    # sharps), its notes spelt as its tonic's major or minor key spells them
+    tonic, church, mode = score_mode(score)
     k = m21key.Key(key_name(tonic, mode).split()[0].replace("b", "-"), mode)  # D♭ major, not C♯ major
     qpm = score.tempo()
     for i, part in enumerate(stream.parts):
@@ -230,7 +235,7 @@ def _notate_key_and_tempo(stream, score: Score) -> None:
         first = measures[0] if measures else part
         for old in list(first.recurse().getElementsByClass(m21key.KeySignature)):
             old.activeSite.remove(old)
-        first.insert(0, m21key.Key(k.tonic.name, mode))
+        first.insert(0, m21key.Key(k.tonic.name, church if church not in ("ionian", "aeolian") else mode))
         _spell_in_key(part, k)
         if i == 0 and qpm:
             for old in list(first.recurse().getElementsByClass(m21tempo.MetronomeMark)):

@@ -20,6 +20,7 @@ import symusic
 
 from tunesmith.errors import BadInputError, ParameterError
 from tunesmith.music.score import Score
+from tunesmith.music.texture import RECORDED_CHORD_SHARE, chord_onset_share, is_recording
 
 MELODY_NAMES = ("melody", "vocal", "voice", "lead", "soprano", "sing", "tune")
 MONOPHONIC_OVERLAP = 0.10
@@ -69,29 +70,6 @@ def loudest_per_onset(notes: np.ndarray, tpq: int, qpm: float) -> np.ndarray:
         elif (vel[k], dur[k]) > (vel[best], dur[best]):
             best = k
     return order[np.array(keep, np.int64)] if len(start) else np.zeros(0, np.int64)
-
-
-def is_recording(score: Score) -> bool:
-    """Notes transcribed from audio (music/audio.py tags them)."""
-    return "transcribed" in (score.meta.tags or [])
-
-
-# a recording whose onsets hold two notes not an octave apart more often than this is not one line
-RECORDED_CHORD_SHARE = 0.2
-
-
-def chord_onset_share(start: np.ndarray, pitch: np.ndarray, tpq: int) -> float:
-    """The share of onsets (notes begun within a 32nd of each other) that hold two notes which are
-    not an octave apart: how a recording — one track, its notes ringing on by their decay, an
-    organ sounding octaves of each key — tells one line (0–0.10 on held-out renders of tunes) from
-    several voices (0.41–0.79 on four-voice chorales)."""
-    if not len(start):
-        return 0.0
-    order = np.lexsort((pitch, start))
-    s, p = np.asarray(start)[order], np.asarray(pitch)[order]
-    group = np.r_[0, np.cumsum(np.diff(s) > tpq // 8)]
-    chords = sum(bool(((q[:, None] - q[None, :]) % 12 != 0).any()) for q in np.split(p, np.flatnonzero(np.diff(group)) + 1))
-    return chords / (int(group[-1]) + 1)
 
 
 def several_voices_heard(score: Score) -> float | None:

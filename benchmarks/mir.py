@@ -64,9 +64,12 @@ def bench_key() -> dict:
     from tunesmith.music.io import load_score
     from tunesmith.music.keys import key_name, parse_key
 
-    rows = []
+    rows, unstated = [], []
     for f in tqdm(corpus_files("bach-chorales"), desc="key", leave=False):
         s = load_score(f)
+        if s.meta.key is None:  # its parts' signature states no mode: no key to score against
+            unstated.append(f.stem)
+            continue
         ref = key_name(*parse_key(s.meta.key))
         n = extract_notes(s)
         ks = s.music.key_signatures
@@ -77,7 +80,7 @@ def bench_key() -> dict:
         m21 = key_name(parse_key(k.tonic.name.replace("-", "b"))[0], k.mode)
         bass_end = int(n.pitch[n.end >= n.end.max() - n.tpq // 2].min()) % 12
         rows.append((ref, ours, ours_sig, m21, bass_end))
-    out = {"pieces": len(rows)}
+    out = {"pieces": len(rows), "no_stated_key": unstated}
     for i, name in ((1, "ours_notes_only"), (2, "ours_notated"), (3, "music21_krumhansl")):
         out[name] = {"exact": round(float(np.mean([r[i] == r[0] for r in rows])), 4),
                      "mirex_weighted": round(float(np.mean([_mirex(r[i], r[0]) for r in rows])), 4)}

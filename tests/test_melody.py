@@ -163,3 +163,36 @@ def test_a_melody_that_states_no_key_is_read_by_the_tune_reader(tmp_path, capsys
         n.pitch -= 12
     chords.music.tracks.append(bass)
     assert score_key(chords) == (11, "minor")
+
+
+def test_a_key_signature_without_a_mode_states_no_key(tmp_path, capsys):
+    """MusicXML's <key> may give the signature alone (<fifths>, no <mode>, as MuseScore writes it):
+    one flat is F major, D minor or G dorian, and the reader took it for F major, so a D-minor tune
+    was harmonized in F major. It now states no key and the notes decide."""
+    from tunesmith.music.io import load_score
+    from tunesmith.music.keys import score_key
+
+    steps = [("D", 2), ("E", 1), ("F", 1), ("G", 2), ("A", 2), ("B", 1), ("A", 1), ("G", 1), ("F", 1), ("E", 2),
+             ("D", 2), ("A", 2), ("F", 1), ("E", 1), ("D", 4)]
+    bars, bar, held = [], [], 0
+    for step, d in steps:
+        alter = "<alter>-1</alter>" if step == "B" else ""
+        bar.append(f"<note><pitch><step>{step}</step>{alter}<octave>4</octave></pitch><duration>{d}</duration></note>")
+        held += d
+        if held == 4:
+            bars.append("".join(bar))
+            bar, held = [], 0
+    attrs = "<attributes><divisions>1</divisions><key><fifths>-1</fifths></key><time><beats>4</beats>" \
+            "<beat-type>4</beat-type></time></attributes>"
+    measures = "".join(f'<measure number="{i + 1}">{attrs if i == 0 else ""}{b}</measure>' for i, b in enumerate(bars))
+    f = tmp_path / "dminor.musicxml"
+    f.write_text('<?xml version="1.0"?><score-partwise version="3.1"><part-list><score-part id="P1"><part-name>M'
+                 f'</part-name></score-part></part-list><part id="P1">{measures}</part></score-partwise>')
+    s = load_score(f)
+    assert s.meta.key is None and len(s.music.key_signatures) == 1 and s.n_notes == len(steps)
+    assert score_key(s) == (2, "minor")
+    assert main(["harmonize", str(f), "--iterations", "8", "--formats", "mid", "--out", str(tmp_path / "o")]) == 0
+    assert "[key D minor," in capsys.readouterr().out
+    # with its mode the signature states the key, as before
+    f.write_text(f.read_text().replace("<fifths>-1</fifths>", "<fifths>-1</fifths><mode>major</mode>"))
+    assert load_score(f).meta.key == "F major"

@@ -34,14 +34,20 @@ def music21_to_score(stream, *, source: str = "", tpq: int = DEFAULT_TPQ) -> Sco
     for ts in first.getElementsByClass("TimeSignature"):
         music.time_signatures.append(symusic.TimeSignature(at(ts.offset), ts.numerator, ts.denominator))
     church = None  # a key stated in a church mode ("E dorian"), which a MIDI key signature cannot say
+    # A signature without a mode (MusicXML's <key> with <fifths> only, as MuseScore writes it; kern's
+    # *k[…] without a *G: key) states no key: one flat is F major or D minor (or G dorian), which the
+    # notes decide (music.keys.score_key). Before, it was read as the major key, and a D-minor tune
+    # was harmonized and continued in F major.
+    mode_stated = True
     for ks in _key_signature_part(parts).getElementsByClass("KeySignature"):
-        mode = getattr(ks, "mode", "major")
+        mode = getattr(ks, "mode", None)
         music.key_signatures.append(
             symusic.KeySignature(at(ks.offset), int(ks.sharps), 1 if mode == "minor" else 0)
         )
-        if len(music.key_signatures) == 1 and mode in MODES and mode not in ("ionian", "aeolian") \
-                and getattr(ks, "tonic", None) is not None:
-            church = f"{ks.tonic.name.replace('-', 'b')} {mode}"
+        if len(music.key_signatures) == 1:
+            mode_stated = mode is not None
+            if mode in MODES and mode not in ("ionian", "aeolian") and getattr(ks, "tonic", None) is not None:
+                church = f"{ks.tonic.name.replace('-', 'b')} {mode}"
     for mm in stream.flatten().getElementsByClass("MetronomeMark"):
         qpm = mm.getQuarterBPM()
         if qpm:
@@ -65,7 +71,7 @@ def music21_to_score(stream, *, source: str = "", tpq: int = DEFAULT_TPQ) -> Sco
         meta.composer = md.composer or ""
     meta.key = church
     score = Score(music, meta)
-    fill_meta_from_music(score)
+    fill_meta_from_music(score, key=mode_stated)
     return score
 
 
@@ -263,15 +269,16 @@ def _key_signature_part(parts):
     return flats[(with_mode or agreed)[0]]
 
 
-def fill_meta_from_music(score: Score) -> None:
-    """Meta (time signature, tempo, key) from the music's own events where the meta lacks them."""
+def fill_meta_from_music(score: Score, *, key: bool = True) -> None:
+    """Meta (time signature, tempo, key) from the music's own events where the meta lacks them;
+    ``key=False``: the key signature states no mode, so no key."""
     m = score.music
     if score.meta.time_signature is None and len(m.time_signatures):
         ts = m.time_signatures[0]
         score.meta.time_signature = f"{ts.numerator}/{ts.denominator}"
     if score.meta.tempo is None and len(m.tempos):
         score.meta.tempo = round(float(m.tempos[0].qpm), 2)
-    if score.meta.key is None and len(m.key_signatures):
+    if key and score.meta.key is None and len(m.key_signatures):
         from tunesmith.music.keys import key_name
 
         ks = m.key_signatures[0]

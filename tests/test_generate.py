@@ -393,3 +393,21 @@ def test_the_chorale_model_refuses_a_tune_as_primer_and_says_what_would_take_it(
     assert r.returncode == 2 and "needs exactly four voices" in r.stderr and "--model folk" in r.stderr
     assert "tunesmith harmonize" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_a_tune_in_a_church_mode_keeps_its_mode(tmp_path):
+    """A continuation of Cooley's reel (K:Edor) stated "E minor", and its sheet music had E minor's
+    one sharp with a sharp before every C; a transposed tune's "E dor" stayed "E dor". The key is
+    now named as analyze names it, and the mode moves with a transposition."""
+    from tunesmith.music.io import load_score, save_musicxml
+    from tunesmith.music.keys import transpose_key_name
+
+    f = tmp_path / "cooley.abc"
+    f.write_text("X:1\nT:Cooley's A\nM:4/4\nL:1/8\nK:Edor\nEBBA B2 EB|B2 AB dBAG|FDAD BDAD|FDAD dAFD|"
+                 "EBBA B2 EB|B2 AB defg|afec dBAF|DEFD E4|\n")
+    g = load_model("folk").generate(primer=load_score(f), bars=2, seed=0)
+    assert g.key == g.score.meta.key == "E dorian"
+    xml = save_musicxml(g.score, tmp_path / "c.musicxml").read_text()
+    assert "<fifths>2</fifths>" in xml and "<mode>dorian</mode>" in xml
+    assert transpose_key_name("E dor", 2) == "F# dorian" and transpose_key_name("A mixolydian", -2) == "G mixolydian"
+    assert load_score(f).transpose(-2).meta.key == "D dorian"

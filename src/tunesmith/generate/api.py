@@ -25,7 +25,7 @@ from tunesmith.generate.copyguard import guard_for_dataset
 from tunesmith.generate.sampler import SamplingControls, sample
 from tunesmith.models import registry
 from tunesmith.models.checkpoint import write_checkpoint
-from tunesmith.music.keys import key_name, parse_key, scale_pitch_classes, score_key
+from tunesmith.music.keys import key_name, key_reading, parse_key, scale_pitch_classes, score_key
 from tunesmith.music.melody import melody_of, release_overlaps
 from tunesmith.music.score import Meta, Score
 from tunesmith.represent.tokens import EventTokenizer, assign_voice_programs
@@ -172,7 +172,7 @@ class MusicModel:
             g.score.meta.title = f"{self.name} #{seed}"
             tonic, mode = score_key(g.score)
             if want is None:
-                g.key = key_name(tonic, mode)
+                g.key = g.score.meta.key
                 return g
             if mode == want[1]:
                 return self._transposed(g, (want[0] - tonic), want)
@@ -297,9 +297,11 @@ class MusicModel:
         n_prefix_bars = _bars_covering(primer.music) if primer is not None else 0
         # (con.bars counts a pickup bar); under the rules the tune's final tonic is held to the bar line
         _clip_to_bars(music, n_prefix_bars + con.bars, hold_last=con.end_on_tonic and not con.forced_stops)
-        tonic, mode = score_key(primer) if primer is not None else score_key(Score(music))
+        # the key as analyze would name it: a tune in a church mode keeps its mode ("E dorian"), and
+        # its sheet music that mode's signature
         meta = Meta(title=f"{self.name} #{seed}", composer=f"tunesmith ({self.name})", source="generated",
-                    key=key_name(tonic, mode), time_signature=Score(music).time_signature())
+                    key=key_reading(primer if primer is not None else Score(music)),
+                    time_signature=Score(music).time_signature())
         report = {"rules": rules, "end_on_tonic": con.end_on_tonic, "tonic": con.tonic,
                   **({"style": [self.styles[t - tok.vocab_size] for t in style]} if style else {}),
                   "relaxed": {"end_on_tonic": con.relaxed} if con.relaxed else {}, "n_relaxed": con.relaxed,

@@ -79,11 +79,24 @@ def key_name(tonic: int, mode: str) -> str:
 
 
 def transpose_key_name(key: str, semitones: int) -> str:
+    """A stated key moved by ``semitones``; a church mode keeps its mode ("E dor" up a tone is
+    "F# dorian"); a name no reader knows is left as it is."""
     try:
         pc, mode = parse_key(key)
     except OptionError:
-        return key
+        stated = _stated_key(key)
+        named = mode_named(key.strip().partition(" ")[2])
+        if stated is None or named is None:
+            return key
+        return reading_name(stated[0] + semitones, named)
     return key_name(pc + semitones, mode)
+
+
+def key_reading(score) -> str:
+    """A score's key as :func:`score_mode` reads it, named as a musician names it: "G major",
+    "E minor", "E dorian"."""
+    tonic, mode, _ = score_mode(score)
+    return reading_name(tonic, mode)
 
 
 def _profile_matrix() -> np.ndarray:

@@ -618,7 +618,7 @@ def bench_meter(n_pieces: int, seed: int = 0) -> dict:
                 if row is None:
                     continue
                 notes = np.array(row["notes"], float)
-                qpm = estimate_tempo(np.unique(np.round(notes[:, 0], 3)))
+                qpm = estimate_tempo(np.unique(np.round(notes[:, 0], 3)), notes=notes)
                 m = estimate_meter(notes, qpm)
                 first = float(notes[:, 0].min())
                 rows.append({"corpus": corpus, "ts": row["time_signature"], "ts_read": m.time_signature if m else None,

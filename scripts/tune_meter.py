@@ -62,7 +62,7 @@ def evidence(data: list[dict]) -> list[tuple]:
     out = []
     for row in data:
         notes = np.array(row["notes"], float)
-        ev = meter_evidence(notes, estimate_tempo(np.unique(np.round(notes[:, 0], 3))))
+        ev = meter_evidence(notes, estimate_tempo(np.unique(np.round(notes[:, 0], 3)), notes=notes))
         if ev is None:
             continue
         right = []

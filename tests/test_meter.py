@@ -191,3 +191,32 @@ def test_a_recording_of_four_notes_keeps_bars_from_its_start(tmp_path, capsys):
     assert given.time_signature() == "3/4" and "meter:given-from-start" in given.meta.tags
     assert main(["transcribe", str(wav), "--out", str(tmp_path / "f.mid"), "--meter", "3/4"]) == 0
     assert "3/4 as given, bars from the recording's start" in capsys.readouterr().out
+
+
+MUSS_I_DENN = ("X:1\nT:Muss ich denn\nM:2/4\nL:1/16\nK:F\nFA | c2ccc2fd | c2ccA2\ndd | c3BG2c2 | A4z2\n"
+               "FA | c2ccc2fd | c2ccA2\ndd | c3BG2c2 | A4z2\ncc | G2G2G2c2 | A2A2A2\nFF | B3dfefd | c4z2\n"
+               "FA | c2ccc2fd | c2ccA2\ndd | c3BG2c2 | A4z2\n")
+
+
+def test_a_slow_tune_in_sixteenths_is_read_at_its_tempo_not_its_double(tmp_path):
+    """'Muss i denn' is written in 2/4 in sixteenths; played on the piano at 82 quarter notes a
+    minute, its onsets fit 164 as well (its sixteenths are eighths there), the prior around 100 qpm
+    cannot choose between them, and the tempo was read at 164. The bar the notes make at each level
+    of the tempo now chooses: 82, and two bars of 2/4 are two bars."""
+    import symusic
+
+    from tunesmith.music.audio import basic_pitch_notes, estimate_tempo, transcribe
+    from tunesmith.music.io import load_score
+    from tunesmith.music.render import render_wav
+
+    (tmp_path / "tune.abc").write_text(MUSS_I_DENN)
+    s = load_score(tmp_path / "tune.abc")
+    s.music.tempos.clear()
+    s.music.tempos.append(symusic.Tempo(0, 82.0))
+    wav = render_wav(s, tmp_path / "tune.wav", sample_rate=22050)
+    notes = np.array(basic_pitch_notes(wav), float)
+    onsets = np.unique(np.round(notes[:, 0], 3))
+    assert abs(estimate_tempo(onsets, metrical_weight=0) / 164 - 1) < 0.04  # the onsets alone: the double
+    assert abs(estimate_tempo(onsets, notes=notes) / 82 - 1) < 0.04
+    t = transcribe(wav)
+    assert abs(t.tempo() / 82 - 1) < 0.04, t.tempo()

@@ -75,8 +75,10 @@ def analyze_audio(path: str | Path, *, max_minutes: float = 30.0, pitch_track: b
     onsets = librosa.onset.onset_detect(onset_envelope=onset_env, sr=sr, hop_length=HOP, units="time")
     # the tempo from the transcription's onsets (sharper than an onset envelope's peaks for
     # slow attacks; the transcription is kept, so analyze's own transcription reuses it)
-    note_onsets = np.array([n[0] for n in basic_pitch_notes(path)])
-    tempo = estimate_tempo(note_onsets if len(note_onsets) >= 4 else onsets, tracked)
+    heard = basic_pitch_notes(path)
+    note_onsets = np.array([n[0] for n in heard])
+    tempo = estimate_tempo(note_onsets, tracked, notes=np.array(heard, float)) if len(note_onsets) >= 4 \
+        else estimate_tempo(onsets, tracked)
     if len(note_onsets) >= 4:
         # the onsets reported are where the transcription's notes begin (those within 50 ms are one,
         # a chord's): a spectral-flux detector misses the slow attacks of bowed strings, organ, voices

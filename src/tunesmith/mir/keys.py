@@ -152,6 +152,7 @@ def find_key(n: Notes, *, signature: int | None = None, stated: str | None = Non
 
 
 def line_of(n: Notes) -> K.Line:
+    """``n``'s sounding notes as the tune reader reads them (bars counted from tick 0)."""
     sel = np.flatnonzero(n.pitched)
     return K.Line(n.pitch[sel], n.start[sel], n.end[sel], int(n.tpq), int(n.bar_ticks))
 

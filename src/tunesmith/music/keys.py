@@ -9,6 +9,11 @@ piece to a Stream would cost ~100 ms each, this costs microseconds.
 Aarden's (2003) profiles, which find the Bach chorales' stated keys more often, live here
 too (:func:`aarden_correlations`): the analysis key finder (``tunesmith.mir.keys``) and
 the chorale sampler's opening key (:func:`opening_key`) use them.
+
+A tune (one line) is read by the tune reader (:func:`tune_key`: where the line rests within
+the diatonic scale its notes fill, and the church mode it is in), which ``analyze``,
+generation and ``harmonize`` share: :func:`score_key` and :func:`score_mode` read a score
+that states no key by it, and anything of several voices by Krumhansl–Schmuckler.
 """
 
 from __future__ import annotations

@@ -152,8 +152,13 @@ def test_a_melody_that_states_no_key_is_read_by_the_tune_reader(tmp_path, capsys
     # ... as has a keyless one whose notes name the mode
     mix = tmp_path / "mix.abc"
     mix.write_text("X:1\nT:Mix\nM:6/8\nL:1/8\nK:Amix\n|:A3 AGE|A3 ABc|d3 cBA|G3 GAB|A3 AGE|A3 ABc|dcB GAB|A3 A2:|\n")
-    mix = Score(load_score(mix).music, Meta())
+    assert load_score(abc).meta.key == "E dorian" and load_score(mix).meta.key == "A mixolydian"  # K:Edor, K:Amix
+    mix = Score(load_score(mix).music.copy(), Meta())
     assert score_mode(mix) == (9, "mixolydian", "major")
+    mix.music.key_signatures.clear()
+    capsys.readouterr()
+    assert main(["info", str(save_midi(mix, tmp_path / "mix.mid"))]) == 0
+    assert "A mixolydian (estimated)" in capsys.readouterr().out
     xml = save_musicxml(mix, tmp_path / "mix.musicxml").read_text()
     assert "<fifths>2</fifths>" in xml and "<mode>mixolydian</mode>" in xml and "<accidental>" not in xml
     # several voices are read by the profile as before

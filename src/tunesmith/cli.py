@@ -21,13 +21,12 @@ from tunesmith.fileio import dumps
 
 def cmd_info(a: argparse.Namespace) -> int:
     from tunesmith.music.io import read_pieces
-    from tunesmith.music.keys import key_name, score_key
+    from tunesmith.music.keys import key_reading
     from tunesmith.music.meter import estimated_upbeat
 
     res = read_pieces(a.file, limits=limits_from(a))
     shown = res.scores if a.all else res.scores[:1]
     for i, s in enumerate(shown):
-        tonic, mode = score_key(s)
         info = {
             "file": str(a.file),
             "piece": i + 1 if len(res.scores) > 1 else None,
@@ -38,7 +37,7 @@ def cmd_info(a: argparse.Namespace) -> int:
                         "notes": len(t.notes)} for t in s.music.tracks],
             "notes": s.n_notes,
             "duration_seconds": round(s.duration_seconds(), 2),
-            "key": s.meta.key or (f"{key_name(tonic, mode)} (estimated)" if s.n_notes else None),
+            "key": s.meta.key or (f"{key_reading(s)} (estimated)" if s.n_notes else None),
             "time_signature": s.time_signature(),
             "tempo_qpm": round(s.tempo(), 2) if s.tempo() else None,
             "upbeat_estimated_quarters": estimated_upbeat(s),

@@ -25,6 +25,7 @@ from tunesmith.errors import BadInputError, TunesmithError
 from tunesmith.fileio import atomic_write_bytes  # noqa: F401  (re-exported: the one writer)
 from tunesmith.music.audio import AUDIO_EXTS
 from tunesmith.music.convert import fill_meta_from_music, music21_to_score, score_to_music21
+from tunesmith.music.keys import mode_named
 from tunesmith.music.score import Meta, Score
 
 MIDI_EXTS = {".mid", ".midi"}
@@ -369,7 +370,8 @@ def abc_meta(tune: str, source: str) -> Meta:
         k = re.match(r"([A-Ga-g][#b]?)\s*([A-Za-z]*)", fields["K"][0])
         if k:
             mode_text = k.group(2).lower()
-            mode = _ABC_MODES.get(mode_text) or _ABC_MODES.get(mode_text[:3]) or mode_text
+            # a church mode by its full name (K:Edor is "E dorian"), as analyze and generation name it
+            mode = _ABC_MODES.get(mode_text) or _ABC_MODES.get(mode_text[:3]) or mode_named(mode_text) or mode_text
             tonic = k.group(1)[0].upper() + k.group(1)[1:]
             meta.key = f"{tonic} {mode}"
     if "O" in fields:

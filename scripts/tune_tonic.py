@@ -58,11 +58,12 @@ def stated_tunes(splits: tuple[str, ...]) -> list[tuple[object, int, str, int | 
 def fit(tunes, slack: float = SCALE_SLACK) -> np.ndarray:
     from scipy.optimize import minimize
 
-    from tunesmith.mir.keys import tune_candidates
+    from tunesmith.mir.keys import line_of
+    from tunesmith.music.keys import tune_candidates
 
     rows = []
     for n, tonic, mode, _ in tunes:
-        cands = tune_candidates(n, slack)
+        cands = tune_candidates(line_of(n), slack)
         y = next((i for i, (t, m, _) in enumerate(cands) if t == tonic and m == mode), None)
         if y is not None:
             rows.append((np.array([x for _, _, x in cands]), y))

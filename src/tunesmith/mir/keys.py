@@ -157,16 +157,6 @@ def line_of(n: Notes) -> K.Line:
     return K.Line(n.pitch[sel], n.start[sel], n.end[sel], int(n.tpq), int(n.bar_ticks))
 
 
-def tune_candidates(n: Notes, scale_slack: float | None = None) -> list[tuple[int, str, np.ndarray]]:
-    """:func:`tunesmith.music.keys.tune_candidates` of ``n``'s sounding notes."""
-    return K.tune_candidates(line_of(n), scale_slack)
-
-
-def church_mode(n: Notes, tonic: int) -> str:
-    """:func:`tunesmith.music.keys.church_mode` of ``n``'s sounding notes."""
-    return K.church_mode(line_of(n), tonic)
-
-
 def tune_key(n: Notes) -> tuple[int, str, float, list[tuple[str, float]]]:
     """:func:`tunesmith.music.keys.tune_key` of ``n``'s sounding notes."""
     return K.tune_key(line_of(n))

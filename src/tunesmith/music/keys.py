@@ -320,10 +320,6 @@ def _tune_model() -> tuple[np.ndarray, float]:
     return np.asarray(d["weights"], float), float(d["scale_slack"])
 
 
-def _line_hist(line: Line) -> np.ndarray:
-    return np.bincount(line.pitch % 12, weights=(line.end - line.start).astype(float), minlength=12)
-
-
 def final_bass(pitch: np.ndarray, end: np.ndarray, tpq: int) -> tuple[int, set[int]]:
     """The pitch class of the lowest note sounding in the last half beat, and all of theirs."""
     last = end >= end.max() - tpq // 2
@@ -349,7 +345,7 @@ def tune_candidates(line: Line, scale_slack: float | None = None) -> list[tuple[
     long_ = dur >= np.percentile(dur, 90)
     longest = np.bincount(pcs[long_], minlength=12).astype(float)
     longest = longest / max(longest.sum(), 1.0)
-    corr = aarden_correlations(_line_hist(line))
+    corr = aarden_correlations(h)
     fits = np.array([h[(c + DIATONIC) % 12].sum() for c in range(12)])
     out = []
     for c in np.flatnonzero(fits >= fits.max() - scale_slack - 1e-12):
@@ -375,8 +371,7 @@ def church_mode(line: Line, tonic: int) -> str:
     """The mode on ``tonic`` whose scale holds most of the tune's notes (by duration): major or
     minor unless a church mode's scale holds more by :data:`CHURCH_MODE_MARGIN`; the commoner where
     several hold them alike (:data:`MODE_PREFERENCE`)."""
-    h = _line_hist(line)
-    h = h / max(h.sum(), 1e-12)
+    h = pitch_class_histogram(line.pitch, line.end - line.start)
     # locrian is left out: its tonic has no perfect fifth, and no tune of the corpora rests on one
     fit = {m: h[(tonic - MODE_OFFSET[m] + DIATONIC) % 12].sum() for m in MODE_OF_DEGREE.values() if m != "locrian"}
     base = max(("ionian", "aeolian"), key=lambda m: fit[m])

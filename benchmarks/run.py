@@ -727,7 +727,8 @@ def mir_lines(r: dict) -> list[str]:
                   f"built from scratch in {s['index_build_seconds']} s from prepared datasets{load}): snippets of 2–4 bars, randomly transposed, "
                   "tempo changed, one ornament or changed rhythm in every bar; the audio queries were rendered with the "
                   "SoundFont and transcribed. A hit counts when it is the piece or a piece with the identical melody "
-                  "(many chorales harmonise one tune).", "",
+                  "in any key (many chorales harmonise one tune, in several keys; since 2026-12-08 a transposed copy "
+                  "counts too, as the search is transposition-invariant).", "",
                   "| queries | n | top-1 | top-10 | MRR |", "| --- | --- | --- | --- | --- |"]
         for key, label in (("symbolic", "symbolic"), ("audio", "rendered + transcribed"), ("all", "all"),
                            ("all_counting_the_snippet_elsewhere", "all, also counting a piece that holds the unaltered "
@@ -797,6 +798,29 @@ def mir_lines(r: dict) -> list[str]:
         lines += ["", f"Composer classes: {', '.join(f'{k} {v}' for k, v in c['composer']['pieces_per_class'].items())} "
                   "pieces (Bach: the chorales). Region: the Essen collection's region tags with at least 60 songs. "
                   f"Prediction: {c['ms_per_chorale']} ms per chorale (features + trees)."]
+        short = {t: c[t] for t in ("composer", "region", "collection") if c.get(t, {}).get("short_excerpts")}
+        if short:
+            lines += ["", "**Short excerpts**: a phrase of 4 or 8 bars classified alone, as `tunesmith classify` "
+                      "classifies a user's file — one crop of each length from each held-out piece longer than that "
+                      "(of at least 16 notes; a place drawn from the piece's content hash), in the same folds. The "
+                      "classifiers are trained on these crops too (weight 0.5 each, beside the pieces' excerpts); "
+                      "\"before\" is the same folds trained on the excerpts alone, as the classifiers were until "
+                      "2026-12-08, when four bars of an O'Neill's jig could come out \"essen 1.00\" (the Essen songs "
+                      "are the short pieces). ECE with each fold's temperature fitted on the others' pieces.", "",
+                      "| task | excerpt | crops | accuracy | macro-F1 | ECE | before: accuracy | before: macro-F1 | "
+                      "before: ECE |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+            for task, x in short.items():
+                old_short = x.get("without_short_crops", {}).get("short_excerpts", {})
+                for b, y in x["short_excerpts"].items():
+                    o = old_short.get(b)
+                    lines.append(f"| {task} | {b} bars | {y['excerpts']:,} | {ci(y, 'accuracy')} | {ci(y, 'macro_f1')} | "
+                                 f"{y['calibration']['ece']:.3f} | " + (
+                                     f"{ci(o, 'accuracy')} | {ci(o, 'macro_f1')} | {o['calibration']['ece']:.3f} |"
+                                     if o else "– | – | – |"))
+            before = {t: x["without_short_crops"]["model"] for t, x in short.items() if "without_short_crops" in x}
+            if before:
+                lines += ["", "Whole pieces, the same folds trained without the short crops (before): " + "; ".join(
+                    f"{t} accuracy {ci(m, 'accuracy')}, macro-F1 {ci(m, 'macro_f1')}" for t, m in before.items()) + "."]
         cal = {t: c[t]["calibration"] for t in ("composer", "region", "collection") if "calibration" in c.get(t, {})}
         if cal:
             lines += ["", "**Calibration** of the classifiers' probabilities: a piece's probabilities are its excerpts' "

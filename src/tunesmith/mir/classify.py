@@ -37,8 +37,16 @@ from tunesmith.music.melody import several_voices_heard
 from tunesmith.music.score import Score
 
 CROP_BARS = 16
+# A user's excerpt is often shorter than CROP_BARS: a phrase of four or eight bars. Trained on
+# 16-bar crops and whole short songs alone, the trees learnt that a short piece is an Essen song
+# (the Essen songs are 8-16 bars, the Irish tunes' crops 16), and four bars of an O'Neill's jig
+# came out "essen 1.00". Every piece longer than one of these lengths gives the training one
+# crop of it, from a place drawn from its content hash, so that length says nothing of the class.
+SHORT_BARS = (4, 8)
+SHORT_WEIGHT = 0.5
 MIN_NOTES = 16  # a piece of fewer pitched notes says too little to name a composer, region or collection
 MAX_CROPS = 6
+CROPS = f"{CROP_BARS}x{MAX_CROPS}+" + "+".join(map(str, SHORT_BARS))  # names the feature cache
 FOLDS = 5
 MAX_ITER = 200  # boosting iterations (scikit-learn stops early on a 10% validation split when rows > 10,000)
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "assets" / "classifiers"
@@ -98,6 +106,23 @@ def excerpts(score: Score, *, max_crops: int = MAX_CROPS) -> list[Score]:
     return out or [score]
 
 
+def short_excerpts(score: Score, seed: int) -> list[tuple[int, Score]]:
+    """For training and for the short-excerpt figures: one crop of each of :data:`SHORT_BARS`
+    bars shorter than the piece, from a place drawn with ``seed`` (the piece's content hash),
+    each with its length; crops of under :data:`MIN_NOTES` pitched notes are left out, as
+    :func:`classify` refuses them."""
+    n = bar_count(score)
+    rng = np.random.default_rng(seed)
+    out = []
+    for length in SHORT_BARS:
+        if n <= length:
+            continue
+        c = crop(score, int(rng.integers(0, n - length + 1)), length)
+        if c is not None and pitched_notes(c) >= MIN_NOTES:
+            out.append((length, c))
+    return out
+
+
 # --------------------------------------------------------------------------- the feature table
 
 
@@ -109,6 +134,11 @@ class Table:
     group: np.ndarray  # (rows,) str: content hash of the piece
     label: np.ndarray  # (rows,) str
     names: dict[str, str] = field(default_factory=dict)  # group -> readable piece name
+    kind: np.ndarray | None = None  # (rows,) 0: one of the piece's excerpts; else a short crop's bars
+
+    def __post_init__(self):
+        if self.kind is None:
+            self.kind = np.zeros(len(self.x), np.int64)
 
 
 def _cache_dir() -> Path:
@@ -117,52 +147,58 @@ def _cache_dir() -> Path:
     return tunesmith_home() / "classify" / "features"
 
 
-def dataset_features(source: str, *, progress: bool = True) -> tuple[list[dict], np.ndarray, np.ndarray]:
+def dataset_features(source: str, *, progress: bool = True) -> tuple[list[dict], np.ndarray, np.ndarray, np.ndarray]:
     """Feature rows of every excerpt of every piece of a corpus: (entries, entry index per
-    row, rows). Cached under ``$TUNESMITH_HOME/classify/features`` by dataset content."""
+    row, rows, kind per row: 0 for the piece's :func:`excerpts`, else the length in bars of a
+    :func:`short_excerpts` crop). Cached under ``$TUNESMITH_HOME/classify/features`` by
+    dataset content."""
     from tqdm import tqdm
 
     from tunesmith.music.dataset import open_dataset
 
     ds = open_dataset(source, progress=progress)
-    path = _cache_dir() / f"{ds.name}-{ds.manifest_hash[:16]}-{FEATURES}.npz"
+    path = _cache_dir() / f"{ds.name}-{ds.manifest_hash[:16]}-{FEATURES}-{CROPS}.npz"
     if path.is_file():
         with np.load(path) as z:
-            return ds.entries, z["entry"], z["x"]
-    rows, which = [], []
+            return ds.entries, z["entry"], z["x"], z["kind"]
+    rows, which, kind = [], [], []
     for i, e in enumerate(tqdm(ds.entries, desc=f"features {source}", unit="piece", disable=not progress)):
-        for c in excerpts(ds.load(e)):
+        s = ds.load(e)
+        seed = int(e["hash"][:12], 16) if e.get("hash") else i  # the content hash (hex), as the splits use it
+        for k, c in [(0, c) for c in excerpts(s)] + short_excerpts(s, seed):
             rows.append(piece_features(c))
             which.append(i)
+            kind.append(k)
     x = np.asarray(rows, np.float32).reshape(-1, N_FEATURES)
     path.parent.mkdir(parents=True, exist_ok=True)
     from tunesmith.fileio import write_npz
 
-    write_npz(path, compressed=True, x=x, entry=np.asarray(which, np.int64))
-    return ds.entries, np.asarray(which, np.int64), x
+    write_npz(path, compressed=True, x=x, entry=np.asarray(which, np.int64), kind=np.asarray(kind, np.int64))
+    return ds.entries, np.asarray(which, np.int64), x, np.asarray(kind, np.int64)
 
 
 def task_table(task: Task, *, progress: bool = True) -> Table:
-    xs, groups, labels, names = [], [], [], {}
+    xs, kinds, groups, labels, names = [], [], [], [], {}
     for source in task.sources:
-        entries, which, x = dataset_features(source, progress=progress)
+        entries, which, x, kind = dataset_features(source, progress=progress)
         lab = [label_of(task, source, e) for e in entries]
         keep = np.array([lab[i] is not None for i in which], bool)
         xs.append(x[keep])
+        kinds.append(kind[keep])
         for i in which[keep]:
             e = entries[i]
             g = e.get("hash") or e["id"]
             groups.append(g)
             labels.append(lab[i])
             names[g] = f"{Path(e['source']).stem}: {(e.get('meta') or {}).get('title', '')}"
-    t = Table(np.concatenate(xs), np.asarray(groups), np.asarray(labels), names)
+    t = Table(np.concatenate(xs), np.asarray(groups), np.asarray(labels), names, np.concatenate(kinds))
     # classes with too few pieces are dropped
     pieces = {}
     for g, y in zip(t.group, t.label):
         pieces.setdefault(y, set()).add(g)
     keep_classes = {y for y, gs in pieces.items() if len(gs) >= task.min_pieces}
     m = np.isin(t.label, sorted(keep_classes))
-    return Table(t.x[m], t.group[m], t.label[m], t.names)
+    return Table(t.x[m], t.group[m], t.label[m], t.names, t.kind[m])
 
 
 # --------------------------------------------------------------------------- the model
@@ -336,7 +372,8 @@ class Classifier:
 SMALL_TABLE = 5000  # rows: fitted on one thread (see _fit)
 
 
-def _fit(x: np.ndarray, y: np.ndarray, classes: list[str], seed: int = 0) -> Classifier:
+def _fit(x: np.ndarray, y: np.ndarray, classes: list[str], seed: int = 0,
+         weight: np.ndarray | None = None) -> Classifier:
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     x = np.array(x, np.float64)
@@ -349,8 +386,13 @@ def _fit(x: np.ndarray, y: np.ndarray, classes: list[str], seed: int = 0) -> Cla
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1 if len(x) < SMALL_TABLE else None, user_api="openmp"):
-        m.fit(x, y)
+        m.fit(x, y, sample_weight=weight)
     return Classifier.from_sklearn(m, classes)
+
+
+def _row_weights(kind: np.ndarray) -> np.ndarray | None:
+    """Training weights: a piece's excerpts 1, its short crops SHORT_WEIGHT each."""
+    return None if not (kind != 0).any() else np.where(kind == 0, 1.0, SHORT_WEIGHT)
 
 
 def _piece_predictions(clf: Classifier, x: np.ndarray, groups: np.ndarray) -> dict[str, np.ndarray]:
@@ -437,9 +479,14 @@ def reliability(p: np.ndarray, y: np.ndarray, bins: int = CALIBRATION_BINS) -> d
     return {"ece": float(ece), "nll": negative_log_likelihood(p, y), "bins": rows}
 
 
-def cross_validate(t: Table, *, folds: int = FOLDS, seed: int = 0, progress: bool = True) -> dict:
+def cross_validate(t: Table, *, folds: int = FOLDS, seed: int = 0, progress: bool = True,
+                   short_crops: bool = True) -> dict:
     """Piece-level accuracy and macro-F1 (95% bootstrap intervals) of the model and of the
-    two baselines, folds grouped by piece; the confusion matrix of the model."""
+    two baselines, folds grouped by piece; the confusion matrix of the model. A piece is
+    judged by its excerpts (kind 0), as :meth:`Classifier.predict_piece` judges a file; the
+    short crops of the held-out pieces (:func:`short_excerpts`) are judged each alone, as a
+    user's phrase would be (``short_excerpts`` in the report). ``short_crops``: whether the
+    training folds hold them too (as :func:`train_task` fits), or only the excerpts."""
     from sklearn.model_selection import StratifiedGroupKFold
     from tqdm import tqdm
 
@@ -447,15 +494,26 @@ def cross_validate(t: Table, *, folds: int = FOLDS, seed: int = 0, progress: boo
     k = len(classes)
     cidx = {c: i for i, c in enumerate(classes)}
     y_rows = np.array([cidx[c] for c in t.label])
+    main = t.kind == 0
     cv = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
     truth, pred, pred_simple, pred_major, oof, fold_of = {}, {}, {}, {}, {}, {}
-    for f, (tr, te) in enumerate(tqdm(list(cv.split(t.x, y_rows, t.group)), desc="cross-validation", unit="fold",
-                                      disable=not progress)):
-        full = _fit(t.x[tr], t.label[tr], classes, seed)
+    short: dict[int, list] = {b: [] for b in SHORT_BARS}  # (true class, log-probabilities, fold) per crop
+    for f, (tr, te) in enumerate(tqdm(list(cv.split(t.x[main], y_rows[main], t.group[main])), desc="cross-validation",
+                                      unit="fold", disable=not progress)):
+        held = set(t.group[main][te])
+        te = np.flatnonzero(np.isin(t.group, list(held)))
+        train = ~np.isin(t.group, list(held))
+        tr = np.flatnonzero(train if short_crops else train & main)
+        full = _fit(t.x[tr], t.label[tr], classes, seed, weight=_row_weights(t.kind[tr]))
         simple = _fit_linear(simple_features(t.x[tr]), t.label[tr], classes)
         # the majority class by pieces in the training folds
         tr_pieces = dict(zip(t.group[tr], y_rows[tr]))
         major = np.bincount(list(tr_pieces.values()), minlength=k).argmax()
+        for b in SHORT_BARS:
+            rows = te[t.kind[te] == b]
+            if len(rows):
+                short[b] += [(int(y), lp, f) for y, lp in zip(y_rows[rows], full.log_proba(t.x[rows]))]
+        te = te[main[te]]
         for g, lp in _piece_predictions(full, t.x[te], t.group[te]).items():
             pred[g] = int(lp.argmax())
             oof[g], fold_of[g] = lp, f
@@ -480,7 +538,17 @@ def cross_validate(t: Table, *, folds: int = FOLDS, seed: int = 0, progress: boo
         if m.any():
             scaled[m] = calibrated(lp[m], fit_temperature(lp[~m], y[~m]))
     temperature = fit_temperature(lp, y)
-    return {"classes": classes, "pieces": len(gs), "excerpts": len(t.x), "folds": folds,
+    temps = [fit_temperature(lp[fo != f], y[fo != f]) for f in range(folds)]
+    by_length = {}
+    for b, rows in short.items():
+        if rows:  # each crop alone, scaled by the temperature fitted on the other folds' pieces
+            ys = np.array([r[0] for r in rows])
+            ps = np.array([calibrated(r[1], temps[r[2]]) for r in rows])
+            by_length[str(b)] = {"excerpts": len(rows), **_with_interval(ys, ps.argmax(axis=1), k),
+                                 "calibration": reliability(ps, ys)}
+    return {"classes": classes, "pieces": len(gs), "excerpts": int(main.sum()), "folds": folds,
+            "short_crops_in_training": short_crops, "short_excerpts": by_length,
+            "training_rows": int(len(t.x) if short_crops else main.sum()),
             "calibration": {"temperature": round(temperature, 4), "before": reliability(calibrated(lp), y),
                             "after": reliability(scaled, y)},
             "pieces_per_class": {c: int(n) for c, n in zip(classes, counts)},
@@ -566,7 +634,10 @@ def _card(task: Task, report: dict, seconds: float) -> str:
         "## Data",
         f"Corpora (music21's, prepared with `tunesmith data prepare`, duplicates merged by content hash): "
         f"{', '.join(task.sources)}. {report['pieces']} pieces ({per}); long pieces cut into up to "
-        f"{MAX_CROPS} excerpts of {CROP_BARS} bars, {report['excerpts']} rows in all.",
+        f"{MAX_CROPS} excerpts of {CROP_BARS} bars, {report['excerpts']} rows in all; and, so that a phrase "
+        f"is not read by its length, one crop of {' and one of '.join(map(str, SHORT_BARS))} bars from each "
+        f"piece longer than that, weighted {SHORT_WEIGHT} each ({report.get('training_rows', report['excerpts'])} "
+        "training rows).",
         "",
         "## Recipe",
         f"Features `{FEATURES}` (tunesmith.mir.features); gradient-boosted trees (scikit-learn's "
@@ -585,11 +656,27 @@ def _card(task: Task, report: dict, seconds: float) -> str:
         "",
         "Confusion matrix: `confusion.png`.",
         "",
+        *_short_lines(report),
         *_calibration_lines(report),
         "",
         "Re-create with `tunesmith classify train --task " + task.name + " --out FOLDER`.",
         "",
     ])
+
+
+def _short_lines(report: dict) -> list[str]:
+    short = report.get("short_excerpts")
+    if not short:
+        return []
+    lines = ["## Short excerpts",
+             "One crop of each length from each held-out piece longer than that (a place drawn from its content "
+             "hash), classified alone as `tunesmith classify` classifies a phrase:", "",
+             "| excerpt | crops | accuracy | macro-F1 | expected calibration error |", "| --- | --- | --- | --- | --- |"]
+    for b, r in short.items():
+        a, f = r["accuracy_ci"], r["macro_f1_ci"]
+        lines.append(f"| {b} bars | {r['excerpts']} | {r['accuracy']:.3f} [{a[0]:.3f}, {a[1]:.3f}] | "
+                     f"{r['macro_f1']:.3f} [{f[0]:.3f}, {f[1]:.3f}] | {r['calibration']['ece']:.3f} |")
+    return lines + [""]
 
 
 def _calibration_lines(report: dict) -> list[str]:
@@ -628,10 +715,11 @@ def train_task(task_name: str, out: str | Path, *, force: bool = False, folds: i
     if len(set(t.label)) < 2:
         raise BadInputError(task.name, "fewer than two classes have enough pieces")
     report = cross_validate(t, folds=folds, progress=progress)
-    clf = _fit(t.x, t.label, report["classes"])
+    clf = _fit(t.x, t.label, report["classes"], weight=_row_weights(t.kind))
     clf.task = task.name
     seconds = time.time() - t0
-    clf.config = {"cv": report, "temperature": report["calibration"]["temperature"], "crop_bars": CROP_BARS, "max_crops": MAX_CROPS, "max_iter": MAX_ITER, "sources": list(task.sources),
+    clf.config = {"cv": report, "temperature": report["calibration"]["temperature"], "crop_bars": CROP_BARS,
+                  "max_crops": MAX_CROPS, "short_bars": list(SHORT_BARS), "max_iter": MAX_ITER, "sources": list(task.sources),
                   "description": task.description, "seconds": round(seconds, 1),
                   "trained": time.strftime("%Y-%m-%d")}
     with replaced_folder(out) as tmp:  # no half-written classifier, ever

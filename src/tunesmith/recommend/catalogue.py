@@ -68,9 +68,9 @@ def content_vectors(hashes: list[str | None], paths: list[str | None], *, corpor
     for name in corpora:
         if not want - set(by_hash):
             break
-        entries, which, x = dataset_features(name, progress=progress)
+        entries, which, x, kind = dataset_features(name, progress=progress)
         sums: dict[int, list] = {}
-        for i, row in zip(which, x):
+        for i, row in zip(which[kind == 0], x[kind == 0]):  # the piece's excerpts, not the short training crops
             sums.setdefault(int(i), []).append(row)
         for i, rs in sums.items():
             h = entries[i].get("hash") or entries[i]["id"]

@@ -120,6 +120,37 @@ def test_a_tune_stated_in_a_church_mode_is_harmonized_in_its_tonic(tmp_path, cap
     assert "[key E minor," in capsys.readouterr().out
 
 
+def test_a_church_mode_tune_written_as_midi_keeps_its_tonic_and_k_none_states_no_key(tmp_path, capsys):
+    """A MIDI key signature says major or minor only. Cooley's reel (K:Edor) carried E dorian's
+    signature, two sharps, written major, and the MIDI file tunesmith wrote of it read back as
+    "D major" (harmonized in D). It is now written with E minor's signature, as the tune's key is
+    read (dorian is minor), and reads back E minor; the sheet music keeps the mode's own signature.
+    And ABC's K:none states no key: abc2midi's C-major signature was taken for one."""
+    from tunesmith.music.io import load_score, save_midi
+
+    abc = tmp_path / "cooley.abc"
+    abc.write_text("X:1\nT:Cooley's A\nM:4/4\nL:1/8\nK:Edor\nEBBA B2 EB|B2 AB dBAG|FDAD BDAD|FDAD dAFD|"
+                   "EBBA B2 EB|B2 AB defg|afec dBAF|DEFD E4|\n")
+    tune = load_score(abc)
+    assert [(k.key, k.tonality) for k in tune.music.key_signatures] == [(2, 0)]  # the mode's, from abc2midi
+    back = load_score(save_midi(tune, tmp_path / "cooley.mid"))
+    assert back.meta.key == "E minor" and [(k.key, k.tonality) for k in back.music.key_signatures] == [(1, 1)]
+    mix = tmp_path / "mix.abc"
+    mix.write_text("X:1\nT:Mix\nM:6/8\nL:1/8\nK:Amix\n|:A3 AGE|A3 ABc|d3 cBA|G3 GAB|A3 AGE|A3 ABc|dcB GAB|A3 A2:|\n")
+    assert load_score(save_midi(load_score(mix), tmp_path / "mix.mid")).meta.key == "A major"
+    plain = tmp_path / "g.abc"  # a major key is written as it was
+    plain.write_text("X:1\nT:G\nM:4/4\nL:1/8\nK:G\nGABc dBAG|FGAB cAFD|GABc dBAG|FADF G4|\n")
+    g = load_score(save_midi(load_score(plain), tmp_path / "g.mid"))
+    assert g.meta.key == "G major" and [(k.key, k.tonality) for k in g.music.key_signatures] == [(1, 0)]
+    none = tmp_path / "none.abc"
+    none.write_text("X:1\nT:No key\nM:4/4\nL:1/8\nK:none\nEBBA B2 EB|B2 AB dBAG|FDAD BDAD|FDAD dAFD|\n")
+    s = load_score(none)
+    assert s.meta.key is None and not len(s.music.key_signatures)
+    assert load_score(save_midi(s, tmp_path / "none.mid")).meta.key is None
+    assert main(["info", str(none)]) == 0
+    assert "(estimated)" in capsys.readouterr().out
+
+
 def test_a_melody_that_states_no_key_is_read_by_the_tune_reader(tmp_path, capsys):
     """A melody given as MIDI (or a recording) states no key, and generation, harmonize and
     ``generate --primer`` estimated it by Krumhansl–Schmuckler, which reads Cooley's reel (E dorian,

@@ -37,7 +37,7 @@ from tunesmith.music.io import SYMBOLIC_EXTS, Limits, atomic_write_bytes, read_p
 from tunesmith.music.score import Meta, Score
 
 FORMAT_VERSION = 1
-PARSER_VERSION = 7  # 2, 3: pickup bars padded so bar lines fall right (music21 formats, ABC); 4: key signature the parts agree on; 5: a MIDI file's upbeat (written at time 0, or as a short first bar) placed in bar 1; 6: a MusicXML/kern signature without a mode states no key, a church mode (E dorian) is stated; 7: an ABC church mode by its full name (K:Edor: "E dorian"); bump when readers change what they produce, to re-parse shards
+PARSER_VERSION = 8  # 2, 3: pickup bars padded so bar lines fall right (music21 formats, ABC); 4: key signature the parts agree on; 5: a MIDI file's upbeat (written at time 0, or as a short first bar) placed in bar 1; 6: a MusicXML/kern signature without a mode states no key, a church mode (E dorian) is stated; 7: an ABC church mode by its full name (K:Edor: "E dorian"); 8: ABC K:none (or no tonic) states no key and has no signature; bump when readers change what they produce, to re-parse shards
 SPLITS = ("train", "valid", "test")
 
 

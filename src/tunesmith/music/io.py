@@ -468,7 +468,11 @@ def _read_abc(path: Path, limits: Limits) -> ReadResult:
         except BadInputError as e:
             out.skipped.append((where, e.problem))
             continue
-        fill_meta_from_music(score)
+        # the key is the K: field's (abc_meta); K:none, K:HP or no tonic states none, though abc2midi
+        # writes a C-major signature for it, which a MIDI file written from it would state
+        if score.meta.key is None:
+            score.music.key_signatures.clear()
+        fill_meta_from_music(score, key=False)
         out.scores.append(score)
         out.content_hashes.append(hashlib.sha256(tune.encode("utf-8", "replace")).hexdigest())
     if not out.scores:
@@ -728,8 +732,35 @@ def save_midi(score: Score, path: str | Path) -> Path:
     if not any(str(m.text) == BARS_AS_WRITTEN for m in music.markers):
         music = music.copy()
         music.markers.append(symusic.TextMeta(0, BARS_AS_WRITTEN))
+    music = _midi_key_signature(score, music)
     atomic_write_bytes(p, bytes(music.dumps_midi()))
     return p
+
+
+def _midi_key_signature(score: Score, music: symusic.Score) -> symusic.Score:
+    """A MIDI key signature says major or minor only. A tune stated in a church mode (ABC's
+    ``K:Edor``) carries its mode's signature (E dorian: two sharps, written major by abc2midi), which
+    a reader takes for D major: a tune exported and read again lost its tonic. Its opening signature
+    is written as its tonic's major or minor key instead (E dorian: E minor), as ``score_key`` reads
+    the mode; MusicXML keeps the mode's own signature and names the mode."""
+    from tunesmith.music.keys import MODES, _stated_key, mode_named
+
+    if not score.meta.key or not len(music.key_signatures):
+        return music
+    named = mode_named(score.meta.key.strip().partition(" ")[2])
+    stated = _stated_key(score.meta.key)
+    if named in (None, "ionian", "aeolian") or stated is None:
+        return music
+    tonic, quality = stated
+    first = music.key_signatures[0]
+    # the mode's own signature: its tonic moved to the major scale's first degree, a fifth a sharp
+    mode_sharps = ((7 * ((tonic - MODES[named][0]) % 12)) + 6) % 12 - 6
+    if first.time != 0 or first.key != mode_sharps:
+        return music  # not the mode's signature at the start: the file's own, left as it is
+    sharps = ((7 * ((tonic - (0 if quality == "major" else 9)) % 12)) + 6) % 12 - 6
+    music = music.copy()
+    music.key_signatures[0] = symusic.KeySignature(0, int(sharps), 0 if quality == "major" else 1)
+    return music
 
 
 def released_before_next(score: Score) -> Score:

@@ -5,7 +5,9 @@ collection a tune belongs to.
   pieces deduplicated by content hash). Long pieces are cut into excerpts of
   :data:`CROP_BARS` bars (at most :data:`MAX_CROPS`, evenly spaced) so that a quartet
   movement and a 16-bar chorale weigh alike and a user's excerpt looks like training
-  data; a piece's prediction averages the log-probabilities of its excerpts.
+  data; a piece's prediction averages the log-probabilities of its excerpts. The training
+  also holds one crop of :data:`SHORT_BARS` bars of each piece (weight :data:`SHORT_WEIGHT`),
+  so that a phrase is read by its notes, not by its length.
 - **Features.** :data:`tunesmith.mir.features.FEATURES`, the layer shared with search
   and recommendation.
 - **Model.** Gradient-boosted trees (scikit-learn's HistGradientBoostingClassifier),

@@ -268,11 +268,16 @@ def _render_query(p, t, tempo: float, program: int, wav: Path, soundfont=None) -
     return render_wav(Score(music, Meta()), wav, sample_rate=22050, soundfont=soundfont)
 
 
+def _tune(melody: np.ndarray) -> bytes:
+    """A melody in any key: its intervals (the search cannot tell a melody from its transposition:
+    Bach harmonised one chorale tune in several keys, and the Essen collection holds songs twice in
+    different keys)."""
+    return np.diff(np.asarray(melody, np.int64)).tobytes()
+
+
 def _same_melody(a: np.ndarray, b: np.ndarray) -> bool:
-    """The same tune note for note, in any key (the search cannot tell a melody from its
-    transposition: Bach harmonised one chorale tune in several keys, and the Essen collection holds
-    songs twice in different keys)."""
-    return len(a) == len(b) and np.array_equal(np.diff(a.astype(np.int64)), np.diff(b.astype(np.int64)))
+    """The same tune note for note, in any key (:func:`_tune`)."""
+    return len(a) == len(b) and _tune(a) == _tune(b)
 
 
 def _source_rank(idx, hits, i: int) -> int:
@@ -318,10 +323,6 @@ def bench_search(n_queries: int, n_audio: int, seed: int = 0) -> dict:
     # melodies hold the unaltered snippet note for note (the truth among them)
     notes_n, audio_notes_n, holders, audio_holders = [], [], [], []
 
-    def tune(j):  # a melody in any key (see _same_melody)
-        m = idx.melody(j).astype(np.int64)
-        return np.diff(m).tobytes() + len(m).to_bytes(4, "little")
-
     with tempfile.TemporaryDirectory() as tmp:
         for qn in tqdm(range(n_queries), desc="search", leave=False):
             q = _altered_snippet(idx, rng)
@@ -339,11 +340,11 @@ def bench_search(n_queries: int, n_audio: int, seed: int = 0) -> dict:
             # the ceiling: a ranker cannot tell apart pieces that hold the unaltered snippet note for
             # note; among k such melodies it puts the right one first by chance 1/k
             clean = Melody(mel[keep], on[keep] - b0 * bq, bq)
-            k_same = {tune(i)}
+            k_same = {_tune(idx.melody(i))}
             if len(clean.pitches) >= 3:
                 for h in idx.search(clean, top=3000, candidates=3000):
                     if h.score >= 0.999:
-                        k_same.add(tune(idx.position[h.piece_id]))
+                        k_same.add(_tune(idx.melody(idx.position[h.piece_id])))
             (audio_holders if audio else holders).append(len(k_same))
             (audio_notes_n if audio else notes_n).append(int(keep.sum()))  # the snippet's notes (the index merged repeats)
             if len(qmel.pitches) < 3:

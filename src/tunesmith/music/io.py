@@ -743,7 +743,7 @@ def _midi_key_signature(score: Score, music: symusic.Score) -> symusic.Score:
     a reader takes for D major: a tune exported and read again lost its tonic. Its opening signature
     is written as its tonic's major or minor key instead (E dorian: E minor), as ``score_key`` reads
     the mode; MusicXML keeps the mode's own signature and names the mode."""
-    from tunesmith.music.keys import MODES, _stated_key, mode_named
+    from tunesmith.music.keys import _stated_key, signature_sharps
 
     if not score.meta.key or not len(music.key_signatures):
         return music
@@ -753,13 +753,11 @@ def _midi_key_signature(score: Score, music: symusic.Score) -> symusic.Score:
         return music
     tonic, quality = stated
     first = music.key_signatures[0]
-    # the mode's own signature: its tonic moved to the major scale's first degree, a fifth a sharp
-    mode_sharps = ((7 * ((tonic - MODES[named][0]) % 12)) + 6) % 12 - 6
-    if first.time != 0 or first.key != mode_sharps:
+    if first.time != 0 or first.key != signature_sharps(tonic, named):
         return music  # not the mode's signature at the start: the file's own, left as it is
-    sharps = ((7 * ((tonic - (0 if quality == "major" else 9)) % 12)) + 6) % 12 - 6
+    sharps = signature_sharps(tonic, "ionian" if quality == "major" else "aeolian")
     music = music.copy()
-    music.key_signatures[0] = symusic.KeySignature(0, int(sharps), 0 if quality == "major" else 1)
+    music.key_signatures[0] = symusic.KeySignature(0, sharps, 0 if quality == "major" else 1)
     return music
 
 

@@ -178,6 +178,13 @@ MODES = {"ionian": (0, "major"), "dorian": (2, "minor"), "phrygian": (4, "minor"
          "mixolydian": (7, "major"), "aeolian": (9, "minor"), "locrian": (11, "minor")}
 
 
+def signature_sharps(tonic: int, mode: str) -> int:
+    """The key signature of ``mode`` (a key of :data:`MODES`) on ``tonic``, in sharps (flats
+    negative, −6 to 5): that of the major scale it is a mode of (E dorian: D major's two)."""
+    major = (tonic - MODES[mode][0]) % 12
+    return (7 * major + 6) % 12 - 6
+
+
 def mode_named(text: str) -> str | None:
     """The mode a key's second word names, as ABC K: fields write it ("dor", "Mix", "dorian"; "maj"
     and "min" are ionian and aeolian), or None."""
